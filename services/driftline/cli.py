@@ -1,0 +1,154 @@
+"""The ``driftline`` command: one subcommand per service, plus the local stack and tooling."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from driftline.config import ConfigError, load_settings
+from driftline.contracts import ContractError
+from driftline.kafkaio.broker import BrokerError
+from driftline.modelspec import ModelSpecError
+from driftline.processes import ProcessError
+
+app = typer.Typer(
+    name="driftline",
+    help="Streaming continuous training and drift detection: sensors -> Kafka -> River -> Prometheus.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $DRIFTLINE_CONFIG or config/driftline.toml)."),
+]
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # kafka-python narrates every connection at INFO; keep the terminal for driftline's own story.
+    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@app.command("config")
+def config_cmd(config: ConfigOption = None) -> None:
+    """Check a config file and summarise its streams."""
+    settings = load_settings(config)
+    for name, stream in settings.streams.items():
+        typer.echo(
+            f"{name}: {stream.task}, {len(stream.features)} features, model {stream.model!r}, "
+            f"scope {stream.scope}, drift {stream.drift.concept}"
+        )
+    typer.echo(f"ok: {len(settings.streams)} streams")
+
+
+@app.command()
+def schemas(
+    check: Annotated[bool, typer.Option("--check", help="Fail if schemas/ differs from the models.")] = False,
+) -> None:
+    """Write the JSON Schema of every event contract to schemas/."""
+    from driftline.schemas import SCHEMA_DIR, stale_schemas, write_schemas
+
+    if check:
+        stale = stale_schemas()
+        if stale:
+            err.print(f"stale schemas in {SCHEMA_DIR}: {', '.join(stale)}; run `driftline schemas`")
+            raise typer.Exit(1)
+        typer.echo("schemas are up to date")
+        return
+    for path in write_schemas():
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
+def broker(
+    data_dir: Annotated[Path, typer.Option(help="Where the broker keeps its data and log.")] = Path(".driftline/kafka"),
+    port: Annotated[int, typer.Option(help="Client port on 127.0.0.1 (0: any free port).")] = 0,
+    fetch_only: Annotated[bool, typer.Option("--fetch-only", help="Only download the Kafka jars.")] = False,
+) -> None:
+    """Run a local single-node Kafka broker (KRaft) until Ctrl-C."""
+    from driftline.kafkaio.broker import LocalBroker, fetch_jars
+    from driftline.processes import free_port
+
+    if fetch_only:
+        typer.echo(f"Kafka jars in {fetch_jars()}")
+        return
+    with LocalBroker(data_dir=data_dir, port=port or free_port()) as local:
+        typer.echo(f"Kafka broker on {local.bootstrap_servers} (log: {local.log_file}); Ctrl-C stops it")
+        _wait_for_interrupt()
+
+
+@app.command()
+def topics(config: ConfigOption = None) -> None:
+    """Create driftline's topics on the configured cluster."""
+    from driftline.kafkaio.topics import ensure_topics
+
+    settings = load_settings(config)
+    if not settings.kafka.bootstrap_servers:
+        raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create topics on")
+    created = ensure_topics(settings.kafka.bootstrap_servers, settings.topics)
+    typer.echo(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
+
+
+@app.command()
+def smoke(
+    config: ConfigOption = None,
+    count: Annotated[int, typer.Option(help="Events to send and read back.")] = 1000,
+) -> None:
+    """Produce events to Kafka and consume them back (starts a local broker if none is configured)."""
+    from driftline.runtime import kafka_for
+    from driftline.smoke import round_trip
+
+    settings = load_settings(config)
+    with kafka_for(settings) as bootstrap:
+        report = round_trip(bootstrap, settings, count)
+    typer.echo(report)
+
+
+def _wait_for_interrupt() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+
+
+def _register_services() -> None:
+    # Each service package owns its commands; the CLI only gathers them.
+    from driftline.collector.cli import register as register_collector
+    from driftline.monitor.cli import register as register_monitor
+    from driftline.stack import register as register_stack
+    from driftline.trainer.cli import register as register_trainer
+
+    for register in (register_collector, register_trainer, register_monitor, register_stack):
+        register(app)
+
+
+_register_services()
+
+
+def main() -> None:
+    try:
+        app()
+    except (ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError) as e:
+        # One line, naming the problem: these are the user's to fix, not tracebacks to read.
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The collector service: ingest sensor events over HTTP and MQTT into Kafka."""

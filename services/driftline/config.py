@@ -1,0 +1,215 @@
+"""driftline's configuration: one TOML file, overridable by ``DRIFTLINE_*`` environment variables.
+
+The file declares the Kafka connection, the topics, each service's ports and, above all, the
+streams: for each learning task its features, target, River model and drift detectors.
+Unknown keys and bad values are rejected with a one-line :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from driftline.contracts import FeatureName, StreamName
+
+#: Where ``driftline`` looks for its config when neither ``--config`` nor DRIFTLINE_CONFIG says.
+DEFAULT_CONFIG = Path("config/driftline.toml")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message is one line naming the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureSpec(Strict):
+    """One input of a stream's model, and how the trainer cleans it."""
+
+    type: Literal["number", "category", "bool"] = "number"
+    unit: str | None = Field(default=None, description="Canonical unit; events in another known unit are converted.")
+    min: float | None = None
+    max: float | None = None
+    missing: Literal["mean", "median", "last", "constant", "drop", "keep"] | None = Field(
+        default=None,
+        description="What to do with a missing value: impute it, drop the event, or keep it absent. "
+        "Default: mean for numbers, last value otherwise.",
+    )
+    fill: float | str | bool | None = Field(default=None, description="The value imputed by missing = 'constant'.")
+    out_of_range: Literal["clip", "reject", "missing"] = "clip"
+
+    @model_validator(mode="after")
+    def _coherent(self) -> FeatureSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.missing == "constant" and self.fill is None:
+            raise ValueError("missing = 'constant' needs a fill value")
+        if self.type != "number" and self.missing in ("mean", "median"):
+            raise ValueError(f"missing = {self.missing!r} needs a number feature, this one is a {self.type}")
+        return self
+
+    @property
+    def missing_policy(self) -> str:
+        return self.missing or ("mean" if self.type == "number" else "last")
+
+
+DetectorName = Literal["ADWIN", "DDM", "EDDM", "HDDM_A", "HDDM_W", "PageHinkley", "KSWIN"]
+
+
+class DriftSpec(Strict):
+    """Which detectors judge a stream, and what an alert does to its models."""
+
+    concept: DetectorName = "ADWIN"
+    concept_params: dict[str, float | int] = Field(default_factory=dict)
+    data: DetectorName | None = Field(default="ADWIN", description="Per-feature detector on cleaned values; None: off.")
+    data_params: dict[str, float | int] = Field(default_factory=dict)
+    debounce: Annotated[int, Field(ge=0)] = Field(
+        default=500, description="Outcomes after a detection during which the same detector stays quiet."
+    )
+    on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "warm_reset"
+
+
+class StreamConfig(Strict):
+    """One learning task: what its events carry and which model learns from them."""
+
+    task: Literal["binary", "multiclass", "regression"]
+    target: str = Field(default="label", description="Name of the ground truth (documentation and exports).")
+    features: dict[FeatureName, FeatureSpec] = Field(min_length=1)
+    model: str = Field(default="logistic", description="A preset name or a River pipeline expression.")
+    challengers: list[str] = Field(default_factory=list, description="Other candidate models learning alongside.")
+    promote_margin: Annotated[float, Field(ge=0, le=1)] = 0.02
+    promote_window: Annotated[int, Field(ge=10)] = 1000
+    scope: Literal["stream", "device"] = Field(default="stream", description="One model per stream or per device.")
+    holdout_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    allowed_lateness_s: Annotated[float, Field(ge=0)] = 3600.0
+    late_events: Literal["accept", "drop"] = "accept"
+    dedupe_window: Annotated[int, Field(ge=1)] = 100_000
+    label_ttl_s: Annotated[float, Field(gt=0)] = 3600.0
+    max_pending_labels: Annotated[int, Field(ge=1)] = 100_000
+    per_device_metrics: bool = False
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+
+    @field_validator("model", "challengers")
+    @classmethod
+    def _buildable(cls, value: str | list[str]) -> str | list[str]:
+        from driftline.modelspec import check_model_expression
+
+        for expression in [value] if isinstance(value, str) else value:
+            check_model_expression(expression)
+        return value
+
+
+class TopicSpec(Strict):
+    name: str
+    partitions: Annotated[int, Field(ge=1, le=1000)] = 6
+
+
+class Topics(Strict):
+    """The topics driftline creates at start-up, each with an explicit partition count.
+
+    Events and labels must have the same partition count: both are keyed by model key, so a
+    label lands in the partition number of its event and reaches the same trainer.
+    """
+
+    events: TopicSpec = TopicSpec(name="driftline.events.v1")
+    labels: TopicSpec = TopicSpec(name="driftline.labels.v1")
+    outcomes: TopicSpec = TopicSpec(name="driftline.outcomes.v1")
+    drift: TopicSpec = TopicSpec(name="driftline.drift.v1", partitions=1)
+    control: TopicSpec = TopicSpec(name="driftline.control.v1", partitions=1)
+    deadletter: TopicSpec = TopicSpec(name="driftline.deadletter.v1", partitions=1)
+
+    @model_validator(mode="after")
+    def _copartitioned(self) -> Topics:
+        if self.events.partitions != self.labels.partitions:
+            raise ValueError(
+                f"events ({self.events.partitions}) and labels ({self.labels.partitions}) need the same partition count"
+            )
+        return self
+
+
+class KafkaSettings(Strict):
+    bootstrap_servers: str = Field(default="", description="host:port,...; empty: driftline starts a local broker.")
+    client_id: str = "driftline"
+
+
+class ServiceSettings(Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)]
+
+
+class DeviceSettings(Strict):
+    """A device allowed to post events; only the SHA-256 of its token is stored."""
+
+    token_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    streams: list[StreamName] = Field(default_factory=list, description="Streams it may post to; empty: all.")
+
+
+class Settings(BaseSettings):
+    """Everything driftline's services read at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", env_nested_delimiter="__", extra="forbid", frozen=True)
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: Topics = Topics()
+    collector: ServiceSettings = ServiceSettings(port=8000)
+    trainer: ServiceSettings = ServiceSettings(port=8001)
+    monitor: ServiceSettings = ServiceSettings(port=8002)
+    state_dir: Path = Field(default=Path(".driftline"), description="Broker data, snapshots, lake, logs.")
+    devices: dict[str, DeviceSettings] = Field(default_factory=dict)
+    streams: dict[StreamName, StreamConfig] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's content arrives as init arguments; the environment overrides it.
+        return env_settings, init_settings
+
+    def stream(self, name: str) -> StreamConfig:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise ConfigError(f"streams.{name}: no such stream (configured: {', '.join(self.streams)})") from None
+
+
+def _one_line(error: ValidationError, source: str) -> str:
+    first = error.errors(include_url=False)[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    else:
+        message = first["msg"].removeprefix("Value error, ")
+        if "input" in first and not isinstance(first["input"], dict | list) and str(first["input"]) not in message:
+            message += f" (got {first['input']!r})"
+    more = len(error.errors()) - 1
+    return f"{source}: {key}: {message}" + (f" (+{more} more)" if more else "")
+
+
+def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings:
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        raise ConfigError(_one_line(e, source)) from None
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Read the config file (``path``, else DRIFTLINE_CONFIG, else the default) and the environment."""
+    chosen = Path(path or os.environ.get("DRIFTLINE_CONFIG") or DEFAULT_CONFIG)
+    if not chosen.exists():
+        raise ConfigError(f"{chosen}: no such config file")
+    try:
+        data = tomllib.loads(chosen.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{chosen}: not valid TOML: {e}") from None
+    return settings_from_dict(data, str(chosen))

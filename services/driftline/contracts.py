@@ -1,0 +1,252 @@
+"""Event contracts, version 1: what travels on driftline's Kafka topics.
+
+Every message is one JSON object whose ``kind`` and ``version`` say which contract it follows.
+The JSON Schema of each contract is generated from these models into ``schemas/`` so devices
+written in any language can validate before they send.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+)
+
+#: Largest serialized message a contract accepts; bigger ones are rejected before parsing.
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_FEATURES = 256
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$")]
+StreamName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")]
+FeatureName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+MAX_TEXT = 256
+ShortText = Annotated[StrictStr, Field(max_length=MAX_TEXT)]
+
+
+def _scalar(value: Any) -> bool | int | float | str:
+    # One readable message instead of pydantic's one-error-per-union-member.
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise ValueError(f"text longer than {MAX_TEXT} characters")
+        return value
+    raise ValueError(f"must be a number, string or boolean, not {type(value).__name__}")
+
+
+_SCALAR_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "boolean"}, {"type": "number"}, {"type": "string", "maxLength": MAX_TEXT}]
+}
+#: Ground truth or a cleaned feature value: a number, a class name or a flag.
+Label = Annotated[bool | int | float | str, PlainValidator(_scalar), WithJsonSchema(_SCALAR_SCHEMA)]
+#: A raw feature value; ``None`` means the sensor reported the value as missing.
+FeatureValue = Annotated[
+    bool | int | float | str | None,
+    PlainValidator(lambda v: None if v is None else _scalar(v)),
+    WithJsonSchema({"anyOf": [*_SCALAR_SCHEMA["anyOf"], {"type": "null"}]}),
+]
+
+ModelKey = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Contract(BaseModel):
+    """Base of every message: strict, immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+    version: Literal[1] = 1
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+def _check_features(features: dict[str, Any]) -> dict[str, Any]:
+    if len(features) > MAX_FEATURES:
+        raise ValueError(f"at most {MAX_FEATURES} features per event, got {len(features)}")
+    return features
+
+
+class SensorEvent(Contract):
+    """One reading of a device for a stream; ``event_id`` is unique per device (the dedupe key)."""
+
+    kind: Literal["sensor_event"] = "sensor_event"
+    event_id: Identifier
+    device_id: Identifier
+    stream: StreamName
+    ts: AwareDatetime = Field(description="Event time, with a timezone.")
+    features: dict[FeatureName, FeatureValue]
+    label: Label | None = Field(default=None, description="Ground truth, when known at emission.")
+    units: dict[FeatureName, Annotated[str, Field(max_length=32)]] | None = Field(
+        default=None, description="Unit of each feature whose unit differs from the stream's."
+    )
+    metadata: dict[Annotated[str, Field(max_length=64)], ShortText] | None = None
+
+    _features = field_validator("features")(_check_features)
+
+
+class LabelEvent(Contract):
+    """Ground truth that arrives after the event it belongs to."""
+
+    kind: Literal["label_event"] = "label_event"
+    stream: StreamName
+    device_id: Identifier
+    event_id: Identifier
+    label: Label
+    ts: AwareDatetime = Field(description="When the label became known.")
+
+
+class Outcome(Contract):
+    """What the trainer did with one event: its prediction and, once known, the label."""
+
+    kind: Literal["outcome"] = "outcome"
+    outcome_id: Annotated[str, Field(max_length=400)] = Field(
+        description="Unique per (model key, event, phase): the monitor's dedupe key."
+    )
+    event_id: Identifier
+    stream: StreamName
+    device_id: Identifier
+    model_key: ModelKey
+    model_name: Annotated[str, Field(max_length=200)]
+    model_version: Annotated[int, Field(ge=1)]
+    prediction: Label | None = None
+    proba: dict[str, FiniteFloat] | None = Field(
+        default=None, description="Class probabilities, keyed by the class rendered as a string."
+    )
+    label: Label | None = None
+    learned: bool = False
+    holdout: bool = False
+    features: dict[FeatureName, Label] = Field(description="The cleaned features the model saw.")
+    cleaning: list[ShortText] = Field(default_factory=list, description="Cleaning steps applied.")
+    event_ts: AwareDatetime
+    ts: AwareDatetime = Field(description="When the trainer emitted this outcome.")
+    predict_ms: Annotated[float, Field(ge=0)] | None = None
+    learn_ms: Annotated[float, Field(ge=0)] | None = None
+    label_delay_s: float | None = Field(default=None, description="Label time minus event time.")
+
+
+class ControlCommand(Contract):
+    """An order to the trainer for a stream or a single model key; ``command_id`` makes it idempotent."""
+
+    kind: Literal["control_command"] = "control_command"
+    command_id: Identifier
+    action: Literal["reset", "rollback", "snapshot"]
+    stream: StreamName
+    model_key: ModelKey | None = Field(default=None, description="None: every model key of the stream.")
+    mode: Literal["cold", "warm"] = Field(
+        default="cold", description="For reset: a fresh model, or the background one."
+    )
+    reason: ShortText = ""
+    issuer: ShortText = "unknown"
+    ts: AwareDatetime = Field(default_factory=utc_now)
+
+
+class ControlAck(Contract):
+    """The trainer's answer to a command, one per model key it applied the command to."""
+
+    kind: Literal["control_ack"] = "control_ack"
+    command_id: Identifier
+    action: Literal["reset", "rollback", "snapshot"]
+    stream: StreamName
+    model_key: ModelKey | None = None
+    status: Literal["applied", "duplicate", "ignored", "failed"]
+    model_version: int | None = None
+    detail: ShortText = ""
+    ts: AwareDatetime = Field(default_factory=utc_now)
+
+
+class DriftEvent(Contract):
+    """A drift detection published by the monitor."""
+
+    kind: Literal["drift_event"] = "drift_event"
+    drift_id: Annotated[str, Field(max_length=400)]
+    drift_kind: Literal["concept", "data"]
+    level: Literal["warning", "drift"] = "drift"
+    stream: StreamName
+    model_key: ModelKey
+    model_name: Annotated[str, Field(max_length=200)]
+    model_version: int
+    detector: Annotated[str, Field(max_length=64)]
+    feature: FeatureName | None = None
+    position: Annotated[int, Field(ge=0)] = Field(description="Outcomes seen by the detector when it fired.")
+    statistic: float | None = None
+    ts: AwareDatetime = Field(default_factory=utc_now)
+
+
+#: Every contract, by its ``kind``.
+CONTRACTS: dict[str, type[Contract]] = {
+    model.model_fields["kind"].default: model
+    for model in (SensorEvent, LabelEvent, Outcome, ControlCommand, ControlAck, DriftEvent)
+}
+
+C = TypeVar("C", bound=Contract)
+
+
+class ContractError(ValueError):
+    """A message that breaks its contract; ``problems`` pairs each field with what is wrong."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {msg}" for field, msg in problems))
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(message)"
+
+
+def problems_of(error: ValidationError) -> list[tuple[str, str]]:
+    """Flatten a pydantic error into (field path, message) pairs."""
+    return [(_field_path(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in error.errors(include_url=False)]
+
+
+def _check_size(raw: bytes | str) -> None:
+    size = len(raw.encode() if isinstance(raw, str) else raw)
+    if size > MAX_MESSAGE_BYTES:
+        raise ContractError([("(message)", f"payload is {size} bytes, more than the {MAX_MESSAGE_BYTES} allowed")])
+
+
+def parse(model: type[C], raw: bytes | str | dict[str, Any]) -> C:
+    """Validate one message against ``model``, raising :class:`ContractError` naming the field."""
+    if isinstance(raw, dict):
+        try:
+            return model.model_validate(raw)
+        except ValidationError as e:
+            raise ContractError(problems_of(e)) from None
+    _check_size(raw)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as e:
+        raise ContractError(problems_of(e)) from None
+
+
+def parse_any(raw: bytes | str) -> Contract:
+    """Validate a message of any contract, chosen by its ``kind`` field."""
+    _check_size(raw)
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise ContractError([("(message)", f"not JSON: {e}")]) from None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in CONTRACTS:
+        raise ContractError([("kind", f"unknown message kind {kind!r}; expected one of {sorted(CONTRACTS)}")])
+    return parse(CONTRACTS[kind], data)

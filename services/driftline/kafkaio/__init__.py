@@ -1,0 +1,1 @@
+"""Kafka at the edge: the local broker, topic creation and producer/consumer set-up."""

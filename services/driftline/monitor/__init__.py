@@ -1,0 +1,1 @@
+"""The monitor service: turn outcomes into accuracy and drift metrics on /metrics."""

@@ -1,0 +1,34 @@
+"""What every service does at start-up: find Kafka (starting a local one if none is configured)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from driftline.config import Settings
+from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def kafka_for(settings: Settings, fresh: bool = True) -> Iterator[str]:
+    """Yield bootstrap servers with driftline's topics in place.
+
+    With ``kafka.bootstrap_servers`` set, that cluster is used; otherwise a local broker is
+    started under ``state_dir/kafka`` (wiped first when ``fresh``) and stopped on exit.
+    """
+    if settings.kafka.bootstrap_servers:
+        ensure_topics(settings.kafka.bootstrap_servers, settings.topics)
+        yield settings.kafka.bootstrap_servers
+        return
+    data_dir = settings.state_dir / "kafka"
+    if fresh:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    with LocalBroker(data_dir=data_dir) as broker:
+        log.info("no kafka.bootstrap_servers configured: started a local broker on %s", broker.bootstrap_servers)
+        ensure_topics(broker.bootstrap_servers, settings.topics)
+        yield broker.bootstrap_servers

@@ -1,0 +1,45 @@
+"""JSON Schema files of the event contracts, generated from the pydantic models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from driftline.contracts import CONTRACTS
+
+#: The repository's schemas/ folder (the package lives in services/driftline).
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def schema_documents() -> dict[str, str]:
+    """File name -> JSON text, one per contract, e.g. ``sensor_event.v1.json``."""
+    documents = {}
+    for kind, model in CONTRACTS.items():
+        version = model.model_fields["version"].default
+        schema: dict[str, Any] = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"https://driftline.dev/schemas/{kind}.v{version}.json",
+            **model.model_json_schema(),
+        }
+        documents[f"{kind}.v{version}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return documents
+
+
+def write_schemas(folder: Path = SCHEMA_DIR) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in schema_documents().items():
+        path = folder / name
+        path.write_text(text)
+        written.append(path)
+    return written
+
+
+def stale_schemas(folder: Path = SCHEMA_DIR) -> list[str]:
+    """Names of schema files that are missing or differ from the models."""
+    return [
+        name
+        for name, text in schema_documents().items()
+        if not (folder / name).exists() or (folder / name).read_text() != text
+    ]

@@ -1,0 +1,1 @@
+"""The trainer service: clean events and learn River models online, predict-then-learn."""

@@ -1,0 +1,59 @@
+"""Shared fixtures: one real Kafka broker per test session, started from the project's own jars."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driftline.config import Settings, settings_from_dict
+from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.topics import ensure_topics
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A real Apache Kafka (KRaft, one node) on a free loopback port for the whole session."""
+    broker = LocalBroker(data_dir=tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap(kafka_broker: LocalBroker) -> str:
+    return kafka_broker.bootstrap_servers
+
+
+def unique_topics(prefix: str = "t") -> dict[str, Any]:
+    """Topic names private to one test, so tests sharing the broker never see each other's records."""
+    run = uuid.uuid4().hex[:8]
+    roles = ("events", "labels", "outcomes", "drift", "control", "deadletter")
+    return {
+        role: {"name": f"{prefix}-{run}.{role}", "partitions": 3 if role in ("events", "labels") else 1}
+        for role in roles
+    }
+
+
+@pytest.fixture
+def make_settings(bootstrap: str, tmp_path: Path):
+    """Build Settings for a test against the session broker, with fresh topics created."""
+
+    def build(streams: dict[str, Any], **extra: Any) -> Settings:
+        data = {
+            "kafka": {"bootstrap_servers": bootstrap},
+            "topics": unique_topics(),
+            "state_dir": str(tmp_path / "state"),
+            "streams": streams,
+            **extra,
+        }
+        settings = settings_from_dict(data, "test")
+        ensure_topics(bootstrap, settings.topics)
+        return settings
+
+    return build

@@ -1,0 +1,106 @@
+"""The broker is a real Kafka: records survive a restart, and driftline's topics and keys work on it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import NewTopic
+
+from driftline.config import Settings
+from driftline.contracts import SensorEvent, parse
+from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.clients import make_consumer, make_producer, send
+from driftline.keys import model_key
+from driftline.smoke import round_trip
+
+
+def read_all(bootstrap: str, topic: str, expected: int, timeout_ms: int = 15000) -> list[tuple[bytes, bytes]]:
+    consumer = make_consumer(bootstrap, topic, group_id=None, consumer_timeout_ms=timeout_ms)
+    records = []
+    for record in consumer:
+        records.append((record.key, record.value))
+        if len(records) == expected:
+            break
+    consumer.close()
+    return records
+
+
+def test_records_survive_a_broker_restart(tmp_path: Path) -> None:
+    # A broker of its own: restarting the session broker would disturb other tests.
+    broker = LocalBroker(data_dir=tmp_path / "kafka")
+    broker.start()
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+        admin.create_topics([NewTopic("restart", 1, 1)])
+        admin.close()
+        producer = make_producer(broker.bootstrap_servers)
+        sent = [(f"k{i % 3}".encode(), f"value-{i}".encode()) for i in range(50)]
+        for key, value in sent:
+            producer.send("restart", key=key, value=value).get(timeout=10)
+        producer.close()
+        assert read_all(broker.bootstrap_servers, "restart", 50) == sent
+
+        broker.stop()
+        assert not broker.running
+        broker.start()
+        assert read_all(broker.bootstrap_servers, "restart", 50) == sent
+    finally:
+        broker.stop()
+
+
+def test_topics_are_created_with_their_partition_counts(make_settings, bootstrap: str) -> None:
+    settings: Settings = make_settings({"rooms": {"task": "binary", "features": {"t": {}}}})
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        described = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([settings.topics.events.name])}
+    finally:
+        admin.close()
+    assert described == {settings.topics.events.name: settings.topics.events.partitions}
+
+
+def test_model_key_routes_a_device_to_one_partition(make_settings, bootstrap: str) -> None:
+    settings: Settings = make_settings({"machines": {"task": "binary", "scope": "device", "features": {"v": {}}}})
+    topic = settings.topics.events.name
+    producer = make_producer(bootstrap)
+    for i in range(60):
+        device = f"m{i % 4}"
+        event = SensorEvent(
+            event_id=f"e{i}", device_id=device, stream="machines", ts=datetime.now(UTC), features={"v": float(i)}
+        )
+        send(producer, topic, event, model_key("machines", device, "device"))
+    producer.flush()
+    producer.close()
+
+    consumer = make_consumer(bootstrap, group_id=None, consumer_timeout_ms=5000)
+    partitions = [TopicPartition(topic, p) for p in range(settings.topics.events.partitions)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning()
+    seen: dict[str, set[int]] = {}
+    order: dict[str, list[int]] = {}
+    for record in consumer:
+        event = parse(SensorEvent, record.value)
+        seen.setdefault(record.key.decode(), set()).add(record.partition)
+        order.setdefault(event.device_id, []).append(int(event.event_id[1:]))
+    consumer.close()
+    assert set(seen) == {f"machines/m{d}" for d in range(4)}
+    assert all(len(p) == 1 for p in seen.values()), seen
+    assert all(ids == sorted(ids) and len(ids) == 15 for ids in order.values())
+
+
+def test_smoke_round_trip(make_settings, bootstrap: str) -> None:
+    settings = make_settings({"rooms": {"task": "binary", "scope": "device", "features": {"t": {}}}})
+    report = round_trip(bootstrap, settings, count=400, devices=5)
+    assert report.startswith("smoke ok: 400 events")
+    assert "5 model keys" in report
+
+
+@pytest.mark.parametrize("run", [uuid.uuid4().hex[:6]])
+def test_unknown_topic_is_not_auto_created(bootstrap: str, run: str) -> None:
+    producer = make_producer(bootstrap, max_block_ms=2000)
+    with pytest.raises(Exception, match=r"(?i)timeout|not available|unknown"):
+        producer.send(f"typo-{run}", value=b"x").get(timeout=5)
+    producer.close()

@@ -1,0 +1,46 @@
+"""The `driftline` command as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def driftline(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("driftline")), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
+
+
+def test_help_lists_every_subcommand() -> None:
+    done = driftline("--help")
+    assert done.returncode == 0
+    for command in ("collector", "trainer", "monitor", "stack", "broker", "smoke", "schemas", "config", "topics"):
+        assert f" {command} " in done.stdout, command
+
+
+def test_each_subcommand_explains_its_options() -> None:
+    for command in ("broker", "smoke", "stack", "config"):
+        done = driftline(command, "--help")
+        assert done.returncode == 0, done.stderr
+        assert "--" in done.stdout and "Usage: driftline " + command in " ".join(done.stdout.split())
+
+
+def test_smoke_against_a_configured_broker(bootstrap: str, tmp_path: Path) -> None:
+    done = driftline(
+        "smoke",
+        "--count",
+        "200",
+        env={"DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap, "DRIFTLINE_STATE_DIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "smoke ok: 200 events" in done.stdout

@@ -1,0 +1,142 @@
+"""Event contracts reject bad input with a message naming the field, and accept the valid rest."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from driftline.contracts import (
+    MAX_MESSAGE_BYTES,
+    ContractError,
+    ControlCommand,
+    LabelEvent,
+    Outcome,
+    SensorEvent,
+    parse,
+    parse_any,
+)
+
+
+def event_dict(**changes: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "event_id": "e-1",
+        "device_id": "room-1",
+        "stream": "rooms",
+        "ts": "2026-01-01T12:00:00+01:00",
+        "features": {"temperature": 21.5, "occupied_before": True, "zone": "north", "co2": None, "count": 3},
+        "label": True,
+    }
+    base.update(changes)
+    return base
+
+
+def fields_named(error: ContractError) -> set[str]:
+    return {field for field, _ in error.problems}
+
+
+def test_valid_event_round_trips_through_json() -> None:
+    event = parse(SensorEvent, json.dumps(event_dict()))
+    assert event.features == {"temperature": 21.5, "occupied_before": True, "zone": "north", "co2": None, "count": 3}
+    assert event.ts.utcoffset() is not None
+    assert parse(SensorEvent, event.to_bytes()) == event
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"event_id": None}, "event_id"),
+        ({"device_id": 42}, "device_id"),
+        ({"stream": "Has Spaces"}, "stream"),
+        ({"ts": "2026-01-01T12:00:00"}, "ts"),
+        ({"ts": "yesterday"}, "ts"),
+        ({"features": {"temperature": [1, 2]}}, "features.temperature"),
+        ({"features": {"temperature": {"v": 1}}}, "features.temperature"),
+        ({"features": "21.5"}, "features"),
+        ({"label": [True]}, "label"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_bad_field_is_named(change: dict[str, object], field: str) -> None:
+    with pytest.raises(ContractError) as caught:
+        parse(SensorEvent, json.dumps(event_dict(**change)))
+    assert field in fields_named(caught.value), str(caught.value)
+    assert field in str(caught.value)
+
+
+def test_missing_field_is_named() -> None:
+    data = event_dict()
+    del data["features"]
+    with pytest.raises(ContractError, match="features: Field required"):
+        parse(SensorEvent, json.dumps(data))
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_number_is_rejected(token: str) -> None:
+    raw = json.dumps(event_dict(features={"temperature": 0.0})).replace("0.0", token)
+    with pytest.raises(ContractError) as caught:
+        parse(SensorEvent, raw)
+    assert fields_named(caught.value) == {"features.temperature"}
+    assert "finite" in str(caught.value)
+
+
+def test_oversized_payload_is_rejected_before_parsing() -> None:
+    raw = json.dumps(event_dict(metadata={"note": "x" * 200}, features={f"f{i}": 1.0 for i in range(200)}))
+    raw = raw + " " * (MAX_MESSAGE_BYTES + 1 - len(raw))
+    with pytest.raises(ContractError, match=r"\(message\): payload is \d+ bytes"):
+        parse(SensorEvent, raw)
+
+
+def test_too_many_features_is_rejected() -> None:
+    with pytest.raises(ContractError, match="features: at most 256 features"):
+        parse(SensorEvent, event_dict(features={f"f{i}": 1 for i in range(257)}))
+
+
+def test_strings_are_not_coerced_to_numbers() -> None:
+    event = parse(SensorEvent, event_dict(features={"reading": "1.5"}))
+    assert event.features["reading"] == "1.5"
+
+
+def test_parse_any_dispatches_on_kind() -> None:
+    label = LabelEvent(stream="rooms", device_id="d", event_id="e", label="busy", ts=datetime.now(UTC))
+    command = ControlCommand(command_id="c-1", action="reset", stream="rooms", reason="drift")
+    assert parse_any(label.to_bytes()) == label
+    assert parse_any(command.to_bytes()) == command
+    with pytest.raises(ContractError, match="kind: unknown message kind 'bogus'"):
+        parse_any(b'{"kind": "bogus"}')
+    with pytest.raises(ContractError, match="not JSON"):
+        parse_any(b"{nope")
+
+
+def test_outcome_requires_positive_model_version() -> None:
+    with pytest.raises(ContractError) as caught:
+        parse(
+            Outcome,
+            {
+                "outcome_id": "rooms/e/p",
+                "event_id": "e",
+                "stream": "rooms",
+                "device_id": "d",
+                "model_key": "rooms",
+                "model_name": "logistic",
+                "model_version": 0,
+                "features": {},
+                "event_ts": "2026-01-01T00:00:00Z",
+                "ts": "2026-01-01T00:00:00Z",
+            },
+        )
+    assert fields_named(caught.value) == {"model_version"}
+
+
+values = st.one_of(
+    st.booleans(), st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=50)
+)
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z_][a-z0-9_]{0,20}", fullmatch=True), values | st.none(), max_size=30))
+def test_any_valid_feature_dict_survives_serialisation(features: dict[str, object]) -> None:
+    event = SensorEvent(event_id="e", device_id="d", stream="s", ts=datetime.now(UTC), features=features)
+    assert parse(SensorEvent, event.to_bytes()).features == features
