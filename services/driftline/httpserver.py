@@ -1,0 +1,44 @@
+"""Run an ASGI app (FastAPI) with uvicorn in a background thread, for services whose main loop is Kafka."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from driftline.processes import free_port
+
+
+class BackgroundServer:
+    """``with BackgroundServer(app, port=0) as server: server.url`` serves ``app`` until the block ends."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port or free_port()
+        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, name=f"http-{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"HTTP server on {self.host}:{self.port} did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
