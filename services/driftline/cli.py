@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -81,13 +80,14 @@ def broker(
     """Run a local single-node Kafka broker (KRaft) until Ctrl-C."""
     from driftline.kafkaio.broker import LocalBroker, fetch_jars
     from driftline.processes import free_port
+    from driftline.runtime import stop_on_signals
 
     if fetch_only:
         typer.echo(f"Kafka jars in {fetch_jars()}")
         return
     with LocalBroker(data_dir=data_dir, port=port or free_port()) as local:
         typer.echo(f"Kafka broker on {local.bootstrap_servers} (log: {local.log_file}); Ctrl-C stops it")
-        _wait_for_interrupt()
+        stop_on_signals().wait()
 
 
 @app.command()
@@ -115,16 +115,6 @@ def smoke(
     with kafka_for(settings) as bootstrap:
         report = round_trip(bootstrap, settings, count)
     typer.echo(report)
-
-
-def _wait_for_interrupt() -> None:
-    import signal
-    import threading
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
 
 
 def _register_services() -> None:

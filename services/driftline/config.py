@@ -143,6 +143,54 @@ class ServiceSettings(Strict):
     port: Annotated[int, Field(ge=0, le=65535)]
 
 
+class TrainerSettings(ServiceSettings):
+    """The trainer: its consumer group, batch size and snapshot cadence."""
+
+    port: Annotated[int, Field(ge=0, le=65535)] = 8001
+    group_id: str = "driftline-trainer"
+    max_poll_records: Annotated[int, Field(ge=1)] = 500
+    snapshot_every: Annotated[int, Field(ge=0)] = Field(
+        default=10_000, description="Learned events between snapshots of a model key; 0: only on command."
+    )
+
+
+class MqttSettings(Strict):
+    """The MQTT broker the collector's bridge subscribes to; devices publish to ``<prefix>/<stream>/<device>``."""
+
+    enabled: bool = Field(default=False, description="Run the MQTT bridge beside the HTTP ingest.")
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 1883
+    username: str = "collector"
+    password: str = Field(default="", description="Bridge password (DRIFTLINE_COLLECTOR__MQTT__PASSWORD).")
+    topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "sensors"
+    client_id: str = "driftline-collector"
+
+
+class CollectorSettings(ServiceSettings):
+    """The collector: ingest limits, Kafka delivery timeout, the MQTT bridge and the lake."""
+
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    max_batch_items: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
+    send_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    retry_after_s: Annotated[int, Field(ge=1)] = 5
+    mqtt: MqttSettings = MqttSettings()
+    lake_dir: Path | None = Field(default=None, description="The archiver's Parquet folder; default state_dir/lake.")
+    lake_batch_events: Annotated[int, Field(ge=1)] = 10_000
+    lake_batch_seconds: Annotated[float, Field(gt=0)] = 30.0
+
+
+class MonitorSettings(ServiceSettings):
+    """The monitor's server, its rolling window, cardinality caps and webhook token."""
+
+    webhook_token: str = Field(
+        default="", description="Bearer token Alertmanager sends to the webhook; empty: generated in state_dir."
+    )
+    window: Annotated[int, Field(ge=10)] = Field(default=1000, description="Labelled outcomes in rolling metrics.")
+    max_device_series: Annotated[int, Field(ge=0)] = Field(default=50, description="Per-device series per stream.")
+    dedupe_window: Annotated[int, Field(ge=1)] = Field(default=100_000, description="Outcome ids remembered.")
+
+
 class DeviceSettings(Strict):
     """A device allowed to post events; only the SHA-256 of its token is stored."""
 
@@ -157,9 +205,9 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     topics: Topics = Topics()
-    collector: ServiceSettings = ServiceSettings(port=8000)
-    trainer: ServiceSettings = ServiceSettings(port=8001)
-    monitor: ServiceSettings = ServiceSettings(port=8002)
+    collector: CollectorSettings = CollectorSettings()
+    trainer: TrainerSettings = TrainerSettings()
+    monitor: MonitorSettings = MonitorSettings(port=8002)
     state_dir: Path = Field(default=Path(".driftline"), description="Broker data, snapshots, lake, logs.")
     devices: dict[str, DeviceSettings] = Field(default_factory=dict)
     streams: dict[StreamName, StreamConfig] = Field(default_factory=dict)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -32,3 +34,11 @@ def kafka_for(settings: Settings, fresh: bool = True) -> Iterator[str]:
         log.info("no kafka.bootstrap_servers configured: started a local broker on %s", broker.bootstrap_servers)
         ensure_topics(broker.bootstrap_servers, settings.topics)
         yield broker.bootstrap_servers
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by Ctrl-C or SIGTERM, for services whose work runs in threads."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop

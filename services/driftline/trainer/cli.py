@@ -1,13 +1,26 @@
-"""`driftline trainer`: command-line entry of the trainer service."""
+"""`driftline trainer`: run the trainer service."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     @app.command("trainer")
-    def run() -> None:
-        """Clean events and learn River models online, predict-then-learn."""
-        typer.echo("the trainer service is not built yet (issue #4)", err=True)
-        raise typer.Exit(1)
+    def run(
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
+        port: Annotated[int | None, typer.Option(help="HTTP port for /predict and /metrics (default: config).")] = None,
+    ) -> None:
+        """Clean events and learn River models online, predict-then-learn; serve /predict and /metrics."""
+        from driftline.config import load_settings
+        from driftline.runtime import kafka_for, stop_on_signals
+        from driftline.trainer.runner import TrainerRunner
+
+        settings = load_settings(config)
+        stop = stop_on_signals()
+        with kafka_for(settings) as bootstrap, TrainerRunner(settings, bootstrap, port=port) as runner:
+            typer.echo(f"trainer: consuming {settings.topics.events.name} on {bootstrap}; HTTP on {runner.url}")
+            stop.wait()

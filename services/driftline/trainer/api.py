@@ -1,0 +1,61 @@
+"""The trainer's HTTP face: predictions from the current model, Prometheus metrics, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from driftline.contracts import FeatureName, FeatureValue
+from driftline.trainer.core import TrainerCore, UnknownStream
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_key: str = Field(description="The stream, or stream/device for per-device models.")
+    features: dict[FeatureName, FeatureValue]
+
+
+def create_app(core: TrainerCore) -> FastAPI:
+    app = FastAPI(title="driftline trainer", description="Serves the current model of each model key.")
+
+    @app.post("/predict")
+    def predict(request: PredictRequest) -> dict[str, Any]:
+        """The current model's prediction for a feature dict, with the model's name and version."""
+        try:
+            return core.predict(request.model_key, request.features)
+        except UnknownStream as e:
+            raise HTTPException(404, str(e)) from None
+        except KeyError as e:
+            raise HTTPException(404, e.args[0]) from None
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+
+    @app.get("/models")
+    def models() -> list[dict[str, Any]]:
+        """Every model key this trainer holds, with its served model, version and learned count."""
+        with core.lock:
+            return [
+                {
+                    "model_key": key,
+                    "model_name": slot.served.name,
+                    "model_version": slot.version,
+                    "learned": slot.learned,
+                    "candidates": [c.name for c in slot.candidates],
+                    "background": slot.background is not None,
+                }
+                for key, slot in core.slots.items()
+            ]
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(core.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,152 @@
+"""Cleaning of one event's features, driven by the stream's feature spec.
+
+Pure logic, no Kafka: a :class:`Cleaner` per model key keeps the running statistics that
+imputation needs and returns, for each event, the cleaned features plus the steps it applied
+(``imputed:co2``, ``clipped:temperature`` ...) or the reason the event was dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from river import stats
+
+from driftline.config import FeatureSpec, StreamConfig
+from driftline.trainer.units import UnitError, convert
+
+Value = float | str | bool
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """The result of cleaning one event: features, or the reason it was dropped."""
+
+    features: dict[str, Value]
+    steps: list[str]
+    dropped: str | None = None
+
+
+class _FeatureState:
+    """Running statistics of one feature, for imputation."""
+
+    def __init__(self) -> None:
+        self.mean = stats.Mean()
+        self.median = stats.Quantile(0.5)
+        self.last: Value | None = None
+
+    def update(self, value: Value) -> None:
+        if isinstance(value, float):
+            self.mean.update(value)
+            self.median.update(value)
+        self.last = value
+
+    def impute(self, spec: FeatureSpec) -> Value | None:
+        policy = spec.missing_policy
+        if policy == "constant":
+            return spec.fill
+        if policy == "last":
+            return self.last
+        if self.mean.n == 0:
+            return None  # nothing seen yet: the value stays missing
+        return self.mean.get() if policy == "mean" else self.median.get()
+
+
+def _typed(value: Any, spec: FeatureSpec) -> Value | None:
+    """``value`` as the spec's type, or None when it cannot be one."""
+    if spec.type == "number":
+        if isinstance(value, bool):
+            return float(value)
+        if isinstance(value, int | float):
+            return float(value) if math.isfinite(value) else None
+        return None
+    if spec.type == "bool":
+        return value if isinstance(value, bool) else None
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass
+class Cleaner:
+    """Cleans the events of one model key; keeps imputation statistics and the event-time watermark."""
+
+    stream: StreamConfig
+    _state: dict[str, _FeatureState] = field(default_factory=dict)
+    watermark: datetime | None = None
+
+    def lateness(self, ts: datetime) -> float:
+        """Seconds this event is behind the newest event seen (0 when it is the newest)."""
+        if self.watermark is None or ts >= self.watermark:
+            return 0.0
+        return (self.watermark - ts).total_seconds()
+
+    def clean(
+        self,
+        features: dict[str, Any],
+        units: dict[str, str] | None = None,
+        ts: datetime | None = None,
+        learn: bool = True,
+    ) -> Cleaned:
+        """Clean one event; with ``learn`` the running statistics and watermark are updated."""
+        steps: list[str] = []
+        if ts is not None:
+            late = self.lateness(ts)
+            if late > self.stream.allowed_lateness_s:
+                if self.stream.late_events == "drop":
+                    return Cleaned({}, ["late"], dropped="late")
+                steps.append("late")
+            if learn and (self.watermark is None or ts > self.watermark):
+                self.watermark = ts
+        units = units or {}
+        steps.extend(f"unknown_feature:{name}" for name in features if name not in self.stream.features)
+        cleaned: dict[str, Value] = {}
+        for name, spec in self.stream.features.items():
+            value, step = self._one(name, spec, features.get(name), units.get(name))
+            if step:
+                steps.append(f"{step}:{name}")
+            if step == "rejected":
+                return Cleaned({}, steps, dropped=f"out_of_range:{name}")
+            if value is None:
+                value = self._state.setdefault(name, _FeatureState()).impute(spec)
+                if spec.missing_policy == "drop":
+                    return Cleaned({}, [*steps, f"missing:{name}"], dropped=f"missing:{name}")
+                if value is None:
+                    if spec.missing_policy != "keep":
+                        steps.append(f"unimputable:{name}")
+                    continue
+                steps.append(f"imputed:{name}")
+                cleaned[name] = value
+                continue
+            if learn:
+                self._state.setdefault(name, _FeatureState()).update(value)
+            cleaned[name] = value
+        return Cleaned(cleaned, steps)
+
+    @staticmethod
+    def _one(name: str, spec: FeatureSpec, raw: Any, unit: str | None) -> tuple[Value | None, str | None]:
+        """One feature's value after typing, unit conversion and range checks, and the step taken."""
+        if raw is None:
+            return None, None
+        value = _typed(raw, spec)
+        if value is None:
+            return None, "wrong_type"
+        if not isinstance(value, float):
+            return value, None
+        step = None
+        if unit and spec.unit:
+            try:
+                converted = convert(value, unit, spec.unit)
+            except UnitError:
+                return None, "unit_unknown"
+            if converted != value or unit != spec.unit:
+                value, step = converted, "converted"
+        low = spec.min if spec.min is not None else -math.inf
+        high = spec.max if spec.max is not None else math.inf
+        if low <= value <= high:
+            return value, step
+        if spec.out_of_range == "reject":
+            return None, "rejected"
+        if spec.out_of_range == "missing":
+            return None, "out_of_range"
+        return min(max(value, low), high), "clipped"

@@ -1,0 +1,282 @@
+"""The trainer's logic, without Kafka: events, labels, commands and drift warnings in; outcomes out.
+
+For each event: drop duplicates, clean, predict with the model of its model key, and learn when
+the label is known (prequential: predict first, then learn). Labels that arrive later join the
+waiting prediction and are learned then. Holdout events are predicted and scored, never learned.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from driftline.config import Settings, StreamConfig
+from driftline.contracts import ControlAck, ControlCommand, DriftEvent, LabelEvent, Outcome, SensorEvent, utc_now
+from driftline.keys import model_key
+from driftline.trainer.cleaning import Cleaner
+from driftline.trainer.dedupe import RecentIds
+from driftline.trainer.holdout import is_holdout
+from driftline.trainer.metrics import TrainerMetrics
+from driftline.trainer.pending import Pending, PendingLabels, event_ident
+from driftline.trainer.slot import ModelSlot
+
+log = logging.getLogger(__name__)
+
+
+class UnknownStream(LookupError):
+    """An event or label for a stream the config does not declare."""
+
+
+def outcome_id(key: str, device_id: str, event_id: str, labelled: bool) -> str:
+    """Unique per model key, event and phase ("p": prediction only, "l": with its label)."""
+    return f"{key}/{event_ident(device_id, event_id)}/{'l' if labelled else 'p'}"
+
+
+def _proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
+    return {str(label): float(p) for label, p in proba.items()} if proba else None
+
+
+@dataclass
+class KeyState:
+    """What the trainer keeps per model key besides the models."""
+
+    cleaner: Cleaner
+    recent: RecentIds
+    pending: PendingLabels
+
+
+@dataclass
+class TrainerCore:
+    settings: Settings
+    metrics: TrainerMetrics = field(default_factory=TrainerMetrics)
+    slots: dict[str, ModelSlot] = field(default_factory=dict)
+    keys: dict[str, KeyState] = field(default_factory=dict)
+    #: Guards models against the serving endpoint's thread.
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _commands_seen: RecentIds = field(default_factory=lambda: RecentIds(10_000))
+
+    @property
+    def snapshot_root(self) -> Path:
+        return self.settings.state_dir / "snapshots"
+
+    def _stream(self, name: str) -> StreamConfig:
+        stream = self.settings.streams.get(name)
+        if stream is None:
+            raise UnknownStream(f"stream {name!r} is not configured")
+        return stream
+
+    def _slot(self, key: str, stream_name: str, stream: StreamConfig) -> tuple[ModelSlot, KeyState]:
+        slot = self.slots.get(key)
+        if slot is None:
+            slot = self.slots[key] = ModelSlot(key, stream)
+            self.keys[key] = KeyState(
+                Cleaner(stream),
+                RecentIds(stream.dedupe_window),
+                PendingLabels(stream.label_ttl_s, stream.max_pending_labels),
+            )
+            if stream.scope == "stream" or stream.per_device_metrics:
+                self.metrics.model_version.labels(stream_name, key).set(slot.version)
+        return slot, self.keys[key]
+
+    # Events and labels
+
+    def on_event(self, event: SensorEvent) -> Outcome | None:
+        """Clean, predict, and learn when labeled; None when the event was dropped."""
+        stream = self._stream(event.stream)
+        key = model_key(event.stream, event.device_id, stream.scope)
+        self.metrics.consumed.labels(event.stream).inc()
+        with self.lock:
+            slot, state = self._slot(key, event.stream, stream)
+            if state.recent.seen(event_ident(event.device_id, event.event_id)):
+                self.metrics.dropped.labels(event.stream, "duplicate").inc()
+                return None
+            cleaned = state.cleaner.clean(event.features, event.units, event.ts)
+            for step in cleaned.steps:
+                kind, _, feature = step.partition(":")
+                self.metrics.cleaned.labels(event.stream, kind, feature).inc()
+            if cleaned.dropped:
+                self.metrics.dropped.labels(event.stream, cleaned.dropped.partition(":")[0]).inc()
+                return None
+
+            began = time.perf_counter()
+            prediction, proba, predictions = slot.predict(cleaned.features)
+            predict_s = time.perf_counter() - began
+            self.metrics.predict_seconds.labels(event.stream, slot.served.name).observe(predict_s)
+            self.metrics.predicted.labels(event.stream).inc()
+            holdout = is_holdout(event.event_id, stream.holdout_fraction)
+            pending = Pending(
+                event.event_id, event.device_id, cleaned.features, event.ts, predictions, _proba_text(proba),
+                slot.served.name, slot.version, holdout, cleaned.steps,
+            )  # fmt: skip
+            if event.label is None:
+                expired = state.pending.add(pending)
+                if expired:
+                    self.metrics.labels_expired.labels(event.stream).inc(expired)
+                return self._outcome(key, event.stream, pending, prediction, predict_s=predict_s)
+            learn_s = self._learn(slot, event.stream, pending, event.label)
+            return self._outcome(
+                key, event.stream, pending, prediction, label=event.label, predict_s=predict_s, learn_s=learn_s
+            )
+
+    def on_label(self, label: LabelEvent) -> Outcome | None:
+        """Learn from the waiting event this label belongs to; None if no prediction waits for it."""
+        stream = self._stream(label.stream)
+        key = model_key(label.stream, label.device_id, stream.scope)
+        with self.lock:
+            slot, state = self._slot(key, label.stream, stream)
+            pending = state.pending.pop(label.device_id, label.event_id)
+            if pending is None:
+                self.metrics.labels_unmatched.labels(label.stream).inc()
+                return None
+            self.metrics.labels_joined.labels(label.stream).inc()
+            delay = (label.ts - pending.event_ts).total_seconds()
+            self.metrics.label_delay.labels(label.stream).observe(max(delay, 0.0))
+            learn_s = self._learn(slot, label.stream, pending, label.label)
+            prediction = pending.predictions.get(pending.model_name)
+            return self._outcome(
+                key, label.stream, pending, prediction, label=label.label, learn_s=learn_s, label_delay_s=delay
+            )
+
+    def _learn(self, slot: ModelSlot, stream_name: str, pending: Pending, label: Any) -> float | None:
+        if pending.holdout:
+            self.metrics.held_out.labels(stream_name).inc()
+            return None
+        if pending.model_version != slot.version:
+            # The model that predicted was reset since: its successors learn, but without a
+            # prediction of their own for this event they are not scored on it.
+            predictions: dict[str, Any] = {}
+        else:
+            predictions = pending.predictions
+        began = time.perf_counter()
+        promoted = slot.learn(pending.features, label, predictions)
+        learn_s = time.perf_counter() - began
+        self.metrics.learn_seconds.labels(stream_name, slot.served.name).observe(learn_s)
+        self.metrics.learned.labels(stream_name).inc()
+        if promoted:
+            self.metrics.promotions.labels(stream_name, promoted).inc()
+        every = self.settings.trainer.snapshot_every
+        if every and slot.learned % every == 0:
+            slot.snapshot(self.snapshot_root)
+            self.metrics.snapshots.labels(stream_name).inc()
+        return learn_s
+
+    def _outcome(
+        self,
+        key: str,
+        stream_name: str,
+        pending: Pending,
+        prediction: Any,
+        label: Any = None,
+        predict_s: float | None = None,
+        learn_s: float | None = None,
+        label_delay_s: float | None = None,
+    ) -> Outcome:
+        return Outcome(
+            outcome_id=outcome_id(key, pending.device_id, pending.event_id, label is not None),
+            event_id=pending.event_id,
+            stream=stream_name,
+            device_id=pending.device_id,
+            model_key=key,
+            model_name=pending.model_name,
+            model_version=pending.model_version,
+            prediction=prediction,
+            proba=pending.proba,
+            label=label,
+            learned=label is not None and not pending.holdout,
+            holdout=label is not None and pending.holdout,
+            features=pending.features,
+            cleaning=pending.steps,
+            event_ts=pending.event_ts,
+            ts=utc_now(),
+            predict_ms=None if predict_s is None else predict_s * 1000,
+            learn_ms=None if learn_s is None else learn_s * 1000,
+            label_delay_s=label_delay_s,
+        )
+
+    # Serving
+
+    def predict(self, key: str, features: dict[str, Any]) -> dict[str, Any]:
+        """The current model's answer for a feature dict, cleaned like an event but learning nothing."""
+        stream_name = key.split("/", 1)[0]
+        stream = self._stream(stream_name)
+        with self.lock:
+            slot = self.slots.get(key)
+            if slot is None:
+                raise KeyError(f"no model for model key {key!r} yet")
+            cleaned = self.keys[key].cleaner.clean(features, learn=False)
+            if cleaned.dropped:
+                raise ValueError(f"features rejected by cleaning: {cleaned.dropped}")
+            prediction, proba, _ = slot.predict(cleaned.features)
+            return {
+                "model_key": key,
+                "stream": stream_name,
+                "task": stream.task,
+                "model_name": slot.served.name,
+                "model_version": slot.version,
+                "prediction": prediction,
+                "proba": _proba_text(proba),
+                "features": cleaned.features,
+                "cleaning": cleaned.steps,
+            }
+
+    # Control
+
+    def on_drift(self, drift: DriftEvent) -> bool:
+        """A drift warning starts a background model for a later warm reset; True if one started."""
+        if drift.level != "warning" or drift.drift_kind != "concept":
+            return False
+        with self.lock:
+            slot = self.slots.get(drift.model_key)
+            return slot.start_background() if slot is not None else False
+
+    def on_command(self, command: ControlCommand) -> list[ControlAck]:
+        """Apply a command to the model keys it names that this trainer holds; one ack per key."""
+        if self._commands_seen.seen(command.command_id):
+            self.metrics.commands.labels(command.action, "duplicate").inc()
+            return [self._ack(command, None, "duplicate", None, "command already applied")]
+        with self.lock:
+            keys = [
+                key
+                for key, slot in self.slots.items()
+                if (command.model_key or key) == key and key.split("/", 1)[0] == command.stream
+            ]
+            if not keys:
+                self.metrics.commands.labels(command.action, "ignored").inc()
+                return [self._ack(command, command.model_key, "ignored", None, "no such model key here")]
+            acks = [self._apply(command, key, self.slots[key]) for key in keys]
+        for ack in acks:
+            self.metrics.commands.labels(command.action, ack.status).inc()
+            log.info("%s %s on %s: %s (%s)", command.action, ack.status, ack.model_key, ack.detail, command.reason)
+        return acks
+
+    def _apply(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
+        if command.action == "snapshot":
+            path = slot.snapshot(self.snapshot_root)
+            self.metrics.snapshots.labels(command.stream).inc()
+            return self._ack(command, key, "applied", slot.version, f"snapshot {path.name}")
+        if command.action == "rollback":
+            path = slot.rollback(self.snapshot_root)
+            if path is None:
+                return self._ack(command, key, "failed", slot.version, "no snapshot to roll back to")
+            detail = f"rolled back to {path.name}"
+        else:
+            detail = f"{slot.reset(command.mode)} reset"
+        if slot.stream.scope == "stream" or slot.stream.per_device_metrics:
+            self.metrics.model_version.labels(command.stream, key).set(slot.version)
+        return self._ack(command, key, "applied", slot.version, detail)
+
+    @staticmethod
+    def _ack(command: ControlCommand, key: str | None, status: str, version: int | None, detail: str) -> ControlAck:
+        return ControlAck(
+            command_id=command.command_id,
+            action=command.action,
+            stream=command.stream,
+            model_key=key,
+            status=status,
+            model_version=version,
+            detail=detail,
+        )

@@ -1,0 +1,88 @@
+"""The trainer's Prometheus metrics, in a registry of its own (one per trainer instance)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
+
+
+class TrainerMetrics:
+    """Counters and histograms named driftline_trainer_*; see docs/metrics.md."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.consumed = Counter(
+            "driftline_trainer_events_consumed", "Events read from the events topic.", ["stream"], registry=r
+        )
+        self.invalid = Counter(
+            "driftline_trainer_messages_invalid",
+            "Messages that broke their contract or named an unknown stream (sent to the dead-letter topic).",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.cleaned = Counter(
+            "driftline_trainer_cleaning_steps",
+            "Cleaning steps applied to features, by step (imputed, clipped, converted, ...).",
+            ["stream", "step", "feature"],
+            registry=r,
+        )
+        self.dropped = Counter(
+            "driftline_trainer_events_dropped",
+            "Events not predicted, by reason (duplicate, late, missing, out_of_range).",
+            ["stream", "reason"],
+            registry=r,
+        )
+        self.predicted = Counter("driftline_trainer_predictions", "Events predicted.", ["stream"], registry=r)
+        self.learned = Counter("driftline_trainer_events_learned", "Labeled events learned.", ["stream"], registry=r)
+        self.held_out = Counter(
+            "driftline_trainer_events_held_out", "Labeled events kept out of learning.", ["stream"], registry=r
+        )
+        self.labels_joined = Counter(
+            "driftline_trainer_labels_joined", "Late labels matched to a waiting prediction.", ["stream"], registry=r
+        )
+        self.labels_expired = Counter(
+            "driftline_trainer_labels_expired",
+            "Predictions that stopped waiting for their label (TTL or memory bound).",
+            ["stream"],
+            registry=r,
+        )
+        self.labels_unmatched = Counter(
+            "driftline_trainer_labels_unmatched", "Labels for no waiting prediction.", ["stream"], registry=r
+        )
+        self.label_delay = Histogram(
+            "driftline_trainer_label_delay_seconds",
+            "Label time minus event time, for late labels.",
+            ["stream"],
+            buckets=DELAY_BUCKETS,
+            registry=r,
+        )
+        self.predict_seconds = Histogram(
+            "driftline_trainer_predict_seconds",
+            "Time to predict one event.",
+            ["stream", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.learn_seconds = Histogram(
+            "driftline_trainer_learn_seconds",
+            "Time to learn one event (every candidate).",
+            ["stream", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_version = Gauge(
+            "driftline_trainer_model_version", "Version of the served model.", ["stream", "model_key"], registry=r
+        )
+        self.commands = Counter(
+            "driftline_trainer_commands", "Control commands handled, by outcome.", ["action", "status"], registry=r
+        )
+        self.promotions = Counter(
+            "driftline_trainer_promotions", "Challengers promoted to champion.", ["stream", "model"], registry=r
+        )
+        self.snapshots = Counter("driftline_trainer_snapshots", "Model snapshots written.", ["stream"], registry=r)
+        self.consumer_lag = Gauge(
+            "driftline_trainer_consumer_lag_records", "Records not yet consumed, by topic.", ["topic"], registry=r
+        )

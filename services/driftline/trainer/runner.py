@@ -1,0 +1,49 @@
+"""A trainer with its HTTP endpoint, running in background threads: for the CLI, the stack and tests."""
+
+from __future__ import annotations
+
+import threading
+
+from driftline.config import Settings
+from driftline.httpserver import BackgroundServer
+from driftline.trainer.api import create_app
+from driftline.trainer.service import TrainerService
+
+
+class TrainerRunner:
+    """``with TrainerRunner(settings, bootstrap) as runner:`` trains until the block ends."""
+
+    def __init__(self, settings: Settings, bootstrap: str, port: int | None = None) -> None:
+        self.service = TrainerService(settings, bootstrap)
+        self.server = BackgroundServer(
+            create_app(self.service.core), settings.trainer.host, settings.trainer.port if port is None else port
+        )
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name="trainer", daemon=True)
+
+    @property
+    def core(self):
+        return self.service.core
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def start(self, timeout: float = 60.0) -> TrainerRunner:
+        self.server.start()
+        self._thread.start()
+        if not self.service.ready.wait(timeout):
+            self.stop()
+            raise RuntimeError("trainer got no partitions assigned in time")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.server.stop()
+
+    def __enter__(self) -> TrainerRunner:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,186 @@
+"""The trainer at the Kafka edge: consume events, labels, commands and drift; produce outcomes and acks."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from driftline.config import Settings
+from driftline.contracts import ContractError, ControlCommand, DriftEvent, LabelEvent, SensorEvent, parse, parse_any
+from driftline.kafkaio.clients import make_consumer, make_producer, send
+from driftline.kafkaio.deadletter import send_dead_letter
+from driftline.trainer.core import TrainerCore, UnknownStream
+
+log = logging.getLogger(__name__)
+
+LAG_EVERY_S = 5.0
+
+
+class TrainerService:
+    """One trainer instance: a member of the trainer consumer group on events and labels.
+
+    Events and labels are keyed by model key and co-partitioned, so the group's range assignment
+    gives one instance both the events and the labels of a model key. Control commands and drift
+    warnings are broadcast: every instance reads all of them, from the moment it starts.
+    Offsets are committed after the batch's outcomes are acknowledged (at-least-once; the
+    monitor drops duplicate outcomes by id).
+    """
+
+    def __init__(self, settings: Settings, bootstrap: str, core: TrainerCore | None = None) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.core = core or TrainerCore(settings)
+        self.ready = threading.Event()
+        self.stopped = threading.Event()
+        topics = settings.topics
+        self._handlers: dict[str, Callable[[ConsumerRecord], None]] = {
+            topics.events.name: self._on_event_record,
+            topics.labels.name: self._on_label_record,
+            topics.control.name: self._on_control_record,
+            topics.drift.name: self._on_drift_record,
+        }
+        self._producer: Any = None
+        self._pending_sends: list[Any] = []
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set."""
+        topics = self.settings.topics
+        trainer = self.settings.trainer
+        data = make_consumer(
+            self.bootstrap,
+            topics.events.name,
+            topics.labels.name,
+            group_id=trainer.group_id,
+            client_id=f"{self.settings.kafka.client_id}-trainer",
+            max_poll_records=trainer.max_poll_records,
+        )
+        side = make_consumer(
+            self.bootstrap, group_id=None, client_id=f"{self.settings.kafka.client_id}-trainer-control"
+        )
+        side_partitions = [TopicPartition(t, p) for t in (topics.control.name, topics.drift.name) for p in (0,)]
+        side.assign(side_partitions)
+        side.seek_to_end()
+        for tp in side_partitions:
+            side.position(tp)  # resolve "end" now, so commands sent after start-up are never skipped
+        self._producer = make_producer(self.bootstrap, client_id=f"{self.settings.kafka.client_id}-trainer")
+        next_lag = 0.0
+        try:
+            while not stop.is_set():
+                batch = data.poll(timeout_ms=200)
+                if data.assignment() and not self.ready.is_set():
+                    self.ready.set()
+                self._handle(batch)
+                self._handle(side.poll(timeout_ms=0))
+                self._flush()
+                if batch:
+                    data.commit()
+                if time.monotonic() >= next_lag:
+                    self._report_lag(data)
+                    next_lag = time.monotonic() + LAG_EVERY_S
+        finally:
+            self._flush()
+            data.close()
+            side.close()
+            self._producer.close()
+            self.stopped.set()
+
+    def _handle(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        for tp, records in batch.items():
+            handler = self._handlers[tp.topic]
+            for record in records:
+                handler(record)
+
+    def _emit(self, topic: str, message: Any, key: str) -> None:
+        self._pending_sends.append(send(self._producer, topic, message, key))
+
+    def _flush(self) -> None:
+        """Wait for every send of this batch: outcomes are acknowledged before offsets are committed."""
+        if not self._pending_sends:
+            return
+        self._producer.flush()
+        for future in self._pending_sends:
+            future.get(timeout=30)
+        self._pending_sends.clear()
+
+    def _reject(self, record: ConsumerRecord, error: str, stream: str | None = None, device: str | None = None) -> None:
+        self.core.metrics.invalid.labels(record.topic, error.split(":", 1)[0]).inc()
+        self._pending_sends.append(
+            send_dead_letter(
+                self._producer,
+                self.settings.topics.deadletter.name,
+                record.value,
+                error,
+                source=f"trainer:{record.topic}",
+                device=device,
+                stream=stream,
+                key=record.key,
+            )
+        )
+
+    def _on_event_record(self, record: ConsumerRecord) -> None:
+        try:
+            event = parse(SensorEvent, record.value)
+        except ContractError as e:
+            self._reject(record, f"invalid: {e}")
+            return
+        try:
+            outcome = self.core.on_event(event)
+        except UnknownStream as e:
+            self._reject(record, f"unknown_stream: {e}", event.stream, event.device_id)
+            return
+        if outcome is not None:
+            self._emit(self.settings.topics.outcomes.name, outcome, outcome.model_key)
+
+    def _on_label_record(self, record: ConsumerRecord) -> None:
+        try:
+            label = parse(LabelEvent, record.value)
+        except ContractError as e:
+            self._reject(record, f"invalid: {e}")
+            return
+        try:
+            outcome = self.core.on_label(label)
+        except UnknownStream as e:
+            self._reject(record, f"unknown_stream: {e}", label.stream, label.device_id)
+            return
+        if outcome is not None:
+            self._emit(self.settings.topics.outcomes.name, outcome, outcome.model_key)
+
+    def _on_control_record(self, record: ConsumerRecord) -> None:
+        try:
+            message = parse_any(record.value)
+        except ContractError as e:
+            self._reject(record, f"invalid: {e}")
+            return
+        if not isinstance(message, ControlCommand):
+            return  # acks, ours or another instance's, share the topic
+        for ack in self.core.on_command(message):
+            self._emit(self.settings.topics.control.name, ack, ack.model_key or ack.stream)
+
+    def _on_drift_record(self, record: ConsumerRecord) -> None:
+        try:
+            drift = parse(DriftEvent, record.value)
+        except ContractError:
+            return  # the drift topic is the monitor's; a bad record there is not the trainer's to judge
+        if self.core.on_drift(drift):
+            log.info("drift warning on %s: background model started", drift.model_key)
+
+    def _report_lag(self, consumer: Any) -> None:
+        assigned = list(consumer.assignment())
+        if not assigned:
+            return
+        try:
+            ends = consumer.end_offsets(assigned)
+        except Exception:  # lag is best-effort telemetry; never stop training for it
+            return
+        per_topic: dict[str, int] = {}
+        for tp in assigned:
+            position = consumer.position(tp)
+            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(ends.get(tp, position) - position, 0)
+        for topic, lag in per_topic.items():
+            self.core.metrics.consumer_lag.labels(topic).set(lag)

@@ -1,0 +1,185 @@
+"""The models of one model key: a champion, its challengers, a background model, and snapshots."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from river import metrics, utils
+
+from driftline.config import StreamConfig
+from driftline.modelspec import build_model
+
+log = logging.getLogger(__name__)
+
+SNAPSHOTS_KEPT = 3
+
+
+def _window_metric(task: str, size: int) -> utils.Rolling:
+    return utils.Rolling(metrics.MAE if task == "regression" else metrics.Accuracy, window_size=size)
+
+
+@dataclass
+class Candidate:
+    """One model learning the key's events, with its recent score for champion/challenger."""
+
+    name: str
+    model: Any
+    recent: utils.Rolling
+
+    def predict(self, x: dict[str, Any], proba: bool) -> tuple[Any, dict[str, float] | None]:
+        prediction = self.model.predict_one(x)
+        # predict_one and argmax of predict_proba_one can differ (ties, custom predict_one):
+        # serve what predict_one says, as River's own evaluation does.
+        probabilities = self.model.predict_proba_one(x) if proba else None
+        return prediction, probabilities
+
+
+def _unique_names(specs: list[str]) -> list[str]:
+    names: list[str] = []
+    for spec in specs:
+        name = spec if spec not in names else f"{spec}#{len(names)}"
+        names.append(name)
+    return names
+
+
+@dataclass
+class ModelSlot:
+    """Everything the trainer holds for one model key.
+
+    ``version`` starts at 1 and goes up whenever the served model is replaced by a command
+    (reset or rollback), so outcomes and the monitor can tell one model's life from the next.
+    """
+
+    key: str
+    stream: StreamConfig
+    version: int = 1
+    candidates: list[Candidate] = field(default_factory=list)
+    champion: int = 0
+    background: list[Candidate] | None = None
+    learned: int = 0
+    since_promotion: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.candidates:
+            self.candidates = self._fresh()
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.stream.task != "regression"
+
+    def _fresh(self) -> list[Candidate]:
+        specs = [self.stream.model, *self.stream.challengers]
+        return [
+            Candidate(name, build_model(spec), _window_metric(self.stream.task, self.stream.promote_window))
+            for name, spec in zip(_unique_names(specs), specs, strict=True)
+        ]
+
+    @property
+    def served(self) -> Candidate:
+        return self.candidates[self.champion]
+
+    def predict(self, x: dict[str, Any]) -> tuple[Any, dict[str, float] | None, dict[str, Any]]:
+        """The champion's prediction and probabilities, and every candidate's prediction."""
+        prediction, proba = self.served.predict(x, proba=self.is_classifier)
+        predictions = {self.served.name: prediction}
+        for candidate in self.candidates:
+            if candidate is not self.served:
+                predictions[candidate.name] = candidate.predict(x, proba=False)[0]
+        return prediction, proba, predictions
+
+    def learn(self, x: dict[str, Any], y: Any, predictions: dict[str, Any]) -> str | None:
+        """Teach every candidate (and the background model) one labeled event.
+
+        ``predictions`` are the ones each candidate made before learning, which score it for
+        promotion. Returns the name of a newly promoted champion, if any.
+        """
+        for candidate in self.candidates:
+            if candidate.name in predictions and predictions[candidate.name] is not None:
+                candidate.recent.update(y, predictions[candidate.name])
+            candidate.model.learn_one(x, y)
+        for candidate in self.background or ():
+            candidate.model.learn_one(x, y)
+        self.learned += 1
+        self.since_promotion += 1
+        return self._maybe_promote()
+
+    def _maybe_promote(self) -> str | None:
+        if len(self.candidates) < 2 or self.since_promotion < self.stream.promote_window:
+            return None
+        champion = self.served.recent.get()
+        margin = self.stream.promote_margin
+        best, best_score = self.champion, champion
+        for i, candidate in enumerate(self.candidates):
+            score = candidate.recent.get()
+            # Accuracy must rise by the margin; MAE must fall by that fraction.
+            better = score > best_score + margin if self.is_classifier else score < best_score * (1 - margin)
+            if i != self.champion and better:
+                best, best_score = i, score
+        if best == self.champion:
+            return None
+        log.info(
+            "%s: challenger %s (%.4f) replaces champion %s (%.4f)",
+            self.key, self.candidates[best].name, best_score, self.served.name, champion,
+        )  # fmt: skip
+        self.champion = best
+        self.since_promotion = 0
+        return self.served.name
+
+    def start_background(self) -> bool:
+        """Begin training a fresh model beside the served one (on a drift warning); False if one runs."""
+        if self.background is not None:
+            return False
+        self.background = self._fresh()
+        return True
+
+    def reset(self, mode: str) -> str:
+        """Replace the models: ``warm`` swaps in the background model when there is one, else cold."""
+        applied = "cold"
+        if mode == "warm" and self.background is not None:
+            self.candidates, applied = self.background, "warm"
+        else:
+            self.candidates = self._fresh()
+        self.background = None
+        self.champion = 0
+        self.since_promotion = 0
+        self.version += 1
+        return applied
+
+    # Snapshots: pickles on local disk, newest kept few.
+
+    def _folder(self, root: Path) -> Path:
+        return root / re.sub(r"[^A-Za-z0-9_.-]", "_", self.key)
+
+    def snapshot(self, root: Path) -> Path:
+        folder = self._folder(root)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"v{self.version:05d}-{self.learned:012d}.pkl"
+        state = {"candidates": self.candidates, "champion": self.champion, "learned": self.learned}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(state))
+        tmp.replace(path)  # a crash mid-write never leaves a half snapshot behind
+        for old in sorted(folder.glob("*.pkl"))[:-SNAPSHOTS_KEPT]:
+            old.unlink()
+        return path
+
+    def latest_snapshot(self, root: Path) -> Path | None:
+        snapshots = sorted(self._folder(root).glob("*.pkl"))
+        return snapshots[-1] if snapshots else None
+
+    def rollback(self, root: Path) -> Path | None:
+        """Serve the newest snapshot again (a new version); None when there is no snapshot."""
+        path = self.latest_snapshot(root)
+        if path is None:
+            return None
+        # Snapshots are written by this trainer into its own state folder; nothing else is unpickled.
+        state = pickle.loads(path.read_bytes())
+        self.candidates, self.champion, self.learned = state["candidates"], state["champion"], state["learned"]
+        self.background = None
+        self.since_promotion = 0
+        self.version += 1
+        return path
