@@ -1,13 +1,86 @@
-"""`driftline monitor`: command-line entry of the monitor service."""
+"""`driftline monitor` and `driftline reset`: command-line entries of the monitor service."""
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+from typing import Annotated, Literal
+
 import typer
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $DRIFTLINE_CONFIG or config/driftline.toml)."),
+]
 
 
 def register(app: typer.Typer) -> None:
     @app.command("monitor")
-    def run() -> None:
-        """Turn outcomes into accuracy and drift metrics on /metrics."""
-        typer.echo("the monitor service is not built yet (issue #5)", err=True)
-        raise typer.Exit(1)
+    def run(
+        config: ConfigOption = None,
+        port: Annotated[
+            int | None, typer.Option(help="HTTP port for /metrics and /alerts (default: monitor.port).")
+        ] = None,
+    ) -> None:
+        """Turn outcomes into accuracy and drift metrics on /metrics; reset models on Alertmanager alerts.
+
+        Consumes the outcomes topic, publishes drift detections to the drift topic, serves
+        Prometheus metrics on /metrics and Alertmanager's webhook on /alerts (bearer token:
+        monitor.webhook_token, else the one generated in <state_dir>/monitor/webhook_token).
+        """
+        from driftline.config import load_settings
+        from driftline.monitor.service import MonitorService, webhook_token
+        from driftline.runtime import kafka_for, stop_on_signals
+
+        settings = load_settings(config)
+        with kafka_for(settings) as bootstrap:
+            service = MonitorService(settings, bootstrap, port=port)
+            webhook_token(settings)
+            with service:
+                typer.echo(f"monitor on {service.url}/metrics (webhook {service.url}/alerts); Ctrl-C stops it")
+                service.wait(stop_on_signals())
+
+    @app.command("reset")
+    def reset(
+        stream: Annotated[str, typer.Option("--stream", help="Stream whose models to reset.")],
+        model_key: Annotated[
+            str | None, typer.Option("--model-key", help="Only this model key (default: every key of the stream).")
+        ] = None,
+        mode: Annotated[
+            str, typer.Option("--mode", help="cold: a fresh model; warm: the background model trained on recent data.")
+        ] = "cold",
+        reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "manual reset",
+        bootstrap: Annotated[
+            str | None, typer.Option(help="Kafka bootstrap servers (default: kafka.bootstrap_servers).")
+        ] = None,
+        config: ConfigOption = None,
+    ) -> None:
+        """Publish a reset command for a stream (or one model key) to the control topic."""
+        from driftline.config import ConfigError, load_settings
+        from driftline.contracts import ControlCommand
+        from driftline.kafkaio.clients import make_producer
+        from driftline.monitor.webhook import kafka_publisher
+
+        settings = load_settings(config)
+        settings.stream(stream)  # a clear error for an unknown stream
+        if mode not in ("cold", "warm"):
+            raise ConfigError(f"--mode: expected cold or warm, got {mode!r}")
+        servers = bootstrap or settings.kafka.bootstrap_servers
+        if not servers:
+            raise ConfigError("kafka.bootstrap_servers: empty; pass --bootstrap host:port of the running cluster")
+        chosen: Literal["cold", "warm"] = "cold" if mode == "cold" else "warm"
+        command = ControlCommand(
+            command_id=f"manual-{uuid.uuid4().hex}",
+            action="reset",
+            stream=stream,
+            model_key=model_key,
+            mode=chosen,
+            reason=reason,
+            issuer="driftline-cli",
+        )
+        producer = make_producer(servers)
+        try:
+            kafka_publisher(producer, settings.topics.control.name)([command])
+        finally:
+            producer.close(timeout=10)
+        typer.echo(f"sent {command.command_id}: {mode} reset of {model_key or 'every model of ' + stream}")

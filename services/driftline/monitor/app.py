@@ -1,0 +1,46 @@
+"""The monitor's HTTP server: /metrics for Prometheus, /alerts for Alertmanager, /healthz."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from fastapi import FastAPI, Header, HTTPException, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from driftline.monitor.webhook import AlertmanagerPayload, AlertPolicy, Publish, handle_notification
+
+log = logging.getLogger(__name__)
+
+
+def create_app(registry: CollectorRegistry, policy: AlertPolicy, publish: Publish, token: str) -> FastAPI:
+    """The FastAPI app; ``token`` is the bearer token the webhook demands (empty refuses everyone)."""
+    app = FastAPI(title="driftline monitor", docs_url=None, redoc_url=None)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/alerts")
+    def alerts(payload: AlertmanagerPayload, authorization: str | None = Header(default=None)) -> dict[str, object]:
+        scheme, _, presented = (authorization or "").partition(" ")
+        if not token or scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.encode()):
+            raise HTTPException(
+                status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        result = handle_notification(policy, payload, publish)
+        for command in result.commands:
+            log.info(
+                "alert -> %s %s for %s (%s)",
+                command.action,
+                command.mode,
+                command.model_key or command.stream,
+                command.reason,
+            )
+        return result.summary()
+
+    return app

@@ -1,0 +1,119 @@
+"""Drift detectors by name, wrapped so that one change raises one alarm.
+
+River's detectors differ: DDM, EDDM, HDDM_A and HDDM_W judge a stream of 0/1 errors and have a
+warning zone; ADWIN, PageHinkley and KSWIN take real values and only say "drift". ADWIN, after a
+change, keeps shrinking its window and reports the same change several times. The wrapper makes
+them alike: after a drift it starts a fresh detector (which then only knows the new regime) and
+stays quiet for ``debounce`` updates, so a change yields a single alarm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from river import drift
+from river.base import DriftDetector
+from river.drift import binary
+
+#: The detectors a stream may name in ``drift.concept`` / ``drift.data``.
+DETECTORS: dict[str, type] = {
+    "ADWIN": drift.ADWIN,
+    "DDM": binary.DDM,
+    "EDDM": binary.EDDM,
+    "HDDM_A": binary.HDDMA,
+    "HDDM_W": binary.HDDMW,
+    "PageHinkley": drift.PageHinkley,
+    "KSWIN": drift.KSWIN,
+}
+#: Detectors that only accept 0/1 inputs (an error stream), all with a warning zone.
+BINARY_DETECTORS = frozenset({"DDM", "EDDM", "HDDM_A", "HDDM_W"})
+
+
+class DetectorError(ValueError):
+    """A detector name or parameter River does not accept."""
+
+
+def make_detector(name: str, params: dict[str, Any] | None = None) -> DriftDetector:
+    """Build River's detector ``name`` with ``params``, naming the culprit when River refuses."""
+    try:
+        cls = DETECTORS[name]
+    except KeyError:
+        raise DetectorError(f"unknown drift detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+    try:
+        return cls(**(params or {}))
+    except TypeError as e:
+        raise DetectorError(f"{name}: bad parameters {params}: {e}") from None
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """What a detector said about one input: a drift, or entering its warning zone."""
+
+    level: Literal["warning", "drift"]
+    position: int
+    statistic: float | None
+
+
+class DebouncedDetector:
+    """One River detector fed one stream of values, raising at most one alarm per change."""
+
+    def __init__(self, name: str, params: dict[str, Any] | None = None, debounce: int = 500) -> None:
+        if debounce < 0:
+            raise DetectorError(f"debounce must be >= 0, got {debounce}")
+        self.name = name
+        self.params = dict(params or {})
+        self.debounce = debounce
+        self.binary = name in BINARY_DETECTORS
+        self.detector = make_detector(name, self.params)
+        self.position = 0  # inputs seen since the model version began
+        self.drifts = 0
+        self._quiet_until = 0
+        self._warn_quiet_until = 0
+        self._in_warning = False
+        self._recent = 0.0  # exponential mean of the inputs: the statistic when the detector has none
+
+    def update(self, value: float) -> Alarm | None:
+        """Feed one value (an error 0/1 for binary detectors); return an alarm worth reporting."""
+        if not math.isfinite(value):
+            return None
+        self.position += 1
+        self._recent = value if self.position == 1 else 0.99 * self._recent + 0.01 * value
+        x: float | bool = bool(value) if self.binary else float(value)
+        self.detector.update(x)
+        quiet = self.position <= self._quiet_until
+        if self.detector.drift_detected:
+            statistic = self._statistic()
+            # A fresh detector knows only the new regime, so the same change cannot fire again.
+            self.detector = self.detector.clone()
+            self._in_warning = False
+            if quiet:
+                return None
+            self._quiet_until = self.position + self.debounce
+            self.drifts += 1
+            return Alarm("drift", self.position, statistic)
+        warning = bool(getattr(self.detector, "warning_detected", False))
+        entered = warning and not self._in_warning
+        self._in_warning = warning
+        # Detectors flicker in and out of their warning zone: one warning per debounce span too.
+        if entered and not quiet and self.position > self._warn_quiet_until:
+            self._warn_quiet_until = self.position + self.debounce
+            return Alarm("warning", self.position, self._statistic())
+        return None
+
+    def _statistic(self) -> float | None:
+        if isinstance(self.detector, drift.ADWIN):
+            return float(self.detector.estimation)
+        if isinstance(self.detector, drift.KSWIN) and self.detector.p_value is not None:
+            return float(self.detector.p_value)
+        return self._recent
+
+    def reset(self) -> None:
+        """Forget everything: the model it judged was replaced."""
+        self.detector = make_detector(self.name, self.params)
+        self.position = 0
+        self._quiet_until = 0
+        self._warn_quiet_until = 0
+        self._in_warning = False
+        self._recent = 0.0

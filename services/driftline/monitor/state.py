@@ -1,0 +1,329 @@
+"""The monitor's memory: what every outcome changes, without any I/O.
+
+:meth:`MonitorState.observe` takes one :class:`~driftline.contracts.Outcome` and updates
+
+* the scores of its stream and model (prequential or holdout, cumulative and rolling),
+* label counts and label delays, and the distribution of predictions,
+* the concept-drift detector of its model key (fed the error of each labelled outcome) and the
+  data-drift detector of each numeric feature (fed each event's cleaned value once),
+
+and returns the drift events to publish. Everything is bounded: outcome ids are remembered in a
+fixed window, model keys in an LRU of fixed size, per-device series only for streams that ask and
+up to a cap. The exposition reads this state under :attr:`MonitorState.lock`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from river import stats
+
+from driftline.config import ConfigError, Settings, StreamConfig
+from driftline.contracts import DriftEvent, Outcome
+from driftline.monitor.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError, make_detector
+from driftline.monitor.scores import ScoreError, Scores
+
+#: Label delay histogram buckets, in seconds: from near-immediate feedback to a day.
+LABEL_DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)
+#: Predicted classes counted by name per stream and model; rarer ones share ``__other__``.
+MAX_CLASSES = 20
+OTHER_CLASS = "__other__"
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+class RecentIds:
+    """The last ``capacity`` ids seen: a bounded memory for dropping duplicate outcomes."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._order: deque[str] = deque()
+        self._ids: set[str] = set()
+
+    def __contains__(self, item: str) -> bool:
+        return item in self._ids
+
+    def seen(self, item: str) -> bool:
+        """True when ``item`` was already seen; otherwise remember it and return False."""
+        if item in self._ids:
+            return True
+        self._ids.add(item)
+        self._order.append(item)
+        if len(self._order) > self.capacity:
+            self._ids.discard(self._order.popleft())
+        return False
+
+
+@dataclass
+class Histogram:
+    """Cumulative bucket counts, the shape Prometheus histograms expose."""
+
+    buckets: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+    count: int = 0
+
+    def __post_init__(self) -> None:
+        self.counts = [0] * len(self.buckets)
+
+    def observe(self, value: float) -> None:
+        self.total += value
+        self.count += 1
+        for i, bound in enumerate(self.buckets):
+            if value <= bound:
+                self.counts[i] += 1
+
+
+@dataclass
+class Series:
+    """Everything exposed for one stream and model (and, optionally, one device)."""
+
+    task: str
+    window: int
+    predictions: int = 0
+    labels: Counter[str] = field(default_factory=Counter)  # by estimate
+    classes: Counter[str] = field(default_factory=Counter)
+    quantiles: dict[float, Any] = field(default_factory=dict)
+    label_delay: Histogram = field(default_factory=lambda: Histogram(LABEL_DELAY_BUCKETS))
+    scores: dict[str, Scores] = field(default_factory=dict)  # by estimate
+    version: int = 0
+
+    def score(self, estimate: str, outcome: Outcome) -> float:
+        if estimate not in self.scores:
+            self.scores[estimate] = Scores(self.task, self.window)  # type: ignore[arg-type]
+        error = self.scores[estimate].update(outcome.label, outcome.prediction, outcome.proba)
+        self.labels[estimate] += 1
+        return error
+
+    def predicted(self, prediction: Any) -> None:
+        self.predictions += 1
+        if prediction is None:
+            return
+        if self.task == "regression":
+            if isinstance(prediction, int | float) and not isinstance(prediction, bool):
+                if not self.quantiles:
+                    self.quantiles = {q: stats.RollingQuantile(q, window_size=self.window) for q in QUANTILES}
+                for quantile in self.quantiles.values():
+                    quantile.update(float(prediction))
+            return
+        name = str(prediction)
+        if name not in self.classes and len(self.classes) >= MAX_CLASSES:
+            name = OTHER_CLASS
+        self.classes[name] += 1
+
+
+@dataclass
+class ModelTrack:
+    """The detectors judging one model key's current model (name and version)."""
+
+    stream: str
+    model_key: str
+    model_name: str
+    model_version: int
+    concept: DebouncedDetector | None
+    data: dict[str, DebouncedDetector]
+    error_mean: stats.Mean = field(default_factory=stats.Mean)
+
+
+def check_drift_spec(name: str, stream: StreamConfig) -> None:
+    """Refuse detectors that cannot judge what they would be fed, naming the config key."""
+    spec = stream.drift
+    if spec.data in BINARY_DETECTORS:
+        raise ConfigError(
+            f"streams.{name}.drift.data: {spec.data} judges 0/1 errors, not feature values; "
+            "choose ADWIN, PageHinkley or KSWIN"
+        )
+    for key, detector, params in (
+        ("concept", spec.concept, spec.concept_params),
+        ("data", spec.data, spec.data_params),
+    ):
+        if detector is None:
+            continue
+        try:
+            make_detector(detector, params)
+        except DetectorError as e:
+            raise ConfigError(f"streams.{name}.drift.{key}_params: {e}") from None
+
+
+class MonitorState:
+    """Metric state and drift detectors for every stream of ``settings``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        window: int = 1000,
+        dedupe_window: int = 100_000,
+        max_model_keys: int = 10_000,
+        max_device_series: int = 50,
+    ) -> None:
+        for name, stream in settings.streams.items():
+            check_drift_spec(name, stream)
+        self.streams = settings.streams
+        self.window = window
+        self.max_model_keys = max_model_keys
+        self.max_device_series = max_device_series
+        self.lock = threading.Lock()
+        self._recent = RecentIds(dedupe_window)
+        self.tracks: OrderedDict[str, ModelTrack] = OrderedDict()
+        self.series: dict[tuple[str, str], Series] = {}
+        self.devices: dict[tuple[str, str, str], Series] = {}
+        self.device_overflow: Counter[str] = Counter()
+        self.accepted: Counter[tuple[str, str]] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.drifts: Counter[tuple[str, str, str, str, str]] = Counter()
+        self.warnings: Counter[tuple[str, str, str, str, str]] = Counter()
+        self.last_drift_ts: dict[tuple[str, str, str, str, str], float] = {}
+
+    def drop(self, reason: str) -> None:
+        """Count an outcome that was not used (invalid, duplicate, unknown stream, unscorable)."""
+        with self.lock:
+            self.dropped[reason] += 1
+
+    def observe(self, outcome: Outcome) -> list[DriftEvent]:
+        """Account for one outcome; return the drift events (detections and warnings) it caused."""
+        with self.lock:
+            if self._recent.seen(outcome.outcome_id):
+                self.dropped["duplicate"] += 1
+                return []
+            stream = self.streams.get(outcome.stream)
+            if stream is None:
+                self.dropped["unknown_stream"] += 1
+                return []
+            try:
+                return self._observe(outcome, stream)
+            except ScoreError:
+                self.dropped["unscorable"] += 1
+                return []
+
+    def _observe(self, outcome: Outcome, stream: StreamConfig) -> list[DriftEvent]:
+        track = self._track(outcome, stream)
+        targets = [self._series(outcome)]
+        device = self._device_series(outcome, stream)
+        if device is not None:
+            targets.append(device)
+        events: list[DriftEvent] = []
+        for series in targets:
+            series.version = max(series.version, outcome.model_version)
+        # With delayed labels an event comes twice (prediction, then label); count its prediction
+        # and features once, from the first.
+        first_phase = outcome.label is None or outcome.label_delay_s is None
+        if first_phase:
+            for series in targets:
+                series.predicted(outcome.prediction)
+            events += self._data_drift(track, outcome)
+        if outcome.label is not None and outcome.prediction is not None:
+            estimate = "holdout" if outcome.holdout else "prequential"
+            error = targets[0].score(estimate, outcome)
+            for series in targets[1:]:
+                series.score(estimate, outcome)
+            if outcome.label_delay_s is not None and outcome.label_delay_s >= 0:
+                for series in targets:
+                    series.label_delay.observe(outcome.label_delay_s)
+            events += self._concept_drift(track, outcome, stream, error)
+        self.accepted[(outcome.stream, outcome.model_name)] += 1
+        return events
+
+    def _track(self, outcome: Outcome, stream: StreamConfig) -> ModelTrack:
+        track = self.tracks.get(outcome.model_key)
+        current = (outcome.model_name, outcome.model_version)
+        if track is not None and (track.model_name, track.model_version) == current:
+            self.tracks.move_to_end(outcome.model_key)
+            return track
+        if track is not None and outcome.model_version < track.model_version and track.model_name == outcome.model_name:
+            return track  # a late outcome of a replaced model: score it, but don't rewind the detectors
+        spec = stream.drift
+        track = ModelTrack(
+            stream=outcome.stream,
+            model_key=outcome.model_key,
+            model_name=outcome.model_name,
+            model_version=outcome.model_version,
+            concept=DebouncedDetector(spec.concept, spec.concept_params, spec.debounce),
+            data={
+                name: DebouncedDetector(spec.data, spec.data_params, spec.debounce)
+                for name, feature in stream.features.items()
+                if spec.data is not None and feature.type != "category"
+            },
+        )
+        self.tracks[outcome.model_key] = track
+        self.tracks.move_to_end(outcome.model_key)
+        while len(self.tracks) > self.max_model_keys:
+            self.tracks.popitem(last=False)
+        return track
+
+    def _series(self, outcome: Outcome) -> Series:
+        key = (outcome.stream, outcome.model_name)
+        if key not in self.series:
+            self.series[key] = Series(self.streams[outcome.stream].task, self.window)
+        return self.series[key]
+
+    def _device_series(self, outcome: Outcome, stream: StreamConfig) -> Series | None:
+        if not stream.per_device_metrics:
+            return None
+        key = (outcome.stream, outcome.model_name, outcome.device_id)
+        if key not in self.devices:
+            if sum(1 for k in self.devices if k[0] == outcome.stream) >= self.max_device_series:
+                self.device_overflow[outcome.stream] += 1
+                return None
+            self.devices[key] = Series(stream.task, self.window)
+        return self.devices[key]
+
+    def _concept_drift(
+        self, track: ModelTrack, outcome: Outcome, stream: StreamConfig, error: float
+    ) -> list[DriftEvent]:
+        if track.concept is None or track.model_version != outcome.model_version:
+            return []
+        value = error
+        if stream.task == "regression" and track.concept.binary:
+            # Binary detectors judge 0/1 errors: a regression error counts as one when above the mean.
+            value = float(track.error_mean.n > 0 and error > track.error_mean.get())
+            track.error_mean.update(error)
+        alarm = track.concept.update(value)
+        if alarm is None:
+            return []
+        return [self._record(track, "concept", None, track.concept, alarm.level, alarm.position, alarm.statistic)]
+
+    def _data_drift(self, track: ModelTrack, outcome: Outcome) -> list[DriftEvent]:
+        if track.model_version != outcome.model_version:
+            return []
+        events = []
+        for name, detector in track.data.items():
+            value = outcome.features.get(name)
+            if isinstance(value, str) or value is None:
+                continue
+            alarm = detector.update(float(value))
+            if alarm is not None:
+                events.append(self._record(track, "data", name, detector, alarm.level, alarm.position, alarm.statistic))
+        return events
+
+    def _record(
+        self,
+        track: ModelTrack,
+        kind: str,
+        feature: str | None,
+        detector: DebouncedDetector,
+        level: str,
+        position: int,
+        statistic: float | None,
+    ) -> DriftEvent:
+        event = DriftEvent(
+            drift_id=f"{track.model_key}:v{track.model_version}:{kind}:{feature or '-'}:{level}:{position}",
+            drift_kind=kind,  # type: ignore[arg-type]
+            level=level,  # type: ignore[arg-type]
+            stream=track.stream,
+            model_key=track.model_key,
+            model_name=track.model_name,
+            model_version=track.model_version,
+            detector=detector.name,
+            feature=feature,
+            position=position,
+            statistic=statistic,
+        )
+        labels = (track.stream, track.model_name, kind, detector.name, feature or "")
+        if level == "drift":
+            self.drifts[labels] += 1
+            self.last_drift_ts[labels] = event.ts.timestamp()
+        else:
+            self.warnings[labels] += 1
+        return event
