@@ -1,0 +1,157 @@
+"""The collector's HTTP ingest: an ASGI app (FastAPI) with its OpenAPI document at /openapi.json.
+
+``POST /v1/streams/{stream}/events`` (or ``/labels``) takes one JSON object or an array of them.
+The sender names itself with ``X-Device-Id`` and proves it with ``Authorization: Bearer <token>``.
+Answers: 202 all accepted, 207 some rejected, 422 none accepted, 401/403/404/413, and 503 with
+Retry-After when Kafka did not acknowledge (then nothing of the request counts as accepted).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from fastapi import FastAPI, Header, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from driftline.collector.auth import Denial, DeviceAuth
+from driftline.collector.ingest import Accepted, BodyError, Rejected, Result, problems_json, split_body
+from driftline.collector.publisher import KafkaUnavailable
+from driftline.collector.service import Ingestor
+from driftline.contracts import LabelEvent, SensorEvent
+
+_ITEM_SCHEMA = {"oneOf": [{"$ref": "#/components/schemas/SensorEvent"}, {"$ref": "#/components/schemas/LabelEvent"}]}
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [_ITEM_SCHEMA, {"type": "array", "items": _ITEM_SCHEMA}]},
+            }
+        },
+    },
+    "responses": {
+        "202": {"description": "Every item acknowledged by Kafka."},
+        "207": {"description": "Valid items acknowledged by Kafka; the others dead-lettered, listed per item."},
+        "401": {"description": "Missing credentials or an unknown token."},
+        "403": {"description": "The token belongs to another device, or the device may not use this stream."},
+        "404": {"description": "No such stream."},
+        "413": {"description": "Body larger than the configured bytes or items."},
+        "422": {"description": "No item was valid; problems listed per item."},
+        "503": {"description": "Kafka did not acknowledge; retry after Retry-After seconds."},
+    },
+}
+
+
+def _json(status: int, content: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return _json(status, {"detail": detail}, headers)
+
+
+def item_results(results: list[Result]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for r in results:
+        if isinstance(r, Accepted):
+            out.append({"index": r.index, "status": "accepted", "event_id": r.message.event_id})
+        else:
+            out.append(
+                {"index": r.index, "status": "rejected", "reason": r.reason, "problems": problems_json(r.problems)}
+            )
+    return out
+
+
+def create_app(ingestor: Ingestor) -> FastAPI:
+    """The HTTP app over an :class:`Ingestor` (which owns the producer and the metrics)."""
+    settings = ingestor.settings
+    limits = settings.collector
+    auth = DeviceAuth(settings)
+    metrics = ingestor.metrics
+    app = FastAPI(title="driftline collector", version="1", description=__doc__)
+    app.state.ingestor = ingestor
+
+    def refuse(status: int, reason: str, detail: str, headers: dict[str, str] | None = None) -> Response:
+        metrics.refused.labels("http", reason).inc()
+        return _error(status, detail, headers)
+
+    @app.post("/v1/streams/{stream}/{kind}", openapi_extra=_BODY_DOC, status_code=202, tags=["ingest"])
+    async def post_items(
+        stream: str,
+        kind: Literal["events", "labels"],
+        request: Request,
+        x_device_id: str | None = Header(default=None, description="The sending device."),
+        authorization: str | None = Header(default=None, description="Bearer <the device's token>."),
+    ) -> Response:
+        """Ingest one event (or label) or a batch of them for ``stream``."""
+        token = authorization.removeprefix("Bearer ").strip() if authorization else None
+        verdict = auth.check(x_device_id, token, stream)
+        if verdict.denial in (Denial.MISSING, Denial.WRONG):
+            return refuse(401, "unauthorized", verdict.denial.value, {"WWW-Authenticate": "Bearer"})
+        if verdict.denial is Denial.OTHER_DEVICE:
+            return refuse(403, "forbidden", verdict.denial.value)
+        if stream not in settings.streams:
+            return refuse(404, "unknown_stream", f"no such stream {stream!r}")
+        if verdict.denial is Denial.STREAM_NOT_ALLOWED:
+            return refuse(403, "forbidden", f"device {x_device_id!r} may not post to stream {stream!r}")
+
+        body = await _read_limited(request, limits.max_body_bytes)
+        if body is None:
+            return refuse(413, "too_large", f"body larger than {limits.max_body_bytes} bytes")
+        try:
+            items, _ = split_body(body)
+        except BodyError as e:
+            return refuse(422, "not_json", str(e))
+        if len(items) > limits.max_batch_items:
+            return refuse(413, "too_large", f"{len(items)} items, more than the {limits.max_batch_items} allowed")
+        if not items:
+            return _error(422, "empty batch")
+        try:
+            results = await run_in_threadpool(ingestor.ingest, items, kind, stream, verdict.device_id, "http")
+        except KafkaUnavailable as e:
+            return _error(503, str(e), {"Retry-After": str(limits.retry_after_s)})
+        rejected = sum(isinstance(r, Rejected) for r in results)
+        accepted = len(results) - rejected
+        summary: dict[str, Any] = {"accepted": accepted, "rejected": rejected}
+        if not rejected:
+            return _json(202, summary)
+        summary["items"] = item_results(results)
+        return _json(207 if accepted else 422, summary)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"])
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # Publish the contracts in the OpenAPI document for the $refs in the request body.
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (SensorEvent, LabelEvent):
+                components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it exceeds ``limit`` bytes (checked before reading when declared)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)

@@ -1,0 +1,60 @@
+"""Helpers shared by the collector's integration tests: devices with tokens, reading topics back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka.consumer.fetcher import ConsumerRecord
+
+from driftline.collector.auth import hash_token
+from driftline.kafkaio.clients import make_consumer
+
+TOKENS = {"dev-a": "token-a-secret", "dev-b": "token-b-secret", "dev-r": "token-r-secret"}
+STREAMS: dict[str, Any] = {
+    "rooms": {"task": "binary", "features": {"temperature": {}, "co2": {}}},
+    "machines": {"task": "binary", "scope": "device", "features": {"vibration": {}}},
+}
+
+
+def devices() -> dict[str, Any]:
+    # dev-r may only post to rooms.
+    return {
+        device: {"token_sha256": hash_token(token), **({"streams": ["rooms"]} if device == "dev-r" else {})}
+        for device, token in TOKENS.items()
+    }
+
+
+def auth(device: str, token: str | None = None) -> dict[str, str]:
+    return {"X-Device-Id": device, "Authorization": f"Bearer {token or TOKENS[device]}"}
+
+
+def event(i: int, device: str = "dev-a", stream: str = "rooms", **extra: Any) -> dict[str, Any]:
+    features = {"temperature": 20.0 + i % 5, "co2": 400 + i} if stream == "rooms" else {"vibration": 1.0 + i}
+    return {
+        "event_id": f"{device}-{i}",
+        "device_id": device,
+        "stream": stream,
+        "ts": datetime(2025, 1, 1, tzinfo=UTC).isoformat(),
+        "features": features,
+        "label": i % 2 == 0,
+        **extra,
+    }
+
+
+def read_topic(bootstrap: str, topic: str, expected: int | None = None, idle_ms: int = 4000) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from the beginning: stops at ``expected`` records or after ``idle_ms`` of silence."""
+    consumer = make_consumer(bootstrap, topic, group_id=None, consumer_timeout_ms=idle_ms)
+    records: list[ConsumerRecord] = []
+    try:
+        for record in consumer:
+            records.append(record)
+            if expected is not None and len(records) >= expected:
+                break
+    finally:
+        consumer.close()
+    return records
+
+
+def headers_of(record: ConsumerRecord) -> dict[str, str]:
+    return {k: v.decode() for k, v in record.headers}

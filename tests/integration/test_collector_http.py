@@ -1,0 +1,207 @@
+"""The HTTP ingest against the real broker: per-item results, keys, dead letters and every refusal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from collector_fixtures import STREAMS, auth, devices, event, headers_of, read_topic
+from fastapi.testclient import TestClient
+
+from driftline.collector.app import create_app
+from driftline.collector.publisher import Publisher
+from driftline.collector.service import Ingestor
+from driftline.config import Settings, settings_from_dict
+from driftline.contracts import LabelEvent, SensorEvent, parse
+from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.topics import ensure_topics
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    return make_settings(STREAMS, devices=devices(), collector={"max_batch_items": 50, "max_body_bytes": 20_000})
+
+
+@pytest.fixture
+def client(settings: Settings, bootstrap: str) -> Iterator[TestClient]:
+    publisher = Publisher(bootstrap, send_timeout_s=10)
+    with TestClient(create_app(Ingestor(settings, publisher))) as client:
+        yield client
+    publisher.close()
+
+
+def test_mixed_batch_gives_exact_per_item_results(client: TestClient, settings: Settings, bootstrap: str) -> None:
+    batch = [
+        event(0),
+        {**event(1), "ts": "yesterday"},  # bad timestamp
+        event(2, device="dev-b"),  # another device's event under dev-a's token
+        event(3, stream="machines"),  # wrong stream for this route
+        {**event(4), "features": {"co2": [1, 2]}},
+        event(5),
+        "not an object",
+        {**event(7), "surprise": 1},  # unknown field
+    ]
+    response = client.post("/v1/streams/rooms/events", json=batch, headers=auth("dev-a"))
+
+    assert response.status_code == 207, response.text
+    result = response.json()
+    assert (result["accepted"], result["rejected"]) == (2, 6)
+    statuses = [(item["index"], item["status"], item.get("reason")) for item in result["items"]]
+    assert statuses == [
+        (0, "accepted", None),
+        (1, "rejected", "invalid"),
+        (2, "rejected", "wrong_device"),
+        (3, "rejected", "wrong_stream"),
+        (4, "rejected", "invalid"),
+        (5, "accepted", None),
+        (6, "rejected", "invalid"),
+        (7, "rejected", "invalid"),
+    ]
+    fields = {item["index"]: [p["field"] for p in item["problems"]] for item in result["items"] if item.get("problems")}
+    assert fields[1] == ["ts"]
+    assert fields[2] == ["device_id"]
+    assert fields[7] == ["surprise"]
+    assert "must be a number" in result["items"][4]["problems"][0]["message"]
+
+    events = read_topic(bootstrap, settings.topics.events.name, expected=2)
+    assert sorted(parse(SensorEvent, r.value).event_id for r in events) == ["dev-a-0", "dev-a-5"]
+    assert {r.key for r in events} == {b"rooms"}  # rooms has one model per stream
+
+    dead = read_topic(bootstrap, settings.topics.deadletter.name, expected=6)
+    assert len(dead) == 6
+    by_reason = [headers_of(r)["reason"] for r in dead]
+    assert by_reason == ["invalid", "wrong_device", "wrong_stream", "invalid", "invalid", "invalid"]
+    first = headers_of(dead[0])
+    assert first["device"] == "dev-a" and first["stream"] == "rooms" and first["source"] == "http"
+    assert first["error"].startswith("ts:") and first["time"]
+    assert orjson.loads(dead[0].value) == batch[1]  # the original payload, untouched
+    assert orjson.loads(dead[4].value) == "not an object"
+
+
+def test_device_scoped_stream_is_keyed_per_device(client: TestClient, settings: Settings, bootstrap: str) -> None:
+    for device in ("dev-a", "dev-b"):
+        batch = [event(i, device=device, stream="machines") for i in range(3)]
+        response = client.post("/v1/streams/machines/events", json=batch, headers=auth(device))
+        assert response.status_code == 202 and response.json() == {"accepted": 3, "rejected": 0}
+    records = read_topic(bootstrap, settings.topics.events.name, expected=6)
+    keys = {(parse(SensorEvent, r.value).device_id, r.key) for r in records}
+    assert keys == {("dev-a", b"machines/dev-a"), ("dev-b", b"machines/dev-b")}
+
+
+def test_a_late_label_goes_to_the_labels_topic(client: TestClient, settings: Settings, bootstrap: str) -> None:
+    label = {"stream": "machines", "device_id": "dev-b", "event_id": "dev-b-1", "label": True}
+    label["ts"] = "2025-01-01T00:01:00Z"
+    response = client.post("/v1/streams/machines/labels", json=label, headers=auth("dev-b"))
+    assert response.status_code == 202, response.text
+    (record,) = read_topic(bootstrap, settings.topics.labels.name, expected=1)
+    assert record.key == b"machines/dev-b"
+    assert parse(LabelEvent, record.value).event_id == "dev-b-1"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 401),
+        ({"X-Device-Id": "dev-a"}, 401),
+        (auth("dev-a", "wrong-token"), 401),
+        (auth("nobody", "token-a-secret"), 403),  # dev-a's token claiming another name
+        ({"X-Device-Id": "dev-b", "Authorization": "Bearer token-a-secret"}, 403),
+    ],
+)
+def test_credentials_are_checked(client: TestClient, headers: dict[str, str], status: int) -> None:
+    response = client.post("/v1/streams/rooms/events", json=event(0), headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+
+
+def test_a_device_limited_to_other_streams_is_forbidden(client: TestClient) -> None:
+    response = client.post("/v1/streams/machines/events", json=event(0, "dev-r", "machines"), headers=auth("dev-r"))
+    assert response.status_code == 403 and "may not post" in response.json()["detail"]
+
+
+def test_unknown_stream_is_404(client: TestClient) -> None:
+    response = client.post("/v1/streams/kitchens/events", json=event(0, stream="kitchens"), headers=auth("dev-a"))
+    assert response.status_code == 404 and "kitchens" in response.json()["detail"]
+
+
+def test_oversized_bodies_are_413(client: TestClient, settings: Settings, bootstrap: str) -> None:
+    too_many = [event(i) for i in range(51)]
+    response = client.post("/v1/streams/rooms/events", json=too_many, headers=auth("dev-a"))
+    assert response.status_code == 413 and "51 items" in response.json()["detail"]
+    too_big = [{**event(i), "metadata": {"note": "x" * 250}} for i in range(49)]
+    response = client.post("/v1/streams/rooms/events", json=too_big, headers=auth("dev-a"))
+    assert response.status_code == 413 and "bytes" in response.json()["detail"]
+    assert read_topic(bootstrap, settings.topics.events.name, idle_ms=1500) == []
+
+
+def test_only_invalid_items_is_422(client: TestClient, settings: Settings, bootstrap: str) -> None:
+    response = client.post("/v1/streams/rooms/events", json={**event(0), "features": "warm"}, headers=auth("dev-a"))
+    assert response.status_code == 422
+    assert response.json()["items"][0]["problems"][0]["field"] == "features"
+    response = client.post("/v1/streams/rooms/events", content=b"{nope", headers=auth("dev-a"))
+    assert response.status_code == 422 and "not JSON" in response.json()["detail"]
+    (dead,) = read_topic(bootstrap, settings.topics.deadletter.name, expected=1)
+    assert headers_of(dead)["reason"] == "invalid"
+
+
+def test_metrics_count_accepted_and_rejected(client: TestClient) -> None:
+    client.post("/v1/streams/rooms/events", json=[event(0), {**event(1), "ts": "noon"}], headers=auth("dev-a"))
+    client.post("/v1/streams/rooms/events", json=event(2), headers=auth("dev-a", "bad"))
+    text = client.get("/metrics").text
+    assert 'driftline_collector_events_accepted_total{stream="rooms",transport="http"} 1.0' in text
+    assert 'driftline_collector_events_rejected_total{reason="invalid",stream="rooms",transport="http"} 1.0' in text
+    assert 'driftline_collector_requests_refused_total{reason="unauthorized",transport="http"} 1.0' in text
+    assert 'driftline_collector_batch_size_count{transport="http"} 1.0' in text
+    assert 'driftline_collector_kafka_send_seconds_count{transport="http"} 1.0' in text
+
+
+def test_openapi_documents_the_ingest_route(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    route = doc["paths"]["/v1/streams/{stream}/{kind}"]["post"]
+    assert {"202", "207", "401", "403", "404", "413", "422", "503"} <= set(route["responses"])
+    assert "SensorEvent" in doc["components"]["schemas"]
+
+
+def test_broker_down_is_503_and_no_acknowledged_event_is_lost(tmp_path: Path) -> None:
+    # A broker of this test's own: stopping the session broker would break the others.
+    broker = LocalBroker(data_dir=tmp_path / "kafka")
+    broker.start()
+    try:
+        settings = settings_from_dict(
+            {
+                "kafka": {"bootstrap_servers": broker.bootstrap_servers},
+                "streams": STREAMS,
+                "devices": devices(),
+                "topics": {"events": {"name": "ev", "partitions": 2}, "labels": {"name": "lb", "partitions": 2}},
+            }
+        )
+        ensure_topics(broker.bootstrap_servers, settings.topics)
+        publisher = Publisher(broker.bootstrap_servers, send_timeout_s=3)
+        acknowledged: list[str] = []
+        refused: list[str] = []
+        with TestClient(create_app(Ingestor(settings, publisher))) as client:
+
+            def post(first: int) -> int:
+                batch = [event(i) for i in range(first, first + 10)]
+                response = client.post("/v1/streams/rooms/events", json=batch, headers=auth("dev-a"))
+                (acknowledged if response.status_code == 202 else refused).extend(e["event_id"] for e in batch)
+                return response.status_code
+
+            assert [post(i * 10) for i in range(3)] == [202, 202, 202]
+            broker.stop()
+            response = client.post("/v1/streams/rooms/events", json=[event(100)], headers=auth("dev-a"))
+            assert response.status_code == 503
+            assert response.headers["Retry-After"] == str(settings.collector.retry_after_s)
+            refused.append("dev-a-100")
+            broker.start()
+            statuses = [post(200 + i * 10) for i in range(3)]
+            assert statuses[-1] == 202, statuses  # back to normal once the broker returns
+        publisher.close()
+
+        stored = {parse(SensorEvent, r.value).event_id for r in read_topic(broker.bootstrap_servers, "ev")}
+        assert len(acknowledged) >= 40
+        assert set(acknowledged) <= stored
+    finally:
+        broker.stop()
