@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
+import pytest
 from kafka.consumer.fetcher import ConsumerRecord
+from paho.mqtt.enums import CallbackAPIVersion
 
 from driftline.collector.auth import hash_token
+from driftline.config import MqttSettings
 from driftline.kafkaio.clients import make_consumer
+from driftline.ops.mosquitto import Mosquitto
 
 TOKENS = {"dev-a": "token-a-secret", "dev-b": "token-b-secret", "dev-r": "token-r-secret"}
 STREAMS: dict[str, Any] = {
@@ -58,3 +66,28 @@ def read_topic(bootstrap: str, topic: str, expected: int | None = None, idle_ms:
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
     return {k: v.decode() for k, v in record.headers}
+
+
+BRIDGE_PASSWORD = "bridge-secret"
+MQTT_PASSWORDS = {"dev-a": "mqtt-a", "dev-b": "mqtt-b"}
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real Mosquitto on a free port, with the project's config, the bridge user and two devices."""
+    with Mosquitto(tmp_path / "mosquitto", {"collector": BRIDGE_PASSWORD, **MQTT_PASSWORDS}) as broker:
+        yield broker
+
+
+def mqtt_settings(broker: Mosquitto, password: str = BRIDGE_PASSWORD) -> MqttSettings:
+    client_id = f"bridge-{uuid.uuid4().hex[:6]}"
+    return MqttSettings(enabled=True, port=broker.port, password=password, client_id=client_id)
+
+
+def device_client(broker: Mosquitto, device: str) -> mqtt.Client:
+    """A connected MQTT client of ``device``, its network loop running."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{device}-{uuid.uuid4().hex[:6]}")
+    client.username_pw_set(device, MQTT_PASSWORDS[device])
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client

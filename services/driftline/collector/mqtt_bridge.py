@@ -1,0 +1,150 @@
+"""The MQTT bridge: sensors publish to ``<prefix>/<stream>/<device>`` at QoS 1; the bridge forwards to Kafka.
+
+Each message is validated like an HTTP item and published keyed by model key, or dead-lettered.
+The bridge acknowledges a message to the MQTT broker only once Kafka acknowledged it, so a
+message Kafka never took stays with Mosquitto (persistent session) and comes back after a crash.
+While Kafka is down the bridge keeps retrying what it holds instead of acknowledging it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from driftline.collector.ingest import Rejected, Result, check_raw
+from driftline.collector.publisher import KafkaUnavailable, Record
+from driftline.collector.service import Ingestor
+from driftline.config import MqttSettings
+from driftline.contracts import SensorEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A message Kafka has not acknowledged yet: its MQTT id, the record and what it was."""
+
+    mid: int
+    qos: int
+    record: Record
+    result: Result
+    stream: str
+
+
+def route(topic: str, prefix: str) -> tuple[str, str] | None:
+    """``(stream, device)`` of ``<prefix>/<stream>/<device>``, or None for any other topic."""
+    parts = topic.removeprefix(prefix + "/").split("/") if topic.startswith(prefix + "/") else []
+    return (parts[0], parts[1]) if len(parts) == 2 and all(parts) else None
+
+
+class MqttBridge:
+    def __init__(self, ingestor: Ingestor, mqtt_settings: MqttSettings | None = None, retry_s: float = 1.0):
+        self.ingestor = ingestor
+        self.settings = mqtt_settings or ingestor.settings.collector.mqtt
+        self.retry_s = retry_s
+        self._retry: queue.Queue[Pending] = queue.Queue()
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self._retrier = threading.Thread(target=self._retry_loop, name="mqtt-bridge-retry", daemon=True)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.settings.client_id,
+            clean_session=False,  # Mosquitto keeps our QoS 1 messages while we are away
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        self.client.username_pw_set(self.settings.username, self.settings.password)
+        self.client.max_inflight_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+
+    @property
+    def pattern(self) -> str:
+        return f"{self.settings.topic_prefix}/+/+"
+
+    def start(self, timeout: float = 10.0) -> MqttBridge:
+        """Connect, subscribe and return once the subscription is in place."""
+        self.client.connect(self.settings.host, self.settings.port, keepalive=30)
+        self.client.loop_start()
+        self._retrier.start()
+        if not self._subscribed.wait(timeout):
+            self.stop()
+            raise ConnectionError(
+                f"MQTT bridge not subscribed to {self.pattern} on {self.settings.host}:{self.settings.port} "
+                f"within {timeout:g}s (wrong credentials?)"
+            )
+        log.info("MQTT bridge subscribed to %s on %s:%s", self.pattern, self.settings.host, self.settings.port)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error("MQTT connection refused: %s", reason)
+            return
+        client.subscribe(self.pattern, qos=1)
+
+    def check(self, topic: str, payload: bytes) -> tuple[Result, str, str | None]:
+        """Validate one message: ``(result, stream, device)``; pure apart from reading the config."""
+        where = route(topic, self.settings.topic_prefix)
+        if where is None:
+            problem = ("(topic)", f"expected {self.settings.topic_prefix}/<stream>/<device>, got {topic!r}")
+            return Rejected(0, payload, "bad_topic", [problem]), "", None
+        stream, device = where
+        config = self.ingestor.settings.streams.get(stream)
+        if config is None:
+            return Rejected(0, payload, "unknown_stream", [("(topic)", f"no such stream {stream!r}")]), stream, device
+        return check_raw(payload, SensorEvent, stream, device, config.scope), stream, device
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        result, stream, device = self.check(message.topic, message.payload)
+        (record,) = self.ingestor.records([result], "events", stream, device, "mqtt")
+        self._forward(Pending(message.mid, message.qos, record, result, stream))
+
+    def _forward(self, pending: Pending) -> None:
+        started = time.perf_counter()
+        try:
+            future = self.ingestor.publisher.send(pending.record)
+        except KafkaUnavailable as e:
+            self._hold(pending, e)
+            return
+        future.add_callback(lambda _: self._delivered(pending, started))
+        future.add_errback(lambda e: self._hold(pending, e))
+
+    def _delivered(self, pending: Pending, started: float) -> None:
+        # Runs on the producer's I/O thread; paho's ack is queued for its own network thread.
+        self.client.ack(pending.mid, pending.qos)
+        metrics = self.ingestor.metrics
+        metrics.send_latency.labels("mqtt").observe(time.perf_counter() - started)
+        self.ingestor.count([pending.result], pending.stream or "(none)", "mqtt")
+
+    def _hold(self, pending: Pending, error: object) -> None:
+        self.ingestor.metrics.refused.labels("mqtt", "kafka_unavailable").inc()
+        log.warning("Kafka did not take an MQTT message (%s); retrying in %gs", error, self.retry_s)
+        self._retry.put(pending)
+
+    def _retry_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                pending = self._retry.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._stop.wait(self.retry_s)
+            if not self._stop.is_set():
+                self._forward(pending)
+
+    def __enter__(self) -> MqttBridge:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

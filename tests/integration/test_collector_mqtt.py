@@ -1,0 +1,107 @@
+"""The MQTT bridge between a real Mosquitto and the real broker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import orjson
+import pytest
+from collector_fixtures import (
+    STREAMS,
+    device_client,
+    devices,
+    event,
+    headers_of,
+    mosquitto,  # noqa: F401  (fixture)
+    mqtt_settings,
+    read_topic,
+)
+
+from driftline.collector.mqtt_bridge import MqttBridge, route
+from driftline.collector.publisher import Publisher
+from driftline.collector.service import Ingestor
+from driftline.config import Settings
+from driftline.contracts import SensorEvent, parse
+from driftline.ops.mosquitto import Mosquitto
+
+
+@pytest.fixture
+def ingestor(make_settings, bootstrap: str) -> Iterator[Ingestor]:
+    settings: Settings = make_settings(STREAMS, devices=devices())
+    publisher = Publisher(bootstrap, send_timeout_s=10)
+    yield Ingestor(settings, publisher)
+    publisher.close()
+
+
+def publish(broker: Mosquitto, device: str, messages: list[tuple[str, bytes]]) -> None:
+    client = device_client(broker, device)
+    try:
+        for topic, payload in messages:
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_route_reads_stream_and_device() -> None:
+    assert route("sensors/rooms/dev-a", "sensors") == ("rooms", "dev-a")
+    assert route("sensors/rooms", "sensors") is None
+    assert route("other/rooms/dev-a", "sensors") is None
+
+
+def test_bridge_forwards_valid_messages_and_dead_letters_the_rest(
+    mosquitto: Mosquitto,  # noqa: F811
+    ingestor: Ingestor,
+    bootstrap: str,
+) -> None:
+    topics = ingestor.settings.topics
+    valid = [event(i, "dev-a", "machines") for i in range(20)]
+    messages = [("sensors/machines/dev-a", orjson.dumps(e)) for e in valid]
+    messages += [
+        ("sensors/machines/dev-a", b"{not json"),
+        ("sensors/machines/dev-a", orjson.dumps({**event(50, "dev-a", "machines"), "features": []})),
+        ("sensors/machines/dev-a", orjson.dumps(event(51, "dev-b", "machines"))),  # payload claims another device
+        ("sensors/kitchens/dev-a", orjson.dumps(event(52, "dev-a", "kitchens"))),
+    ]
+    with MqttBridge(ingestor, mqtt_settings(mosquitto)):
+        publish(mosquitto, "dev-a", messages)
+        records = read_topic(bootstrap, topics.events.name, expected=20, idle_ms=15000)
+        dead = read_topic(bootstrap, topics.deadletter.name, expected=4, idle_ms=15000)
+
+    assert sorted(parse(SensorEvent, r.value).event_id for r in records) == sorted(e["event_id"] for e in valid)
+    assert {r.key for r in records} == {b"machines/dev-a"}
+    reasons = sorted(headers_of(r)["reason"] for r in dead)
+    assert reasons == ["invalid", "not_json", "unknown_stream", "wrong_device"]
+    assert all(headers_of(r)["device"] == "dev-a" and headers_of(r)["source"] == "mqtt" for r in dead)
+    assert b"{not json" in [r.value for r in dead]  # the original payload
+
+
+def test_devices_cannot_publish_under_another_name(
+    mosquitto: Mosquitto,  # noqa: F811
+    ingestor: Ingestor,
+    bootstrap: str,
+) -> None:
+    with MqttBridge(ingestor, mqtt_settings(mosquitto)):
+        # Mosquitto's ACL drops dev-b writing to dev-a's topic; its own topic gets through.
+        publish(mosquitto, "dev-b", [("sensors/rooms/dev-a", orjson.dumps(event(1, "dev-a")))])
+        publish(mosquitto, "dev-b", [("sensors/rooms/dev-b", orjson.dumps(event(2, "dev-b")))])
+        records = read_topic(bootstrap, ingestor.settings.topics.events.name, idle_ms=4000)
+    assert [parse(SensorEvent, r.value).event_id for r in records] == ["dev-b-2"]
+
+
+def test_messages_sent_while_the_bridge_is_away_arrive_later(
+    mosquitto: Mosquitto,  # noqa: F811
+    ingestor: Ingestor,
+    bootstrap: str,
+) -> None:
+    settings = mqtt_settings(mosquitto)
+    MqttBridge(ingestor, settings).start().stop()  # creates the persistent session
+    publish(mosquitto, "dev-a", [("sensors/rooms/dev-a", orjson.dumps(event(i))) for i in range(10)])
+    with MqttBridge(ingestor, settings):
+        records = read_topic(bootstrap, ingestor.settings.topics.events.name, expected=10, idle_ms=15000)
+    assert len(records) == 10
+
+
+def test_wrong_bridge_password_is_a_clear_error(mosquitto: Mosquitto, ingestor: Ingestor) -> None:  # noqa: F811
+    with pytest.raises(ConnectionError, match="not subscribed"):
+        MqttBridge(ingestor, mqtt_settings(mosquitto, password="nope")).start(timeout=3)
