@@ -130,7 +130,8 @@ class MonitorCollector(Collector):
         )
         for key, n in sorted(self.state.drifts.items()):
             detected.add_metric(list(key), n)
-            last.add_metric(list(key), self.state.last_drift_ts[key])
+            if key in self.state.last_drift_ts:
+                last.add_metric(list(key), self.state.last_drift_ts[key])
         for key, n in sorted(self.state.warnings.items()):
             warnings.add_metric(list(key), n)
         yield from (detected, warnings, last)

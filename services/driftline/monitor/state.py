@@ -246,6 +246,10 @@ class MonitorState:
                 if spec.data is not None and feature.type != "category"
             },
         )
+        # Counters exist at 0 before the first detection: Prometheus' increase() needs a prior sample.
+        self.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
+        for name in track.data:
+            self.drifts[(outcome.stream, outcome.model_name, "data", spec.data or "", name)] += 0
         self.tracks[outcome.model_key] = track
         self.tracks.move_to_end(outcome.model_key)
         while len(self.tracks) > self.max_model_keys:

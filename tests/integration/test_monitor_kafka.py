@@ -1,0 +1,153 @@
+"""The monitor against the real broker: drift detections, metrics, and the alert webhook."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from itertools import chain
+from pathlib import Path
+
+import httpx
+import pytest
+from monitor_fixtures import BINARY, FIXTURES, commands, drift_events, monitor_settings, produce, wait_for
+from prometheus_client.parser import text_string_to_metric_families
+
+from driftline.contracts import DriftEvent
+from driftline.monitor.service import MonitorService
+from driftline.monitor.synthetic import outcomes
+from driftline.processes import find_program
+
+N, CHANGE = 3000, 1500
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="module")
+def run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """One monitor fed three streams: an abrupt concept change, a stationary one, a shifting sensor."""
+    settings = monitor_settings(
+        bootstrap,
+        tmp_path_factory.mktemp("monitor"),
+        {"rooms": BINARY, "halls": BINARY, "lab": BINARY},
+    )
+    stream = chain(
+        outcomes(N, stream="rooms", error_before=0.1, error_after=0.5, change_at=CHANGE, seed=1),
+        outcomes(N, stream="halls", seed=2),
+        outcomes(N, stream="lab", shift_feature="humidity", shift_at=CHANGE, seed=3),
+        # Duplicates (a redelivered batch) must change nothing.
+        outcomes(200, stream="halls", seed=2),
+    )
+    produce(bootstrap, settings.topics.outcomes.name, stream)
+    with MonitorService(settings, bootstrap, port=0) as service:
+        state = service.state
+        wait_for(lambda: sum(state.accepted.values()) + state.dropped["duplicate"] == 3 * N + 200, "all outcomes")
+        published = sum(state.drifts.values()) + sum(state.warnings.values())
+        events: list[DriftEvent] = []
+
+        def all_published() -> bool:
+            events[:] = drift_events(bootstrap, settings)
+            return len(events) >= published
+
+        wait_for(all_published, "the drift events")
+        metrics_text = httpx.get(f"{service.url}/metrics").text
+        yield {"settings": settings, "service": service, "events": events, "metrics": metrics_text}
+
+
+def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+def drift_counter(text: str, **labels: str) -> float:
+    found = [v for k, v in samples(text, "driftline_drift_detected_total").items() if labels.items() <= dict(k).items()]
+    return sum(found)
+
+
+def test_an_abrupt_concept_change_yields_exactly_one_detection_near_it(run: dict) -> None:
+    concept = [e for e in run["events"] if e.stream == "rooms" and e.drift_kind == "concept" and e.level == "drift"]
+    assert len(concept) == 1, concept
+    assert CHANGE < concept[0].position <= CHANGE + 300
+    assert concept[0].detector == "ADWIN" and concept[0].model_key == "rooms"
+    assert drift_counter(run["metrics"], stream="rooms", kind="concept") == 1
+
+
+def test_a_stationary_stream_yields_no_detection(run: dict) -> None:
+    assert [e for e in run["events"] if e.stream == "halls"] == []
+    assert drift_counter(run["metrics"], stream="halls") == 0
+    assert samples(run["metrics"], "driftline_monitor_outcomes_dropped_total")[(("reason", "duplicate"),)] == 200
+
+
+def test_a_shifting_sensor_yields_a_data_drift_detection_naming_it(run: dict) -> None:
+    data = [e for e in run["events"] if e.stream == "lab" and e.drift_kind == "data"]
+    assert [(e.feature, e.level) for e in data] == [("humidity", "drift")]
+    assert CHANGE < data[0].position <= CHANGE + 300
+    assert drift_counter(run["metrics"], stream="lab", kind="data", feature="humidity") == 1
+    assert drift_counter(run["metrics"], stream="lab", kind="data", feature="temperature") == 0
+    assert [e for e in run["events"] if e.stream == "lab" and e.drift_kind == "concept"] == []
+
+
+def test_metrics_carry_scores_per_stream_and_window(run: dict) -> None:
+    accuracy = samples(run["metrics"], "driftline_accuracy")
+    halls = dict(accuracy)[
+        (("estimate", "prequential"), ("model", "logistic"), ("stream", "halls"), ("window", "cumulative"))
+    ]
+    assert 0.87 < halls < 0.93  # the synthetic model is right 90% of the time
+    rooms_rolling = dict(accuracy)[
+        (("estimate", "prequential"), ("model", "logistic"), ("stream", "rooms"), ("window", "rolling"))
+    ]
+    assert rooms_rolling < 0.6  # the last window is all after the change
+
+
+def test_promtool_check_metrics_passes_on_the_scraped_metrics(run: dict) -> None:
+    result = subprocess.run(
+        [find_program("promtool"), "check", "metrics"], input=run["metrics"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def post(run: dict, name: str, token: str | None = "test-token-123") -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    payload = json.loads((FIXTURES / name).read_text())
+    return httpx.post(f"{run['service'].url}/alerts", json=payload, headers=headers)
+
+
+def test_the_webhook_turns_a_firing_alert_into_one_reset_command(run: dict, bootstrap: str) -> None:
+    settings = run["settings"]
+    assert post(run, "alertmanager_concept_drift_firing.json", token=None).status_code == 401
+    assert post(run, "alertmanager_concept_drift_firing.json", token="wrong").status_code == 401
+    assert commands(bootstrap, settings) == []
+
+    first = post(run, "alertmanager_concept_drift_firing.json")
+    assert first.status_code == 200 and first.json()["results"] == {"command": 1}
+    again = post(run, "alertmanager_concept_drift_firing.json")
+    assert again.json() == {"commands": [], "results": {"duplicate": 1}}
+    resolved = post(run, "alertmanager_concept_drift_resolved.json")
+    assert resolved.json() == {"commands": [], "results": {"resolved": 1}}
+
+    sent = commands(bootstrap, settings)
+    assert len(sent) == 1
+    command = sent[0]
+    # rooms keeps the default policy, warm_reset, and the alert names no model key: every key.
+    assert (command.action, command.mode, command.stream, command.model_key) == ("reset", "warm", "rooms", None)
+    assert command.command_id == first.json()["commands"][0]
+    assert "DriftlineConceptDrift" in command.reason
+
+
+def test_a_payload_that_is_not_alertmanager_v4_is_refused(run: dict) -> None:
+    response = httpx.post(
+        f"{run['service'].url}/alerts",
+        json={"version": "3", "status": "firing", "alerts": []},
+        headers={"Authorization": "Bearer test-token-123"},
+    )
+    assert response.status_code == 422
+    assert "version" in response.text
+
+
+def test_fixture_payloads_are_real_shaped() -> None:
+    payload = json.loads((FIXTURES / "alertmanager_concept_drift_firing.json").read_text())
+    assert {"version", "groupKey", "truncatedAlerts", "status", "receiver", "alerts", "externalURL"} <= set(payload)
+    assert Path(FIXTURES / "alertmanager_concept_drift_resolved.json").exists()
