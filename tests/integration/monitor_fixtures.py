@@ -62,8 +62,8 @@ def drift_events(bootstrap: str, settings: Settings) -> list[DriftEvent]:
     return read_topic(bootstrap, settings.topics.drift.name, DriftEvent)
 
 
-def commands(bootstrap: str, settings: Settings) -> list[ControlCommand]:
-    return read_topic(bootstrap, settings.topics.control.name, ControlCommand)
+def commands(bootstrap: str, settings: Settings, idle_ms: int = 3000) -> list[ControlCommand]:
+    return read_topic(bootstrap, settings.topics.control.name, ControlCommand, idle_ms)
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
