@@ -48,6 +48,7 @@ def make_settings(bootstrap: str, tmp_path: Path):
         data = {
             "kafka": {"bootstrap_servers": bootstrap},
             "topics": unique_topics(),
+            "trainer": {"group_id": f"trainer-{uuid.uuid4().hex[:8]}", "port": 0},
             "state_dir": str(tmp_path / "state"),
             "streams": streams,
             **extra,

@@ -94,7 +94,12 @@ class TrainerService:
         for tp, records in batch.items():
             handler = self._handlers[tp.topic]
             for record in records:
-                handler(record)
+                try:
+                    handler(record)
+                except Exception as e:
+                    # One event a model cannot digest must not stop the stream: park it, go on.
+                    log.exception("failed on a record of %s", record.topic)
+                    self._reject(record, f"processing_error: {type(e).__name__}: {e}")
 
     def _emit(self, topic: str, message: Any, key: str) -> None:
         self._pending_sends.append(send(self._producer, topic, message, key))

@@ -23,6 +23,22 @@ def _window_metric(task: str, size: int) -> utils.Rolling:
     return utils.Rolling(metrics.MAE if task == "regression" else metrics.Accuracy, window_size=size)
 
 
+def model_input(x: dict[str, Any]) -> dict[str, float]:
+    """Cleaned features as numbers: flags become 0/1, categories one-hot ``name=value`` entries.
+
+    Every River model then accepts every stream, and numeric features pass through untouched.
+    """
+    encoded: dict[str, float] = {}
+    for name, value in x.items():
+        if isinstance(value, str):
+            encoded[f"{name}={value}"] = 1.0
+        elif isinstance(value, bool):
+            encoded[name] = 1.0 if value else 0.0
+        else:
+            encoded[name] = value
+    return encoded
+
+
 @dataclass
 class Candidate:
     """One model learning the key's events, with its recent score for champion/challenger."""
@@ -85,6 +101,7 @@ class ModelSlot:
 
     def predict(self, x: dict[str, Any]) -> tuple[Any, dict[str, float] | None, dict[str, Any]]:
         """The champion's prediction and probabilities, and every candidate's prediction."""
+        x = model_input(x)
         prediction, proba = self.served.predict(x, proba=self.is_classifier)
         predictions = {self.served.name: prediction}
         for candidate in self.candidates:
@@ -98,6 +115,7 @@ class ModelSlot:
         ``predictions`` are the ones each candidate made before learning, which score it for
         promotion. Returns the name of a newly promoted champion, if any.
         """
+        x = model_input(x)
         for candidate in self.candidates:
             if candidate.name in predictions and predictions[candidate.name] is not None:
                 candidate.recent.update(y, predictions[candidate.name])
