@@ -1,0 +1,64 @@
+"""Debounced detectors: one alarm per change, warnings where the detector has them, clear errors."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from driftline.monitor.detectors import DETECTORS, DebouncedDetector, DetectorError, make_detector
+
+
+def errors(n: int, before: float, after: float, change_at: int, seed: int = 0) -> list[float]:
+    rng = random.Random(seed)
+    return [float(rng.random() < (after if i >= change_at else before)) for i in range(n)]
+
+
+def alarms(detector: DebouncedDetector, values: list[float]) -> list[tuple[str, int]]:
+    return [(a.level, a.position) for v in values if (a := detector.update(v)) is not None]
+
+
+def ramp(n: int, start: int, length: int, seed: int = 0) -> list[float]:
+    """Errors whose rate climbs from 0.1 to 0.6 over ``length`` outcomes: a gradual change."""
+    rng = random.Random(seed)
+    return [float(rng.random() < 0.1 + 0.5 * min(1.0, max(0.0, (i - start) / length))) for i in range(n)]
+
+
+def test_raw_adwin_reports_one_gradual_change_twice_the_wrapper_once() -> None:
+    values = ramp(6000, 3000, 1500)
+    raw = make_detector("ADWIN")
+    raw_count = 0
+    for v in values:
+        raw.update(v)
+        raw_count += raw.drift_detected
+    wrapped = alarms(DebouncedDetector("ADWIN", debounce=1000), values)
+    assert raw_count > 1  # the behaviour the debounce exists for
+    assert [level for level, _ in wrapped] == ["drift"]
+    assert 3000 < wrapped[0][1] < 4000
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_every_detector_finds_a_large_change(name: str) -> None:
+    found = alarms(DebouncedDetector(name, debounce=0), errors(4000, 0.05, 0.7, 3000, seed=1))
+    drifts = [p for level, p in found if level == "drift" and p > 3000]
+    assert drifts and drifts[0] < 3600
+
+
+def test_warning_zone_is_reported_for_detectors_that_have_one() -> None:
+    found = alarms(DebouncedDetector("HDDM_A", debounce=500), errors(3000, 0.1, 0.5, 1500, seed=0))
+    assert ("warning" in [level for level, _ in found]) and ("drift" in [level for level, _ in found])
+
+
+def test_reset_forgets_position_and_state() -> None:
+    detector = DebouncedDetector("ADWIN")
+    for v in errors(500, 0.1, 0.1, 0):
+        detector.update(v)
+    detector.reset()
+    assert detector.position == 0
+
+
+def test_unknown_detector_or_bad_parameter_is_named() -> None:
+    with pytest.raises(DetectorError, match="unknown drift detector 'ADWINN'"):
+        make_detector("ADWINN")
+    with pytest.raises(DetectorError, match="ADWIN: bad parameters"):
+        make_detector("ADWIN", {"deltaa": 0.1})

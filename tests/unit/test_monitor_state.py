@@ -1,0 +1,114 @@
+"""MonitorState without Kafka: dedupe, holdout, delayed labels, version resets, bounds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from driftline.config import ConfigError, settings_from_dict
+from driftline.contracts import Outcome
+from driftline.monitor.scores import ScoreError, Scores
+from driftline.monitor.state import MAX_CLASSES, MonitorState, RecentIds
+from driftline.monitor.synthetic import START, outcomes
+
+ROOMS = {"task": "binary", "features": {"temperature": {}, "humidity": {}}}
+
+
+def state_for(streams: dict, **kwargs) -> MonitorState:
+    return MonitorState(settings_from_dict({"streams": streams}), **kwargs)
+
+
+def test_duplicate_outcomes_are_dropped_within_a_bounded_memory() -> None:
+    ids = RecentIds(2)
+    assert [ids.seen(x) for x in ("a", "b", "a", "c", "a")] == [False, False, True, False, False]
+    state = state_for({"rooms": ROOMS})
+    batch = list(outcomes(50))
+    for o in batch + batch:
+        state.observe(o)
+    assert state.accepted[("rooms", "logistic")] == 50 and state.dropped["duplicate"] == 50
+
+
+def test_holdout_is_scored_apart_from_prequential() -> None:
+    state = state_for({"rooms": ROOMS})
+    for i, o in enumerate(outcomes(100)):
+        state.observe(o.model_copy(update={"holdout": i % 4 == 0}))
+    series = state.series[("rooms", "logistic")]
+    assert series.labels == {"prequential": 75, "holdout": 25}
+    assert set(series.scores) == {"prequential", "holdout"}
+
+
+def test_a_delayed_label_counts_its_prediction_once_and_records_the_delay() -> None:
+    state = state_for({"rooms": ROOMS})
+    first = next(outcomes(1))
+    state.observe(first.model_copy(update={"label": None, "outcome_id": "k:e0:predicted"}))
+    state.observe(first.model_copy(update={"label_delay_s": 42.0}))
+    series = state.series[("rooms", "logistic")]
+    assert series.predictions == 1 and sum(series.labels.values()) == 1
+    assert series.label_delay.count == 1 and series.label_delay.total == 42.0
+    assert state.tracks["rooms"].data["humidity"].position == 1  # features fed once
+
+
+def test_a_new_model_version_restarts_its_detectors() -> None:
+    state = state_for({"rooms": ROOMS})
+    for o in outcomes(300):
+        state.observe(o)
+    assert state.tracks["rooms"].concept.position == 300
+    for o in outcomes(10, model_version=2, prefix="v2-"):
+        state.observe(o)
+    assert state.tracks["rooms"].model_version == 2 and state.tracks["rooms"].concept.position == 10
+    assert state.series[("rooms", "logistic")].version == 2
+
+
+def test_per_device_series_only_when_asked_and_capped() -> None:
+    state = state_for({"rooms": ROOMS, "halls": {**ROOMS, "per_device_metrics": True}}, max_device_series=2)
+    for device in ("a", "b", "c"):
+        for stream in ("rooms", "halls"):
+            for o in outcomes(5, stream=stream, device_id=device, prefix=device):
+                state.observe(o)
+    assert sorted(state.devices) == [("halls", "logistic", "a"), ("halls", "logistic", "b")]
+    assert state.device_overflow == {"halls": 5}
+
+
+def test_predicted_classes_are_capped() -> None:
+    state = state_for({"kinds": {"task": "multiclass", "features": {"x": {}}}})
+    for i in range(MAX_CLASSES + 5):
+        o = next(outcomes(1, stream="kinds", features=("x",), prefix=f"c{i}-"))
+        state.observe(o.model_copy(update={"prediction": f"class{i}", "label": f"class{i}", "proba": None}))
+    classes = state.series[("kinds", "logistic")].classes
+    assert len(classes) == MAX_CLASSES + 1 and classes["__other__"] == 5
+
+
+def test_regression_scores_and_unscorable_outcomes() -> None:
+    scores = Scores("regression", window=10)
+    for y, p in ((1.0, 2.0), (3.0, 3.0)):
+        scores.update(y, p, None)
+    assert scores.values()[("mae", "cumulative")] == 0.5
+    with pytest.raises(ScoreError, match="must be numbers"):
+        scores.update("hot", 1.0, None)
+    state = state_for({"plant": {"task": "regression", "features": {"temperature": {}, "humidity": {}}}})
+    state.observe(next(outcomes(1, stream="plant")))  # a bool label on a regression stream
+    assert state.dropped["unscorable"] == 1
+
+
+def test_binary_proba_feeds_roc_auc_and_log_loss() -> None:
+    state = state_for({"rooms": ROOMS})
+    for o in outcomes(200):
+        state.observe(o)
+    values = state.series[("rooms", "logistic")].scores["prequential"].values()
+    assert 0.8 < values[("roc_auc", "cumulative")] <= 1.0 and values[("log_loss", "rolling")] > 0
+
+
+def test_a_binary_detector_on_feature_values_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"streams.rooms.drift.data: DDM judges 0/1 errors"):
+        state_for({"rooms": {**ROOMS, "drift": {"data": "DDM"}}})
+    with pytest.raises(ConfigError, match=r"streams.rooms.drift.concept_params"):
+        state_for({"rooms": {**ROOMS, "drift": {"concept_params": {"nope": 1}}}})
+
+
+def test_unknown_streams_are_counted_not_scored() -> None:
+    state = state_for({"rooms": ROOMS})
+    o = next(outcomes(1, stream="elsewhere"))
+    state.observe(o)
+    assert state.dropped["unknown_stream"] == 1 and not state.series
+    assert isinstance(o, Outcome) and o.event_ts == START + timedelta(0)

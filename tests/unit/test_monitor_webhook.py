@@ -1,0 +1,81 @@
+"""Alert policy and webhook HTTP semantics, with a recording publisher instead of Kafka."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+
+from driftline.config import settings_from_dict
+from driftline.contracts import ControlCommand
+from driftline.monitor.app import create_app
+from driftline.monitor.webhook import AlertmanagerPayload, AlertPolicy, handle_notification
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIRING = json.loads((FIXTURES / "alertmanager_concept_drift_firing.json").read_text())
+
+
+def streams(on_alert: str = "warm_reset", scope: str = "stream") -> dict:
+    return settings_from_dict(
+        {
+            "streams": {
+                "rooms": {"task": "binary", "scope": scope, "features": {"t": {}}, "drift": {"on_alert": on_alert}}
+            }
+        }
+    ).streams
+
+
+def decide(on_alert: str, labels: dict[str, str] | None = None, scope: str = "stream") -> list[ControlCommand]:
+    payload = json.loads(json.dumps(FIRING))
+    payload["alerts"][0]["labels"].update(labels or {})
+    sent: list[ControlCommand] = []
+    handle_notification(AlertPolicy(streams(on_alert, scope)), AlertmanagerPayload(**payload), sent.extend)
+    return sent
+
+
+def test_each_policy_maps_to_its_command() -> None:
+    assert [(c.action, c.mode) for c in decide("cold_reset")] == [("reset", "cold")]
+    assert [(c.action, c.mode) for c in decide("warm_reset")] == [("reset", "warm")]
+    assert [c.action for c in decide("rollback")] == ["rollback"]
+    assert decide("notify") == []
+
+
+def test_alerts_without_the_reset_action_or_for_unknown_streams_do_nothing() -> None:
+    assert decide("cold_reset", {"action": "notify"}) == []
+    assert decide("cold_reset", {"stream": "nowhere"}) == []
+
+
+def test_a_device_label_targets_that_model_key_on_per_device_streams() -> None:
+    assert [c.model_key for c in decide("cold_reset", {"device": "d7"}, scope="device")] == ["rooms/d7"]
+    assert [c.model_key for c in decide("cold_reset", {"device": "d7"})] == [None]
+
+
+def test_a_failed_publish_leaves_the_alert_for_alertmanager_to_retry() -> None:
+    policy = AlertPolicy(streams())
+
+    def broken(_: list[ControlCommand]) -> None:
+        raise ConnectionError("broker down")
+
+    with contextlib.suppress(ConnectionError):
+        handle_notification(policy, AlertmanagerPayload(**FIRING), broken)
+    sent: list[ControlCommand] = []
+    handle_notification(policy, AlertmanagerPayload(**FIRING), sent.extend)
+    assert len(sent) == 1
+
+
+def test_http_auth_idempotence_and_resolved() -> None:
+    sent: list[ControlCommand] = []
+    client = TestClient(create_app(CollectorRegistry(), AlertPolicy(streams()), sent.extend, token="s3cret"))
+    assert client.post("/alerts", json=FIRING).status_code == 401
+    assert client.post("/alerts", json=FIRING, headers={"Authorization": "Basic s3cret"}).status_code == 401
+    ok = {"Authorization": "Bearer s3cret"}
+    assert client.post("/alerts", json=FIRING, headers=ok).json()["results"] == {"command": 1}
+    assert client.post("/alerts", json=FIRING, headers=ok).json()["results"] == {"duplicate": 1}
+    resolved = json.loads((FIXTURES / "alertmanager_concept_drift_resolved.json").read_text())
+    assert client.post("/alerts", json=resolved, headers=ok).json()["results"] == {"resolved": 1}
+    assert len(sent) == 1
+    refused = TestClient(create_app(CollectorRegistry(), AlertPolicy(streams()), sent.extend, token=""))
+    assert refused.post("/alerts", json=FIRING, headers={"Authorization": "Bearer "}).status_code == 401
