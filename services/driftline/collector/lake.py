@@ -1,0 +1,129 @@
+"""The raw-data lake: Parquet files partitioned by stream and event date, and time-split exports.
+
+Layout: ``<lake>/stream=<stream>/date=<YYYY-MM-DD>/part-<uuid>.parquet``, one file per stream and
+date per batch. Features, label, units and metadata are kept as JSON text so any event fits any
+file; :func:`export` flattens them into columns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from driftline.contracts import ContractError, SensorEvent, parse
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ["event_id", "device_id", "stream", "ts", "label", "features", "units", "metadata", "model_key",
+           "kafka_partition", "kafka_offset"]  # fmt: skip
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def to_frame(records: Iterable[tuple[bytes | None, bytes, int, int]]) -> pd.DataFrame:
+    """Rows for (key, value, partition, offset) records of the events topic; unreadable ones are skipped."""
+    rows = []
+    for key, value, partition, offset in records:
+        try:
+            event = parse(SensorEvent, value)
+        except ContractError as e:
+            log.warning("lake: skipping record %s/%s that is not a sensor event: %s", partition, offset, e)
+            continue
+        rows.append(
+            {
+                "event_id": event.event_id,
+                "device_id": event.device_id,
+                "stream": event.stream,
+                "ts": event.ts,
+                "label": _json(event.label),
+                "features": _json(event.features),
+                "units": _json(event.units),
+                "metadata": _json(event.metadata),
+                "model_key": key.decode() if key else None,
+                "kafka_partition": partition,
+                "kafka_offset": offset,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    return frame
+
+
+def write_frame(frame: pd.DataFrame, lake_dir: Path) -> list[Path]:
+    """One new Parquet file per (stream, date) present in ``frame``."""
+    written = []
+    if frame.empty:
+        return written
+    dates = frame["ts"].dt.strftime("%Y-%m-%d")
+    for (stream, date), part in frame.groupby([frame["stream"], dates]):
+        folder = lake_dir / f"stream={stream}" / f"date={date}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+        tmp = path.with_suffix(".tmp")
+        part.reset_index(drop=True).to_parquet(tmp, index=False)
+        tmp.rename(path)  # readers never see half a file
+        written.append(path)
+    return written
+
+
+def read_lake(lake_dir: Path, stream: str | None = None) -> pd.DataFrame:
+    """Every archived event (of ``stream``), as written."""
+    pattern = f"stream={stream}/date=*/part-*.parquet" if stream else "stream=*/date=*/part-*.parquet"
+    files = sorted(lake_dir.glob(pattern))
+    if not files:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
+@dataclass
+class Split:
+    train: float = 0.7
+    validation: float = 0.15
+    test: float = 0.15
+
+    def __post_init__(self) -> None:
+        if min(self.train, self.validation, self.test) < 0 or abs(self.train + self.validation + self.test - 1) > 1e-9:
+            raise ValueError(f"split fractions must be non-negative and sum to 1, got {self}")
+
+
+def flatten(frame: pd.DataFrame, target: str = "label") -> pd.DataFrame:
+    """One column per feature plus the label named ``target``; duplicates (same device and event id) dropped."""
+    frame = frame.drop_duplicates(["device_id", "event_id"]).sort_values("ts", kind="stable").reset_index(drop=True)
+    features = pd.DataFrame([json.loads(f) for f in frame["features"]], index=frame.index)
+    labels = frame["label"].map(lambda v: None if pd.isna(v) else json.loads(v))
+    base = frame[["event_id", "device_id", "stream", "ts"]]
+    return pd.concat([base, features, labels.rename(target)], axis=1)
+
+
+def export(lake_dir: Path, stream: str, out_dir: Path, split: Split | None = None, target: str = "label",
+           fmt: str = "parquet") -> dict[str, Path]:  # fmt: skip
+    """Write train/validation/test files of ``stream``, split by event time (the oldest events train)."""
+    split = split or Split()
+    table = flatten(read_lake(lake_dir, stream), target)
+    if table.empty:
+        raise ValueError(f"the lake at {lake_dir} holds no events of stream {stream!r}")
+    n = len(table)
+    cut1, cut2 = round(n * split.train), round(n * (split.train + split.validation))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, part in (("train", table[:cut1]), ("validation", table[cut1:cut2]), ("test", table[cut2:])):
+        path = out_dir / f"{stream}-{name}.{fmt}"
+        if fmt == "parquet":
+            part.to_parquet(path, index=False)
+        elif fmt == "csv":
+            part.to_csv(path, index=False)
+        else:
+            raise ValueError(f"export format must be parquet or csv, not {fmt!r}")
+        paths[name] = path
+    return paths
