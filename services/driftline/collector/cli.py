@@ -1,13 +1,216 @@
-"""`driftline collector`: command-line entry of the collector service."""
+"""The collector's commands: ``collector``, ``replay``, ``simulate``, ``archive`` and ``export``."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config file (default: $DRIFTLINE_CONFIG or config/driftline.toml)."),
+]
+RateOption = Annotated[float | None, typer.Option(help="Events per second; default: as fast as possible.")]
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(islice(items, size)):
+        yield chunk
 
 
 def register(app: typer.Typer) -> None:
     @app.command("collector")
-    def run() -> None:
-        """Ingest sensor events over HTTP and MQTT into Kafka."""
-        typer.echo("the collector service is not built yet (issue #3)", err=True)
-        raise typer.Exit(1)
+    def collector(
+        config: ConfigOption = None,
+        mqtt: Annotated[bool | None, typer.Option("--mqtt/--no-mqtt", help="Run the MQTT bridge too.")] = None,
+    ) -> None:
+        """Serve HTTP ingest (OpenAPI at /docs) and, with --mqtt or collector.mqtt.enabled, the MQTT bridge."""
+        import uvicorn
+
+        from driftline.collector.app import create_app
+        from driftline.collector.mqtt_bridge import MqttBridge
+        from driftline.collector.publisher import Publisher
+        from driftline.collector.service import Ingestor
+        from driftline.config import load_settings
+        from driftline.runtime import kafka_for
+
+        settings = load_settings(config)
+        with kafka_for(settings) as bootstrap:
+            publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
+            ingestor = Ingestor(settings, publisher)
+            bridge = (
+                MqttBridge(ingestor).start() if (settings.collector.mqtt.enabled if mqtt is None else mqtt) else None
+            )
+            try:
+                uvicorn.run(create_app(ingestor), host=settings.collector.host, port=settings.collector.port)
+            finally:
+                if bridge:
+                    bridge.stop()
+                publisher.close()
+
+    @app.command()
+    def replay(
+        source: Annotated[str, typer.Argument(help="A .csv or .parquet file, or river:<Dataset> (river:Phishing).")],
+        stream: Annotated[str, typer.Option(help="The configured stream the events belong to.")],
+        config: ConfigOption = None,
+        device: Annotated[str, typer.Option(help="Device id the events are sent as.")] = "replay",
+        target: Annotated[str | None, typer.Option(help="Label column (default: the stream's target).")] = None,
+        ts_column: Annotated[str | None, typer.Option(help="Event-time column; default: now + 1 s per row.")] = None,
+        rate: RateOption = None,
+        limit: Annotated[int | None, typer.Option(help="Replay at most this many rows.")] = None,
+        batch: Annotated[int, typer.Option(help="Events per Kafka (or HTTP) batch.")] = 500,
+        url: Annotated[str | None, typer.Option(help="Post to this collector instead of Kafka.")] = None,
+        token: Annotated[
+            str | None, typer.Option(help="The device's token, with --url.", envvar="DRIFTLINE_TOKEN")
+        ] = None,
+    ) -> None:
+        """Push a file or a River dataset through the collector's validation into Kafka, with a progress bar."""
+        import httpx
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from driftline.collector.ingest import Rejected
+        from driftline.collector.publisher import Publisher
+        from driftline.collector.replay import rows_from_source, to_events
+        from driftline.collector.service import Ingestor
+        from driftline.config import load_settings
+        from driftline.runtime import kafka_for
+
+        settings = load_settings(config)
+        stream_config = settings.stream(stream)
+        column = target or stream_config.target
+        events = to_events(rows_from_source(source, column), stream, device, column, ts_column, limit=limit)
+        accepted = rejected = 0
+        started = time.monotonic()
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[rate]:.0f} ev/s"))  # fmt: skip
+        with kafka_for(settings, fresh=False) as bootstrap, Progress(*columns) as bar:
+            task = bar.add_task(f"replay {source} -> {stream}", total=limit, rate=0.0)
+            publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
+            ingestor = Ingestor(settings, publisher)
+            client = httpx.Client(base_url=url, timeout=30) if url else None
+            try:
+                for chunk in _batches(events, batch if rate is None else max(1, min(batch, int(rate / 20)))):
+                    if client is not None:
+                        headers = {"X-Device-Id": device, "Authorization": f"Bearer {token}"}
+                        response = client.post(f"/v1/streams/{stream}/events", json=chunk, headers=headers)
+                        if response.status_code not in (202, 207, 422):
+                            raise typer.BadParameter(
+                                f"collector answered {response.status_code}: {response.text[:200]}"
+                            )
+                        n_rejected = response.json().get("rejected", 0)
+                    else:
+                        n_rejected = sum(
+                            isinstance(r, Rejected) for r in ingestor.ingest(chunk, "events", stream, None, "replay")
+                        )
+                    rejected += n_rejected
+                    accepted += len(chunk) - n_rejected
+                    if rate is not None:
+                        time.sleep(max(0.0, started + (accepted + rejected) / rate - time.monotonic()))
+                    elapsed = time.monotonic() - started
+                    bar.update(task, advance=len(chunk), rate=(accepted + rejected) / elapsed if elapsed else 0.0)
+            finally:
+                publisher.close()
+        typer.echo(f"replayed {accepted + rejected} rows: {accepted} accepted, {rejected} rejected (dead-lettered)")
+
+    @app.command()
+    def simulate(
+        config: ConfigOption = None,
+        scenario: Annotated[list[str] | None, typer.Option(help="rooms and/or machines (default: both).")] = None,
+        devices: Annotated[int, typer.Option(help="Virtual sensors per scenario.")] = 4,
+        events: Annotated[int, typer.Option(help="Events per scenario.")] = 10_000,
+        seed: Annotated[int, typer.Option(help="Same seed, same run.")] = 0,
+        rate: RateOption = None,
+        late_labels: Annotated[float, typer.Option(help="Fraction of labels sent later as LabelEvents.")] = 0.2,
+        duplicates: Annotated[float, typer.Option(help="Fraction of events sent twice.")] = 0.01,
+        disorder: Annotated[float, typer.Option(help="Fraction of events sent out of order.")] = 0.02,
+        faults: Annotated[float, typer.Option(help="Per-event chance a sensor fault starts.")] = 0.003,
+        out: Annotated[
+            Path | None, typer.Option(help="Where drift_points.json/.csv go (default: state_dir/simulation).")
+        ] = None,
+        url: Annotated[
+            str | None, typer.Option(help="Post to this collector instead of Kafka (needs --tokens).")
+        ] = None,
+        tokens: Annotated[Path | None, typer.Option(help="JSON file {device_id: token} for --url.")] = None,
+    ) -> None:
+        """Run a fleet of virtual sensors with scheduled drift (abrupt, gradual, incremental, recurring) and faults."""
+        import json
+
+        from rich.progress import Progress
+
+        from driftline.collector.simulator import SimOptions
+        from driftline.collector.simulator.run import run_simulation
+        from driftline.config import load_settings
+        from driftline.runtime import kafka_for
+
+        settings = load_settings(config)
+        names = scenario or ["rooms", "machines"]
+        options = SimOptions(
+            devices=devices, events=events, seed=seed, late_label_fraction=late_labels, duplicate_rate=duplicates,
+            out_of_order_rate=disorder, fault_rate=faults, interval_s=1.0 / rate if rate else 1.0 / devices,
+        )  # fmt: skip
+        token_map = json.loads(tokens.read_text()) if tokens else None
+        with Progress() as bar:
+            task = bar.add_task("simulate", total=None)
+            progress = lambda n: bar.update(task, advance=n)  # noqa: E731
+            if url:
+                report = run_simulation(settings, scenarios=names, options=options, rate=rate, collector_url=url,
+                                        tokens=token_map, out_dir=out, progress=progress)  # fmt: skip
+            else:
+                with kafka_for(settings, fresh=False) as bootstrap:
+                    report = run_simulation(settings, bootstrap, scenarios=names, options=options, rate=rate,
+                                            out_dir=out, progress=progress)  # fmt: skip
+        typer.echo(str(report))
+
+    @app.command()
+    def archive(
+        config: ConfigOption = None,
+        lake: Annotated[
+            Path | None, typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).")
+        ] = None,
+        idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without events.")] = None,
+    ) -> None:
+        """Archive the events topic into Parquet files partitioned by stream and date, until Ctrl-C."""
+        import contextlib
+
+        from driftline.collector.archiver import Archiver
+        from driftline.config import load_settings
+        from driftline.runtime import kafka_for
+
+        settings = load_settings(config)
+        with kafka_for(settings, fresh=False) as bootstrap:
+            archiver = Archiver(settings, bootstrap, lake)
+            with contextlib.suppress(KeyboardInterrupt):
+                archiver.run(idle_exit_s=idle_exit)
+        typer.echo(f"archived {archiver.archived} events into {archiver.lake_dir}")
+
+    @app.command("export")
+    def export_cmd(
+        stream: Annotated[str, typer.Argument(help="The stream to export.")],
+        config: ConfigOption = None,
+        lake: Annotated[
+            Path | None, typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).")
+        ] = None,
+        out: Annotated[Path, typer.Option(help="Output folder.")] = Path("export"),
+        split: Annotated[str, typer.Option(help="train,validation,test fractions, oldest first.")] = "0.7,0.15,0.15",
+        fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    ) -> None:
+        """Write train/validation/test files of a stream from the lake, split by event time."""
+        from driftline.collector.lake import Split, export
+        from driftline.config import ConfigError, load_settings
+
+        settings = load_settings(config)
+        try:
+            fractions = Split(*(float(x) for x in split.split(",")))
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"export --split: {e}") from None
+        folder = lake or settings.collector.lake_dir or settings.state_dir / "lake"
+        try:
+            paths = export(folder, stream, out, fractions, settings.stream(stream).target, fmt)
+        except ValueError as e:
+            raise ConfigError(f"export: {e}") from None
+        for name, path in paths.items():
+            typer.echo(f"{name}: {path}")

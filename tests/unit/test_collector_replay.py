@@ -1,0 +1,39 @@
+"""Replay sources become valid sensor events: River's bundled datasets and CSV files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from driftline.collector.ingest import Accepted, check_items
+from driftline.collector.replay import rows_from_source, to_events
+from driftline.config import ConfigError
+from driftline.contracts import SensorEvent
+
+
+def test_river_phishing_replays_as_valid_events() -> None:
+    events = list(to_events(rows_from_source("river:Phishing", "label"), "phishing", "dev", "label", limit=50))
+    results = check_items(events, SensorEvent, "phishing", "dev", "stream")
+    assert len(results) == 50 and all(isinstance(r, Accepted) for r in results)
+    assert {type(r.message.label) for r in results} == {bool}
+    assert "empty_server_form_handler" in results[0].message.features
+
+
+def test_csv_with_time_column_and_missing_values(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    pd.DataFrame({"when": ["2025-01-01T00:00:00Z", "2025-01-01T00:00:05Z"], "t": [1.5, None], "y": [0, 1]}).to_csv(
+        path, index=False
+    )
+    events = list(to_events(rows_from_source(str(path), "y"), "rooms", "d", "y", ts_column="when"))
+    assert [e["features"] for e in events] == [{"t": 1.5}, {"t": None}]
+    assert [e["label"] for e in events] == [0, 1]
+    assert events[1]["ts"] == "2025-01-01T00:00:05+00:00"
+
+
+def test_unknown_sources_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no dataset 'Nope'"):
+        list(rows_from_source("river:Nope", "y"))
+    with pytest.raises(ConfigError, match="no such file"):
+        list(rows_from_source(str(tmp_path / "missing.csv"), "y"))
