@@ -1,0 +1,122 @@
+"""Trainer throughput: events/s of the pure core per model preset, and end to end through a real Kafka.
+
+Run: ``.venv/bin/python benchmarks/bench_trainer.py [--events N]``; writes benchmarks/results/trainer.md.
+Not a test: figures depend on the machine; compare rows measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import track
+from river import datasets
+
+from driftline.config import Settings, settings_from_dict
+from driftline.contracts import Outcome, SensorEvent
+from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.clients import make_consumer, make_producer, send
+from driftline.kafkaio.topics import ensure_topics
+from driftline.trainer.core import TrainerCore
+from driftline.trainer.runner import TrainerRunner
+
+RESULTS = Path(__file__).parent / "results" / "trainer.md"
+PRESETS = ["logistic", "naive_bayes", "hoeffding", "forest"]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def make_events(n: int, stream: str) -> list[SensorEvent]:
+    rows = list(datasets.Phishing())
+    return [
+        SensorEvent(
+            event_id=f"e{i}",
+            device_id="bench",
+            stream=stream,
+            ts=T0 + timedelta(milliseconds=i),
+            features=rows[i % len(rows)][0],
+            label=rows[i % len(rows)][1],
+        )
+        for i in range(n)
+    ]
+
+
+def settings_for(model: str, **extra: object) -> Settings:
+    x, _ = next(iter(datasets.Phishing()))
+    stream = {"task": "binary", "model": model, "features": {name: {} for name in x}}
+    return settings_from_dict({"streams": {"bench": stream}, "trainer": {"snapshot_every": 0}, **extra})
+
+
+def bench_core(events: list[SensorEvent], model: str) -> float:
+    core = TrainerCore(settings_for(model))
+    began = time.perf_counter()
+    for event in events:
+        core.on_event(event)
+    return len(events) / (time.perf_counter() - began)
+
+
+def bench_kafka(events: list[SensorEvent], model: str) -> tuple[float, float]:
+    """(events/s produced with acks=all, events/s from first event in to last outcome out)."""
+    with tempfile.TemporaryDirectory() as tmp, LocalBroker(data_dir=Path(tmp) / "kafka") as broker:
+        settings = settings_for(model, kafka={"bootstrap_servers": broker.bootstrap_servers}, state_dir=tmp)
+        ensure_topics(broker.bootstrap_servers, settings.topics)
+        producer = make_producer(broker.bootstrap_servers)
+        began = time.perf_counter()
+        for event in events:
+            send(producer, settings.topics.events.name, event, "bench")
+        producer.flush()
+        produced = len(events) / (time.perf_counter() - began)
+        producer.close()
+
+        consumer = make_consumer(broker.bootstrap_servers, settings.topics.outcomes.name, group_id="bench")
+        with TrainerRunner(settings, broker.bootstrap_servers, port=0):
+            began = time.perf_counter()
+            seen = 0
+            while seen < len(events):
+                for records in consumer.poll(timeout_ms=500).values():
+                    seen += len(records)
+            elapsed = time.perf_counter() - began
+        last = Outcome.model_validate_json(records[-1].value)
+        assert last.learned
+        consumer.close()
+        return produced, len(events) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000, help="events per measurement")
+    args = parser.parse_args()
+    console = Console()
+    events = make_events(args.events, "bench")
+    rows = []
+    for model in track(PRESETS, description="core, per preset", console=console):
+        rows.append((model, bench_core(events, model)))
+    console.print("through Kafka (logistic): starting a local broker ...")
+    produced, end_to_end = bench_kafka(events, "logistic")
+
+    lines = [
+        "# Trainer throughput",
+        "",
+        f"`python benchmarks/bench_trainer.py --events {args.events}` on {platform.node() or 'this machine'} "
+        f"({platform.processor() or platform.machine()}, Python {platform.python_version()}), "
+        f"{time.strftime('%Y-%m-%d')}. Phishing features (9 numbers), every event labelled "
+        "(predict, then learn).",
+        "",
+        "| path | model | events/s |",
+        "| --- | --- | ---: |",
+        *(f"| core (no Kafka) | {model} | {rate:,.0f} |" for model, rate in rows),
+        f"| produce to Kafka, acks=all | - | {produced:,.0f} |",
+        f"| Kafka → trainer → outcomes topic, one model key | logistic | {end_to_end:,.0f} |",
+        "",
+    ]
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines))
+    console.print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
