@@ -1,24 +1,249 @@
-"""``driftline stack``: the whole pipeline on one machine."""
+"""``driftline stack``: the whole pipeline on one machine, with simulated sensors.
+
+Kafka (started here when none is configured), Mosquitto, the collector (HTTP + MQTT bridge), the
+trainer and the monitor as their own processes, Prometheus scraping them and Alertmanager calling
+the monitor's webhook. The simulator then posts its fleet's events and late labels to the
+collector over HTTP, with per-device tokens minted for this run.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import secrets
+import shutil
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from driftline.config import Settings
+from driftline.processes import ManagedProcess, free_port, http_ok
+
+log = logging.getLogger(__name__)
+
+SCENARIOS = ("rooms", "machines")
+
+
+@dataclass
+class StackPorts:
+    """Where each part listens on 127.0.0.1."""
+
+    collector: int
+    trainer: int
+    monitor: int
+    prometheus: int
+    alertmanager: int
+    mqtt: int
+
+    @classmethod
+    def of(cls, settings: Settings, free: bool) -> StackPorts:
+        if free:
+            return cls(*(free_port() for _ in range(6)))
+        return cls(
+            settings.collector.port,
+            settings.trainer.port,
+            settings.monitor.port,
+            9090,
+            9093,
+            settings.collector.mqtt.port,
+        )
+
+
+def device_tokens(scenarios: tuple[str, ...], devices: int) -> dict[str, str]:
+    """A fresh token for every simulated device (the simulator names them ``<scenario>-NNN``)."""
+    return {f"{name}-{i:03d}": secrets.token_urlsafe(24) for name in scenarios for i in range(devices)}
+
+
+@dataclass
+class LocalStack:
+    """Start with :meth:`start`, stop with :meth:`stop`; every process logs under ``state/logs``."""
+
+    settings: Settings
+    bootstrap: str
+    state: Path
+    ports: StackPorts
+    tokens: dict[str, str]
+    scrape_interval: str = "5s"
+    processes: list[Any] = field(default_factory=list)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{getattr(self.ports, service)}"
+
+    def _env(self, mqtt_password: str) -> dict[str, str]:
+        from driftline.collector.auth import hash_token
+
+        devices = {device: {"token_sha256": hash_token(token)} for device, token in self.tokens.items()}
+        return {
+            **os.environ,
+            "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
+            "DRIFTLINE_STATE_DIR": str(self.state),
+            "DRIFTLINE_COLLECTOR__PORT": str(self.ports.collector),
+            "DRIFTLINE_TRAINER__PORT": str(self.ports.trainer),
+            "DRIFTLINE_MONITOR__PORT": str(self.ports.monitor),
+            "DRIFTLINE_COLLECTOR__MQTT__ENABLED": "true",
+            "DRIFTLINE_COLLECTOR__MQTT__PORT": str(self.ports.mqtt),
+            "DRIFTLINE_COLLECTOR__MQTT__PASSWORD": mqtt_password,
+            "DRIFTLINE_DEVICES": json.dumps(devices),
+        }
+
+    def _service(self, name: str, env: dict[str, str], config: Path | None) -> ManagedProcess:
+        argv = [sys.executable, "-m", "driftline.cli", name, *(["--config", str(config)] if config else [])]
+        url = self.url(name)
+        return ManagedProcess(
+            name, argv, self.state / "logs" / f"{name}.log", lambda: http_ok(f"{url}/metrics"), env=env
+        )
+
+    def start(self, config: Path | None = None) -> LocalStack:
+        from driftline.ops.alertmanager import alertmanager_process
+        from driftline.ops.mosquitto import Mosquitto
+        from driftline.ops.prometheus import ScrapeTargets, prometheus_process
+
+        mqtt_password = secrets.token_urlsafe(16)
+        env = self._env(mqtt_password)
+        mqtt = self.settings.collector.mqtt
+        steps: list[tuple[str, Any]] = [
+            ("mosquitto", lambda: Mosquitto(self.state / "mosquitto", {mqtt.username: mqtt_password}, mqtt.username,
+                                            mqtt.topic_prefix, self.ports.mqtt)),
+            ("monitor", lambda: self._service("monitor", env, config)),
+            ("trainer", lambda: self._service("trainer", env, config)),
+            ("collector", lambda: self._service("collector", env, config)),
+            ("prometheus", lambda: prometheus_process(
+                self.state / "prometheus",
+                ScrapeTargets(*(f"127.0.0.1:{p}" for p in (self.ports.monitor, self.ports.trainer,
+                                                          self.ports.collector, self.ports.alertmanager))),
+                self.ports.prometheus, self.scrape_interval)),
+            ("alertmanager", lambda: alertmanager_process(
+                self.state / "alertmanager", f"{self.url('monitor')}/alerts",
+                self.state / "monitor" / "webhook_token", self.ports.alertmanager, "5s", "30s")),
+        ]  # fmt: skip
+        try:
+            for name, make in steps:
+                log.info("starting %s", name)
+                self.processes.append(make().start())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        while self.processes:
+            self.processes.pop().stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant PromQL query against the stack's Prometheus."""
+        url = f"{self.url('prometheus')}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)["data"]["result"]
+
+
+SUMMARY_QUERIES = {
+    "predicted": "sum by (stream) (driftline_predictions_total)",
+    "labelled": 'sum by (stream) (driftline_labels_total{estimate="prequential"})',
+    "accuracy": 'avg by (stream) (driftline_accuracy{estimate="prequential", window="cumulative"})',
+    "holdout acc.": 'avg by (stream) (driftline_accuracy{estimate="holdout", window="cumulative"})',
+    "concept": 'sum by (stream) (driftline_drift_detected_total{kind="concept"})',
+    "data drift": 'sum by (stream) (driftline_drift_detected_total{kind="data"})',
+    "resets": "sum by (stream) (driftline_model_version - 1)",
+}
+
+
+def summary(stack: LocalStack) -> dict[str, dict[str, float]]:
+    """Per stream, what the monitor reports now (read back from Prometheus)."""
+    table: dict[str, dict[str, float]] = {}
+    for column, promql in SUMMARY_QUERIES.items():
+        for sample in stack.query(promql):
+            table.setdefault(sample["metric"].get("stream", "?"), {})[column] = float(sample["value"][1])
+    return table
+
+
+def _cell(column: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if "acc" in column else f"{value:.0f}"
+
+
+def wait_for_outcomes(stack: LocalStack, expected: int, timeout: float) -> int:
+    """Wait until Prometheus has seen the monitor account for ``expected`` outcomes (or time runs out)."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        result = stack.query("sum(driftline_predictions_total)")
+        seen = int(float(result[0]["value"][1])) if result else 0
+        if seen >= expected:
+            break
+        time.sleep(2)
+    return seen
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def stack(
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
-        events: Annotated[int, typer.Option(help="Events for the smoke run.")] = 2000,
+        events: Annotated[int, typer.Option(help="Events per scenario (rooms, machines).")] = 20_000,
+        devices: Annotated[int, typer.Option(help="Simulated sensors per scenario.")] = 4,
+        rate: Annotated[float | None, typer.Option(help="Events per second; default: as fast as possible.")] = None,
+        seed: Annotated[int, typer.Option(help="Same seed, same simulated run.")] = 0,
+        hold: Annotated[bool, typer.Option("--hold/--no-hold", help="Keep the stack up after the run.")] = True,
+        free_ports: Annotated[
+            bool, typer.Option("--free-ports", help="Pick free ports instead of the defaults.")
+        ] = False,
     ) -> None:
-        """Run the local stack: Kafka (started here when none is configured) and a smoke run."""
-        from driftline.config import load_settings
-        from driftline.runtime import kafka_for
-        from driftline.smoke import round_trip
+        """Run the local stack: Kafka, collector, trainer, monitor, Mosquitto, Prometheus, Alertmanager
+        and a simulated fleet with scheduled drift; print what the monitor saw."""
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Table
 
+        from driftline.collector.simulator import SimOptions
+        from driftline.collector.simulator.run import run_simulation
+        from driftline.config import load_settings
+        from driftline.runtime import kafka_for, stop_on_signals
+
+        console = Console()
         settings = load_settings(config)
+        state = Path(settings.state_dir) / "stack"
+        shutil.rmtree(state, ignore_errors=True)
+        tokens = device_tokens(SCENARIOS, devices)
+        ports = StackPorts.of(settings, free_ports)
         with kafka_for(settings) as bootstrap:
-            typer.echo(round_trip(bootstrap, settings, events))
+            console.print(f"Kafka on {bootstrap}; starting the services (logs in {state / 'logs'}) ...")
+            with LocalStack(settings, bootstrap, state, ports, tokens).start(config) as local:
+                for name in ("collector", "trainer", "monitor", "prometheus", "alertmanager"):
+                    console.print(f"  {name:<12} {local.url(name)}")
+                options = SimOptions(devices=devices, events=events, seed=seed)
+                columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+                with Progress(*columns, console=console) as bar:
+                    task = bar.add_task("simulate", total=None)
+                    report = run_simulation(
+                        settings, scenarios=SCENARIOS, options=options, rate=rate,
+                        collector_url=local.url("collector"), tokens=tokens, out_dir=state / "simulation",
+                        progress=lambda n: bar.update(task, advance=n),
+                    )  # fmt: skip
+                console.print(str(report))
+                console.print("waiting for the trainer and the monitor to catch up ...")
+                sent = report.events
+                seen = wait_for_outcomes(local, int(sent * 0.95), timeout=max(120.0, sent / 200))
+                console.print(f"the monitor has accounted for {seen} predictions of {sent} events sent")
+                truth = json.loads(report.truth_file.read_text())["drift_points"] if report.truth_file else []
+                table = Table("stream", *SUMMARY_QUERIES, "true drifts", title="what the monitor reports")
+                for stream, values in sorted(summary(local).items()):
+                    cells = [_cell(column, values.get(column)) for column in SUMMARY_QUERIES]
+                    table.add_row(stream, *cells, str(sum(p["stream"] == stream for p in truth)))
+                console.print(table)
+                console.print(f"true drift points: {report.truth_file}; Prometheus: {local.url('prometheus')}")
+                if hold:
+                    console.print("the stack keeps running; Ctrl-C stops it")
+                    stop_on_signals().wait()
