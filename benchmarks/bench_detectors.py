@@ -31,7 +31,7 @@ from driftline.monitor.detectors import BINARY_DETECTORS, DETECTORS, DebouncedDe
 
 RESULTS = Path(__file__).resolve().parent / "results" / "detectors.md"
 HORIZON = 5000  # a change not detected within this many events counts as missed
-SEA_THRESHOLD = 8.0  # SEA variant 0: y = x0 + x1 <= 8
+SEA_THRESHOLD = 8.0  # SEA variant 0: y = x0 + x1 > 8
 
 
 def sea_errors(n: int, seed: int, change_at: int | None = None, width: int = 1) -> list[float]:
@@ -46,7 +46,7 @@ def sea_errors(n: int, seed: int, change_at: int | None = None, width: int = 1) 
         stream = chain(islice(iter(before), change_at), iter(after))
     else:
         stream = synth.ConceptDriftStream(before, after, position=change_at, width=width, seed=seed)
-    return [float((x[0] + x[1] <= SEA_THRESHOLD) != y) for x, y in islice(iter(stream), n)]
+    return [float((x[0] + x[1] > SEA_THRESHOLD) != y) for x, y in islice(iter(stream), n)]
 
 
 def sensor(n: int, seed: int, change_at: int | None = None, shift: float = 1.0) -> list[float]:
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> str:
         "",
         f"Seeds: {args.seeds}; stationary streams of {args.stationary} events; changes at event {change_at}, "
         f"judged over the next {HORIZON} events. Concept streams: SEA (10% noise) judged by its first concept's rule, "
-        "switching to SEA variant 3 (error rate about 10% -> 23%). Data streams: N(20, 1) shifting by 1 sd. "
+        "switching to SEA variant 3 (error rate about 11% -> 21%). Data streams: N(20, 1) shifting by 1 sd. "
         "Binary detectors (DDM, EDDM, HDDM_A, HDDM_W) only judge 0/1 errors, so they have no data rows.",
         "",
         "Columns: false alarms per 100k stationary events (stationary streams plus the pre-change part of the "
