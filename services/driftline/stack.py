@@ -91,6 +91,7 @@ class LocalStack:
             "DRIFTLINE_COLLECTOR__MQTT__PORT": str(self.ports.mqtt),
             "DRIFTLINE_COLLECTOR__MQTT__PASSWORD": mqtt_password,
             "DRIFTLINE_DEVICES": json.dumps(devices),
+            "DRIFTLINE_TOPICS": self.settings.topics.model_dump_json(),
         }
 
     def _service(self, name: str, env: dict[str, str], config: Path | None) -> ManagedProcess:

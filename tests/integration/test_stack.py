@@ -1,0 +1,118 @@
+"""The whole pipeline as `driftline stack` runs it: simulator -> collector (HTTP) -> Kafka -> trainer ->
+monitor -> Prometheus -> Alertmanager -> webhook -> control -> trainer. Every process is the real one."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kafka_helpers import TopicReader
+
+from conftest import REPO, unique_topics
+from driftline.collector.simulator import SimOptions
+from driftline.collector.simulator.run import run_simulation
+from driftline.config import Topics, load_settings
+from driftline.contracts import ControlAck
+from driftline.kafkaio.topics import ensure_topics
+from driftline.stack import SCENARIOS, LocalStack, StackPorts, device_tokens, wait_for_outcomes
+
+EVENTS = 3000  # per scenario: enough for the simulator's first abrupt drift to be detected
+DEVICES = 3
+CONFIG = REPO / "config" / "driftline.toml"
+# Panels that may rightly be empty after this run: regression panels (the simulated fleet is all
+# classification) and detector warnings (ADWIN, the configured detector, has no warning zone).
+MAY_BE_EMPTY = (
+    "driftline_mae",
+    "driftline_rmse",
+    "driftline_r2",
+    "driftline_prediction_quantile",
+    "driftline_drift_warnings_total",
+)
+
+
+@pytest.fixture(scope="module")
+def stack_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    state = tmp_path_factory.mktemp("stack")
+    base = load_settings(CONFIG)
+    settings = base.model_copy(
+        update={"topics": Topics(**unique_topics("stack")), "state_dir": state, "kafka": base.kafka.model_copy(
+            update={"bootstrap_servers": bootstrap})}
+    )  # fmt: skip
+    ensure_topics(bootstrap, settings.topics)
+    tokens = device_tokens(SCENARIOS, DEVICES)
+    with LocalStack(settings, bootstrap, state, StackPorts.of(settings, free=True), tokens).start(CONFIG) as local:
+        report = run_simulation(
+            settings,
+            scenarios=SCENARIOS,
+            options=SimOptions(devices=DEVICES, events=EVENTS, seed=3),
+            collector_url=local.url("collector"),
+            tokens=tokens,
+            out_dir=state / "simulation",
+        )
+        seen = wait_for_outcomes(local, 2 * EVENTS, timeout=180)
+        acks = TopicReader(bootstrap, settings.topics.control.name, ControlAck)
+        yield {"local": local, "report": report, "seen": seen, "acks": acks, "settings": settings}
+        acks.close()
+
+
+def test_every_simulated_event_is_predicted_once(stack_run: dict[str, Any]) -> None:
+    report = stack_run["report"]
+    assert report.rejected == 0
+    assert report.events > 2 * EVENTS  # the simulator sends some events twice on purpose
+    assert stack_run["seen"] == 2 * EVENTS  # ... and the trainer drops those duplicates
+    by_stream = {s["metric"]["stream"]: float(s["value"][1]) for s in stack_run["local"].query(
+        "sum by (stream) (driftline_predictions_total)")}  # fmt: skip
+    assert by_stream == {"rooms": EVENTS, "machines": EVENTS}
+
+
+def test_the_models_learn(stack_run: dict[str, Any]) -> None:
+    accuracy = stack_run["local"].query('driftline_accuracy{estimate="prequential", window="cumulative"}')
+    assert {s["metric"]["stream"] for s in accuracy} == {"rooms", "machines"}
+    assert all(float(s["value"][1]) > 0.7 for s in accuracy), accuracy
+
+
+def test_a_drift_alert_resets_the_model_end_to_end(stack_run: dict[str, Any]) -> None:
+    local: LocalStack = stack_run["local"]
+    detected = local.query('sum by (stream) (driftline_drift_detected_total{kind="concept"})')
+    assert any(float(s["value"][1]) > 0 for s in detected), f"no concept drift detected: {detected}"
+    # Prometheus fires DriftlineConceptDrift, Alertmanager calls the monitor's webhook, the monitor
+    # publishes a reset, the trainer applies it and acknowledges with the new model version.
+    acks = stack_run["acks"].until(lambda seen: any(a.status == "applied" for a in seen), timeout=120)
+    applied = [a for a in acks if a.status == "applied"]
+    assert all(a.action == "reset" and a.model_version >= 2 for a in applied)
+    models = httpx.get(f"{local.url('trainer')}/models").json()
+    versions = {m["model_key"]: m["model_version"] for m in models}
+    assert any(versions[a.model_key] >= 2 for a in applied)
+    alerts = httpx.get(f"{local.url('alertmanager')}/api/v2/alerts").json()
+    assert any(a["labels"]["alertname"] == "DriftlineConceptDrift" for a in alerts)
+
+
+def panel_queries() -> list[tuple[str, str, str]]:
+    found = []
+    for path in sorted((REPO / "grafana" / "dashboards").glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for panel in dashboard["panels"]:
+            found += [(path.name, panel["title"], target["expr"]) for target in panel.get("targets", [])]
+    return found
+
+
+def test_every_dashboard_panel_has_data_after_a_real_run(stack_run: dict[str, Any]) -> None:
+    local: LocalStack = stack_run["local"]
+    time.sleep(6)  # one more scrape, so rate() windows hold two samples
+    empty = []
+    for dashboard, title, expr in panel_queries():
+        concrete = expr.replace("$stream", ".*").replace("$model", ".*").replace("$__rate_interval", "1m")
+        if not local.query(concrete) and not any(name in concrete for name in MAY_BE_EMPTY):
+            empty.append(f"{dashboard}: {title}: {concrete}")
+    assert panel_queries(), "no dashboards found"
+    assert empty == []
+
+
+def test_the_ground_truth_is_written(stack_run: dict[str, Any]) -> None:
+    truth = json.loads(Path(stack_run["report"].truth_file).read_text())
+    assert {p["stream"] for p in truth["drift_points"]} == {"rooms", "machines"}
