@@ -41,12 +41,25 @@ class TopicReader:
         while not done(self.seen):
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout}s with {len(self.seen)} messages read")
-            for records in self.consumer.poll(timeout_ms=200).values():
-                for record in records:
-                    message = parse_any(record.value)
-                    # Topics such as control carry several contracts; keep the one asked for.
-                    if isinstance(message, self.model):
-                        self.seen.append(message)
+            self._poll()
+        return self.seen
+
+    def _poll(self) -> None:
+        for records in self.consumer.poll(timeout_ms=200).values():
+            for record in records:
+                message = parse_any(record.value)
+                # Topics such as control carry several contracts; keep the one asked for.
+                if isinstance(message, self.model):
+                    self.seen.append(message)
+
+    def drain(self, idle_s: float = 3.0) -> list[C]:
+        """Everything on the topic by now: read until nothing new arrives for ``idle_s``."""
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < idle_s:
+            before = len(self.seen)
+            self._poll()
+            if len(self.seen) != before:
+                quiet_since = time.monotonic()
         return self.seen
 
     def count(self, n: int, timeout: float = 90.0) -> list[C]:
