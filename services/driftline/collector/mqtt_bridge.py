@@ -113,16 +113,20 @@ class MqttBridge:
 
     def _forward(self, pending: Pending) -> None:
         started = time.perf_counter()
+
+        def done(error: Exception | None) -> None:
+            if error is None:
+                self._delivered(pending, started)
+            else:
+                self._hold(pending, error)
+
         try:
-            future = self.ingestor.publisher.send(pending.record)
+            self.ingestor.publisher.send(pending.record, done)
         except KafkaUnavailable as e:
             self._hold(pending, e)
-            return
-        future.add_callback(lambda _: self._delivered(pending, started))
-        future.add_errback(lambda e: self._hold(pending, e))
 
     def _delivered(self, pending: Pending, started: float) -> None:
-        # Runs on the producer's I/O thread; paho's ack is queued for its own network thread.
+        # Runs on the producer's poll thread; paho's ack is queued for its own network thread.
         self.client.ack(pending.mid, pending.qos)
         metrics = self.ingestor.metrics
         metrics.send_latency.labels("mqtt").observe(time.perf_counter() - started)

@@ -1,78 +1,175 @@
-"""Kafka at the collector's edge: publish accepted items and dead letters, and wait for the ack."""
+"""Kafka at the collector's edge: publish accepted items and dead letters, and wait for the ack.
+
+The collector's hot path uses confluent-kafka (librdkafka, in C) rather than kafka-python: with
+kafka-python the producer's per-record work in Python cost about four times the parsing and
+validation of the event itself (see benchmarks/results/ingest.md). The rest of driftline keeps
+kafka-python. The partitioner is librdkafka's murmur2, so a model key lands on the same partition
+as when the Java or kafka-python clients write it.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
-from kafka.producer.future import FutureRecordMetadata
-
-from driftline.kafkaio.clients import make_producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 log = logging.getLogger(__name__)
 
 #: One record to publish: topic, key (or None), value, headers.
 Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
 
+#: Called once per record on the producer's poll thread: None when Kafka acknowledged it, else the error.
+Done = Callable[[Exception | None], None]
+
 
 class KafkaUnavailable(RuntimeError):
     """Kafka did not acknowledge in time; nothing of the request may be reported as accepted."""
 
 
+class _Waiter:
+    """Counts the acks of one ``deliver`` call; the poll thread resolves it."""
+
+    __slots__ = ("done", "error", "pending")
+
+    def __init__(self, pending: int):
+        self.pending = pending
+        self.error: KafkaError | None = None
+        self.done = threading.Event()
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        # Only the poll thread calls this, so the counter needs no lock.
+        if err is not None and self.error is None:
+            self.error = err
+        self.pending -= 1
+        if self.pending == 0 or err is not None:
+            self.done.set()
+
+
 class Publisher:
-    """An idempotent acks=all producer created on first use, so the collector starts while Kafka is down."""
+    """An idempotent acks=all producer with its own poll thread, created on first use.
+
+    librdkafka connects in the background, so the collector starts while Kafka is down; a record
+    Kafka does not take within ``send_timeout_s`` fails (and is dropped by the producer) instead of
+    lingering, so a 503 or an MQTT retry never leaves a second copy queued behind it.
+    """
 
     def __init__(self, bootstrap_servers: str, send_timeout_s: float = 10.0, **producer_options: Any):
         self.bootstrap_servers = bootstrap_servers
         self.send_timeout_s = send_timeout_s
-        self._options = {"max_block_ms": int(send_timeout_s * 1000), **producer_options}
-        self._producer: KafkaProducer | None = None
+        timeout_ms = max(1, int(send_timeout_s * 1000))
+        self._config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 2,
+            "partitioner": "murmur2_random",  # same key -> partition mapping as kafka-python and Java
+            "message.timeout.ms": timeout_ms,
+            # Idempotence needs the request timeout within the message timeout.
+            "request.timeout.ms": min(timeout_ms, 30_000),
+            "error_cb": self._on_error,
+            "logger": logging.getLogger("driftline.collector.librdkafka"),  # not librdkafka's own stderr
+            **producer_options,
+        }
+        self._producer: Producer | None = None
+        self._poller: threading.Thread | None = None
+        self._stop = threading.Event()  # the current producer's poll thread stops when set
         self._lock = threading.Lock()
+        self._closed = False
 
     @property
-    def producer(self) -> KafkaProducer:
+    def producer(self) -> Producer:
         if self._producer is None:
             with self._lock:
                 if self._producer is None:
                     try:
-                        self._producer = make_producer(
-                            self.bootstrap_servers,
-                            bootstrap_timeout_ms=int(self.send_timeout_s * 1000),
-                            **self._options,
-                        )
-                    except KafkaError as e:
-                        raise KafkaUnavailable(f"cannot reach Kafka at {self.bootstrap_servers}: {e}") from None
+                        producer = Producer(self._config)
+                    except KafkaException as e:
+                        raise KafkaUnavailable(
+                            f"cannot create a Kafka producer for {self.bootstrap_servers}: {e}"
+                        ) from None
+                    self._closed = False
+                    self._stop = threading.Event()
+                    self._poller = threading.Thread(
+                        target=self._poll, args=(producer, self._stop), name="kafka-poll", daemon=True
+                    )
+                    self._producer = producer
+                    self._poller.start()
         return self._producer
 
-    def send(self, record: Record) -> FutureRecordMetadata:
-        """Hand one record to the producer; the returned future resolves on the broker's ack."""
+    def _poll(self, producer: Producer, stop: threading.Event) -> None:
+        # Delivery callbacks run here, on this one thread.
+        while not stop.is_set():
+            producer.poll(0.1)
+        if producer is not self._producer and not self._closed:
+            # Discarded after a fatal error: fail what it still holds so no caller waits in vain.
+            producer.purge()
+            producer.poll(0)
+
+    def _on_error(self, error: KafkaError) -> None:
+        # Connection errors are transient and show up as failed deliveries; only say so in the log.
+        if error.fatal():
+            log.error("Kafka producer: fatal error %s; a new producer is made on next use", error)
+            self._discard()
+        else:
+            log.warning("Kafka producer: %s", error)
+
+    def _discard(self) -> None:
+        with self._lock:
+            self._producer = None
+            self._stop.set()
+
+    def _produce(self, record: Record, callback: Callable[[KafkaError | None, Message], None], deadline: float) -> None:
         topic, key, value, headers = record
-        try:
-            return self.producer.send(topic, key=key, value=value, headers=headers)
-        except KafkaError as e:
-            raise KafkaUnavailable(f"Kafka refused the record: {e}") from None
+        while True:
+            producer = self.producer
+            try:
+                producer.produce(topic, value, key, headers=headers, on_delivery=callback)
+                return
+            except BufferError:
+                # The local queue is full (Kafka slow or down): wait for room until the deadline.
+                if time.monotonic() >= deadline:
+                    raise KafkaUnavailable(f"Kafka producer queue still full after {self.send_timeout_s:g}s") from None
+                producer.poll(0.05)
+            except KafkaException as e:
+                if e.args and isinstance(e.args[0], KafkaError) and e.args[0].fatal():
+                    self._discard()
+                raise KafkaUnavailable(f"Kafka refused the record: {e}") from None
+
+    def send(self, record: Record, done: Done) -> None:
+        """Hand one record to the producer; ``done`` is called (on the poll thread) with its outcome."""
+
+        def callback(err: KafkaError | None, msg: Message) -> None:
+            done(None if err is None else KafkaUnavailable(f"Kafka did not acknowledge: {err}"))
+
+        self._produce(record, callback, time.monotonic() + self.send_timeout_s)
 
     def deliver(self, records: Sequence[Record]) -> None:
         """Publish ``records`` and return only once Kafka acknowledged every one of them."""
+        if not records:
+            return
         deadline = time.monotonic() + self.send_timeout_s
-        futures = [self.send(record) for record in records]
-        try:
-            for future in futures:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
-        except KafkaError as e:
-            # Records still buffered may reach Kafka later; the sender will retry them with
-            # the same event ids, which the trainer dedupes.
-            raise KafkaUnavailable(f"Kafka did not acknowledge within {self.send_timeout_s:g}s: {e}") from None
+        waiter = _Waiter(len(records))
+        for record in records:
+            self._produce(record, waiter, deadline)
+        # A small margin past the deadline lets librdkafka's own message timeout report first.
+        if not waiter.done.wait(max(0.0, deadline - time.monotonic()) + 1.0):
+            raise KafkaUnavailable(f"Kafka did not acknowledge within {self.send_timeout_s:g}s")
+        if waiter.error is not None:
+            raise KafkaUnavailable(f"Kafka did not acknowledge: {waiter.error}")
 
     def close(self, timeout_s: float = 10.0) -> None:
-        if self._producer is not None:
-            try:
-                self._producer.close(timeout=timeout_s)
-            except KafkaError as e:  # closing must not hide the error that made us close
-                log.warning("closing the Kafka producer: %s", e)
-            self._producer = None
+        with self._lock:
+            producer, poller = self._producer, self._poller
+            self._producer = self._poller = None
+            self._closed = True
+            self._stop.set()
+        if poller is not None:
+            poller.join()
+        if producer is not None:
+            left = producer.flush(timeout_s)  # also serves the last delivery callbacks
+            if left:
+                log.warning("closing the Kafka producer with %d records unacknowledged", left)
