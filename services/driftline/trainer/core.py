@@ -16,7 +16,7 @@ from typing import Any
 
 from driftline.config import Settings, StreamConfig
 from driftline.contracts import ControlAck, ControlCommand, DriftEvent, LabelEvent, Outcome, SensorEvent, utc_now
-from driftline.keys import model_key
+from driftline.keys import model_key, stream_of
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.dedupe import RecentIds
 from driftline.trainer.holdout import is_holdout
@@ -78,9 +78,13 @@ class TrainerCore:
                 RecentIds(stream.dedupe_window),
                 PendingLabels(stream.label_ttl_s, stream.max_pending_labels),
             )
-            if stream.scope == "stream" or stream.per_device_metrics:
-                self.metrics.model_version.labels(stream_name, key).set(slot.version)
+            self._report_version(slot)
         return slot, self.keys[key]
+
+    def _report_version(self, slot: ModelSlot) -> None:
+        # Per-device model keys become series only when the stream asks for them.
+        if slot.stream.scope == "stream" or slot.stream.per_device_metrics:
+            self.metrics.model_version.labels(stream_of(slot.key), slot.key).set(slot.version)
 
     # Events and labels
 
@@ -201,7 +205,7 @@ class TrainerCore:
 
     def predict(self, key: str, features: dict[str, Any]) -> dict[str, Any]:
         """The current model's answer for a feature dict, cleaned like an event but learning nothing."""
-        stream_name = key.split("/", 1)[0]
+        stream_name = stream_of(key)
         stream = self._stream(stream_name)
         with self.lock:
             slot = self.slots.get(key)
@@ -242,7 +246,7 @@ class TrainerCore:
             keys = [
                 key
                 for key, slot in self.slots.items()
-                if (command.model_key or key) == key and key.split("/", 1)[0] == command.stream
+                if (command.model_key or key) == key and stream_of(key) == command.stream
             ]
             if not keys:
                 self.metrics.commands.labels(command.action, "ignored").inc()
@@ -265,8 +269,7 @@ class TrainerCore:
             detail = f"rolled back to {path.name}"
         else:
             detail = f"{slot.reset(command.mode)} reset"
-        if slot.stream.scope == "stream" or slot.stream.per_device_metrics:
-            self.metrics.model_version.labels(command.stream, key).set(slot.version)
+        self._report_version(slot)
         return self._ack(command, key, "applied", slot.version, detail)
 
     @staticmethod

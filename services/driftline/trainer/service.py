@@ -6,18 +6,28 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from driftline.config import Settings
-from driftline.contracts import ContractError, ControlCommand, DriftEvent, LabelEvent, SensorEvent, parse, parse_any
+from driftline.contracts import (
+    ContractError,
+    ControlCommand,
+    DriftEvent,
+    LabelEvent,
+    Outcome,
+    SensorEvent,
+    parse,
+    parse_any,
+)
 from driftline.kafkaio.clients import make_consumer, make_producer, send
 from driftline.kafkaio.deadletter import send_dead_letter
 from driftline.trainer.core import TrainerCore, UnknownStream
 
 log = logging.getLogger(__name__)
+C = TypeVar("C", SensorEvent, LabelEvent)
 
 LAG_EVERY_S = 5.0
 
@@ -129,29 +139,22 @@ class TrainerService:
         )
 
     def _on_event_record(self, record: ConsumerRecord) -> None:
-        try:
-            event = parse(SensorEvent, record.value)
-        except ContractError as e:
-            self._reject(record, f"invalid: {e}")
-            return
-        try:
-            outcome = self.core.on_event(event)
-        except UnknownStream as e:
-            self._reject(record, f"unknown_stream: {e}", event.stream, event.device_id)
-            return
-        if outcome is not None:
-            self._emit(self.settings.topics.outcomes.name, outcome, outcome.model_key)
+        self._on_data_record(record, SensorEvent, self.core.on_event)
 
     def _on_label_record(self, record: ConsumerRecord) -> None:
+        self._on_data_record(record, LabelEvent, self.core.on_label)
+
+    def _on_data_record(self, record: ConsumerRecord, contract: type[C], handle: Callable[[C], Outcome | None]) -> None:
+        """Parse an event or a label, let the core handle it, publish its outcome; dead-letter what fails."""
         try:
-            label = parse(LabelEvent, record.value)
+            message = parse(contract, record.value)
         except ContractError as e:
             self._reject(record, f"invalid: {e}")
             return
         try:
-            outcome = self.core.on_label(label)
+            outcome = handle(message)
         except UnknownStream as e:
-            self._reject(record, f"unknown_stream: {e}", label.stream, label.device_id)
+            self._reject(record, f"unknown_stream: {e}", message.stream, message.device_id)
             return
         if outcome is not None:
             self._emit(self.settings.topics.outcomes.name, outcome, outcome.model_key)
