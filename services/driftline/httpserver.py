@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -42,3 +44,28 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def add_ops_routes(app: Any, registry: Any, healthy: Callable[[], str | None] = lambda: None) -> None:
+    """``GET /metrics`` (Prometheus text of ``registry``) and ``GET /healthz`` on a FastAPI app.
+
+    ``healthy`` returns None when all is well, else what is wrong; /healthz then answers 503.
+    """
+    from fastapi import Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    @app.get("/metrics", tags=["ops"])
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> Response:
+        problem = healthy()
+        body = '{"status": "ok"}' if problem is None else f'{{"status": "failing", "problem": {json.dumps(problem)}}}'
+        return Response(body, status_code=200 if problem is None else 503, media_type="application/json")
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), else None."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None

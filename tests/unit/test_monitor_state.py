@@ -8,8 +8,9 @@ import pytest
 
 from driftline.config import ConfigError, settings_from_dict
 from driftline.contracts import Outcome
+from driftline.dedupe import RecentIds
 from driftline.monitor.scores import ScoreError, Scores
-from driftline.monitor.state import MAX_CLASSES, MonitorState, RecentIds
+from driftline.monitor.state import MAX_CLASSES, MonitorState
 from driftline.monitor.synthetic import START, outcomes
 
 ROOMS = {"task": "binary", "features": {"temperature": {}, "humidity": {}}}

@@ -8,7 +8,7 @@ from pathlib import Path
 from river import datasets
 
 from driftline.config import StreamConfig
-from driftline.trainer.dedupe import RecentIds
+from driftline.dedupe import RecentIds
 from driftline.trainer.holdout import is_holdout
 from driftline.trainer.pending import Pending, PendingLabels
 from driftline.trainer.slot import ModelSlot

@@ -4,31 +4,33 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 
-from fastapi import FastAPI, Header, HTTPException, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi import FastAPI, Header, HTTPException
+from prometheus_client import CollectorRegistry
 
+from driftline.httpserver import add_ops_routes, bearer_token
 from driftline.monitor.webhook import AlertmanagerPayload, AlertPolicy, Publish, handle_notification
 
 log = logging.getLogger(__name__)
 
 
-def create_app(registry: CollectorRegistry, policy: AlertPolicy, publish: Publish, token: str) -> FastAPI:
+def create_app(
+    registry: CollectorRegistry,
+    policy: AlertPolicy,
+    publish: Publish,
+    token: str,
+    healthy: Callable[[], str | None] = lambda: None,
+) -> FastAPI:
     """The FastAPI app; ``token`` is the bearer token the webhook demands (empty refuses everyone)."""
     app = FastAPI(title="driftline monitor", docs_url=None, redoc_url=None)
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    add_ops_routes(app, registry, healthy)
 
     @app.post("/alerts")
     def alerts(payload: AlertmanagerPayload, authorization: str | None = Header(default=None)) -> dict[str, object]:
-        scheme, _, presented = (authorization or "").partition(" ")
-        if not token or scheme.lower() != "bearer" or not hmac.compare_digest(presented.encode(), token.encode()):
+        presented = bearer_token(authorization) or ""
+        if not token or not hmac.compare_digest(presented.encode(), token.encode()):
             raise HTTPException(
                 status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
             )

@@ -15,7 +15,7 @@ up to a cap. The exposition reads this state under :attr:`MonitorState.lock`.
 from __future__ import annotations
 
 import threading
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from river import stats
 
 from driftline.config import ConfigError, Settings, StreamConfig
 from driftline.contracts import DriftEvent, Outcome
+from driftline.dedupe import RecentIds
 from driftline.monitor.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError, make_detector
 from driftline.monitor.scores import ScoreError, Scores
 
@@ -32,28 +33,6 @@ LABEL_DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 2
 MAX_CLASSES = 20
 OTHER_CLASS = "__other__"
 QUANTILES = (0.05, 0.5, 0.95)
-
-
-class RecentIds:
-    """The last ``capacity`` ids seen: a bounded memory for dropping duplicate outcomes."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._order: deque[str] = deque()
-        self._ids: set[str] = set()
-
-    def __contains__(self, item: str) -> bool:
-        return item in self._ids
-
-    def seen(self, item: str) -> bool:
-        """True when ``item`` was already seen; otherwise remember it and return False."""
-        if item in self._ids:
-            return True
-        self._ids.add(item)
-        self._order.append(item)
-        if len(self._order) > self.capacity:
-            self._ids.discard(self._order.popleft())
-        return False
 
 
 @dataclass

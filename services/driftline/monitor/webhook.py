@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from driftline.config import StreamConfig
 from driftline.contracts import ControlCommand
-from driftline.monitor.state import RecentIds
+from driftline.dedupe import RecentIds
 
 ISSUER = "driftline-monitor-webhook"
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftline.contracts import FeatureName, FeatureValue
+from driftline.httpserver import add_ops_routes
 from driftline.trainer.core import TrainerCore, UnknownStream
 
 
@@ -19,7 +20,7 @@ class PredictRequest(BaseModel):
     features: dict[FeatureName, FeatureValue]
 
 
-def create_app(core: TrainerCore) -> FastAPI:
+def create_app(core: TrainerCore, healthy: Callable[[], str | None] = lambda: None) -> FastAPI:
     app = FastAPI(title="driftline trainer", description="Serves the current model of each model key.")
 
     @app.post("/predict")
@@ -50,12 +51,5 @@ def create_app(core: TrainerCore) -> FastAPI:
                 for key, slot in core.slots.items()
             ]
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(core.metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    add_ops_routes(app, core.metrics.registry, healthy)
     return app

@@ -16,9 +16,9 @@ from typing import Any
 
 from driftline.config import Settings, StreamConfig
 from driftline.contracts import ControlAck, ControlCommand, DriftEvent, LabelEvent, Outcome, SensorEvent, utc_now
+from driftline.dedupe import RecentIds
 from driftline.keys import model_key, stream_of
 from driftline.trainer.cleaning import Cleaner
-from driftline.trainer.dedupe import RecentIds
 from driftline.trainer.holdout import is_holdout
 from driftline.trainer.metrics import TrainerMetrics
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
