@@ -79,7 +79,7 @@ def test_each_control_command(make_settings, bootstrap) -> None:
         # snapshot: a file on disk, the version unchanged
         [ack] = send_command(command("snapshot", reason="before experiments"))
         assert (ack.status, ack.model_version) == ("applied", 1)
-        assert ack.detail.startswith("snapshot v00001-000000000100")
+        assert ack.detail.startswith("snapshot ") and ack.detail.endswith("-v00001-000000000100.pkl")
         snapshot_probe = runner.core.slots["phish"].served.model.predict_proba_one(ROWS[500][0])
 
         produce(bootstrap, topics.events.name, phishing_events(100, 200))
@@ -226,3 +226,21 @@ def test_bad_records_go_to_the_dead_letter_topic(make_settings, bootstrap) -> No
     assert first["error"].startswith(b"invalid: ") and b"event_id: Field required" in first["error"]
     assert second["error"].startswith(b"unknown_stream") and second["stream"] == b"nostream"
     assert first["source"] == b"trainer:" + settings.topics.events.name.encode()
+
+
+def test_a_dead_trainer_loop_shows_on_healthz(make_settings, bootstrap, monkeypatch) -> None:
+    from kafka.errors import KafkaTimeoutError
+
+    settings = make_settings({"phish": {"task": "binary", "model": "logistic", "features": FEATURES}})
+    with TrainerRunner(settings, bootstrap, port=0) as runner:
+        assert httpx.get(f"{runner.url}/healthz").status_code == 200
+
+        def unacknowledged() -> None:
+            raise KafkaTimeoutError("outcomes not acknowledged")
+
+        monkeypatch.setattr(runner.service, "_flush", unacknowledged)
+        produce(bootstrap, settings.topics.events.name, phishing_events(0, 1))
+        wait_for(lambda: runner.problem() is not None)
+        health = httpx.get(f"{runner.url}/healthz")
+    assert health.status_code == 503
+    assert "KafkaTimeoutError" in health.json()["problem"]

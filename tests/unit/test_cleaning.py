@@ -53,7 +53,9 @@ def test_missing_with_nothing_seen_yet_stays_missing() -> None:
 
 
 def test_keep_leaves_the_feature_absent_silently() -> None:
-    result = cleaner(x={"missing": "keep"}).clean({"x": None})
+    c = cleaner(x={"missing": "keep"})
+    c.clean({"x": 10.0})  # statistics exist, yet nothing is imputed
+    result = c.clean({"x": None})
     assert result.features == {} and result.steps == []
 
 

@@ -96,3 +96,22 @@ def test_rollback_without_snapshot_changes_nothing(tmp_path: Path) -> None:
     slot = ModelSlot("s", phishing_stream())
     assert slot.rollback(tmp_path) is None
     assert slot.version == 1
+
+
+def test_versions_keep_rising_across_a_restart(tmp_path: Path) -> None:
+    from driftline.trainer.versions import VersionLedger
+
+    ledger = VersionLedger(tmp_path / "versions.json")
+    assert ledger.start("rooms") == 1
+    ledger.record("rooms", 3)  # two resets later
+    restarted = VersionLedger(tmp_path / "versions.json")
+    assert restarted.start("rooms") == 4
+    assert restarted.start("machines/m1") == 1
+
+
+def test_snapshot_taken_after_a_restart_is_the_newest(tmp_path: Path) -> None:
+    old = ModelSlot("s", phishing_stream(), version=5)
+    old.snapshot(tmp_path)
+    new = ModelSlot("s", phishing_stream(), version=1)
+    saved = new.snapshot(tmp_path)
+    assert new.latest_snapshot(tmp_path) == saved

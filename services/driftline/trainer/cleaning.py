@@ -49,7 +49,7 @@ class _FeatureState:
             return spec.fill
         if policy == "last":
             return self.last
-        if self.mean.n == 0:
+        if policy in ("keep", "drop") or self.mean.n == 0:
             return None  # nothing seen yet: the value stays missing
         return self.mean.get() if policy == "mean" else self.median.get()
 

@@ -23,4 +23,7 @@ def register(app: typer.Typer) -> None:
         stop = stop_on_signals()
         with kafka_for(settings) as bootstrap, TrainerRunner(settings, bootstrap, port=port) as runner:
             typer.echo(f"trainer: consuming {settings.topics.events.name} on {bootstrap}; HTTP on {runner.url}")
-            stop.wait()
+            while not stop.wait(1.0):
+                if problem := runner.problem():
+                    typer.echo(f"error: {problem}", err=True)
+                    raise typer.Exit(1)

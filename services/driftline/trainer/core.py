@@ -23,6 +23,7 @@ from driftline.trainer.holdout import is_holdout
 from driftline.trainer.metrics import TrainerMetrics
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
 from driftline.trainer.slot import ModelSlot
+from driftline.trainer.versions import VersionLedger
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class TrainerCore:
     lock: threading.RLock = field(default_factory=threading.RLock)
     _commands_seen: RecentIds = field(default_factory=lambda: RecentIds(10_000))
 
+    def __post_init__(self) -> None:
+        self.versions = VersionLedger(self.settings.state_dir / "versions.json")
+
     @property
     def snapshot_root(self) -> Path:
         return self.settings.state_dir / "snapshots"
@@ -72,7 +76,7 @@ class TrainerCore:
     def _slot(self, key: str, stream_name: str, stream: StreamConfig) -> tuple[ModelSlot, KeyState]:
         slot = self.slots.get(key)
         if slot is None:
-            slot = self.slots[key] = ModelSlot(key, stream)
+            slot = self.slots[key] = ModelSlot(key, stream, version=self.versions.start(key))
             self.keys[key] = KeyState(
                 Cleaner(stream),
                 RecentIds(stream.dedupe_window),
@@ -101,7 +105,9 @@ class TrainerCore:
             cleaned = state.cleaner.clean(event.features, event.units, event.ts)
             for step in cleaned.steps:
                 kind, _, feature = step.partition(":")
-                self.metrics.cleaned.labels(event.stream, kind, feature).inc()
+                # Devices choose unknown feature names: one series for all keeps cardinality bounded.
+                label = "(unknown)" if kind == "unknown_feature" else feature
+                self.metrics.cleaned.labels(event.stream, kind, label).inc()
             if cleaned.dropped:
                 self.metrics.dropped.labels(event.stream, cleaned.dropped.partition(":")[0]).inc()
                 return None
@@ -269,6 +275,7 @@ class TrainerCore:
             detail = f"rolled back to {path.name}"
         else:
             detail = f"{slot.reset(command.mode)} reset"
+        self.versions.record(key, slot.version)
         self._report_version(slot)
         return self._ack(command, key, "applied", slot.version, detail)
 

@@ -16,7 +16,9 @@ class TrainerRunner:
     def __init__(self, settings: Settings, bootstrap: str, port: int | None = None) -> None:
         self.service = TrainerService(settings, bootstrap)
         self.server = BackgroundServer(
-            create_app(self.service.core), settings.trainer.host, settings.trainer.port if port is None else port
+            create_app(self.service.core, self.problem),
+            settings.trainer.host,
+            settings.trainer.port if port is None else port,
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name="trainer", daemon=True)
@@ -24,6 +26,14 @@ class TrainerRunner:
     @property
     def core(self):
         return self.service.core
+
+    def problem(self) -> str | None:
+        """None while the trainer loop runs (or was stopped on purpose), else why it died."""
+        if self.service.error is not None:
+            return f"trainer loop stopped: {type(self.service.error).__name__}: {self.service.error}"
+        if self._thread.ident is not None and not self._thread.is_alive() and not self._stop.is_set():
+            return "trainer loop stopped"
+        return None
 
     @property
     def url(self) -> str:

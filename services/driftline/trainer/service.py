@@ -48,6 +48,8 @@ class TrainerService:
         self.core = core or TrainerCore(settings)
         self.ready = threading.Event()
         self.stopped = threading.Event()
+        #: Why the loop stopped on its own, if it did (health checks and the CLI report it).
+        self.error: BaseException | None = None
         topics = settings.topics
         self._handlers: dict[str, Callable[[ConsumerRecord], None]] = {
             topics.events.name: self._on_event_record,
@@ -93,8 +95,17 @@ class TrainerService:
                 if time.monotonic() >= next_lag:
                     self._report_lag(data)
                     next_lag = time.monotonic() + LAG_EVERY_S
+        except BaseException as e:
+            # Kafka gave up on us (a commit after a rebalance, an unacknowledged batch...):
+            # stop visibly rather than train on without committing.
+            log.exception("trainer loop stopped")
+            self.error = e
+            raise
         finally:
-            self._flush()
+            try:
+                self._flush()
+            except Exception:  # already failing or stopping: closing the clients matters more
+                log.exception("last flush of the trainer's outcomes failed")
             data.close()
             side.close()
             self._producer.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import pickle
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,8 @@ class ModelSlot:
     def snapshot(self, root: Path) -> Path:
         folder = self._folder(root)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"v{self.version:05d}-{self.learned:012d}.pkl"
+        # Named by time first: the newest sorts last even when versions restarted elsewhere.
+        path = folder / f"{time.time_ns():020d}-v{self.version:05d}-{self.learned:012d}.pkl"
         state = {"candidates": self.candidates, "champion": self.champion, "learned": self.learned}
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(pickle.dumps(state))
