@@ -112,7 +112,7 @@ def smoke(
     from driftline.smoke import round_trip
 
     settings = load_settings(config)
-    with kafka_for(settings) as bootstrap:
+    with kafka_for(settings, start_local=True) as bootstrap:
         report = round_trip(bootstrap, settings, count)
     typer.echo(report)
 

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from driftline.config import Settings
+from driftline.config import ConfigError, Settings
 from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.topics import ensure_topics
 
@@ -17,16 +17,23 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def kafka_for(settings: Settings, fresh: bool = True) -> Iterator[str]:
+def kafka_for(settings: Settings, start_local: bool = False, fresh: bool = True) -> Iterator[str]:
     """Yield bootstrap servers with driftline's topics in place.
 
-    With ``kafka.bootstrap_servers`` set, that cluster is used; otherwise a local broker is
-    started under ``state_dir/kafka`` (wiped first when ``fresh``) and stopped on exit.
+    With ``kafka.bootstrap_servers`` set, that cluster is used. Otherwise, only with
+    ``start_local`` (the stack and the smoke run), a local broker is started under
+    ``state_dir/kafka`` (wiped first when ``fresh``) and stopped on exit; a service on its own
+    refuses, since a private broker nobody else reads would silently swallow its work.
     """
     if settings.kafka.bootstrap_servers:
         ensure_topics(settings.kafka.bootstrap_servers, settings.topics)
         yield settings.kafka.bootstrap_servers
         return
+    if not start_local:
+        raise ConfigError(
+            "kafka.bootstrap_servers: empty; set it (or DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS), "
+            "or run `driftline stack` for a local setup with its own broker"
+        )
     data_dir = settings.state_dir / "kafka"
     if fresh:
         shutil.rmtree(data_dir, ignore_errors=True)

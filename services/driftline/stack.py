@@ -106,6 +106,12 @@ class LocalStack:
         from driftline.ops.mosquitto import Mosquitto
         from driftline.ops.prometheus import ScrapeTargets, prometheus_process
 
+        if self.settings.monitor.webhook_token:
+            # A configured token is not written anywhere by the monitor; Alertmanager reads a file.
+            token_file = self.state / "monitor" / "webhook_token"
+            token_file.parent.mkdir(parents=True, exist_ok=True)
+            token_file.touch(mode=0o600)
+            token_file.write_text(self.settings.monitor.webhook_token)
         mqtt_password = secrets.token_urlsafe(16)
         env = self._env(mqtt_password)
         mqtt = self.settings.collector.mqtt
@@ -219,7 +225,7 @@ def register(app: typer.Typer) -> None:
         shutil.rmtree(state, ignore_errors=True)
         tokens = device_tokens(SCENARIOS, devices)
         ports = StackPorts.of(settings, free_ports)
-        with kafka_for(settings) as bootstrap:
+        with kafka_for(settings, start_local=True) as bootstrap:
             console.print(f"Kafka on {bootstrap}; starting the services (logs in {state / 'logs'}) ...")
             with LocalStack(settings, bootstrap, state, ports, tokens).start(config) as local:
                 for name in ("collector", "trainer", "monitor", "prometheus", "alertmanager"):

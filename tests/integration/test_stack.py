@@ -92,6 +92,19 @@ def test_a_drift_alert_resets_the_model_end_to_end(stack_run: dict[str, Any]) ->
     assert any(a["labels"]["alertname"] == "DriftlineConceptDrift" for a in alerts)
 
 
+def wait_for_scrapes(local: LocalStack, n: int, timeout: float = 60.0) -> None:
+    """Wait until Prometheus has scraped the monitor ``n`` more times."""
+
+    def scrapes() -> int:
+        return int(float(local.query('count_over_time(up{job="driftline-monitor"}[1h])')[0]["value"][1]))
+
+    target = scrapes() + n
+    deadline = time.monotonic() + timeout
+    while scrapes() < target:
+        assert time.monotonic() < deadline, "Prometheus did not scrape the monitor again in time"
+        time.sleep(0.5)
+
+
 def panel_queries() -> list[tuple[str, str, str]]:
     found = []
     for path in sorted((REPO / "grafana" / "dashboards").glob("*.json")):
@@ -103,7 +116,7 @@ def panel_queries() -> list[tuple[str, str, str]]:
 
 def test_every_dashboard_panel_has_data_after_a_real_run(stack_run: dict[str, Any]) -> None:
     local: LocalStack = stack_run["local"]
-    time.sleep(6)  # one more scrape, so rate() windows hold two samples
+    wait_for_scrapes(local, 2)  # rate() windows need two samples of every series
     empty = []
     for dashboard, title, expr in panel_queries():
         concrete = expr.replace("$stream", ".*").replace("$model", ".*").replace("$__rate_interval", "1m")
