@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from driftline.cli_options import ConfigOption
 from driftline.config import ConfigError, load_settings
 from driftline.contracts import ContractError
 from driftline.kafkaio.broker import BrokerError
@@ -24,11 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $DRIFTLINE_CONFIG or config/driftline.toml)."),
-]
 
 
 @app.callback()

@@ -8,8 +8,10 @@ from typing import Any
 
 from driftline.contracts import CONTRACTS
 
-#: The repository's schemas/ folder (the package lives in services/driftline).
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+#: The repository's schemas/ folder (the package lives in services/driftline); in an installed
+#: package (the Docker image), the one in the working directory.
+SCHEMA_DIR = (_CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd()) / "schemas"
 
 
 def schema_documents() -> dict[str, str]:

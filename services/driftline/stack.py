@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 
+from driftline.cli_options import ConfigOption
 from driftline.config import Settings
 from driftline.processes import ManagedProcess, free_port, http_ok
 
@@ -198,7 +199,7 @@ def wait_for_outcomes(stack: LocalStack, expected: int, timeout: float) -> int:
 def register(app: typer.Typer) -> None:
     @app.command()
     def stack(
-        config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
+        config: ConfigOption = None,
         events: Annotated[int, typer.Option(help="Events per scenario (rooms, machines).")] = 20_000,
         devices: Annotated[int, typer.Option(help="Simulated sensors per scenario.")] = 4,
         rate: Annotated[float | None, typer.Option(help="Events per second; default: as fast as possible.")] = None,

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from driftline.cli_options import ConfigOption
 
 
 def register(app: typer.Typer) -> None:
     @app.command("trainer")
     def run(
-        config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
+        config: ConfigOption = None,
         port: Annotated[int | None, typer.Option(help="HTTP port for /predict and /metrics (default: config).")] = None,
     ) -> None:
         """Clean events and learn River models online, predict-then-learn; serve /predict and /metrics."""
