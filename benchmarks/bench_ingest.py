@@ -10,6 +10,7 @@ import argparse
 import multiprocessing
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import threading
@@ -40,7 +41,7 @@ def event(i: int) -> dict:
             "features": {"temperature": 21.5, "co2": 400 + i % 100}, "label": i % 2 == 0}  # fmt: skip
 
 
-def bench_http(work: Path, bootstrap: str, topics: dict, seconds: float, clients: int) -> dict:
+def bench_http(work: Path, bootstrap: str, topics: dict, seconds: float, clients: int, workers: int) -> dict:
     port = free_port()
     config = work / "http.toml"
     config.write_text(
@@ -50,7 +51,8 @@ def bench_http(work: Path, bootstrap: str, topics: dict, seconds: float, clients
         + '[streams.rooms]\ntask = "binary"\nfeatures = { temperature = {}, co2 = {} }\n'
     )
     driftline = str(Path(sys.executable).with_name("driftline"))
-    server = ManagedProcess("collector", [driftline, "collector", "-c", str(config)], work / "collector.log",
+    command = [driftline, "collector", "-c", str(config), "--workers", str(workers)]
+    server = ManagedProcess("collector", command, work / f"collector-{workers}.log",
                             ready=lambda: http_ok(f"http://127.0.0.1:{port}/healthz"))  # fmt: skip
     server.start(60)
     body = orjson.dumps([event(i) for i in range(500)])
@@ -128,6 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=20, help="HTTP measurement time")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+    parser.add_argument("--workers", default="1,2", help="collector worker processes to measure, comma-separated")
     parser.add_argument("--mqtt-messages", type=int, default=30_000)
     parser.add_argument("--mqtt-window", type=int, default=500, help="QoS 1 messages in flight from the device")
     args = parser.parse_args()
@@ -139,31 +142,38 @@ def main() -> None:
             http_topics, mqtt_topics = make("http"), make("mqtt")
             for t in (http_topics, mqtt_topics):
                 ensure_topics(kafka.bootstrap_servers, settings_from_dict({"topics": t}).topics)
-            http = bench_http(work, kafka.bootstrap_servers, http_topics, args.seconds, args.clients)
-            print(f"HTTP: {http['rate']:.0f} events/s", flush=True)
+            http_runs = {}
+            for workers in (int(w) for w in args.workers.split(",")):
+                http_runs[workers] = http = bench_http(
+                    work, kafka.bootstrap_servers, http_topics, args.seconds, args.clients, workers
+                )
+                print(f"HTTP, {workers} worker(s): {http['rate']:.0f} events/s", flush=True)
             mqtt = bench_mqtt(work, kafka.bootstrap_servers, mqtt_topics, args.mqtt_messages, args.mqtt_window)
             print(f"MQTT: {mqtt['rate']:.0f} msg/s", flush=True)
-    http_row = (
-        f"| HTTP `POST /v1/streams/rooms/events` | {args.clients} clients, batches of 500, {http['seconds']:.0f} s "
+    http_rows = "\n".join(
+        f"| HTTP `POST /v1/streams/rooms/events`, `collector --workers {workers}` "
+        f"| {args.clients} clients, batches of 500, {http['seconds']:.0f} s "
         f"| **{http['rate']:,.0f} events/s** (p50 {http['p50_ms']:.0f} ms, p99 {http['p99_ms']:.0f} ms per batch) "
         "| 100,000 events/s |"
+        for workers, http in http_runs.items()
     )
     mqtt_row = (
         f"| MQTT `sensors/rooms/bench`, QoS 1 | one device, {mqtt['messages']:,} messages, "
         f"{args.mqtt_window} in flight "
         f"| **{mqtt['rate']:,.0f} msg/s** | 20,000 msg/s |"
     )
+    command = shlex.join(["python", "benchmarks/bench_ingest.py", *sys.argv[1:]])
     RESULTS.write_text(
         f"""# Ingest benchmark
 
-Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python benchmarks/bench_ingest.py` on {os.cpu_count()} CPU cores
+Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on {os.cpu_count()} CPU cores
 ({platform.processor() or platform.machine()}, Python {platform.python_version()}), with Kafka (one local KRaft node),
 the collector, Mosquitto and the load generators all on the same machine. Every event is acknowledged by Kafka
 (acks=all, idempotent producer) before it counts.
 
 | path | load | result | target |
 |---|---|---|---|
-{http_row}
+{http_rows}
 {mqtt_row}
 
 ## What limits it
