@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from driftline.monitor.detectors import DETECTORS, DebouncedDetector, DetectorError, make_detector
+from driftline.monitor.detectors import DETECTORS, DebouncedDetector, DetectorError, make_detector, warning_params
 
 
 def errors(n: int, before: float, after: float, change_at: int, seed: int = 0) -> list[float]:
@@ -49,12 +49,34 @@ def test_warning_zone_is_reported_for_detectors_that_have_one() -> None:
     assert ("warning" in [level for level, _ in found]) and ("drift" in [level for level, _ in found])
 
 
-def test_reset_forgets_position_and_state() -> None:
-    detector = DebouncedDetector("ADWIN")
-    for v in errors(500, 0.1, 0.1, 0):
-        detector.update(v)
-    detector.reset()
-    assert detector.position == 0
+@pytest.mark.parametrize("name", ["ADWIN", "PageHinkley"])
+def test_detectors_without_a_warning_zone_warn_before_they_detect_when_asked(name: str) -> None:
+    values = errors(4000, 0.1, 0.5, 2000, seed=0)
+    assert [level for level, _ in alarms(DebouncedDetector(name, debounce=500), values)] == ["drift"]
+    found = alarms(DebouncedDetector(name, debounce=500, warnings=True), values)
+    after = [(level, p) for level, p in found if p > 2000]
+    assert [level for level, _ in after][:2] == ["warning", "drift"], found
+    assert [level for level, _ in found].count("drift") == 1
+
+
+def test_a_warning_twin_is_more_sensitive_never_less() -> None:
+    assert warning_params("ADWIN") == {"delta": 0.2}
+    assert warning_params("ADWIN", {"delta": 0.00001}) == {"delta": 0.001}
+    assert warning_params("ADWIN", {"delta": 0.5}) == {"delta": 0.5}
+    assert warning_params("PageHinkley", {"threshold": 40}) == {"threshold": 20.0}
+    assert warning_params("KSWIN") == {"alpha": 0.05}
+    assert warning_params("HDDM_A") is None  # native warning zone
+    with pytest.raises(DetectorError, match="ADWIN: bad parameters"):
+        warning_params("ADWIN", {"delta": "big"})
+
+
+def test_a_drift_resets_the_warning_twin_too() -> None:
+    detector = DebouncedDetector("ADWIN", debounce=0, warnings=True)
+    for v in errors(3000, 0.1, 0.6, 1500, seed=2):
+        alarm = detector.update(v)
+        if alarm is not None and alarm.level == "drift":
+            break
+    assert detector.warner is not None and detector.warner.width == 0
 
 
 def test_unknown_detector_or_bad_parameter_is_named() -> None:

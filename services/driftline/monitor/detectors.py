@@ -5,10 +5,16 @@ warning zone; ADWIN, PageHinkley and KSWIN take real values and only say "drift"
 change, keeps shrinking its window and reports the same change several times. The wrapper makes
 them alike: after a drift it starts a fresh detector (which then only knows the new regime) and
 stays quiet for ``debounce`` updates, so a change yields a single alarm.
+
+Detectors without a warning zone get one on request (``warnings=True``): a second, more sensitive
+instance of the same detector (:func:`warning_params`) fed the same values, whose detections are
+reported as warnings. The trainer starts a background model on a concept-drift warning, so
+without it a warm reset would always be cold.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,6 +37,16 @@ DETECTORS: dict[str, type] = {
 BINARY_DETECTORS = frozenset({"DDM", "EDDM", "HDDM_A", "HDDM_W"})
 
 
+#: ADWIN's warning instance uses a delta this many times the drift delta, up to the cap below.
+ADWIN_WARNING_FACTOR = 100.0
+ADWIN_WARNING_MAX_DELTA = 0.2
+#: PageHinkley's warning instance uses this share of the drift threshold.
+PAGE_HINKLEY_WARNING_SHARE = 0.5
+#: KSWIN's warning instance uses an alpha this many times the drift alpha, up to the cap below.
+KSWIN_WARNING_FACTOR = 10.0
+KSWIN_WARNING_MAX_ALPHA = 0.1
+
+
 class DetectorError(ValueError):
     """A detector name or parameter River does not accept."""
 
@@ -47,6 +63,27 @@ def make_detector(name: str, params: dict[str, Any] | None = None) -> DriftDetec
         raise DetectorError(f"{name}: bad parameters {params}: {e}") from None
 
 
+def warning_params(name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Parameters of the more sensitive instance serving as ``name``'s warning zone; None if native."""
+    if name not in ("ADWIN", "PageHinkley", "KSWIN"):
+        return None
+    p = dict(params or {})
+    defaults = {k: v.default for k, v in inspect.signature(DETECTORS[name]).parameters.items()}
+    try:
+        if name == "ADWIN":
+            delta = float(p.get("delta", defaults["delta"]))
+            # Never less sensitive than the drift instance, even when its own delta is above the cap.
+            p["delta"] = max(delta, min(delta * ADWIN_WARNING_FACTOR, ADWIN_WARNING_MAX_DELTA))
+        elif name == "PageHinkley":
+            p["threshold"] = float(p.get("threshold", defaults["threshold"])) * PAGE_HINKLEY_WARNING_SHARE
+        else:
+            alpha = float(p.get("alpha", defaults["alpha"]))
+            p["alpha"] = max(alpha, min(alpha * KSWIN_WARNING_FACTOR, KSWIN_WARNING_MAX_ALPHA))
+    except (TypeError, ValueError) as e:
+        raise DetectorError(f"{name}: bad parameters {params}: {e}") from None
+    return p
+
+
 @dataclass(frozen=True)
 class Alarm:
     """What a detector said about one input: a drift, or entering its warning zone."""
@@ -57,9 +94,15 @@ class Alarm:
 
 
 class DebouncedDetector:
-    """One River detector fed one stream of values, raising at most one alarm per change."""
+    """One River detector fed one stream of values, raising at most one alarm per change.
 
-    def __init__(self, name: str, params: dict[str, Any] | None = None, debounce: int = 500) -> None:
+    ``warnings``: give a detector without a native warning zone a sensitive twin whose detections
+    are warnings (see :func:`warning_params`); binary detectors always report their own.
+    """
+
+    def __init__(
+        self, name: str, params: dict[str, Any] | None = None, debounce: int = 500, warnings: bool = False
+    ) -> None:
         if debounce < 0:
             raise DetectorError(f"debounce must be >= 0, got {debounce}")
         self.name = name
@@ -67,6 +110,8 @@ class DebouncedDetector:
         self.debounce = debounce
         self.binary = name in BINARY_DETECTORS
         self.detector = make_detector(name, self.params)
+        twin = warning_params(name, self.params) if warnings else None
+        self.warner: DriftDetector | None = None if twin is None else make_detector(name, twin)
         self.position = 0  # inputs seen since the model version began
         self.drifts = 0
         self._quiet_until = 0
@@ -82,20 +127,30 @@ class DebouncedDetector:
         self._recent = value if self.position == 1 else 0.99 * self._recent + 0.01 * value
         x: float | bool = bool(value) if self.binary else float(value)
         self.detector.update(x)
+        if self.warner is not None:
+            self.warner.update(x)
         quiet = self.position <= self._quiet_until
         if self.detector.drift_detected:
             statistic = self._statistic()
             # A fresh detector knows only the new regime, so the same change cannot fire again.
             self.detector = self.detector.clone()
+            if self.warner is not None:
+                self.warner = self.warner.clone()
             self._in_warning = False
             if quiet:
                 return None
             self._quiet_until = self.position + self.debounce
             self.drifts += 1
             return Alarm("drift", self.position, statistic)
-        warning = bool(getattr(self.detector, "warning_detected", False))
-        entered = warning and not self._in_warning
-        self._in_warning = warning
+        if self.warner is not None:
+            entered = self.warner.drift_detected
+            if entered:
+                # Fresh, so the twin warns again only on a further change, not on the same one.
+                self.warner = self.warner.clone()
+        else:
+            warning = bool(getattr(self.detector, "warning_detected", False))
+            entered = warning and not self._in_warning
+            self._in_warning = warning
         # Detectors flicker in and out of their warning zone: one warning per debounce span too.
         if entered and not quiet and self.position > self._warn_quiet_until:
             self._warn_quiet_until = self.position + self.debounce
@@ -108,12 +163,3 @@ class DebouncedDetector:
         if isinstance(self.detector, drift.KSWIN) and self.detector.p_value is not None:
             return float(self.detector.p_value)
         return self._recent
-
-    def reset(self) -> None:
-        """Forget everything: the model it judged was replaced."""
-        self.detector = make_detector(self.name, self.params)
-        self.position = 0
-        self._quiet_until = 0
-        self._warn_quiet_until = 0
-        self._in_warning = False
-        self._recent = 0.0
