@@ -55,10 +55,30 @@ def test_a_new_model_version_restarts_its_detectors() -> None:
     for o in outcomes(300):
         state.observe(o)
     assert state.tracks["rooms"].concept.position == 300
-    for o in outcomes(10, model_version=2, prefix="v2-"):
+    for o in outcomes(10, model_version=2, prefix="v2-", start=START + timedelta(seconds=300)):
         state.observe(o)
     assert state.tracks["rooms"].model_version == 2 and state.tracks["rooms"].concept.position == 10
     assert state.series[("rooms", "logistic")].version == 2
+
+
+def test_a_restarted_trainer_starting_at_version_one_again_is_judged_afresh() -> None:
+    state = state_for({"rooms": ROOMS})
+    for o in outcomes(300, model_version=7):
+        state.observe(o)
+    # The restarted trainer's model: version 1, newer events, and a concept change within them.
+    restarted = START + timedelta(seconds=1000)
+    events = []
+    for o in outcomes(3000, model_version=1, prefix="r", start=restarted, error_after=0.5, change_at=1500):
+        events += state.observe(o)
+    track = state.tracks["rooms"]
+    assert track.model_version == 1 and track.concept.position == 3000
+    drifts = [e for e in events if e.level == "drift" and e.drift_kind == "concept"]
+    assert [e.model_version for e in drifts] == [1] and drifts[0].position > 1500
+    # A late outcome of the replaced version 7 (an older event) is scored but starts no new life.
+    late = next(outcomes(1, model_version=7, prefix="late", start=START + timedelta(seconds=300)))
+    assert state.observe(late) == []
+    assert state.tracks["rooms"].model_version == 1 and state.tracks["rooms"].concept.position == 3000
+    assert state.series[("rooms", "logistic")].labels["prequential"] == 3301
 
 
 def test_per_device_series_only_when_asked_and_capped() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -123,7 +123,9 @@ class MonitorCollector(Collector):
             "driftline_drift_detected", "Drift detections (after debounce).", labels=DRIFT_LABELS
         )
         warnings = CounterMetricFamily(
-            "driftline_drift_warnings", "Entries into a detector's warning zone.", labels=DRIFT_LABELS
+            "driftline_drift_warnings",
+            "Drift warnings: a detector entered its warning zone (a warm reset can follow).",
+            labels=DRIFT_LABELS,
         )
         last = GaugeMetricFamily(
             "driftline_drift_last_detected_timestamp_seconds", "Unix time of the last detection.", labels=DRIFT_LABELS
@@ -184,7 +186,3 @@ def registry_for(state: MonitorState, webhook_counts: Any = None) -> CollectorRe
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MonitorCollector(state, webhook_counts))
     return registry
-
-
-def render(registry: CollectorRegistry) -> bytes:
-    return generate_latest(registry)

@@ -4,8 +4,9 @@
 
 * the scores of its stream and model (prequential or holdout, cumulative and rolling),
 * label counts and label delays, and the distribution of predictions,
-* the concept-drift detector of its model key (fed the error of each labelled outcome) and the
-  data-drift detector of each numeric feature (fed each event's cleaned value once),
+* the concept-drift detector of its model key (fed the error of each labelled outcome; it also
+  warns, which lets the trainer prepare a warm reset) and the data-drift detector of each
+  numeric feature (fed each event's cleaned value once),
 
 and returns the drift events to publish. Everything is bounded: outcome ids are remembered in a
 fixed window, model keys in an LRU of fixed size, per-device series only for streams that ask and
@@ -24,7 +25,7 @@ from river import stats
 from driftline.config import ConfigError, Settings, StreamConfig
 from driftline.contracts import DriftEvent, Outcome
 from driftline.dedupe import RecentIds
-from driftline.monitor.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError, make_detector
+from driftline.monitor.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError
 from driftline.monitor.scores import ScoreError, Scores
 
 #: Label delay histogram buckets, in seconds: from near-immediate feedback to a day.
@@ -104,6 +105,11 @@ class ModelTrack:
     concept: DebouncedDetector | None
     data: dict[str, DebouncedDetector]
     error_mean: stats.Mean = field(default_factory=stats.Mean)
+    last_event_ts: float = float("-inf")  # newest event time seen for the model key, any version
+
+    def judges(self, outcome: Outcome) -> bool:
+        """True if ``outcome`` comes from the model these detectors judge."""
+        return (self.model_name, self.model_version) == (outcome.model_name, outcome.model_version)
 
 
 def check_drift_spec(name: str, stream: StreamConfig) -> None:
@@ -121,7 +127,7 @@ def check_drift_spec(name: str, stream: StreamConfig) -> None:
         if detector is None:
             continue
         try:
-            make_detector(detector, params)
+            DebouncedDetector(detector, params, warnings=key == "concept")
         except DetectorError as e:
             raise ConfigError(f"streams.{name}.drift.{key}_params: {e}") from None
 
@@ -205,20 +211,29 @@ class MonitorState:
         return events
 
     def _track(self, outcome: Outcome, stream: StreamConfig) -> ModelTrack:
+        """The track judging ``outcome``'s model key; a new one when a new model life began.
+
+        Any change of model (name or version) whose event is not older than the newest event
+        seen for the key begins a new life with fresh detectors: a reset raises the version, a
+        restarted trainer starts again at 1. An older event of another model is a late outcome
+        of a replaced one: it is scored, but never rewinds the detectors.
+        """
+        event_ts = outcome.event_ts.timestamp()
         track = self.tracks.get(outcome.model_key)
-        current = (outcome.model_name, outcome.model_version)
-        if track is not None and (track.model_name, track.model_version) == current:
+        if track is not None:
             self.tracks.move_to_end(outcome.model_key)
-            return track
-        if track is not None and outcome.model_version < track.model_version and track.model_name == outcome.model_name:
-            return track  # a late outcome of a replaced model: score it, but don't rewind the detectors
+            late = event_ts < track.last_event_ts
+            track.last_event_ts = max(track.last_event_ts, event_ts)
+            if track.judges(outcome) or late:
+                return track
         spec = stream.drift
         track = ModelTrack(
             stream=outcome.stream,
             model_key=outcome.model_key,
             model_name=outcome.model_name,
             model_version=outcome.model_version,
-            concept=DebouncedDetector(spec.concept, spec.concept_params, spec.debounce),
+            last_event_ts=event_ts,
+            concept=DebouncedDetector(spec.concept, spec.concept_params, spec.debounce, warnings=True),
             data={
                 name: DebouncedDetector(spec.data, spec.data_params, spec.debounce)
                 for name, feature in stream.features.items()
@@ -227,6 +242,7 @@ class MonitorState:
         )
         # Counters exist at 0 before the first detection: Prometheus' increase() needs a prior sample.
         self.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
+        self.warnings[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
         for name in track.data:
             self.drifts[(outcome.stream, outcome.model_name, "data", spec.data or "", name)] += 0
         self.tracks[outcome.model_key] = track
@@ -255,7 +271,7 @@ class MonitorState:
     def _concept_drift(
         self, track: ModelTrack, outcome: Outcome, stream: StreamConfig, error: float
     ) -> list[DriftEvent]:
-        if track.concept is None or track.model_version != outcome.model_version:
+        if track.concept is None or not track.judges(outcome):
             return []
         value = error
         if stream.task == "regression" and track.concept.binary:
@@ -268,7 +284,7 @@ class MonitorState:
         return [self._record(track, "concept", None, track.concept, alarm.level, alarm.position, alarm.statistic)]
 
     def _data_drift(self, track: ModelTrack, outcome: Outcome) -> list[DriftEvent]:
-        if track.model_version != outcome.model_version:
+        if not track.judges(outcome):
             return []
         events = []
         for name, detector in track.data.items():

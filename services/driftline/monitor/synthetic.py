@@ -33,8 +33,9 @@ def outcomes(
     model_key: str | None = None,
     seed: int = 0,
     prefix: str = "e",
+    start: datetime = START,
 ) -> Iterator[Outcome]:
-    """``n`` labelled binary outcomes of one model key; errors and feature values as described."""
+    """``n`` labelled binary outcomes of one model key, one second apart from ``start``."""
     rng = random.Random(seed)
     key = model_key or stream
     for i in range(n):
@@ -47,7 +48,7 @@ def outcomes(
         for name in features:
             mean = shift if name == shift_feature and shift_at is not None and i >= shift_at else 0.0
             values[name] = round(20.0 + mean + rng.gauss(0.0, 1.0), 4)
-        ts = START + timedelta(seconds=i)
+        ts = start + timedelta(seconds=i)
         yield Outcome(
             outcome_id=f"{key}:{prefix}{i}:scored",
             event_id=f"{prefix}{i}",
