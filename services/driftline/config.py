@@ -189,6 +189,7 @@ class MonitorSettings(ServiceSettings):
     window: Annotated[int, Field(ge=10)] = Field(default=1000, description="Labelled outcomes in rolling metrics.")
     max_device_series: Annotated[int, Field(ge=0)] = Field(default=50, description="Per-device series per stream.")
     dedupe_window: Annotated[int, Field(ge=1)] = Field(default=100_000, description="Outcome ids remembered.")
+    group_id: str = Field(default="driftline-monitor", min_length=1, description="Kafka consumer group of the monitor.")
 
 
 class DeviceSettings(Strict):

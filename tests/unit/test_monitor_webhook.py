@@ -79,3 +79,40 @@ def test_http_auth_idempotence_and_resolved() -> None:
     assert len(sent) == 1
     refused = TestClient(create_app(CollectorRegistry(), AlertPolicy(streams()), sent.extend, token=""))
     assert refused.post("/alerts", json=FIRING, headers={"Authorization": "Bearer "}).status_code == 401
+
+
+def test_a_model_key_label_no_command_can_carry_is_ignored_with_a_reason() -> None:
+    payload = json.loads(json.dumps(FIRING))
+    payload["alerts"][0]["labels"]["model_key"] = "k" * 201
+    sent: list[ControlCommand] = []
+    policy = AlertPolicy(streams())
+    result = handle_notification(policy, AlertmanagerPayload(**payload), sent.extend)
+    assert sent == [] and [d.result for d in result.decisions] == ["ignored"]
+    assert "model_key" in result.summary()["reasons"][0]
+    # Handled: Alertmanager's repeat notification is a duplicate, not another failure.
+    again = handle_notification(policy, AlertmanagerPayload(**payload), sent.extend)
+    assert [d.result for d in again.decisions] == ["duplicate"]
+
+
+def test_the_token_is_checked_before_the_body() -> None:
+    client = TestClient(create_app(CollectorRegistry(), AlertPolicy(streams()), [].extend, token="s3cret"))
+    garbage = client.post("/alerts", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert garbage.status_code == 401 and "version" not in garbage.text
+    assert client.post("/alerts", json={"version": "3"}).status_code == 401
+    ok = {"Authorization": "Bearer s3cret"}
+    not_json = client.post("/alerts", content=b"{not json", headers=ok)
+    assert not_json.status_code == 422 and "not JSON" in not_json.json()["detail"]
+    v3 = client.post("/alerts", json={"version": "3", "status": "firing", "alerts": []}, headers=ok)
+    assert v3.status_code == 422 and "version 4" in v3.json()["detail"] and "version:" in v3.json()["detail"]
+
+
+def test_healthz_reports_the_problem_with_503() -> None:
+    problem: list[str] = []
+    app = create_app(
+        CollectorRegistry(), AlertPolicy(streams()), [].extend, "t", lambda: problem[0] if problem else None
+    )
+    client = TestClient(app)
+    assert client.get("/healthz").status_code == 200
+    problem.append("outcome consumer stopped: KafkaError: gone")
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json()["problem"] == problem[0]

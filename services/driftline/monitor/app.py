@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import Callable
 
-from fastapi import FastAPI, Header, HTTPException
+from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry
+from pydantic import ValidationError
 
 from driftline.httpserver import add_ops_routes, bearer_token
 from driftline.monitor.webhook import AlertmanagerPayload, AlertPolicy, Publish, handle_notification
@@ -28,13 +31,19 @@ def create_app(
     add_ops_routes(app, registry, healthy)
 
     @app.post("/alerts")
-    def alerts(payload: AlertmanagerPayload, authorization: str | None = Header(default=None)) -> dict[str, object]:
+    async def alerts(request: Request, authorization: str | None = Header(default=None)) -> dict[str, object]:
+        # The token first: an unauthenticated caller learns nothing about the schema.
         presented = bearer_token(authorization) or ""
         if not token or not hmac.compare_digest(presented.encode(), token.encode()):
             raise HTTPException(
                 status_code=401, detail="missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
-        result = handle_notification(policy, payload, publish)
+        payload = parse_payload(await request.body())
+        # Publishing waits for Kafka's acks: off the event loop.
+        result = await run_in_threadpool(handle_notification, policy, payload, publish)
+        for decision in result.decisions:
+            if decision.reason:
+                log.warning("alert ignored: %s", decision.reason)
         for command in result.commands:
             log.info(
                 "alert -> %s %s for %s (%s)",
@@ -46,3 +55,18 @@ def create_app(
         return result.summary()
 
     return app
+
+
+def parse_payload(body: bytes) -> AlertmanagerPayload:
+    """The body as an Alertmanager v4 notification, else HTTP 422 saying what is wrong."""
+    try:
+        return AlertmanagerPayload.model_validate(json.loads(body))
+    except (ValueError, ValidationError) as e:
+        problems = (
+            "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in e.errors()[:5])
+            if isinstance(e, ValidationError)
+            else f"not JSON: {e}"
+        )
+        raise HTTPException(
+            status_code=422, detail=f"not an Alertmanager webhook notification (version 4): {problems}"
+        ) from None

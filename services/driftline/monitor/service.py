@@ -19,7 +19,8 @@ from driftline.monitor.state import MonitorState
 from driftline.monitor.webhook import AlertPolicy, kafka_publisher
 
 log = logging.getLogger(__name__)
-GROUP_ID = "driftline-monitor"
+#: How long to wait for Kafka to acknowledge the drift events of a batch before committing it.
+SEND_TIMEOUT_S = 30.0
 
 
 def webhook_token(settings: Settings) -> str:
@@ -51,7 +52,6 @@ class MonitorService:
     settings: Settings
     bootstrap: str
     port: int | None = None
-    group_id: str = GROUP_ID
     state: MonitorState = field(init=False)
     policy: AlertPolicy = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
@@ -76,7 +76,7 @@ class MonitorService:
     def start(self) -> MonitorService:
         self._producer = make_producer(self.bootstrap)
         registry = registry_for(self.state, self.policy.counts)
-        app = create_app(registry, self.policy, self.publish_commands, webhook_token(self.settings))
+        app = create_app(registry, self.policy, self.publish_commands, webhook_token(self.settings), self.problem)
         self._server = BackgroundServer(app, host=self.settings.monitor.host, port=self.port or 0).start()
         self.port = self._server.port
         self._threads = [threading.Thread(target=self._consume, name="monitor-consumer", daemon=True)]
@@ -84,13 +84,28 @@ class MonitorService:
         log.info("monitor serving /metrics and /alerts on %s", self.url)
         return self
 
+    def problem(self) -> str | None:
+        """What keeps the monitor from working (for /healthz), or None."""
+        if self.error is not None:
+            return f"outcome consumer stopped: {type(self.error).__name__}: {self.error}"
+        if self._threads and not self._stop.is_set() and not self._threads[0].is_alive():
+            return "outcome consumer stopped"
+        return None
+
     def _consume(self) -> None:
         topics = self.settings.topics
-        consumer = make_consumer(self.bootstrap, topics.outcomes.name, group_id=self.group_id, max_poll_records=500)
+        group = self.settings.monitor.group_id
+        try:
+            consumer = make_consumer(self.bootstrap, topics.outcomes.name, group_id=group, max_poll_records=500)
+        except BaseException as e:
+            log.exception("monitor consumer could not start")
+            self.error = e
+            return
         try:
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=200)
                 events = []
+                sent: list[Any] = []
                 for records in batches.values():
                     for record in records:
                         try:
@@ -110,9 +125,12 @@ class MonitorService:
                         f", feature {event.feature}" if event.feature else "",
                         event.position,
                     )
-                    send(self._producer, topics.drift.name, event, key=event.model_key)
-                if events:
+                    sent.append(send(self._producer, topics.drift.name, event, key=event.model_key))
+                # Commit only what Kafka acknowledged: a lost drift event would never be detected again.
+                if sent:
                     self._producer.flush()
+                    for future in sent:
+                        future.get(timeout=SEND_TIMEOUT_S)
                 if batches:
                     consumer.commit()
         except BaseException as e:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from driftline.config import StreamConfig
 from driftline.contracts import ControlCommand
@@ -62,6 +62,7 @@ class Decision:
     key: str
     result: Literal["command", "duplicate", "resolved", "notify", "ignored", "unknown_stream"]
     command: ControlCommand | None = None
+    reason: str = ""  # why an alert that asked for a reset was ignored
 
 
 @dataclass
@@ -73,10 +74,14 @@ class WebhookResult:
         return [d.command for d in self.decisions if d.command is not None]
 
     def summary(self) -> dict[str, Any]:
-        return {
+        summary: dict[str, Any] = {
             "commands": [c.command_id for c in self.commands],
             "results": dict(Counter(d.result for d in self.decisions)),
         }
+        reasons = [d.reason for d in self.decisions if d.reason]
+        if reasons:
+            summary["reasons"] = reasons
+        return summary
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:@-]")
@@ -119,15 +124,21 @@ class AlertPolicy:
         if policy == "notify":
             return Decision(key, "notify")
         reason = f"{alert.labels.get('alertname', 'alert')}: {alert.annotations.get('summary', '')}".strip(": ")
-        command = ControlCommand(
-            command_id=command_id_for(alert),
-            action="rollback" if policy == "rollback" else "reset",
-            stream=stream_name,
-            model_key=self._model_key(alert, stream_name, stream),
-            mode="cold" if policy == "cold_reset" else "warm",
-            reason=reason[:256],
-            issuer=ISSUER,
-        )
+        try:
+            command = ControlCommand(
+                command_id=command_id_for(alert),
+                action="rollback" if policy == "rollback" else "reset",
+                stream=stream_name,
+                model_key=self._model_key(alert, stream_name, stream),
+                mode="cold" if policy == "cold_reset" else "warm",
+                reason=reason[:256],
+                issuer=ISSUER,
+            )
+        except ValidationError as e:
+            # Labels no command can carry (a model key over 200 characters, say): a 500 would
+            # only make Alertmanager retry the same alert forever.
+            problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            return Decision(key, "ignored", reason=f"{alert.fingerprint}: no valid command: {problems}"[:512])
         return Decision(key, "command", command)
 
     @staticmethod
