@@ -6,12 +6,17 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from kafka_helpers import TopicReader
+from kafka_helpers import produce as produce_messages
 
 from driftline.config import Settings, settings_from_dict
-from driftline.contracts import Contract, ControlCommand, DriftEvent, Outcome, parse
-from driftline.kafkaio.clients import make_consumer, make_producer, send
+from driftline.contracts import Contract, ControlCommand, DriftEvent, Outcome
+from driftline.kafkaio.clients import make_producer, send
 from driftline.kafkaio.topics import ensure_topics
+
+C = TypeVar("C", bound=Contract)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 BINARY = {"task": "binary", "features": {"temperature": {}, "humidity": {}}}
@@ -28,7 +33,13 @@ def monitor_settings(bootstrap: str, state_dir: Path, streams: dict[str, Any], *
             "kafka": {"bootstrap_servers": bootstrap},
             "topics": topics,
             "state_dir": str(state_dir),
-            "monitor": {"port": 0, "webhook_token": "test-token-123", **extra.pop("monitor", {})},
+            # A group of its own: tests must not share (or resume) another run's committed offsets.
+            "monitor": {
+                "port": 0,
+                "webhook_token": "test-token-123",
+                "group_id": f"monitor-{run}",
+                **extra.pop("monitor", {}),
+            },
             "streams": streams,
             **extra,
         },
@@ -49,21 +60,38 @@ def produce(bootstrap: str, topic: str, outcomes: Iterable[Outcome]) -> int:
     return n
 
 
-def read_topic(bootstrap: str, topic: str, model: type[Contract], idle_ms: int = 3000) -> list[Any]:
-    """Every message on ``topic``, reading until it stays idle for ``idle_ms``."""
-    consumer = make_consumer(bootstrap, topic, group_id=None, consumer_timeout_ms=idle_ms)
-    try:
-        return [parse(model, record.value) for record in consumer]
-    finally:
-        consumer.close()
+def before_sentinel(bootstrap: str, topic: str, reader: TopicReader, sentinel: C) -> list[C]:
+    """What ``reader``'s topic held before a sentinel produced now: "nothing more was published".
+
+    Reading up to a message known to come last proves the reader saw the whole topic; an idle
+    timeout on a busy machine may end before the first fetch and make an assertion pass vacuously.
+    """
+    ident = _identity(sentinel)
+    produce_messages(bootstrap, topic, [(ident, sentinel)])
+    seen = reader.until(lambda seen: any(_identity(m) == ident for m in seen))
+    return seen[: [_identity(m) for m in seen].index(ident)]
 
 
-def drift_events(bootstrap: str, settings: Settings) -> list[DriftEvent]:
-    return read_topic(bootstrap, settings.topics.drift.name, DriftEvent)
+def _identity(message: Contract) -> str:
+    return str(getattr(message, "drift_id", None) or getattr(message, "command_id", None) or id(message))
 
 
-def commands(bootstrap: str, settings: Settings, idle_ms: int = 3000) -> list[ControlCommand]:
-    return read_topic(bootstrap, settings.topics.control.name, ControlCommand, idle_ms)
+def sentinel_command(stream: str) -> ControlCommand:
+    return ControlCommand(command_id=f"sentinel-{uuid.uuid4().hex}", action="snapshot", stream=stream, issuer="test")
+
+
+def sentinel_drift(stream: str) -> DriftEvent:
+    return DriftEvent(
+        drift_id=f"sentinel-{uuid.uuid4().hex}",
+        drift_kind="concept",
+        level="drift",
+        stream=stream,
+        model_key=stream,
+        model_name="sentinel",
+        model_version=1,
+        detector="ADWIN",
+        position=0,
+    )
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:

@@ -10,10 +10,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from monitor_fixtures import BINARY, FIXTURES, commands, drift_events, monitor_settings, produce, wait_for
+from kafka_helpers import TopicReader
+from monitor_fixtures import (
+    BINARY,
+    FIXTURES,
+    before_sentinel,
+    monitor_settings,
+    produce,
+    sentinel_command,
+    sentinel_drift,
+    wait_for,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
-from driftline.contracts import DriftEvent
+from driftline.contracts import ControlCommand, DriftEvent
 from driftline.monitor.service import MonitorService
 from driftline.monitor.synthetic import outcomes
 from driftline.processes import find_program
@@ -38,19 +48,28 @@ def run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         outcomes(200, stream="halls", seed=2),
     )
     produce(bootstrap, settings.topics.outcomes.name, stream)
+    drift = TopicReader(bootstrap, settings.topics.drift.name, DriftEvent)
+    control = TopicReader(bootstrap, settings.topics.control.name, ControlCommand)
     with MonitorService(settings, bootstrap, port=0) as service:
         state = service.state
         wait_for(lambda: sum(state.accepted.values()) + state.dropped["duplicate"] == 3 * N + 200, "all outcomes")
         published = sum(state.drifts.values()) + sum(state.warnings.values())
-        events: list[DriftEvent] = []
-
-        def all_published() -> bool:
-            events[:] = drift_events(bootstrap, settings)
-            return len(events) >= published
-
-        wait_for(all_published, "the drift events")
+        drift.count(published)
+        # Every outcome is in; a sentinel then bounds the topic, so "no other event" is checked, not assumed.
+        events = before_sentinel(bootstrap, settings.topics.drift.name, drift, sentinel_drift("halls"))
+        assert len(events) == published
         metrics_text = httpx.get(f"{service.url}/metrics").text
-        yield {"settings": settings, "service": service, "events": events, "metrics": metrics_text}
+        health = httpx.get(f"{service.url}/healthz")
+        yield {
+            "settings": settings,
+            "service": service,
+            "events": events,
+            "metrics": metrics_text,
+            "health": health,
+            "control": control,
+        }
+    drift.close()
+    control.close()
 
 
 def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -75,8 +94,15 @@ def test_an_abrupt_concept_change_yields_exactly_one_detection_near_it(run: dict
     assert drift_counter(run["metrics"], stream="rooms", kind="concept") == 1
 
 
+def test_adwin_warns_of_the_change_before_detecting_it(run: dict) -> None:
+    """The warning is what makes the trainer start the background model a warm reset swaps in."""
+    rooms = [(e.level, e.position) for e in run["events"] if e.stream == "rooms" and e.drift_kind == "concept"]
+    after = [(level, position) for level, position in rooms if position > CHANGE]
+    assert [level for level, _ in after][:2] == ["warning", "drift"], rooms
+
+
 def test_a_stationary_stream_yields_no_detection(run: dict) -> None:
-    assert [e for e in run["events"] if e.stream == "halls"] == []
+    assert [e for e in run["events"] if e.stream == "halls" and e.level == "drift"] == []
     assert drift_counter(run["metrics"], stream="halls") == 0
     assert samples(run["metrics"], "driftline_monitor_outcomes_dropped_total")[(("reason", "duplicate"),)] == 200
 
@@ -87,7 +113,7 @@ def test_a_shifting_sensor_yields_a_data_drift_detection_naming_it(run: dict) ->
     assert CHANGE < data[0].position <= CHANGE + 300
     assert drift_counter(run["metrics"], stream="lab", kind="data", feature="humidity") == 1
     assert drift_counter(run["metrics"], stream="lab", kind="data", feature="temperature") == 0
-    assert [e for e in run["events"] if e.stream == "lab" and e.drift_kind == "concept"] == []
+    assert [e for e in run["events"] if e.stream == "lab" and e.drift_kind == "concept" and e.level == "drift"] == []
 
 
 def test_metrics_carry_scores_per_stream_and_window(run: dict) -> None:
@@ -115,11 +141,17 @@ def post(run: dict, name: str, token: str | None = "test-token-123") -> httpx.Re
     return httpx.post(f"{run['service'].url}/alerts", json=payload, headers=headers)
 
 
+def test_healthz_is_ok_while_the_consumer_runs(run: dict) -> None:
+    assert run["health"].status_code == 200 and run["service"].problem() is None
+
+
 def test_the_webhook_turns_a_firing_alert_into_one_reset_command(run: dict, bootstrap: str) -> None:
     settings = run["settings"]
+    control: TopicReader = run["control"]
+    topic = settings.topics.control.name
     assert post(run, "alertmanager_concept_drift_firing.json", token=None).status_code == 401
     assert post(run, "alertmanager_concept_drift_firing.json", token="wrong").status_code == 401
-    assert commands(bootstrap, settings) == []
+    assert before_sentinel(bootstrap, topic, control, sentinel_command("rooms")) == []
 
     first = post(run, "alertmanager_concept_drift_firing.json")
     assert first.status_code == 200 and first.json()["results"] == {"command": 1}
@@ -128,9 +160,9 @@ def test_the_webhook_turns_a_firing_alert_into_one_reset_command(run: dict, boot
     resolved = post(run, "alertmanager_concept_drift_resolved.json")
     assert resolved.json() == {"commands": [], "results": {"resolved": 1}}
 
-    sent = commands(bootstrap, settings)
-    assert len(sent) == 1
-    command = sent[0]
+    sent = before_sentinel(bootstrap, topic, control, sentinel_command("rooms"))
+    assert len(sent) == 2 and sent[0].command_id.startswith("sentinel-")  # the first sentinel, then one command
+    command = sent[1]
     # rooms keeps the default policy, warm_reset, and the alert names no model key: every key.
     assert (command.action, command.mode, command.stream, command.model_key) == ("reset", "warm", "rooms", None)
     assert command.command_id == first.json()["commands"][0]
@@ -145,6 +177,9 @@ def test_a_payload_that_is_not_alertmanager_v4_is_refused(run: dict) -> None:
     )
     assert response.status_code == 422
     assert "version" in response.text
+    # Without the token nothing is validated: the caller learns nothing about the schema.
+    garbage = httpx.post(f"{run['service'].url}/alerts", content=b"\x00garbage")
+    assert garbage.status_code == 401
 
 
 def test_fixture_payloads_are_real_shaped() -> None:

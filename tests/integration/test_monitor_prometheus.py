@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from monitor_fixtures import BINARY, commands, monitor_settings, produce, wait_for
+from kafka_helpers import TopicReader
+from monitor_fixtures import BINARY, before_sentinel, monitor_settings, produce, sentinel_command, wait_for
 
-from driftline.contracts import Outcome
+from driftline.contracts import ControlCommand, Outcome
 from driftline.monitor.service import MonitorService
 from driftline.monitor.synthetic import START, outcomes
 from driftline.ops.alertmanager import alertmanager_process
@@ -27,7 +28,7 @@ from driftline.ops.prometheus import PROJECT_ROOT, ScrapeTargets, prometheus_pro
 pytestmark = pytest.mark.kafka
 DASHBOARDS = sorted((PROJECT_ROOT / "grafana" / "dashboards").glob("*.json"))
 #: Panels that may legitimately be empty in this run, and why.
-MAY_BE_EMPTY = {"Detector warnings (per 5m)": "ADWIN, the default detector, has no warning zone"}
+MAY_BE_EMPTY: dict[str, str] = {}
 
 
 def regression_outcomes(n: int, stream: str = "plant") -> Iterator[Outcome]:
@@ -86,13 +87,8 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 zero = 'driftline_drift_detected_total{stream="rooms",kind="concept"} == 0'
                 wait_for(lambda: bool(query(url, zero)["result"]), "a scrape of the drift counter at 0")
                 produce(bootstrap, settings.topics.outcomes.name, [*rooms, *regression_outcomes(300)])
-                sent: list = []
-
-                def reset_published() -> bool:
-                    sent[:] = commands(bootstrap, settings, idle_ms=500)
-                    return bool(sent)
-
-                wait_for(reset_published, "a reset command from the alert path", timeout=180)
+                control = TopicReader(bootstrap, settings.topics.control.name, ControlCommand)
+                control.count(1, timeout=180)  # the reset command from the alert path
                 wait_for(
                     lambda: (
                         bool(query(url, 'driftline_webhook_alerts_total{result="command"} > 0')["result"])
@@ -100,6 +96,9 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                     ),
                     "Prometheus to scrape the final state",
                 )
+                # Alertmanager keeps notifying while the alert fires: still the one command, up to a sentinel.
+                sent = before_sentinel(bootstrap, settings.topics.control.name, control, sentinel_command("rooms"))
+                control.close()
                 yield {"settings": settings, "prometheus": url, "commands": sent, "monitor": monitor}
 
 
