@@ -49,6 +49,7 @@ def make_settings(bootstrap: str, tmp_path: Path):
             "kafka": {"bootstrap_servers": bootstrap},
             "topics": unique_topics(),
             "trainer": {"group_id": f"trainer-{uuid.uuid4().hex[:8]}", "port": 0},
+            "monitor": {"group_id": f"monitor-{uuid.uuid4().hex[:8]}", "port": 0, **extra.pop("monitor", {})},
             "state_dir": str(tmp_path / "state"),
             "streams": streams,
             **extra,

@@ -93,6 +93,8 @@ class LocalStack:
             "DRIFTLINE_COLLECTOR__MQTT__PASSWORD": mqtt_password,
             "DRIFTLINE_DEVICES": json.dumps(devices),
             "DRIFTLINE_TOPICS": self.settings.topics.model_dump_json(),
+            "DRIFTLINE_TRAINER__GROUP_ID": self.settings.trainer.group_id,
+            "DRIFTLINE_MONITOR__GROUP_ID": self.settings.monitor.group_id,
         }
 
     def _service(self, name: str, env: dict[str, str], config: Path | None) -> ManagedProcess:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,10 +40,17 @@ MAY_BE_EMPTY = (
 def stack_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state = tmp_path_factory.mktemp("stack")
     base = load_settings(CONFIG)
+    run = uuid.uuid4().hex[:8]
     settings = base.model_copy(
-        update={"topics": Topics(**unique_topics("stack")), "state_dir": state, "kafka": base.kafka.model_copy(
-            update={"bootstrap_servers": bootstrap})}
-    )  # fmt: skip
+        update={
+            "topics": Topics(**unique_topics("stack")),
+            "state_dir": state,
+            "kafka": base.kafka.model_copy(update={"bootstrap_servers": bootstrap}),
+            # Groups of their own, so no member of another test's group delays this one's start.
+            "trainer": base.trainer.model_copy(update={"group_id": f"trainer-{run}"}),
+            "monitor": base.monitor.model_copy(update={"group_id": f"monitor-{run}"}),
+        }
+    )
     ensure_topics(bootstrap, settings.topics)
     tokens = device_tokens(SCENARIOS, DEVICES)
     with LocalStack(settings, bootstrap, state, StackPorts.of(settings, free=True), tokens).start(CONFIG) as local:
