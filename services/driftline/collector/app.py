@@ -8,27 +8,18 @@ Retry-After when Kafka did not acknowledge (then nothing of the request counts a
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 from fastapi import FastAPI, Header, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from driftline.collector.auth import Denial, DeviceAuth
 from driftline.collector.ingest import Accepted, BodyError, Rejected, Result, problems_json, split_body
-from driftline.collector.publisher import KafkaUnavailable, Publisher
+from driftline.collector.publisher import KafkaUnavailable
 from driftline.collector.service import Ingestor
-from driftline.config import load_settings
 from driftline.contracts import LabelEvent, SensorEvent
-
-#: The config file a worker process loads (empty: the default lookup), set by ``driftline collector --workers``.
-WORKER_CONFIG_ENV = "DRIFTLINE_COLLECTOR_WORKER_CONFIG"
 
 _ITEM_SCHEMA = {"oneOf": [{"$ref": "#/components/schemas/SensorEvent"}, {"$ref": "#/components/schemas/LabelEvent"}]}
 _BODY_DOC: dict[str, Any] = {
@@ -135,11 +126,7 @@ def create_app(ingestor: Ingestor) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"])
     def prometheus_metrics() -> Response:
-        registry = metrics.registry
-        if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # several workers: the sum over all of them
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     # Publish the contracts in the OpenAPI document for the $refs in the request body.
     original = app.openapi
@@ -154,22 +141,6 @@ def create_app(ingestor: Ingestor) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
-
-
-def worker_app() -> FastAPI:
-    """The app of one ``driftline collector --workers N`` process: its own settings, producer and metrics."""
-    config = os.environ.get(WORKER_CONFIG_ENV)
-    settings = load_settings(Path(config) if config else None)
-    publisher = Publisher(settings.kafka.bootstrap_servers, settings.collector.send_timeout_s)
-    app = create_app(Ingestor(settings, publisher))
-
-    @asynccontextmanager
-    async def lifespan(_: object) -> AsyncIterator[None]:
-        yield
-        publisher.close()  # flush what is in flight before the worker exits
-
-    app.router.lifespan_context = lifespan
     return app
 
 

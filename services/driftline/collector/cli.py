@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from itertools import islice
@@ -31,22 +27,11 @@ def register(app: typer.Typer) -> None:
     def collector(
         config: ConfigOption = None,
         mqtt: Annotated[bool | None, typer.Option("--mqtt/--no-mqtt", help="Run the MQTT bridge too.")] = None,
-        workers: Annotated[
-            int, typer.Option(min=1, help="HTTP worker processes on the same port, each with its own producer.")
-        ] = 1,
     ) -> None:
         """Serve HTTP ingest (OpenAPI at /docs) and, with --mqtt or collector.mqtt.enabled, the MQTT bridge."""
-        metrics_dir = None
-        if workers > 1:
-            # Every process (this one with the MQTT bridge, and each worker) keeps its metrics in files
-            # here, and /metrics adds them up. prometheus_client reads the variable once, on import.
-            if "prometheus_client" in sys.modules:
-                raise typer.BadParameter("--workers must be set up before prometheus_client is imported")
-            metrics_dir = tempfile.mkdtemp(prefix="driftline-collector-metrics-")
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         import uvicorn
 
-        from driftline.collector.app import WORKER_CONFIG_ENV, create_app
+        from driftline.collector.app import create_app
         from driftline.collector.mqtt_bridge import MqttBridge
         from driftline.collector.publisher import Publisher
         from driftline.collector.service import Ingestor
@@ -54,7 +39,6 @@ def register(app: typer.Typer) -> None:
         from driftline.runtime import kafka_for
 
         settings = load_settings(config)
-        host, port = settings.collector.host, settings.collector.port
         with kafka_for(settings) as bootstrap:
             publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
             ingestor = Ingestor(settings, publisher)
@@ -62,19 +46,11 @@ def register(app: typer.Typer) -> None:
                 MqttBridge(ingestor).start() if (settings.collector.mqtt.enabled if mqtt is None else mqtt) else None
             )
             try:
-                if workers == 1:
-                    uvicorn.run(create_app(ingestor), host=host, port=port)
-                else:
-                    # uvicorn spawns the workers; each builds its own app (and producer) from the same config.
-                    os.environ[WORKER_CONFIG_ENV] = str(config or "")
-                    app_path = "driftline.collector.app:worker_app"
-                    uvicorn.run(app_path, factory=True, workers=workers, host=host, port=port)
+                uvicorn.run(create_app(ingestor), host=settings.collector.host, port=settings.collector.port)
             finally:
                 if bridge:
                     bridge.stop()
                 publisher.close()
-                if metrics_dir is not None:
-                    shutil.rmtree(metrics_dir, ignore_errors=True)
 
     @app.command()
     def replay(
