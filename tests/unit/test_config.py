@@ -86,11 +86,3 @@ def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines == [f"error: {path}: streams.rooms.holdout: unknown key"]
-
-
-def test_cluster_ids_never_start_with_a_dash() -> None:
-    from driftline.kafkaio.broker import _cluster_id
-
-    ids = [_cluster_id() for _ in range(2000)]  # about 1 in 64 raw draws starts with "-"
-    assert not any(i.startswith("-") for i in ids)
-    assert all(len(i) == 22 for i in ids)
