@@ -75,6 +75,12 @@ class Cleaner:
     _state: dict[str, _FeatureState] = field(default_factory=dict)
     watermark: datetime | None = None
 
+    def _stats(self, name: str) -> _FeatureState:
+        state = self._state.get(name)
+        if state is None:
+            state = self._state[name] = _FeatureState()
+        return state
+
     def lateness(self, ts: datetime) -> float:
         """Seconds this event is behind the newest event seen (0 when it is the newest)."""
         if self.watermark is None or ts >= self.watermark:
@@ -108,7 +114,7 @@ class Cleaner:
             if step == "rejected":
                 return Cleaned({}, steps, dropped=f"out_of_range:{name}")
             if value is None:
-                value = self._state.setdefault(name, _FeatureState()).impute(spec)
+                value = self._stats(name).impute(spec)
                 if spec.missing_policy == "drop":
                     return Cleaned({}, [*steps, f"missing:{name}"], dropped=f"missing:{name}")
                 if value is None:
@@ -119,7 +125,7 @@ class Cleaner:
                 cleaned[name] = value
                 continue
             if learn:
-                self._state.setdefault(name, _FeatureState()).update(value)
+                self._stats(name).update(value)
             cleaned[name] = value
         return Cleaned(cleaned, steps)
 

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 C = TypeVar("C", SensorEvent, LabelEvent)
 
 LAG_EVERY_S = 5.0
+#: Offsets are committed (after every outcome so far is acknowledged) at least this often ...
+COMMIT_INTERVAL_S = 0.5
+#: ... or once this many sends await their acknowledgement.
+COMMIT_RECORDS = 5000
 
 
 class TrainerService:
@@ -82,6 +86,8 @@ class TrainerService:
             side.position(tp)  # resolve "end" now, so commands sent after start-up are never skipped
         self._producer = make_producer(self.bootstrap, client_id=f"{self.settings.kafka.client_id}-trainer")
         next_lag = 0.0
+        uncommitted = False
+        last_commit = time.monotonic()
         try:
             while not stop.is_set():
                 batch = data.poll(timeout_ms=200)
@@ -89,9 +95,20 @@ class TrainerService:
                     self.ready.set()
                 self._handle(batch)
                 self._handle(side.poll(timeout_ms=0))
-                self._flush()
-                if batch:
-                    data.commit()
+                uncommitted = uncommitted or bool(batch)
+                # Waiting for acks after every poll would cost a broker round trip per batch:
+                # wait when idle, every COMMIT_INTERVAL_S, or once COMMIT_RECORDS sends are open.
+                due = (
+                    not batch
+                    or len(self._pending_sends) >= COMMIT_RECORDS
+                    or time.monotonic() - last_commit >= COMMIT_INTERVAL_S
+                )
+                if due and (uncommitted or self._pending_sends):
+                    self._flush()
+                    if uncommitted:
+                        data.commit()
+                        uncommitted = False
+                    last_commit = time.monotonic()
                 if time.monotonic() >= next_lag:
                     self._report_lag(data)
                     next_lag = time.monotonic() + LAG_EVERY_S
