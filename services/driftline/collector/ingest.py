@@ -8,7 +8,6 @@ the per-field problems), so a batch is never all-or-nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -113,18 +112,6 @@ def check_raw(
     except orjson.JSONDecodeError as e:
         return Rejected(0, raw, "not_json", [("(message)", f"not JSON: {e}")])
     return check_item(0, item, model, stream, device_id, scope, raw=raw)
-
-
-def dead_letter_headers(rejected: Rejected, device_id: str | None, stream: str, source: str) -> list[tuple[str, bytes]]:
-    """Kafka headers that say why a payload was dead-lettered, by whom and when."""
-    return [
-        ("error", rejected.error.encode()[:4096]),
-        ("reason", rejected.reason.encode()),
-        ("device", (device_id or "").encode()),
-        ("stream", stream.encode()),
-        ("time", datetime.now(UTC).isoformat().encode()),
-        ("source", source.encode()),
-    ]
 
 
 def problems_json(problems: list[tuple[str, str]]) -> list[dict[str, str]]:

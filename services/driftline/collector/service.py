@@ -6,10 +6,15 @@ import time
 from collections import Counter
 from typing import Any
 
-from driftline.collector.ingest import INGESTED, Accepted, Rejected, Result, check_items, dead_letter_headers
+from driftline.collector.ingest import INGESTED, Accepted, Rejected, Result, check_items
 from driftline.collector.metrics import CollectorMetrics
-from driftline.collector.publisher import Publisher, Record
+from driftline.collector.publisher import KafkaUnavailable, Publisher, Record
 from driftline.config import Settings
+from driftline.kafkaio.deadletter import dead_letter_headers
+
+#: The ``stream`` label of items whose stream is not configured: the name comes from the sender
+#: (an MQTT topic), so labelling by it would let any device create metric series at will.
+UNKNOWN_STREAM = "(unknown)"
 
 
 class Ingestor:
@@ -33,7 +38,8 @@ class Ingestor:
                 out.append((topic, result.key.encode(), result.value, None))
             else:
                 device = device_id or _claimed_device(result)
-                headers = dead_letter_headers(result, device, stream, transport)
+                # The headers keep the stream as sent, even an unknown one: the metrics cannot.
+                headers = dead_letter_headers(result.error, transport, device, stream, reason=result.reason)
                 out.append((dead, (device or stream).encode(), result.payload, headers))
         return out
 
@@ -51,7 +57,8 @@ class Ingestor:
         started = time.perf_counter()
         try:
             self.publisher.deliver(self.records(results, kind, stream, device_id, transport))
-        except Exception:
+        except KafkaUnavailable:
+            # Only Kafka's refusal is an outage; any other exception is a bug and propagates as such.
             self.metrics.refused.labels(transport, "kafka_unavailable").inc()
             raise
         self.metrics.send_latency.labels(transport).observe(time.perf_counter() - started)
@@ -59,6 +66,8 @@ class Ingestor:
         self.count(results, stream, transport)
 
     def count(self, results: list[Result], stream: str, transport: str) -> None:
+        """Count accepted and rejected items; a stream that is not configured is labelled ``(unknown)``."""
+        stream = stream if stream in self.settings.streams else UNKNOWN_STREAM
         reasons = Counter(r.reason for r in results if isinstance(r, Rejected))
         accepted = len(results) - sum(reasons.values())
         if accepted:
