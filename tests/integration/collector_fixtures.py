@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import CollectorRegistry
 
 from driftline.collector.auth import hash_token
 from driftline.config import MqttSettings
@@ -66,6 +68,24 @@ def read_topic(bootstrap: str, topic: str, expected: int | None = None, idle_ms:
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:
     return {k: v.decode() for k, v in record.headers}
+
+
+def metric_total(registry: CollectorRegistry, sample: str, **labels: str) -> float:
+    """The sum of ``sample`` over every series whose labels include ``labels`` (0 when there is none)."""
+    return sum(
+        s.value
+        for metric in registry.collect()
+        for s in metric.samples
+        if s.name == sample and labels.items() <= s.labels.items()
+    )
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    """Wait for ``condition`` (work done on another thread); the timeout only keeps a failing test from hanging."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.1)
 
 
 BRIDGE_PASSWORD = "bridge-secret"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import orjson
 import pytest
@@ -12,16 +13,21 @@ from collector_fixtures import (
     devices,
     event,
     headers_of,
+    metric_total,
     mosquitto,  # noqa: F401  (fixture)
     mqtt_settings,
     read_topic,
+    wait_until,
 )
+from prometheus_client import generate_latest
 
 from driftline.collector.mqtt_bridge import MqttBridge, route
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
-from driftline.config import Settings
+from driftline.config import Settings, settings_from_dict
 from driftline.contracts import SensorEvent, parse
+from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
 
 
@@ -105,3 +111,62 @@ def test_messages_sent_while_the_bridge_is_away_arrive_later(
 def test_wrong_bridge_password_is_a_clear_error(mosquitto: Mosquitto, ingestor: Ingestor) -> None:  # noqa: F811
     with pytest.raises(ConnectionError, match="not subscribed"):
         MqttBridge(ingestor, mqtt_settings(mosquitto, password="nope")).start(timeout=3)
+
+
+def test_invented_streams_share_one_metric_label(
+    mosquitto: Mosquitto,  # noqa: F811
+    ingestor: Ingestor,
+    bootstrap: str,
+) -> None:
+    # Any device can name any stream in its topic; the metrics must not grow a series per name.
+    names = [f"invented-{i}" for i in range(3)]
+    messages = [(f"sensors/{name}/dev-a", orjson.dumps(event(i, "dev-a", name))) for i, name in enumerate(names)]
+    registry = ingestor.metrics.registry
+    rejected = "driftline_collector_events_rejected_total"
+    with MqttBridge(ingestor, mqtt_settings(mosquitto)):
+        publish(mosquitto, "dev-a", messages)
+        dead = read_topic(bootstrap, ingestor.settings.topics.deadletter.name, expected=3, idle_ms=15000)
+        wait_until(lambda: metric_total(registry, rejected) == 3, "3 rejections counted")
+
+    assert sorted(headers_of(r)["stream"] for r in dead) == names  # the dead letter keeps the real name
+    assert metric_total(registry, rejected, stream="(unknown)", transport="mqtt", reason="unknown_stream") == 3
+    assert "invented" not in generate_latest(registry).decode()
+
+
+def test_messages_held_while_kafka_is_down_are_resent_together(
+    mosquitto: Mosquitto,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # A broker of this test's own: stopping the session broker would break the others.
+    broker = LocalBroker(data_dir=tmp_path / "kafka")
+    broker.start()
+    try:
+        settings = settings_from_dict(
+            {
+                "kafka": {"bootstrap_servers": broker.bootstrap_servers},
+                "streams": STREAMS,
+                "devices": devices(),
+                "topics": {"events": {"name": "ev", "partitions": 1}, "labels": {"name": "lb", "partitions": 1}},
+            }
+        )
+        ensure_topics(broker.bootstrap_servers, settings.topics)
+        broker.stop()
+        publisher = Publisher(broker.bootstrap_servers, send_timeout_s=1)
+        ingestor = Ingestor(settings, publisher)
+        registry = ingestor.metrics.registry
+        n = 100
+        with MqttBridge(ingestor, mqtt_settings(mosquitto), retry_s=1.0):
+            publish(mosquitto, "dev-a", [("sensors/rooms/dev-a", orjson.dumps(event(i))) for i in range(n)])
+            refused = "driftline_collector_requests_refused_total"
+            wait_until(lambda: metric_total(registry, refused, reason="kafka_unavailable") >= n, "every message held")
+            broker.start()
+            records = read_topic(broker.bootstrap_servers, "ev", expected=n, idle_ms=60000)
+            wait_until(lambda: metric_total(registry, "driftline_collector_mqtt_held_messages") == 0, "none held")
+        publisher.close()
+
+        assert {parse(SensorEvent, r.value).event_id for r in records} == {f"dev-a-{i}" for i in range(n)}
+        # One pause per round for all held messages, not one per message: draining cannot take n pauses.
+        rounds = metric_total(registry, "driftline_collector_mqtt_retry_rounds_total")
+        assert 1 <= rounds < n
+    finally:
+        broker.stop()

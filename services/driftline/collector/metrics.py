@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 BATCH_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -19,13 +19,14 @@ class CollectorMetrics:
         )
         self.rejected = Counter(
             "driftline_collector_events_rejected",
-            "Items rejected and dead-lettered, by reason (invalid, wrong_stream, wrong_device, too_large...).",
+            "Items rejected and dead-lettered, by reason; streams not configured are labelled (unknown).",
             ["stream", "transport", "reason"],
             registry=self.registry,
         )
         self.refused = Counter(
             "driftline_collector_requests_refused",
-            "Requests refused whole: unauthorized, forbidden, unknown_stream, too_large, kafka_unavailable.",
+            "Requests refused whole (not dead-lettered): unauthorized, forbidden, unknown_stream, too_large, "
+            "not_json, empty, kafka_unavailable (on MQTT: each time Kafka did not take a message).",
             ["transport", "reason"],
             registry=self.registry,
         )
@@ -41,5 +42,15 @@ class CollectorMetrics:
             "Time from handing a batch to the producer until Kafka acknowledged all of it.",
             ["transport"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.mqtt_held = Gauge(
+            "driftline_collector_mqtt_held_messages",
+            "MQTT messages Kafka did not take, held unacknowledged until the next retry round.",
+            registry=self.registry,
+        )
+        self.mqtt_retry_rounds = Counter(
+            "driftline_collector_mqtt_retry_rounds",
+            "Retry rounds of the MQTT bridge: after one pause, every held message is resent.",
             registry=self.registry,
         )

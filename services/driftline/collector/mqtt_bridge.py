@@ -3,11 +3,14 @@
 Each message is validated like an HTTP item and published keyed by model key, or dead-lettered.
 The bridge acknowledges a message to the MQTT broker only once Kafka acknowledged it, so a
 message Kafka never took stays with Mosquitto (persistent session) and comes back after a crash.
-While Kafka is down the bridge keeps retrying what it holds instead of acknowledging it.
+While Kafka is down the bridge holds what Kafka refused and, every ``retry_s``, resends all of it
+at once; Mosquitto's ``max_inflight_messages`` bounds how many messages the bridge holds, the
+broker keeps the rest queued.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -48,7 +51,8 @@ class MqttBridge:
         self.ingestor = ingestor
         self.settings = mqtt_settings or ingestor.settings.collector.mqtt
         self.retry_s = retry_s
-        self._retry: queue.Queue[Pending] = queue.Queue()
+        self._held: queue.Queue[Pending] = queue.Queue()
+        self._last_error: object = None
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._retrier = threading.Thread(target=self._retry_loop, name="mqtt-bridge-retry", daemon=True)
@@ -84,9 +88,12 @@ class MqttBridge:
         return self
 
     def stop(self) -> None:
+        """Disconnect; messages still held stay unacknowledged, so Mosquitto delivers them again later."""
         self._stop.set()
         self.client.disconnect()
         self.client.loop_stop()
+        if self._retrier.is_alive():
+            self._retrier.join()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
@@ -130,21 +137,34 @@ class MqttBridge:
         self.client.ack(pending.mid, pending.qos)
         metrics = self.ingestor.metrics
         metrics.send_latency.labels("mqtt").observe(time.perf_counter() - started)
-        self.ingestor.count([pending.result], pending.stream or "(none)", "mqtt")
+        # count() labels a stream that is not configured "(unknown)": the topic's name is the device's choice.
+        self.ingestor.count([pending.result], pending.stream, "mqtt")
 
     def _hold(self, pending: Pending, error: object) -> None:
-        self.ingestor.metrics.refused.labels("mqtt", "kafka_unavailable").inc()
-        log.warning("Kafka did not take an MQTT message (%s); retrying in %gs", error, self.retry_s)
-        self._retry.put(pending)
+        metrics = self.ingestor.metrics
+        metrics.refused.labels("mqtt", "kafka_unavailable").inc()
+        metrics.mqtt_held.inc()
+        self._last_error = error
+        self._held.put(pending)
 
     def _retry_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                pending = self._retry.get(timeout=0.5)
+                first = self._held.get(timeout=0.5)
             except queue.Empty:
                 continue
-            self._stop.wait(self.retry_s)
-            if not self._stop.is_set():
+            # One pause per round, not per message: once Kafka is back the whole held set goes at once.
+            if self._stop.wait(self.retry_s):
+                return
+            held = [first]
+            with contextlib.suppress(queue.Empty):
+                for _ in range(self._held.qsize()):
+                    held.append(self._held.get_nowait())
+            metrics = self.ingestor.metrics
+            metrics.mqtt_held.dec(len(held))
+            metrics.mqtt_retry_rounds.inc()
+            log.warning("Kafka did not take %d MQTT messages (%s); resending them", len(held), self._last_error)
+            for pending in held:
                 self._forward(pending)
 
     def __enter__(self) -> MqttBridge:
