@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from collector_fixtures import STREAMS, auth, devices, event, headers_of, read_topic
+from collector_fixtures import STREAMS, TOKENS, auth, devices, event, headers_of, metric_total, read_topic
 from fastapi.testclient import TestClient
 
 from driftline.collector.app import create_app
@@ -74,6 +74,8 @@ def test_mixed_batch_gives_exact_per_item_results(client: TestClient, settings: 
     by_reason = [headers_of(r)["reason"] for r in dead]
     assert by_reason == ["invalid", "wrong_device", "wrong_stream", "invalid", "invalid", "invalid"]
     first = headers_of(dead[0])
+    # The one dead-letter header layout of driftline.kafkaio.deadletter, as the trainer writes it too.
+    assert [name for name, _ in dead[0].headers] == ["error", "reason", "source", "device", "stream", "time"]
     assert first["device"] == "dev-a" and first["stream"] == "rooms" and first["source"] == "http"
     assert first["error"].startswith("ts:") and first["time"]
     assert orjson.loads(dead[0].value) == batch[1]  # the original payload, untouched
@@ -124,6 +126,44 @@ def test_a_device_limited_to_other_streams_is_forbidden(client: TestClient) -> N
 def test_unknown_stream_is_404(client: TestClient) -> None:
     response = client.post("/v1/streams/kitchens/events", json=event(0, stream="kitchens"), headers=auth("dev-a"))
     assert response.status_code == 404 and "kitchens" in response.json()["detail"]
+    # The URL's stream is the sender's choice: it must not become a metric label.
+    metrics = client.get("/metrics").text
+    assert "kitchens" not in metrics
+    assert 'driftline_collector_requests_refused_total{reason="unknown_stream",transport="http"} 1.0' in metrics
+
+
+def test_the_bearer_scheme_is_case_insensitive(client: TestClient) -> None:
+    headers = {"X-Device-Id": "dev-a", "Authorization": f"bearer {TOKENS['dev-a']}"}
+    response = client.post("/v1/streams/rooms/events", json=event(0), headers=headers)
+    assert response.status_code == 202, response.text
+    headers["Authorization"] = f"Basic {TOKENS['dev-a']}"
+    assert client.post("/v1/streams/rooms/events", json=event(1), headers=headers).status_code == 401
+
+
+def test_healthz(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_a_bug_while_publishing_is_a_logged_500_not_kafka_unavailable(
+    settings: Settings, bootstrap: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    publisher = Publisher(bootstrap, send_timeout_s=10)
+    ingestor = Ingestor(settings, publisher)
+
+    def broken(*args: object) -> None:
+        raise ValueError("a bug in building records")
+
+    monkeypatch.setattr(ingestor, "records", broken)
+    try:
+        with TestClient(create_app(ingestor), raise_server_exceptions=False) as client:
+            response = client.post("/v1/streams/rooms/events", json=event(0), headers=auth("dev-a"))
+    finally:
+        publisher.close()
+    assert response.status_code == 500
+    assert "a bug in building records" in caplog.text
+    registry = ingestor.metrics.registry
+    assert metric_total(registry, "driftline_collector_requests_refused_total", reason="kafka_unavailable") == 0
 
 
 def test_oversized_bodies_are_413(client: TestClient, settings: Settings, bootstrap: str) -> None:
@@ -142,8 +182,14 @@ def test_only_invalid_items_is_422(client: TestClient, settings: Settings, boots
     assert response.json()["items"][0]["problems"][0]["field"] == "features"
     response = client.post("/v1/streams/rooms/events", content=b"{nope", headers=auth("dev-a"))
     assert response.status_code == 422 and "not JSON" in response.json()["detail"]
-    (dead,) = read_topic(bootstrap, settings.topics.deadletter.name, expected=1)
+    response = client.post("/v1/streams/rooms/events", json=[], headers=auth("dev-a"))
+    assert response.status_code == 422 and response.json() == {"detail": "empty batch"}
+    # Refused whole, the body that is not JSON and the empty batch are not dead-lettered.
+    (dead,) = read_topic(bootstrap, settings.topics.deadletter.name, idle_ms=3000)
     assert headers_of(dead)["reason"] == "invalid"
+    metrics = client.get("/metrics").text
+    for reason in ("not_json", "empty"):
+        assert f'driftline_collector_requests_refused_total{{reason="{reason}",transport="http"}} 1.0' in metrics
 
 
 def test_metrics_count_accepted_and_rejected(client: TestClient) -> None:

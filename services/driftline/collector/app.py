@@ -2,17 +2,19 @@
 
 ``POST /v1/streams/{stream}/events`` (or ``/labels``) takes one JSON object or an array of them.
 The sender names itself with ``X-Device-Id`` and proves it with ``Authorization: Bearer <token>``.
-Answers: 202 all accepted, 207 some rejected, 422 none accepted, 401/403/404/413, and 503 with
-Retry-After when Kafka did not acknowledge (then nothing of the request counts as accepted).
+Answers: 202 all accepted, 207 some rejected, 422 none accepted (or a body that is not JSON, or
+an empty batch: those are not dead-lettered), 401/403/404/413, and 503 with Retry-After when
+Kafka did not acknowledge (then nothing of the request counts as accepted). ``/metrics`` and
+``/healthz`` are the usual ops routes.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 import orjson
-from fastapi import FastAPI, Header, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, FastAPI, Header, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from driftline.collector.auth import Denial, DeviceAuth
@@ -20,6 +22,9 @@ from driftline.collector.ingest import Accepted, BodyError, Rejected, Result, pr
 from driftline.collector.publisher import KafkaUnavailable
 from driftline.collector.service import Ingestor
 from driftline.contracts import LabelEvent, SensorEvent
+from driftline.httpserver import add_ops_routes, bearer_token
+
+log = logging.getLogger(__name__)
 
 _ITEM_SCHEMA = {"oneOf": [{"$ref": "#/components/schemas/SensorEvent"}, {"$ref": "#/components/schemas/LabelEvent"}]}
 _BODY_DOC: dict[str, Any] = {
@@ -38,7 +43,8 @@ _BODY_DOC: dict[str, Any] = {
         "403": {"description": "The token belongs to another device, or the device may not use this stream."},
         "404": {"description": "No such stream."},
         "413": {"description": "Body larger than the configured bytes or items."},
-        "422": {"description": "No item was valid; problems listed per item."},
+        "422": {"description": "No item was valid (problems listed per item), or the body is not JSON or empty."},
+        "500": {"description": "A bug in the collector (logged there); nothing may count as accepted."},
         "503": {"description": "Kafka did not acknowledge; retry after Retry-After seconds."},
     },
 }
@@ -86,8 +92,7 @@ def create_app(ingestor: Ingestor) -> FastAPI:
         authorization: str | None = Header(default=None, description="Bearer <the device's token>."),
     ) -> Response:
         """Ingest one event (or label) or a batch of them for ``stream``."""
-        token = authorization.removeprefix("Bearer ").strip() if authorization else None
-        verdict = auth.check(x_device_id, token, stream)
+        verdict = auth.check(x_device_id, bearer_token(authorization), stream)
         if verdict.denial in (Denial.MISSING, Denial.WRONG):
             return refuse(401, "unauthorized", verdict.denial.value, {"WWW-Authenticate": "Bearer"})
         if verdict.denial is Denial.OTHER_DEVICE:
@@ -107,11 +112,15 @@ def create_app(ingestor: Ingestor) -> FastAPI:
         if len(items) > limits.max_batch_items:
             return refuse(413, "too_large", f"{len(items)} items, more than the {limits.max_batch_items} allowed")
         if not items:
-            return _error(422, "empty batch")
+            return refuse(422, "empty", "empty batch")
         try:
             results = await run_in_threadpool(ingestor.ingest, items, kind, stream, verdict.device_id, "http")
         except KafkaUnavailable as e:
             return _error(503, str(e), {"Retry-After": str(limits.retry_after_s)})
+        except Exception:
+            # Not an outage but a bug: say so in the log, and do not ask the device to retry.
+            log.exception("collector: failed on a request for stream %r", stream)
+            return _error(500, "internal error; see the collector's log")
         rejected = sum(isinstance(r, Rejected) for r in results)
         accepted = len(results) - rejected
         summary: dict[str, Any] = {"accepted": accepted, "rejected": rejected}
@@ -120,13 +129,11 @@ def create_app(ingestor: Ingestor) -> FastAPI:
         summary["items"] = item_results(results)
         return _json(207 if accepted else 422, summary)
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics", tags=["ops"])
-    def prometheus_metrics() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    # Out of the OpenAPI document: add_ops_routes' annotations do not resolve there (its
+    # ``Response`` is imported inside the function), and would break /openapi.json.
+    ops = APIRouter()
+    add_ops_routes(ops, metrics.registry)
+    app.include_router(ops, include_in_schema=False)
 
     # Publish the contracts in the OpenAPI document for the $refs in the request body.
     original = app.openapi
