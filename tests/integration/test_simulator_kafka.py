@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
-from collector_fixtures import read_topic
+import pytest
+from collector_fixtures import headers_of, read_topic
 
+from driftline.collector.app import create_app
+from driftline.collector.auth import hash_token
+from driftline.collector.client import CollectorError
+from driftline.collector.publisher import Publisher
+from driftline.collector.service import Ingestor
 from driftline.collector.simulator import SimOptions
-from driftline.collector.simulator.run import run_simulation
+from driftline.collector.simulator.generator import Emission
+from driftline.collector.simulator.run import http_sink, run_simulation
 from driftline.config import Settings
 from driftline.contracts import LabelEvent, SensorEvent, parse_any
+from driftline.httpserver import BackgroundServer
 
 STREAMS = {
     "rooms": {"task": "binary", "features": {f: {} for f in ("temperature", "humidity", "co2", "light")}},
@@ -56,3 +65,24 @@ def test_recorded_drift_points_match_the_events_in_kafka(make_settings, bootstra
         if p["kind"] != "gradual":  # a gradual window's last event may still be the old concept
             assert after == p["to_concept"]
     assert (tmp_path / "truth" / "drift_points.csv").read_text().count("\n") == len(points) + 1
+
+
+def test_http_sink_counts_a_batch_the_collector_rejects_whole(make_settings, bootstrap: str) -> None:
+    settings: Settings = make_settings(STREAMS, devices={"rooms-000": {"token_sha256": hash_token("token")}})
+    # Built without validation, so the collector is the one to reject it: a feature name the contract forbids.
+    bad = SensorEvent.model_construct(
+        event_id="e-1", device_id="rooms-000", stream="rooms", ts=datetime(2025, 1, 1, tzinfo=UTC),
+        features={"bad name!": 1.0},
+    )  # fmt: skip
+    publisher = Publisher(bootstrap, send_timeout_s=10)
+    try:
+        with BackgroundServer(create_app(Ingestor(settings, publisher))) as server:
+            sink = http_sink(server.url, {"rooms-000": "token"})
+            # 422 with per-item results: every item rejected, an answer rather than a failure.
+            assert sink([Emission(bad, 0)]) == 1
+            with pytest.raises(CollectorError, match="collector answered 401"):
+                http_sink(server.url, {"rooms-000": "wrong"})([Emission(bad, 0)])
+    finally:
+        publisher.close()
+    (dead,) = read_topic(bootstrap, settings.topics.deadletter.name, expected=1)
+    assert headers_of(dead)["reason"] == "invalid" and headers_of(dead)["source"] == "http"

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from driftline.collector.simulator import SCENARIOS, SimOptions, Simulation
+from driftline.collector.simulator.run import paced
 from driftline.collector.simulator.schedule import DriftPoint, check_schedule, concept_at, default_schedule
 from driftline.contracts import LabelEvent, SensorEvent
 
@@ -106,3 +107,10 @@ def test_every_emission_is_a_valid_contract() -> None:
     _, emissions = run("machines", devices=3)
     assert all(isinstance(e.message, SensorEvent | LabelEvent) for e in emissions)
     assert {e.message.device_id for e in emissions} == {"machines-000", "machines-001", "machines-002"}
+
+
+def test_paced_batches_any_items() -> None:
+    # Replay paces plain dicts with the simulator's helper.
+    assert list(paced(iter(range(5)), None, 2)) == [[0, 1], [2, 3], [4]]
+    assert list(paced([], None, 2)) == []
+    assert [len(b) for b in paced(range(100), 2000.0, 500)] == [100]  # 2000/s: batches of 100

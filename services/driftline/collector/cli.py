@@ -3,23 +3,37 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from itertools import islice
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $DRIFTLINE_CONFIG or config/driftline.toml)."),
-]
+from driftline.cli_options import ConfigOption
+
+if TYPE_CHECKING:
+    from contextlib import ExitStack
+
+    from driftline.config import Settings
+
 RateOption = Annotated[float | None, typer.Option(help="Events per second; default: as fast as possible.")]
 
 
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    while chunk := list(islice(items, size)):
-        yield chunk
+@contextmanager
+def _kafka(settings: Settings, command: str, alternative: str = "") -> Iterator[str]:
+    """``kafka_for(settings)``, refusing up front in the command's words when no Kafka is configured."""
+    from driftline.config import ConfigError
+    from driftline.runtime import kafka_for
+
+    if not settings.kafka.bootstrap_servers:
+        # kafka_for refuses too, but cannot name the command nor what else it could do.
+        raise ConfigError(
+            f"{command}: kafka.bootstrap_servers is empty; set it (or DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS)"
+            f"{alternative}, or run `driftline stack` for a local setup with its own broker"
+        )
+    with kafka_for(settings) as bootstrap:
+        yield bootstrap
 
 
 def register(app: typer.Typer) -> None:
@@ -28,7 +42,10 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
         mqtt: Annotated[bool | None, typer.Option("--mqtt/--no-mqtt", help="Run the MQTT bridge too.")] = None,
     ) -> None:
-        """Serve HTTP ingest (OpenAPI at /docs) and, with --mqtt or collector.mqtt.enabled, the MQTT bridge."""
+        """Serve HTTP ingest (OpenAPI at /docs) and, with --mqtt or collector.mqtt.enabled, the MQTT bridge.
+
+        Publishes to the Kafka cluster of kafka.bootstrap_servers, which must be set.
+        """
         import uvicorn
 
         from driftline.collector.app import create_app
@@ -36,10 +53,9 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.publisher import Publisher
         from driftline.collector.service import Ingestor
         from driftline.config import load_settings
-        from driftline.runtime import kafka_for
 
         settings = load_settings(config)
-        with kafka_for(settings) as bootstrap:
+        with _kafka(settings, "collector") as bootstrap:
             publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
             ingestor = Ingestor(settings, publisher)
             bridge = (
@@ -68,52 +84,44 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="The device's token, with --url.", envvar="DRIFTLINE_TOKEN")
         ] = None,
     ) -> None:
-        """Push a file or a River dataset through the collector's validation into Kafka, with a progress bar."""
-        import httpx
+        """Push a file or a River dataset through the collector's validation, with a progress bar.
+
+        Straight into the Kafka of kafka.bootstrap_servers, or with --url to a running collector
+        (as --device with --token; Kafka is then not needed).
+        """
+        from contextlib import ExitStack
+
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from driftline.collector.ingest import Rejected
-        from driftline.collector.publisher import Publisher
+        from driftline.collector.client import CollectorError
         from driftline.collector.replay import rows_from_source, to_events
-        from driftline.collector.service import Ingestor
-        from driftline.config import load_settings
-        from driftline.runtime import kafka_for
+        from driftline.collector.simulator.run import paced
+        from driftline.config import ConfigError, load_settings
 
         settings = load_settings(config)
-        stream_config = settings.stream(stream)
-        column = target or stream_config.target
+        column = target or settings.stream(stream).target
         events = to_events(rows_from_source(source, column), stream, device, column, ts_column, limit=limit)
         accepted = rejected = 0
         started = time.monotonic()
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.fields[rate]:.0f} ev/s"))  # fmt: skip
-        with kafka_for(settings, fresh=False) as bootstrap, Progress(*columns) as bar:
+        with ExitStack() as stack:
+            if url is None:
+                bootstrap = stack.enter_context(_kafka(settings, "replay", ", pass --url to post to a collector"))
+                send = _to_kafka(stack, settings, bootstrap, stream)
+            else:
+                send = _to_collector(stack, url, stream, device, token)
+            bar = stack.enter_context(Progress(*columns))
             task = bar.add_task(f"replay {source} -> {stream}", total=limit, rate=0.0)
-            publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
-            ingestor = Ingestor(settings, publisher)
-            client = httpx.Client(base_url=url, timeout=30) if url else None
-            try:
-                for chunk in _batches(events, batch if rate is None else max(1, min(batch, int(rate / 20)))):
-                    if client is not None:
-                        headers = {"X-Device-Id": device, "Authorization": f"Bearer {token}"}
-                        response = client.post(f"/v1/streams/{stream}/events", json=chunk, headers=headers)
-                        if response.status_code not in (202, 207, 422):
-                            raise typer.BadParameter(
-                                f"collector answered {response.status_code}: {response.text[:200]}"
-                            )
-                        n_rejected = response.json().get("rejected", 0)
-                    else:
-                        n_rejected = sum(
-                            isinstance(r, Rejected) for r in ingestor.ingest(chunk, "events", stream, None, "replay")
-                        )
-                    rejected += n_rejected
-                    accepted += len(chunk) - n_rejected
-                    if rate is not None:
-                        time.sleep(max(0.0, started + (accepted + rejected) / rate - time.monotonic()))
-                    elapsed = time.monotonic() - started
-                    bar.update(task, advance=len(chunk), rate=(accepted + rejected) / elapsed if elapsed else 0.0)
-            finally:
-                publisher.close()
+            for chunk in paced(events, rate, batch):
+                try:
+                    n_rejected = send(chunk)
+                except CollectorError as e:
+                    raise ConfigError(f"replay: {e}") from None
+                rejected += n_rejected
+                accepted += len(chunk) - n_rejected
+                elapsed = time.monotonic() - started
+                bar.update(task, advance=len(chunk), rate=(accepted + rejected) / elapsed if elapsed else 0.0)
         typer.echo(f"replayed {accepted + rejected} rows: {accepted} accepted, {rejected} rejected (dead-lettered)")
 
     @app.command()
@@ -136,15 +144,18 @@ def register(app: typer.Typer) -> None:
         ] = None,
         tokens: Annotated[Path | None, typer.Option(help="JSON file {device_id: token} for --url.")] = None,
     ) -> None:
-        """Run a fleet of virtual sensors with scheduled drift (abrupt, gradual, incremental, recurring) and faults."""
+        """Run a fleet of virtual sensors with scheduled drift (abrupt, gradual, incremental, recurring) and faults.
+
+        Into the Kafka of kafka.bootstrap_servers, or with --url and --tokens to a running collector.
+        """
         import json
 
         from rich.progress import Progress
 
+        from driftline.collector.client import CollectorError
         from driftline.collector.simulator import SimOptions
         from driftline.collector.simulator.run import run_simulation
-        from driftline.config import load_settings
-        from driftline.runtime import kafka_for
+        from driftline.config import ConfigError, load_settings
 
         settings = load_settings(config)
         names = scenario or ["rooms", "machines"]
@@ -157,10 +168,14 @@ def register(app: typer.Typer) -> None:
             task = bar.add_task("simulate", total=None)
             progress = lambda n: bar.update(task, advance=n)  # noqa: E731
             if url:
-                report = run_simulation(settings, scenarios=names, options=options, rate=rate, collector_url=url,
-                                        tokens=token_map, out_dir=out, progress=progress)  # fmt: skip
+                try:
+                    report = run_simulation(settings, scenarios=names, options=options, rate=rate, collector_url=url,
+                                            tokens=token_map, out_dir=out, progress=progress)  # fmt: skip
+                except CollectorError as e:
+                    raise ConfigError(f"simulate: {e}") from None
             else:
-                with kafka_for(settings, fresh=False) as bootstrap:
+                alternative = ", pass --url and --tokens to post to a collector"
+                with _kafka(settings, "simulate", alternative) as bootstrap:
                     report = run_simulation(settings, bootstrap, scenarios=names, options=options, rate=rate,
                                             out_dir=out, progress=progress)  # fmt: skip
         typer.echo(str(report))
@@ -173,15 +188,17 @@ def register(app: typer.Typer) -> None:
         ] = None,
         idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without events.")] = None,
     ) -> None:
-        """Archive the events topic into Parquet files partitioned by stream and date, until Ctrl-C."""
+        """Archive the events topic into Parquet files partitioned by stream and date, until Ctrl-C (or --idle-exit).
+
+        Reads the Kafka of kafka.bootstrap_servers, which must be set.
+        """
         import contextlib
 
         from driftline.collector.archiver import Archiver
         from driftline.config import load_settings
-        from driftline.runtime import kafka_for
 
         settings = load_settings(config)
-        with kafka_for(settings, fresh=False) as bootstrap:
+        with _kafka(settings, "archive") as bootstrap:
             archiver = Archiver(settings, bootstrap, lake)
             with contextlib.suppress(KeyboardInterrupt):
                 archiver.run(idle_exit_s=idle_exit)
@@ -214,3 +231,27 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"export: {e}") from None
         for name, path in paths.items():
             typer.echo(f"{name}: {path}")
+
+
+def _to_kafka(stack: ExitStack, settings: Settings, bootstrap: str, stream: str) -> Callable[[list[Any]], int]:
+    """Replay's sender into Kafka: validate and publish a chunk, return how many items were rejected."""
+    from driftline.collector.ingest import Rejected
+    from driftline.collector.publisher import Publisher
+    from driftline.collector.service import Ingestor
+
+    publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
+    stack.callback(publisher.close)
+    ingestor = Ingestor(settings, publisher)
+    return lambda chunk: sum(isinstance(r, Rejected) for r in ingestor.ingest(chunk, "events", stream, None, "replay"))
+
+
+def _to_collector(
+    stack: ExitStack, url: str, stream: str, device: str, token: str | None
+) -> Callable[[list[Any]], int]:
+    """Replay's sender to a running collector: post a chunk, return how many items it rejected."""
+    import httpx
+
+    from driftline.collector.client import post_items
+
+    client = stack.enter_context(httpx.Client(base_url=url.rstrip("/"), timeout=30))
+    return lambda chunk: post_items(client, stream, "events", chunk, device, token)

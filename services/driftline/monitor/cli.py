@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $DRIFTLINE_CONFIG or config/driftline.toml)."),
-]
+from driftline.cli_options import ConfigOption
 
 
 def register(app: typer.Typer) -> None:

@@ -13,10 +13,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
+from driftline.collector.client import post_items
 from driftline.collector.ingest import Rejected
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
@@ -82,15 +83,21 @@ def interleave(simulations: list[Simulation]) -> Iterator[Emission]:
     return heapq.merge(*simulations, key=lambda e: e.message.ts)
 
 
-def paced(emissions: Iterable[Emission], rate: float | None, batch: int) -> Iterator[list[Emission]]:
-    """Batches of emissions, held back so events leave at ``rate`` per second (None: as fast as possible)."""
+T = TypeVar("T")
+
+
+def paced(items: Iterable[T], rate: float | None, batch: int) -> Iterator[list[T]]:
+    """Batches of ``items``, held back so items leave at ``rate`` per second (None: as fast as possible).
+
+    Shared by the simulator and ``driftline replay``.
+    """
     started = time.monotonic()
     sent = 0
-    chunk: list[Emission] = []
+    chunk: list[T] = []
     # At a set rate, batches are small enough to keep the pace smooth (about 20 per second).
     size = batch if rate is None else max(1, min(batch, int(rate / 20)))
-    for emission in emissions:
-        chunk.append(emission)
+    for item in items:
+        chunk.append(item)
         if len(chunk) >= size:
             if rate is not None:
                 time.sleep(max(0.0, started + sent / rate - time.monotonic()))
@@ -118,7 +125,10 @@ def kafka_sink(ingestor: Ingestor) -> Sink:
 
 
 def http_sink(url: str, tokens: dict[str, str], timeout_s: float = 30.0, retries: int = 10) -> Sink:
-    """To a running collector, one request per (stream, kind, device), retrying a 503 after Retry-After."""
+    """To a running collector, one request per (stream, kind, device), retrying a 503 after Retry-After.
+
+    Raises :class:`~driftline.collector.client.CollectorError` when the collector refuses a request whole.
+    """
     client = httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s)
 
     def deliver(batch: list[Emission]) -> int:
@@ -130,15 +140,8 @@ def http_sink(url: str, tokens: dict[str, str], timeout_s: float = 30.0, retries
         for (stream, kind, device), items in groups.items():
             if device not in tokens:
                 raise ConfigError(f"simulate: no token for device {device!r}; pass one per simulated device")
-            headers = {"X-Device-Id": device, "Authorization": f"Bearer {tokens[device]}"}
-            for _ in range(retries):
-                response = client.post(f"/v1/streams/{stream}/{kind}", json=items, headers=headers)
-                if response.status_code != 503:
-                    break
-                time.sleep(float(response.headers.get("Retry-After", "1")))
-            if response.status_code not in (202, 207):
-                raise RuntimeError(f"collector answered {response.status_code}: {response.text[:300]}")
-            rejected += response.json()["rejected"]
+            # A 422 with per-item results means every item was rejected: counted, not a failure.
+            rejected += post_items(client, stream, kind, items, device, tokens[device], retries)
         return rejected
 
     return deliver
