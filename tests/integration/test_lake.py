@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from collector_fixtures import read_topic
+from kafka import KafkaAdminClient
 from test_simulator_kafka import STREAMS
 
 from driftline.collector.archiver import Archiver
@@ -51,3 +54,21 @@ def test_a_second_archiver_run_resumes_where_the_first_committed(make_settings, 
     run_simulation(settings, bootstrap, scenarios=["machines"], options=SimOptions(events=30, seed=9, duplicate_rate=0))
     assert Archiver(settings, bootstrap, lake).run(idle_exit_s=2) == 30
     assert len(read_lake(lake, "machines")) == 80
+
+
+def test_a_failed_write_still_closes_the_consumer(make_settings, bootstrap: str, tmp_path: Path) -> None:
+    settings: Settings = make_settings(STREAMS, collector={"lake_batch_events": 10})
+    run_simulation(settings, bootstrap, scenarios=["machines"], options=SimOptions(events=20, duplicate_rate=0))
+    lake = tmp_path / "lake"
+    lake.write_text("a file where the lake folder should be")  # every write fails
+    group = f"lake-{uuid.uuid4().hex[:8]}"
+    archiver = Archiver(settings, bootstrap, lake, group=group)
+    with pytest.raises(OSError):
+        archiver.run(idle_exit_s=2)
+    # Closed, the consumer left its group; a leaked one would still be a member, holding the partitions.
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        description = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    assert description["members"] == [] and description["group_state"] == "Empty"

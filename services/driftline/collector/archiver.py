@@ -43,14 +43,18 @@ class Archiver:
                     last_seen = now
                 idle = idle_exit_s is not None and now - last_seen >= idle_exit_s
                 if buffer and (len(buffer) >= self.batch_events or now - first_at >= self.batch_seconds or idle):
-                    self._flush(buffer)
-                    buffer = []
+                    # Emptied first: a batch whose write failed is not written again on the way out.
+                    batch, buffer = buffer, []
+                    self._flush(batch)
                 if idle:
                     break
         finally:
-            if buffer:
-                self._flush(buffer)
-            self.consumer.close()
+            try:
+                if buffer:
+                    self._flush(buffer)
+            finally:
+                # Even when a write failed: a consumer left open would hold its partitions in the group.
+                self.consumer.close()
         return self.archived
 
     def _flush(self, buffer: list[tuple[bytes | None, bytes, int, int]]) -> None:
