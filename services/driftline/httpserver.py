@@ -9,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+from fastapi import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from driftline.processes import free_port
 
@@ -51,9 +53,6 @@ def add_ops_routes(app: Any, registry: Any, healthy: Callable[[], str | None] = 
 
     ``healthy`` returns None when all is well, else what is wrong; /healthz then answers 503.
     """
-    from fastapi import Response
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
     @app.get("/metrics", tags=["ops"])
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

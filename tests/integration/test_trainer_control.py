@@ -148,7 +148,9 @@ def test_serving_endpoint_answers_with_the_current_model(make_settings, bootstra
         answer = httpx.post(f"{runner.url}/predict", json={"model_key": "phish", "features": ROWS[900][0]})
         unknown = httpx.post(f"{runner.url}/predict", json={"model_key": "phish/x", "features": ROWS[900][0]})
         bad = httpx.post(f"{runner.url}/predict", json={"model_key": "phish", "features": {"https": [1]}})
+        openapi = httpx.get(f"{runner.url}/openapi.json")
     reader.close()
+    assert openapi.status_code == 200 and {"/predict", "/models", "/metrics"} <= set(openapi.json()["paths"])
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["model_version"] == 1 and body["model_name"] == "logistic"
