@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry
 
 from driftline.collector.auth import hash_token
-from driftline.config import MqttSettings
+from driftline.config import MqttSettings, Settings, settings_from_dict
+from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.clients import make_consumer
+from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
 
 TOKENS = {"dev-a": "token-a-secret", "dev-b": "token-b-secret", "dev-r": "token-r-secret"}
@@ -64,6 +67,26 @@ def read_topic(bootstrap: str, topic: str, expected: int | None = None, idle_ms:
     finally:
         consumer.close()
     return records
+
+
+@contextmanager
+def private_kafka(tmp_path: Path, streams: dict[str, Any], partitions: int) -> Iterator[tuple[LocalBroker, Settings]]:
+    """A broker of the test's own, for tests that stop it (stopping the session broker would
+    break the others), with settings whose events and labels topics are "ev" and "lb"."""
+    with LocalBroker(data_dir=tmp_path / "kafka") as broker:
+        settings = settings_from_dict(
+            {
+                "kafka": {"bootstrap_servers": broker.bootstrap_servers},
+                "streams": streams,
+                "devices": devices(),
+                "topics": {
+                    "events": {"name": "ev", "partitions": partitions},
+                    "labels": {"name": "lb", "partitions": partitions},
+                },
+            }
+        )
+        ensure_topics(broker.bootstrap_servers, settings.topics)
+        yield broker, settings
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:

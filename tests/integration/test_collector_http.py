@@ -7,16 +7,24 @@ from pathlib import Path
 
 import orjson
 import pytest
-from collector_fixtures import STREAMS, TOKENS, auth, devices, event, headers_of, metric_total, read_topic
+from collector_fixtures import (
+    STREAMS,
+    TOKENS,
+    auth,
+    devices,
+    event,
+    headers_of,
+    metric_total,
+    private_kafka,
+    read_topic,
+)
 from fastapi.testclient import TestClient
 
 from driftline.collector.app import create_app
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
-from driftline.config import Settings, settings_from_dict
+from driftline.config import Settings
 from driftline.contracts import LabelEvent, SensorEvent, parse
-from driftline.kafkaio.broker import LocalBroker
-from driftline.kafkaio.topics import ensure_topics
 
 
 @pytest.fixture
@@ -211,19 +219,7 @@ def test_openapi_documents_the_ingest_route(client: TestClient) -> None:
 
 
 def test_broker_down_is_503_and_no_acknowledged_event_is_lost(tmp_path: Path) -> None:
-    # A broker of this test's own: stopping the session broker would break the others.
-    broker = LocalBroker(data_dir=tmp_path / "kafka")
-    broker.start()
-    try:
-        settings = settings_from_dict(
-            {
-                "kafka": {"bootstrap_servers": broker.bootstrap_servers},
-                "streams": STREAMS,
-                "devices": devices(),
-                "topics": {"events": {"name": "ev", "partitions": 2}, "labels": {"name": "lb", "partitions": 2}},
-            }
-        )
-        ensure_topics(broker.bootstrap_servers, settings.topics)
+    with private_kafka(tmp_path, STREAMS, partitions=2) as (broker, settings):
         publisher = Publisher(broker.bootstrap_servers, send_timeout_s=3)
         acknowledged: list[str] = []
         refused: list[str] = []
@@ -249,5 +245,3 @@ def test_broker_down_is_503_and_no_acknowledged_event_is_lost(tmp_path: Path) ->
         stored = {parse(SensorEvent, r.value).event_id for r in read_topic(broker.bootstrap_servers, "ev")}
         assert len(acknowledged) >= 40
         assert set(acknowledged) <= stored
-    finally:
-        broker.stop()

@@ -16,6 +16,7 @@ from collector_fixtures import (
     metric_total,
     mosquitto,  # noqa: F401  (fixture)
     mqtt_settings,
+    private_kafka,
     read_topic,
     wait_until,
 )
@@ -24,10 +25,8 @@ from prometheus_client import generate_latest
 from driftline.collector.mqtt_bridge import MqttBridge, route
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
-from driftline.config import Settings, settings_from_dict
+from driftline.config import Settings
 from driftline.contracts import SensorEvent, parse
-from driftline.kafkaio.broker import LocalBroker
-from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
 
 
@@ -137,19 +136,7 @@ def test_messages_held_while_kafka_is_down_are_resent_together(
     mosquitto: Mosquitto,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    # A broker of this test's own: stopping the session broker would break the others.
-    broker = LocalBroker(data_dir=tmp_path / "kafka")
-    broker.start()
-    try:
-        settings = settings_from_dict(
-            {
-                "kafka": {"bootstrap_servers": broker.bootstrap_servers},
-                "streams": STREAMS,
-                "devices": devices(),
-                "topics": {"events": {"name": "ev", "partitions": 1}, "labels": {"name": "lb", "partitions": 1}},
-            }
-        )
-        ensure_topics(broker.bootstrap_servers, settings.topics)
+    with private_kafka(tmp_path, STREAMS, partitions=1) as (broker, settings):
         broker.stop()
         publisher = Publisher(broker.bootstrap_servers, send_timeout_s=1)
         ingestor = Ingestor(settings, publisher)
@@ -168,5 +155,3 @@ def test_messages_held_while_kafka_is_down_are_resent_together(
         # One pause per round for all held messages, not one per message: draining cannot take n pauses.
         rounds = metric_total(registry, "driftline_collector_mqtt_retry_rounds_total")
         assert 1 <= rounds < n
-    finally:
-        broker.stop()
