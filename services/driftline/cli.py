@@ -35,6 +35,7 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deb
     )
     # kafka-python narrates every connection at INFO; keep the terminal for driftline's own story.
     logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)  # one line per request
 
 
 @app.command("config")

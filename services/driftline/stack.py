@@ -163,10 +163,10 @@ SUMMARY_QUERIES = {
     "predicted": "sum by (stream) (driftline_predictions_total)",
     "labelled": 'sum by (stream) (driftline_labels_total{estimate="prequential"})',
     "accuracy": 'avg by (stream) (driftline_accuracy{estimate="prequential", window="cumulative"})',
-    "holdout acc.": 'avg by (stream) (driftline_accuracy{estimate="holdout", window="cumulative"})',
-    "concept": 'sum by (stream) (driftline_drift_detected_total{kind="concept"})',
-    "data drift": 'sum by (stream) (driftline_drift_detected_total{kind="data"})',
-    "resets": "sum by (stream) (driftline_model_version - 1)",
+    "holdout accuracy": 'avg by (stream) (driftline_accuracy{estimate="holdout", window="cumulative"})',
+    "concept drifts": 'sum by (stream) (driftline_drift_detected_total{kind="concept"})',
+    "data drifts": 'sum by (stream) (driftline_drift_detected_total{kind="data"})',
+    "models reset": 'sum by (stream) (driftline_trainer_commands_total{action=~"reset|rollback", status="applied"})',
 }
 
 
@@ -248,10 +248,12 @@ def register(app: typer.Typer) -> None:
                 seen = wait_for_outcomes(local, int(sent * 0.95), timeout=max(120.0, sent / 200))
                 console.print(f"the monitor has accounted for {seen} predictions of {sent} events sent")
                 truth = json.loads(report.truth_file.read_text())["drift_points"] if report.truth_file else []
-                table = Table("stream", *SUMMARY_QUERIES, "true drifts", title="what the monitor reports")
-                for stream, values in sorted(summary(local).items()):
-                    cells = [_cell(column, values.get(column)) for column in SUMMARY_QUERIES]
-                    table.add_row(stream, *cells, str(sum(p["stream"] == stream for p in truth)))
+                # One column per stream keeps the table narrow enough for any terminal.
+                by_stream = dict(sorted(summary(local).items()))
+                table = Table("", *by_stream, title="what the monitor reports")
+                for column in SUMMARY_QUERIES:
+                    table.add_row(column, *(_cell(column, values.get(column)) for values in by_stream.values()))
+                table.add_row("true drifts", *(str(sum(p["stream"] == s for p in truth)) for s in by_stream))
                 console.print(table)
                 console.print(f"true drift points: {report.truth_file}; Prometheus: {local.url('prometheus')}")
                 if hold:

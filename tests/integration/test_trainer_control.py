@@ -131,8 +131,8 @@ def test_each_control_command(make_settings, bootstrap) -> None:
         metrics = httpx.get(f"{runner.url}/metrics").text
     outcomes.close()
     acks.close()
-    assert 'driftline_trainer_commands_total{action="reset",status="applied"} 2.0' in metrics
-    assert 'driftline_trainer_commands_total{action="reset",status="duplicate"} 1.0' in metrics
+    assert 'driftline_trainer_commands_total{action="reset",status="applied",stream="phish"} 2.0' in metrics
+    assert 'driftline_trainer_commands_total{action="reset",status="duplicate",stream="phish"} 1.0' in metrics
     assert 'driftline_trainer_model_version{model_key="phish",stream="phish"} 4.0' in metrics
 
 

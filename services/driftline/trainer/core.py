@@ -246,7 +246,7 @@ class TrainerCore:
     def on_command(self, command: ControlCommand) -> list[ControlAck]:
         """Apply a command to the model keys it names that this trainer holds; one ack per key."""
         if self._commands_seen.seen(command.command_id):
-            self.metrics.commands.labels(command.action, "duplicate").inc()
+            self.metrics.commands.labels(command.stream, command.action, "duplicate").inc()
             return [self._ack(command, None, "duplicate", None, "command already applied")]
         with self.lock:
             keys = [
@@ -255,11 +255,11 @@ class TrainerCore:
                 if (command.model_key or key) == key and stream_of(key) == command.stream
             ]
             if not keys:
-                self.metrics.commands.labels(command.action, "ignored").inc()
+                self.metrics.commands.labels(command.stream, command.action, "ignored").inc()
                 return [self._ack(command, command.model_key, "ignored", None, "no such model key here")]
             acks = [self._apply(command, key, self.slots[key]) for key in keys]
         for ack in acks:
-            self.metrics.commands.labels(command.action, ack.status).inc()
+            self.metrics.commands.labels(command.stream, command.action, ack.status).inc()
             log.info("%s %s on %s: %s (%s)", command.action, ack.status, ack.model_key, ack.detail, command.reason)
         return acks
 

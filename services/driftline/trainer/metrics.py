@@ -77,7 +77,10 @@ class TrainerMetrics:
             "driftline_trainer_model_version", "Version of the served model.", ["stream", "model_key"], registry=r
         )
         self.commands = Counter(
-            "driftline_trainer_commands", "Control commands handled, by outcome.", ["action", "status"], registry=r
+            "driftline_trainer_commands",
+            "Control commands handled, by outcome.",
+            ["stream", "action", "status"],
+            registry=r,
         )
         self.promotions = Counter(
             "driftline_trainer_promotions", "Challengers promoted to champion.", ["stream", "model"], registry=r

@@ -116,8 +116,7 @@ class TrainerService:
             # Kafka gave up on us (a commit after a rebalance, an unacknowledged batch...):
             # stop visibly rather than train on without committing.
             log.exception("trainer loop stopped")
-            self.error = e
-            raise
+            self.error = e  # the runner's health check and the CLI report it
         finally:
             try:
                 self._flush()
