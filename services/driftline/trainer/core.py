@@ -73,7 +73,7 @@ class TrainerCore:
             raise UnknownStream(f"stream {name!r} is not configured")
         return stream
 
-    def _slot(self, key: str, stream_name: str, stream: StreamConfig) -> tuple[ModelSlot, KeyState]:
+    def _slot(self, key: str, stream: StreamConfig) -> tuple[ModelSlot, KeyState]:
         slot = self.slots.get(key)
         if slot is None:
             slot = self.slots[key] = ModelSlot(key, stream, version=self.versions.start(key))
@@ -98,7 +98,7 @@ class TrainerCore:
         key = model_key(event.stream, event.device_id, stream.scope)
         self.metrics.consumed.labels(event.stream).inc()
         with self.lock:
-            slot, state = self._slot(key, event.stream, stream)
+            slot, state = self._slot(key, stream)
             if state.recent.seen(event_ident(event.device_id, event.event_id)):
                 self.metrics.dropped.labels(event.stream, "duplicate").inc()
                 return None
@@ -137,7 +137,7 @@ class TrainerCore:
         stream = self._stream(label.stream)
         key = model_key(label.stream, label.device_id, stream.scope)
         with self.lock:
-            slot, state = self._slot(key, label.stream, stream)
+            slot, state = self._slot(key, stream)
             pending = state.pending.pop(label.device_id, label.event_id)
             if pending is None:
                 self.metrics.labels_unmatched.labels(label.stream).inc()
