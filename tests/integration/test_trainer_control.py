@@ -246,3 +246,30 @@ def test_a_dead_trainer_loop_shows_on_healthz(make_settings, bootstrap, monkeypa
         health = httpx.get(f"{runner.url}/healthz")
     assert health.status_code == 503
     assert "KafkaTimeoutError" in health.json()["problem"]
+
+
+def test_commands_on_any_control_partition_are_applied(make_settings, bootstrap) -> None:
+    settings = make_settings(
+        {"phish": {"task": "binary", "model": "logistic", "features": FEATURES}},
+    )
+    topics = settings.topics.model_copy(
+        update={"control": settings.topics.control.model_copy(update={"name": settings.topics.control.name + "-3p",
+                                                                      "partitions": 3})}
+    )  # fmt: skip
+    settings = settings.model_copy(update={"topics": topics})
+    from driftline.kafkaio.topics import ensure_topics
+
+    ensure_topics(bootstrap, settings.topics)
+    acks = TopicReader(bootstrap, topics.control.name, ControlAck, partitions=3)
+    outcomes = TopicReader(bootstrap, topics.outcomes.name, Outcome)
+    with TrainerRunner(settings, bootstrap, port=0) as runner:
+        produce(bootstrap, topics.events.name, phishing_events(0, 10))
+        outcomes.count(10)
+        producer = make_producer(bootstrap)
+        producer.send(topics.control.name, key=b"phish", value=command("reset").to_bytes(), partition=2).get(10)
+        producer.close()
+        [ack] = acks.count(1)
+        assert (ack.status, ack.model_version) == ("applied", 2)
+        assert models(runner.url)["phish"]["model_version"] == 2
+    acks.close()
+    outcomes.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from driftline.config import Settings
 from driftline.httpserver import BackgroundServer
@@ -42,9 +43,11 @@ class TrainerRunner:
     def start(self, timeout: float = 60.0) -> TrainerRunner:
         self.server.start()
         self._thread.start()
-        if not self.service.ready.wait(timeout):
-            self.stop()
-            raise RuntimeError("trainer got no partitions assigned in time")
+        deadline = time.monotonic() + timeout
+        while not self.service.ready.wait(0.2):
+            if (problem := self.problem()) or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(problem or "trainer got no partitions assigned in time")
         return self
 
     def stop(self) -> None:

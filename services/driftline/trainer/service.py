@@ -42,8 +42,9 @@ class TrainerService:
     Events and labels are keyed by model key and co-partitioned, so the group's range assignment
     gives one instance both the events and the labels of a model key. Control commands and drift
     warnings are broadcast: every instance reads all of them, from the moment it starts.
-    Offsets are committed after the batch's outcomes are acknowledged (at-least-once; the
-    monitor drops duplicate outcomes by id).
+    Offsets are committed only once every outcome sent before them is acknowledged, at least
+    every COMMIT_INTERVAL_S and on a clean stop (at-least-once; the monitor drops duplicate
+    outcomes by id).
     """
 
     def __init__(self, settings: Settings, bootstrap: str, core: TrainerCore | None = None) -> None:
@@ -65,67 +66,80 @@ class TrainerService:
         self._pending_sends: list[Any] = []
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set."""
+        """Consume until ``stop`` is set; a failure is kept in ``error`` (health checks report it)."""
+        clients: list[Any] = []
+        try:
+            data, side = self._connect(clients)
+            self._loop(stop, data, side)
+        except BaseException as e:
+            # Kafka gave up on us (start-up, a commit after a rebalance, an unacknowledged
+            # batch...): stop visibly rather than train on without committing.
+            log.exception("trainer loop stopped")
+            self.error = e
+        finally:
+            for client in reversed(clients):
+                client.close()
+            self.stopped.set()
+
+    def _connect(self, clients: list[Any]) -> tuple[Any, Any]:
+        """The group consumer of events and labels, the broadcast consumer of control and drift, the producer."""
         topics = self.settings.topics
         trainer = self.settings.trainer
+        client_id = f"{self.settings.kafka.client_id}-trainer"
         data = make_consumer(
             self.bootstrap,
             topics.events.name,
             topics.labels.name,
             group_id=trainer.group_id,
-            client_id=f"{self.settings.kafka.client_id}-trainer",
+            client_id=client_id,
             max_poll_records=trainer.max_poll_records,
         )
-        side = make_consumer(
-            self.bootstrap, group_id=None, client_id=f"{self.settings.kafka.client_id}-trainer-control"
-        )
-        side_partitions = [TopicPartition(t, p) for t in (topics.control.name, topics.drift.name) for p in (0,)]
+        clients.append(data)
+        side = make_consumer(self.bootstrap, group_id=None, client_id=f"{client_id}-side")
+        clients.append(side)
+        side_partitions = [
+            TopicPartition(spec.name, p) for spec in (topics.control, topics.drift) for p in range(spec.partitions)
+        ]
         side.assign(side_partitions)
         side.seek_to_end()
         for tp in side_partitions:
             side.position(tp)  # resolve "end" now, so commands sent after start-up are never skipped
-        self._producer = make_producer(self.bootstrap, client_id=f"{self.settings.kafka.client_id}-trainer")
+        self._producer = make_producer(self.bootstrap, client_id=client_id)
+        clients.append(self._producer)
+        return data, side
+
+    def _loop(self, stop: threading.Event, data: Any, side: Any) -> None:
         next_lag = 0.0
         uncommitted = False
         last_commit = time.monotonic()
-        try:
-            while not stop.is_set():
-                batch = data.poll(timeout_ms=200)
-                if data.assignment() and not self.ready.is_set():
-                    self.ready.set()
-                self._handle(batch)
-                self._handle(side.poll(timeout_ms=0))
-                uncommitted = uncommitted or bool(batch)
-                # Waiting for acks after every poll would cost a broker round trip per batch:
-                # wait when idle, every COMMIT_INTERVAL_S, or once COMMIT_RECORDS sends are open.
-                due = (
-                    not batch
-                    or len(self._pending_sends) >= COMMIT_RECORDS
-                    or time.monotonic() - last_commit >= COMMIT_INTERVAL_S
-                )
-                if due and (uncommitted or self._pending_sends):
-                    self._flush()
-                    if uncommitted:
-                        data.commit()
-                        uncommitted = False
-                    last_commit = time.monotonic()
-                if time.monotonic() >= next_lag:
-                    self._report_lag(data)
-                    next_lag = time.monotonic() + LAG_EVERY_S
-        except BaseException as e:
-            # Kafka gave up on us (a commit after a rebalance, an unacknowledged batch...):
-            # stop visibly rather than train on without committing.
-            log.exception("trainer loop stopped")
-            self.error = e  # the runner's health check and the CLI report it
-        finally:
-            try:
-                self._flush()
-            except Exception:  # already failing or stopping: closing the clients matters more
-                log.exception("last flush of the trainer's outcomes failed")
-            data.close()
-            side.close()
-            self._producer.close()
-            self.stopped.set()
+        while not stop.is_set():
+            batch = data.poll(timeout_ms=200)
+            if data.assignment() and not self.ready.is_set():
+                self.ready.set()
+            self._handle(batch)
+            self._handle(side.poll(timeout_ms=0))
+            uncommitted = uncommitted or bool(batch)
+            # Waiting for acks after every poll would cost a broker round trip per batch:
+            # wait when idle, every COMMIT_INTERVAL_S, or once COMMIT_RECORDS sends are open.
+            due = (
+                not batch
+                or len(self._pending_sends) >= COMMIT_RECORDS
+                or time.monotonic() - last_commit >= COMMIT_INTERVAL_S
+            )
+            if due and (uncommitted or self._pending_sends):
+                self._commit(data, uncommitted)
+                uncommitted = False
+                last_commit = time.monotonic()
+            if time.monotonic() >= next_lag:
+                self._report_lag(data)
+                next_lag = time.monotonic() + LAG_EVERY_S
+        # A clean stop: what was processed is acknowledged and committed, nothing is redone.
+        self._commit(data, uncommitted)
+
+    def _commit(self, data: Any, offsets: bool) -> None:
+        self._flush()
+        if offsets:
+            data.commit()
 
     def _handle(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         for tp, records in batch.items():
