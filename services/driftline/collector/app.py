@@ -129,8 +129,7 @@ def create_app(ingestor: Ingestor) -> FastAPI:
         summary["items"] = item_results(results)
         return _json(207 if accepted else 422, summary)
 
-    # Out of the OpenAPI document: add_ops_routes' annotations do not resolve there (its
-    # ``Response`` is imported inside the function), and would break /openapi.json.
+    # Out of the OpenAPI document: devices read it, and the ops routes are not theirs.
     ops = APIRouter()
     add_ops_routes(ops, metrics.registry)
     app.include_router(ops, include_in_schema=False)

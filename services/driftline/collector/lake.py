@@ -1,6 +1,6 @@
 """The raw-data lake: Parquet files partitioned by stream and event date, and time-split exports.
 
-Layout: ``<lake>/stream=<stream>/date=<YYYY-MM-DD>/part-<uuid>.parquet``, one file per stream and
+Layout: ``<lake>/stream=<stream>/date=<YYYY-MM-DD>/part-<YYYYmmddTHHMMSS>-<8 hex>.parquet``, one file per stream and
 date per batch. Features, label, units and metadata are kept as JSON text so any event fits any
 file; :func:`export` flattens them into columns.
 """
