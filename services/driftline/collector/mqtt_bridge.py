@@ -4,8 +4,8 @@ Each message is validated like an HTTP item and published keyed by model key, or
 The bridge acknowledges a message to the MQTT broker only once Kafka acknowledged it, so a
 message Kafka never took stays with Mosquitto (persistent session) and comes back after a crash.
 While Kafka is down the bridge holds what Kafka refused and, after one pause of ``retry_s`` per
-round (not per message), resends all of it at once; Mosquitto's ``max_inflight_messages`` bounds how many messages the bridge holds, the
-broker keeps the rest queued.
+round (not per message), resends all of it at once; Mosquitto's ``max_inflight_messages`` bounds
+how many messages the bridge holds, the broker keeps the rest queued.
 """
 
 from __future__ import annotations
