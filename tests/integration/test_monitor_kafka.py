@@ -103,6 +103,8 @@ def test_adwin_warns_of_the_change_before_detecting_it(run: dict) -> None:
 
 def test_a_stationary_stream_yields_no_detection(run: dict) -> None:
     assert [e for e in run["events"] if e.stream == "halls" and e.level == "drift"] == []
+    # The warning twin is more sensitive on purpose, but measured at 3 per 100k stationary events.
+    assert len([e for e in run["events"] if e.stream == "halls" and e.level == "warning"]) <= 1
     assert drift_counter(run["metrics"], stream="halls") == 0
     assert samples(run["metrics"], "driftline_monitor_outcomes_dropped_total")[(("reason", "duplicate"),)] == 200
 

@@ -45,9 +45,20 @@ def post_items(
     ``retries`` times; resending is safe since event ids make it idempotent downstream.
     """
     headers = {"X-Device-Id": device, "Authorization": f"Bearer {token or ''}"}
-    for _ in range(retries):
-        response = client.post(f"/v1/streams/{stream}/{kind}", json=items, headers=headers)
-        if response.status_code != 503:
+    for attempt in range(retries + 1):
+        try:
+            response = client.post(f"/v1/streams/{stream}/{kind}", json=items, headers=headers)
+        except httpx.HTTPError as e:
+            raise CollectorError(f"cannot reach the collector at {client.base_url}: {e}") from None
+        if response.status_code != 503 or attempt == retries:
             break
-        time.sleep(float(response.headers.get("Retry-After", "1")))
+        time.sleep(_retry_after(response))
     return rejected_in(response)
+
+
+def _retry_after(response: httpx.Response, default: float = 1.0) -> float:
+    """Seconds from a Retry-After header (driftline sends seconds; an HTTP date falls back to 1 s)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", default)))
+    except ValueError:
+        return default

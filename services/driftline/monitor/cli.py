@@ -34,7 +34,11 @@ def register(app: typer.Typer) -> None:
             webhook_token(settings)
             with service:
                 typer.echo(f"monitor on {service.url}/metrics (webhook {service.url}/alerts); Ctrl-C stops it")
-                service.wait(stop_on_signals())
+                try:
+                    service.wait(stop_on_signals())
+                except RuntimeError as e:  # the consumer died: one line and a failing exit code
+                    typer.echo(f"error: {e}", err=True)
+                    raise typer.Exit(1) from None
 
     @app.command("reset")
     def reset(

@@ -243,10 +243,15 @@ class TrainerCore:
             slot = self.slots.get(drift.model_key)
             return slot.start_background() if slot is not None else False
 
+    def _count_command(self, command: ControlCommand, status: str) -> None:
+        # Anyone who can write to the control topic names the stream: bound the label by config.
+        stream = command.stream if command.stream in self.settings.streams else "(unknown)"
+        self.metrics.commands.labels(stream, command.action, status).inc()
+
     def on_command(self, command: ControlCommand) -> list[ControlAck]:
         """Apply a command to the model keys it names that this trainer holds; one ack per key."""
         if self._commands_seen.seen(command.command_id):
-            self.metrics.commands.labels(command.stream, command.action, "duplicate").inc()
+            self._count_command(command, "duplicate")
             return [self._ack(command, None, "duplicate", None, "command already applied")]
         with self.lock:
             keys = [
@@ -255,11 +260,11 @@ class TrainerCore:
                 if (command.model_key or key) == key and stream_of(key) == command.stream
             ]
             if not keys:
-                self.metrics.commands.labels(command.stream, command.action, "ignored").inc()
+                self._count_command(command, "ignored")
                 return [self._ack(command, command.model_key, "ignored", None, "no such model key here")]
             acks = [self._apply(command, key, self.slots[key]) for key in keys]
         for ack in acks:
-            self.metrics.commands.labels(command.stream, command.action, ack.status).inc()
+            self._count_command(command, ack.status)
             log.info("%s %s on %s: %s (%s)", command.action, ack.status, ack.model_key, ack.detail, command.reason)
         return acks
 
