@@ -95,7 +95,7 @@ def topics(config: ConfigOption = None) -> None:
     settings = load_settings(config)
     if not settings.kafka.bootstrap_servers:
         raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create topics on")
-    created = ensure_topics(settings.kafka.bootstrap_servers, settings.topics)
+    created = ensure_topics(settings.kafka.bootstrap_servers, settings.topics, settings.kafka.replication_factor)
     typer.echo(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
 
 

@@ -135,7 +135,10 @@ class Topics(Strict):
 
 class KafkaSettings(Strict):
     bootstrap_servers: str = Field(default="", description="host:port,...; empty: driftline starts a local broker.")
-    client_id: str = "driftline"
+    client_id: str = Field(default="driftline", description="Prefix of the trainer's Kafka client ids.")
+    replication_factor: Annotated[int, Field(ge=1)] = Field(
+        default=1, description="Replicas of each topic driftline creates (1 for the single local broker)."
+    )
 
 
 class ServiceSettings(Strict):

@@ -26,7 +26,7 @@ def kafka_for(settings: Settings, start_local: bool = False, fresh: bool = True)
     refuses, since a private broker nobody else reads would silently swallow its work.
     """
     if settings.kafka.bootstrap_servers:
-        ensure_topics(settings.kafka.bootstrap_servers, settings.topics)
+        ensure_topics(settings.kafka.bootstrap_servers, settings.topics, settings.kafka.replication_factor)
         yield settings.kafka.bootstrap_servers
         return
     if not start_local:

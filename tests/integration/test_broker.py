@@ -104,3 +104,16 @@ def test_unknown_topic_is_not_auto_created(bootstrap: str, run: str) -> None:
     with pytest.raises(Exception, match=r"(?i)timeout|not available|unknown"):
         producer.send(f"typo-{run}", value=b"x").get(timeout=5)
     producer.close()
+
+
+def test_events_and_labels_must_be_co_partitioned_on_the_cluster(bootstrap: str) -> None:
+    from driftline.config import ConfigError, Topics
+    from driftline.kafkaio.topics import ensure_topics
+
+    run = uuid.uuid4().hex[:6]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(f"ev-{run}", 3, 1), NewTopic(f"lb-{run}", 2, 1)])  # made by someone else
+    admin.close()
+    topics = Topics(events={"name": f"ev-{run}", "partitions": 3}, labels={"name": f"lb-{run}", "partitions": 3})
+    with pytest.raises(ConfigError, match=rf"ev-{run} has 3 partitions and lb-{run} 2"):
+        ensure_topics(bootstrap, topics)

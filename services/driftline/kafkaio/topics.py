@@ -1,4 +1,4 @@
-"""Create driftline's topics with their explicit partition counts."""
+"""Create driftline's topics with their explicit partition counts, and check the ones that exist."""
 
 from __future__ import annotations
 
@@ -8,18 +8,23 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from driftline.config import Topics
+from driftline.config import ConfigError, Topics
 
 log = logging.getLogger(__name__)
 
 
-def ensure_topics(bootstrap_servers: str, topics: Topics) -> list[str]:
-    """Create every missing topic; return the names created (existing ones are left as they are)."""
+def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: int = 1) -> list[str]:
+    """Create every missing topic; return the names created.
+
+    Existing topics are left as they are, except that events and labels must have the same
+    partition count on the cluster too: a late label must reach the partition (and the trainer)
+    of its event, so a mismatch is refused rather than silently breaking the join.
+    """
     specs = [getattr(topics, role) for role in Topics.model_fields]
     admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="driftline-admin")
     try:
         existing = set(admin.list_topics())
-        wanted = [NewTopic(s.name, s.partitions, 1) for s in specs if s.name not in existing]
+        wanted = [NewTopic(s.name, s.partitions, replication_factor) for s in specs if s.name not in existing]
         created = []
         for topic in wanted:
             try:
@@ -29,6 +34,13 @@ def ensure_topics(bootstrap_servers: str, topics: Topics) -> list[str]:
                 pass  # another service created it between our list and create
         if created:
             log.info("created topics %s", ", ".join(created))
+        names = [topics.events.name, topics.labels.name]
+        counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+        if counts[topics.events.name] != counts[topics.labels.name]:
+            raise ConfigError(
+                f"topics: on the cluster {topics.events.name} has {counts[topics.events.name]} partitions and "
+                f"{topics.labels.name} {counts[topics.labels.name]}; labels must be co-partitioned with events"
+            )
         return created
     finally:
         admin.close()
