@@ -39,8 +39,18 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deb
 
 
 @app.command("config")
-def config_cmd(config: ConfigOption = None) -> None:
+def config_cmd(
+    config: ConfigOption = None,
+    reference: Annotated[
+        bool, typer.Option("--reference", help="Print every configuration key as Markdown (docs/configuration.md).")
+    ] = False,
+) -> None:
     """Check a config file and summarise its streams."""
+    if reference:
+        from driftline.config_reference import reference as config_reference
+
+        typer.echo(config_reference(), nl=False)
+        return
     settings = load_settings(config)
     for name, stream in settings.streams.items():
         typer.echo(

@@ -26,16 +26,20 @@ class ConfigError(ValueError):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Attribute docstrings become field descriptions: docs/configuration.md is generated from them.
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class FeatureSpec(Strict):
     """One input of a stream's model, and how the trainer cleans it."""
 
     type: Literal["number", "category", "bool"] = "number"
+    """number, category (text) or bool."""
     unit: str | None = Field(default=None, description="Canonical unit; events in another known unit are converted.")
     min: float | None = None
+    """Lowest valid value, in the canonical unit."""
     max: float | None = None
+    """Highest valid value, in the canonical unit."""
     missing: Literal["mean", "median", "last", "constant", "drop", "keep"] | None = Field(
         default=None,
         description="What to do with a missing value: impute it, drop the event, or keep it absent. "
@@ -43,6 +47,7 @@ class FeatureSpec(Strict):
     )
     fill: float | str | bool | None = Field(default=None, description="The value imputed by missing = 'constant'.")
     out_of_range: Literal["clip", "reject", "missing"] = "clip"
+    """A value outside [min, max]: clip it, reject the event, or treat it as missing."""
 
     @model_validator(mode="after")
     def _coherent(self) -> FeatureSpec:
@@ -66,34 +71,50 @@ class DriftSpec(Strict):
     """Which detectors judge a stream, and what an alert does to its models."""
 
     concept: DetectorName = "ADWIN"
+    """Detector on the error stream (concept drift)."""
     concept_params: dict[str, float | int] = Field(default_factory=dict)
+    """Keyword arguments of the concept detector (e.g. ADWIN delta)."""
     data: DetectorName | None = Field(default="ADWIN", description="Per-feature detector on cleaned values; None: off.")
     data_params: dict[str, float | int] = Field(default_factory=dict)
+    """Keyword arguments of the data detector."""
     debounce: Annotated[int, Field(ge=0)] = Field(
         default=500, description="Outcomes after a detection during which the same detector stays quiet."
     )
     on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "warm_reset"
+    """What a firing drift or accuracy alert does to the stream's models."""
 
 
 class StreamConfig(Strict):
     """One learning task: what its events carry and which model learns from them."""
 
     task: Literal["binary", "multiclass", "regression"]
+    """The learning task."""
     target: str = Field(default="label", description="Name of the ground truth (documentation and exports).")
     features: dict[FeatureName, FeatureSpec] = Field(min_length=1)
+    """The model's inputs, by name."""
     model: str = Field(default="logistic", description="A preset name or a River pipeline expression.")
     challengers: list[str] = Field(default_factory=list, description="Other candidate models learning alongside.")
     promote_margin: Annotated[float, Field(ge=0, le=1)] = 0.02
+    """How much better a challenger must be: accuracy points, or the fraction of MAE."""
     promote_window: Annotated[int, Field(ge=10)] = 1000
+    """Labelled events over which champion and challengers are compared."""
     scope: Literal["stream", "device"] = Field(default="stream", description="One model per stream or per device.")
     holdout_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Share of labelled events predicted and scored but never learned."""
     allowed_lateness_s: Annotated[float, Field(ge=0)] = 3600.0
+    """How far an event may lag the newest event time of its model key."""
     late_events: Literal["accept", "drop"] = "accept"
+    """Events later than allowed: learn from them anyway, or drop them."""
     dedupe_window: Annotated[int, Field(ge=1)] = 100_000
+    """Event ids remembered per model key to drop duplicates."""
     label_ttl_s: Annotated[float, Field(gt=0)] = 3600.0
+    """Event time a prediction waits for its late label."""
     max_pending_labels: Annotated[int, Field(ge=1)] = 100_000
+    """Predictions waiting for labels, per model key."""
     per_device_metrics: bool = False
+    """Expose per-device series (capped) in the monitor and trainer."""
     drift: DriftSpec = Field(default_factory=DriftSpec)
+    """Drift detectors and alert policy."""
 
     @field_validator("model", "challengers")
     @classmethod
@@ -106,8 +127,12 @@ class StreamConfig(Strict):
 
 
 class TopicSpec(Strict):
+    """One topic: its name and partition count."""
+
     name: str
+    """Topic name."""
     partitions: Annotated[int, Field(ge=1, le=1000)] = 6
+    """Partitions created (existing topics are left as they are)."""
 
 
 class Topics(Strict):
@@ -134,7 +159,12 @@ class Topics(Strict):
 
 
 class KafkaSettings(Strict):
-    bootstrap_servers: str = Field(default="", description="host:port,...; empty: driftline starts a local broker.")
+    """The Kafka cluster every service uses."""
+
+    bootstrap_servers: str = Field(
+        default="",
+        description="host:port,...; empty: only `driftline stack` and `smoke` run, on a local broker of their own.",
+    )
     client_id: str = Field(default="driftline", description="Prefix of the trainer's Kafka client ids.")
     replication_factor: Annotated[int, Field(ge=1)] = Field(
         default=1, description="Replicas of each topic driftline creates (1 for the single local broker)."
@@ -142,16 +172,23 @@ class KafkaSettings(Strict):
 
 
 class ServiceSettings(Strict):
+    """A service's HTTP server."""
+
     host: str = "127.0.0.1"
+    """Address the service's HTTP server listens on."""
     port: Annotated[int, Field(ge=0, le=65535)]
+    """Its port (0: any free port)."""
 
 
 class TrainerSettings(ServiceSettings):
     """The trainer: its consumer group, batch size and snapshot cadence."""
 
     port: Annotated[int, Field(ge=0, le=65535)] = 8001
+    """HTTP port of /predict, /models, /metrics."""
     group_id: str = "driftline-trainer"
+    """Kafka consumer group of the trainers."""
     max_poll_records: Annotated[int, Field(ge=1)] = 500
+    """Records fetched per poll."""
     snapshot_every: Annotated[int, Field(ge=0)] = Field(
         default=10_000, description="Learned events between snapshots of a model key; 0: only on command."
     )
@@ -162,25 +199,38 @@ class MqttSettings(Strict):
 
     enabled: bool = Field(default=False, description="Run the MQTT bridge beside the HTTP ingest.")
     host: str = "127.0.0.1"
+    """The MQTT broker's address."""
     port: Annotated[int, Field(ge=0, le=65535)] = 1883
+    """Its port."""
     username: str = "collector"
+    """The bridge's MQTT user."""
     password: str = Field(default="", description="Bridge password (DRIFTLINE_COLLECTOR__MQTT__PASSWORD).")
     topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "sensors"
+    """Devices publish to <prefix>/<stream>/<device>."""
     client_id: str = "driftline-collector"
+    """The bridge's MQTT client id (its persistent session)."""
 
 
 class CollectorSettings(ServiceSettings):
     """The collector: ingest limits, Kafka delivery timeout, the MQTT bridge and the lake."""
 
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    """HTTP port of ingest, /metrics and the OpenAPI docs."""
     max_batch_items: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    """Items in one request at most (413 beyond)."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
+    """Request body size at most (413 beyond)."""
     send_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    """How long a request waits for Kafka's acknowledgement before 503."""
     retry_after_s: Annotated[int, Field(ge=1)] = 5
+    """The Retry-After of a 503."""
     mqtt: MqttSettings = MqttSettings()
+    """The MQTT bridge."""
     lake_dir: Path | None = Field(default=None, description="The archiver's Parquet folder; default state_dir/lake.")
     lake_batch_events: Annotated[int, Field(ge=1)] = 10_000
+    """The archiver writes a Parquet file per this many events ..."""
     lake_batch_seconds: Annotated[float, Field(gt=0)] = 30.0
+    """... or after this many seconds."""
 
 
 class MonitorSettings(ServiceSettings):
@@ -205,16 +255,25 @@ class DeviceSettings(Strict):
 class Settings(BaseSettings):
     """Everything driftline's services read at start-up."""
 
-    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", env_nested_delimiter="__", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="DRIFTLINE_", env_nested_delimiter="__", extra="forbid", frozen=True, use_attribute_docstrings=True
+    )
 
     kafka: KafkaSettings = KafkaSettings()
+    """The Kafka cluster."""
     topics: Topics = Topics()
+    """Topic names and partition counts."""
     collector: CollectorSettings = CollectorSettings()
+    """The collector service."""
     trainer: TrainerSettings = TrainerSettings()
+    """The trainer service."""
     monitor: MonitorSettings = MonitorSettings(port=8002)
+    """The monitor service."""
     state_dir: Path = Field(default=Path(".driftline"), description="Broker data, snapshots, lake, logs.")
     devices: dict[str, DeviceSettings] = Field(default_factory=dict)
+    """Devices allowed to post events, by device id."""
     streams: dict[StreamName, StreamConfig] = Field(default_factory=dict)
+    """The learning tasks, by stream name."""
 
     @classmethod
     def settings_customise_sources(

@@ -86,3 +86,18 @@ def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines == [f"error: {path}: streams.rooms.holdout: unknown key"]
+
+
+def test_the_configuration_reference_is_current() -> None:
+    from driftline.config_reference import REFERENCE, reference
+
+    assert REFERENCE.read_text() == reference(), "run `driftline config --reference > docs/configuration.md`"
+
+
+def test_every_key_of_the_reference_is_described() -> None:
+    from driftline.config_reference import reference
+
+    rows = [line for line in reference().splitlines() if line.startswith("| `")]
+    undescribed = [row.split("|")[1].strip() for row in rows if not row.rstrip(" |").split("|")[-1].strip()]
+    assert len(rows) > 60
+    assert undescribed == []
