@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -34,8 +35,7 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: in
                 pass  # another service created it between our list and create
         if created:
             log.info("created topics %s", ", ".join(created))
-        names = [topics.events.name, topics.labels.name]
-        counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+        counts = _partition_counts(admin, [topics.events.name, topics.labels.name])
         if counts[topics.events.name] != counts[topics.labels.name]:
             raise ConfigError(
                 f"topics: on the cluster {topics.events.name} has {counts[topics.events.name]} partitions and "
@@ -44,3 +44,13 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: in
         return created
     finally:
         admin.close()
+
+
+def _partition_counts(admin: KafkaAdminClient, names: list[str], timeout: float = 15.0) -> dict[str, int]:
+    """Partitions of each topic; a topic created a moment ago may show none until metadata settles."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
+        if all(counts.get(name) for name in names) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
