@@ -35,7 +35,8 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deb
     )
     # kafka-python narrates every connection at INFO; keep the terminal for driftline's own story.
     logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)  # one line per request
+    for chatty in ("httpx", "matplotlib"):  # a line per request, per font cache
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @app.command("config")

@@ -179,6 +179,17 @@ def summary(stack: LocalStack) -> dict[str, dict[str, float]]:
     return table
 
 
+def draw_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]], path: Path) -> Path:
+    """Read the run's outcomes and drift events back from Kafka and draw them with the true drifts."""
+    from driftline.contracts import DriftEvent, Outcome
+    from driftline.drift_plot import plot_run, read_topic
+
+    topics = settings.topics
+    outcomes = read_topic(bootstrap, topics.outcomes.name, topics.outcomes.partitions, Outcome)
+    drifts = read_topic(bootstrap, topics.drift.name, topics.drift.partitions, DriftEvent)
+    return plot_run(outcomes, drifts, truth, path)
+
+
 def _cell(column: str, value: float | None) -> str:
     if value is None:
         return "-"
@@ -255,7 +266,9 @@ def register(app: typer.Typer) -> None:
                     table.add_row(column, *(_cell(column, values.get(column)) for values in by_stream.values()))
                 table.add_row("true drifts", *(str(sum(p["stream"] == s for p in truth)) for s in by_stream))
                 console.print(table)
+                picture = draw_run(settings, bootstrap, truth, state / "drift.png")
                 console.print(f"true drift points: {report.truth_file}; Prometheus: {local.url('prometheus')}")
+                console.print(f"accuracy, true and detected drifts over event time: {picture}")
                 if hold:
                     console.print("the stack keeps running; Ctrl-C stops it")
                     stop_on_signals().wait()

@@ -20,7 +20,7 @@ from driftline.collector.simulator.run import run_simulation
 from driftline.config import Topics, load_settings
 from driftline.contracts import ControlAck
 from driftline.kafkaio.topics import ensure_topics
-from driftline.stack import SCENARIOS, LocalStack, StackPorts, device_tokens, wait_for_outcomes
+from driftline.stack import SCENARIOS, LocalStack, StackPorts, device_tokens, draw_run, wait_for_outcomes
 
 EVENTS = 3000  # per scenario: enough for the simulator's first abrupt drift to be detected
 DEVICES = 3
@@ -134,6 +134,8 @@ def test_every_dashboard_panel_has_data_after_a_real_run(stack_run: dict[str, An
     assert empty == []
 
 
-def test_the_ground_truth_is_written(stack_run: dict[str, Any]) -> None:
+def test_the_ground_truth_is_written_and_drawn_with_the_run(stack_run: dict[str, Any], bootstrap: str) -> None:
     truth = json.loads(Path(stack_run["report"].truth_file).read_text())
     assert {p["stream"] for p in truth["drift_points"]} == {"rooms", "machines"}
+    picture = draw_run(stack_run["settings"], bootstrap, truth["drift_points"], stack_run["local"].state / "drift.png")
+    assert picture.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,111 @@
+"""A picture of a run: rolling accuracy per stream, the true drift points, and what was detected.
+
+The pure part (:func:`rolling_accuracy`, :func:`detection_times`) works on contract messages; the
+edges read them back from Kafka (:func:`read_topic`) and draw a PNG (:func:`plot_run`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kafka import TopicPartition
+
+from driftline.contracts import Contract, DriftEvent, Outcome, parse_any
+from driftline.kafkaio.clients import make_consumer
+
+C = TypeVar("C", bound=Contract)
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int, model: type[C], timeout: float = 60.0) -> list[C]:
+    """Every message of one contract on ``topic``, up to the end offsets it has now, in offset order."""
+    consumer = make_consumer(bootstrap, group_id=None)
+    assigned = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(assigned)
+    consumer.seek_to_beginning()
+    ends = consumer.end_offsets(assigned)
+    found: list[C] = []
+    deadline = time.monotonic() + timeout
+    while any(consumer.position(tp) < ends[tp] for tp in assigned) and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            found += [m for m in (parse_any(r.value) for r in records) if isinstance(m, model)]
+    consumer.close()
+    return found
+
+
+def rolling_accuracy(outcomes: list[Outcome], window: int = 200) -> dict[str, list[tuple[datetime, float]]]:
+    """Per stream, (event time, accuracy of the last ``window`` prequential outcomes) in event-time order."""
+    series: dict[str, list[tuple[datetime, float]]] = {}
+    by_stream: dict[str, list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.label is not None and not outcome.holdout:
+            by_stream[outcome.stream].append(outcome)
+    for stream, scored in by_stream.items():
+        recent: deque[bool] = deque(maxlen=window)
+        points = []
+        for outcome in sorted(scored, key=lambda o: o.event_ts):
+            recent.append(outcome.prediction == outcome.label)
+            points.append((outcome.event_ts, sum(recent) / len(recent)))
+        series[stream] = points
+    return series
+
+
+def detection_times(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[str, list[datetime]]:
+    """Per stream, the event time at which each concept drift was detected.
+
+    A detection's ``position`` counts the scored outcomes of its model key (and model version)
+    the monitor had seen; the event time of that outcome places it on the picture's time axis.
+    """
+    scored: dict[tuple[str, int], list[Outcome]] = defaultdict(list)
+    for outcome in outcomes:
+        if outcome.label is not None and not outcome.holdout:
+            scored[(outcome.model_key, outcome.model_version)].append(outcome)
+    times: dict[str, list[datetime]] = defaultdict(list)
+    for drift in drifts:
+        if drift.drift_kind != "concept" or drift.level != "drift":
+            continue
+        seen = scored.get((drift.model_key, drift.model_version), [])
+        if seen:
+            times[drift.stream].append(seen[min(drift.position, len(seen)) - 1].event_ts)
+    return dict(times)
+
+
+def plot_run(
+    outcomes: list[Outcome], drifts: list[DriftEvent], truth: list[dict[str, Any]], path: Path, window: int = 200
+) -> Path:
+    """Draw one panel per stream into a PNG at ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display here, and none needed
+    import matplotlib.pyplot as plt
+
+    accuracy = rolling_accuracy(outcomes, window)
+    detected = detection_times(outcomes, drifts)
+    streams = sorted(accuracy)
+    figure, axes = plt.subplots(len(streams), 1, figsize=(11, 3.2 * max(len(streams), 1)), squeeze=False)
+    for axis, stream in zip(axes[:, 0], streams, strict=True):
+        times, values = zip(*accuracy[stream], strict=True)
+        axis.plot(times, values, color="tab:blue", linewidth=1, label=f"rolling accuracy ({window} labels)")
+        for n, point in enumerate(p for p in truth if p["stream"] == stream):
+            start, end = datetime.fromisoformat(point["start_ts"]), datetime.fromisoformat(point["end_ts"])
+            label = "true drift" if n == 0 else None
+            if (end - start).total_seconds() > 1:
+                axis.axvspan(start, end, color="tab:orange", alpha=0.2, label=label)
+            else:
+                axis.axvline(start, color="tab:orange", linestyle="--", label=label)
+            axis.annotate(point["kind"], (start, 0.02), fontsize=7, color="tab:orange")
+        for n, when in enumerate(detected.get(stream, [])):
+            axis.axvline(when, color="tab:red", linewidth=1.5, label="concept drift detected" if n == 0 else None)
+        axis.set_title(stream)
+        axis.set_ylim(0, 1.02)
+        axis.set_ylabel("accuracy")
+        axis.legend(loc="lower left", fontsize=8)
+    axes[-1, 0].set_xlabel("event time")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
