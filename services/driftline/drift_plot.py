@@ -56,18 +56,19 @@ def rolling_accuracy(outcomes: list[Outcome], window: int = 200) -> dict[str, li
 def detection_times(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[str, list[datetime]]:
     """Per stream, the event time at which each concept drift was detected.
 
-    A detection's ``position`` counts the scored outcomes of its model key (and model version)
-    the monitor had seen; the event time of that outcome places it on the picture's time axis.
+    A detection's ``position`` counts the labelled outcomes (holdout ones too) of one model life —
+    model key, served model and version — that the monitor's detector had judged; the event time
+    of that outcome places it on the picture's time axis.
     """
-    scored: dict[tuple[str, int], list[Outcome]] = defaultdict(list)
+    scored: dict[tuple[str, str, int], list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
-        if outcome.label is not None and not outcome.holdout:
-            scored[(outcome.model_key, outcome.model_version)].append(outcome)
+        if outcome.label is not None and outcome.prediction is not None:
+            scored[(outcome.model_key, outcome.model_name, outcome.model_version)].append(outcome)
     times: dict[str, list[datetime]] = defaultdict(list)
     for drift in drifts:
         if drift.drift_kind != "concept" or drift.level != "drift":
             continue
-        seen = scored.get((drift.model_key, drift.model_version), [])
+        seen = scored.get((drift.model_key, drift.model_name, drift.model_version), [])
         if seen:
             times[drift.stream].append(seen[min(drift.position, len(seen)) - 1].event_ts)
     return dict(times)

@@ -30,12 +30,14 @@ def test_rolling_accuracy_follows_event_time_and_skips_holdout_and_unlabelled() 
 
 def test_a_detection_lands_at_the_event_time_of_its_position() -> None:
     outcomes = [outcome(i, True) for i in range(10)] + [outcome(i, True, version=2) for i in range(10, 20)]
+    outcomes.insert(11, outcome(50, True, version=2, holdout=True))  # judged by the detector too
+    outcomes.insert(12, Outcome(**{**outcome(51, True, version=2).model_dump(), "model_name": "hoeffding"}))
     drift = DriftEvent(
         drift_id="x", drift_kind="concept", stream="rooms", model_key="rooms", model_name="logistic",
         model_version=2, detector="ADWIN", position=3,
     )  # fmt: skip
     warning = drift.model_copy(update={"level": "warning"})
-    assert detection_times(outcomes, [drift, warning]) == {"rooms": [T0 + timedelta(seconds=12)]}
+    assert detection_times(outcomes, [drift, warning]) == {"rooms": [T0 + timedelta(seconds=11)]}
 
 
 def test_the_picture_is_a_png(tmp_path: Path) -> None:
