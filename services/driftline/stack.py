@@ -191,9 +191,9 @@ def draw_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]], pa
 
 
 def _cell(column: str, value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.3f}" if "acc" in column else f"{value:.0f}"
+    if "acc" in column:
+        return "-" if value is None else f"{value:.3f}"
+    return f"{value or 0:.0f}"  # a counter Prometheus has no series of has counted nothing yet
 
 
 def wait_for_outcomes(stack: LocalStack, expected: int, timeout: float) -> int:
