@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import orjson
 from fastapi import APIRouter, FastAPI, Header, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from driftline.collector.auth import Denial, DeviceAuth
 from driftline.collector.ingest import Accepted, BodyError, Rejected, Result, problems_json, split_body
@@ -114,7 +113,7 @@ def create_app(ingestor: Ingestor) -> FastAPI:
         if not items:
             return refuse(422, "empty", "empty batch")
         try:
-            results = await run_in_threadpool(ingestor.ingest, items, kind, stream, verdict.device_id, "http")
+            results = await ingestor.ingest_async(items, kind, stream, verdict.device_id, "http")
         except KafkaUnavailable as e:
             return _error(503, str(e), {"Retry-After": str(limits.retry_after_s)})
         except Exception:
@@ -131,7 +130,7 @@ def create_app(ingestor: Ingestor) -> FastAPI:
 
     # Out of the OpenAPI document: devices read it, and the ops routes are not theirs.
     ops = APIRouter()
-    add_ops_routes(ops, metrics.registry)
+    add_ops_routes(ops, metrics.exposition)
     app.include_router(ops, include_in_schema=False)
 
     # Publish the contracts in the OpenAPI document for the $refs in the request body.

@@ -5,10 +5,16 @@ kafka-python the producer's per-record work in Python cost about four times the 
 validation of the event itself (see benchmarks/results/ingest.md). The rest of driftline keeps
 kafka-python. The partitioner is librdkafka's murmur2, so a model key lands on the same partition
 as when the Java or kafka-python clients write it.
+
+Delivery reports are served on the thread that waits for them (``deliver`` polls until its records
+are acknowledged, ``deliver_async`` polls from the event loop, a ``send`` user calls :meth:`poll`),
+never on a poll thread of its own: a report handed to another thread costs a GIL hand-off per
+record, which measured about a third of the MQTT bridge's CPU (benchmarks/results/ingest.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -22,7 +28,7 @@ log = logging.getLogger(__name__)
 #: One record to publish: topic, key (or None), value, headers.
 Record = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
 
-#: Called once per record on the producer's poll thread: None when Kafka acknowledged it, else the error.
+#: Called once per record, from :meth:`Publisher.poll`: None when Kafka acknowledged it, else the error.
 Done = Callable[[Exception | None], None]
 
 
@@ -31,26 +37,27 @@ class KafkaUnavailable(RuntimeError):
 
 
 class _Waiter:
-    """Counts the acks of one ``deliver`` call; the poll thread resolves it."""
+    """Counts the acks of one ``deliver`` call."""
 
-    __slots__ = ("done", "error", "pending")
+    __slots__ = ("done", "error", "lock", "pending")
 
     def __init__(self, pending: int):
         self.pending = pending
         self.error: KafkaError | None = None
-        self.done = threading.Event()
+        self.done = False
+        # Whichever thread polls serves the report, and deliver may run on several threads at once.
+        self.lock = threading.Lock()
 
     def __call__(self, err: KafkaError | None, msg: Message) -> None:
-        # Only the poll thread calls this, so the counter needs no lock.
-        if err is not None and self.error is None:
-            self.error = err
-        self.pending -= 1
-        if self.pending == 0 or err is not None:
-            self.done.set()
+        with self.lock:
+            if err is not None and self.error is None:
+                self.error = err
+            self.pending -= 1
+            self.done = self.done or self.pending == 0 or err is not None
 
 
 class Publisher:
-    """An idempotent acks=all producer with its own poll thread, created on first use.
+    """An idempotent acks=all producer, created on first use.
 
     librdkafka connects in the background, so the collector starts while Kafka is down; a record
     Kafka does not take within ``send_timeout_s`` fails (and is dropped by the producer) instead of
@@ -75,10 +82,8 @@ class Publisher:
             **producer_options,
         }
         self._producer: Producer | None = None
-        self._poller: threading.Thread | None = None
-        self._stop = threading.Event()  # the current producer's poll thread stops when set
+        self._discarded: list[Producer] = []  # after a fatal error, until what they held has failed
         self._lock = threading.Lock()
-        self._closed = False
 
     @property
     def producer(self) -> Producer:
@@ -86,28 +91,25 @@ class Publisher:
             with self._lock:
                 if self._producer is None:
                     try:
-                        producer = Producer(self._config)
+                        self._producer = Producer(self._config)
                     except KafkaException as e:
                         raise KafkaUnavailable(
                             f"cannot create a Kafka producer for {self.bootstrap_servers}: {e}"
                         ) from None
-                    self._closed = False
-                    self._stop = threading.Event()
-                    self._poller = threading.Thread(
-                        target=self._poll, args=(producer, self._stop), name="kafka-poll", daemon=True
-                    )
-                    self._producer = producer
-                    self._poller.start()
         return self._producer
 
-    def _poll(self, producer: Producer, stop: threading.Event) -> None:
-        # Delivery callbacks run here, on this one thread.
-        while not stop.is_set():
-            producer.poll(0.1)
-        if producer is not self._producer and not self._closed:
-            # Discarded after a fatal error: fail what it still holds so no caller waits in vain.
-            producer.purge()
-            producer.poll(0)
+    def poll(self, timeout_s: float = 0.0) -> None:
+        """Serve delivery reports (the ``done`` of :meth:`send`) on this thread, waiting up to ``timeout_s``."""
+        producer = self._producer
+        if producer is not None:
+            producer.poll(timeout_s)
+        while self._discarded:
+            # Fail what a discarded producer still holds so no caller waits in vain.
+            with self._lock:
+                discarded, self._discarded = self._discarded, []
+            for old in discarded:
+                old.purge()
+                old.poll(0)
 
     def _on_error(self, error: KafkaError) -> None:
         # Connection errors are transient and show up as failed deliveries; only say so in the log.
@@ -119,8 +121,9 @@ class Publisher:
 
     def _discard(self) -> None:
         with self._lock:
+            if self._producer is not None:
+                self._discarded.append(self._producer)
             self._producer = None
-            self._stop.set()
 
     def _produce(self, record: Record, callback: Callable[[KafkaError | None, Message], None], deadline: float) -> None:
         topic, key, value, headers = record
@@ -133,14 +136,14 @@ class Publisher:
                 # The local queue is full (Kafka slow or down): wait for room until the deadline.
                 if time.monotonic() >= deadline:
                     raise KafkaUnavailable(f"Kafka producer queue still full after {self.send_timeout_s:g}s") from None
-                producer.poll(0.05)
+                self.poll(0.05)
             except KafkaException as e:
                 if e.args and isinstance(e.args[0], KafkaError) and e.args[0].fatal():
                     self._discard()
                 raise KafkaUnavailable(f"Kafka refused the record: {e}") from None
 
     def send(self, record: Record, done: Done) -> None:
-        """Hand one record to the producer; ``done`` is called (on the poll thread) with its outcome."""
+        """Hand one record to the producer; ``done`` is called from a later :meth:`poll` with its outcome."""
 
         def callback(err: KafkaError | None, msg: Message) -> None:
             done(None if err is None else KafkaUnavailable(f"Kafka did not acknowledge: {err}"))
@@ -151,25 +154,43 @@ class Publisher:
         """Publish ``records`` and return only once Kafka acknowledged every one of them."""
         if not records:
             return
-        deadline = time.monotonic() + self.send_timeout_s
         waiter = _Waiter(len(records))
+        deadline = self._produce_all(records, waiter)
+        while not waiter.done and time.monotonic() < deadline:
+            self.poll(min(0.1, max(0.0, deadline - time.monotonic())))
+        self._settle(waiter)
+
+    async def deliver_async(self, records: Sequence[Record]) -> None:
+        """:meth:`deliver` for an event loop: polled from the loop, which stays free while Kafka acknowledges."""
+        if not records:
+            return
+        waiter = _Waiter(len(records))
+        deadline = self._produce_all(records, waiter)
+        while True:
+            self.poll()
+            if waiter.done or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.001)
+        self._settle(waiter)
+
+    def _produce_all(self, records: Sequence[Record], waiter: _Waiter) -> float:
+        deadline = time.monotonic() + self.send_timeout_s
         for record in records:
             self._produce(record, waiter, deadline)
         # A small margin past the deadline lets librdkafka's own message timeout report first.
-        if not waiter.done.wait(max(0.0, deadline - time.monotonic()) + 1.0):
+        return deadline + 1.0
+
+    def _settle(self, waiter: _Waiter) -> None:
+        if not waiter.done:
             raise KafkaUnavailable(f"Kafka did not acknowledge within {self.send_timeout_s:g}s")
         if waiter.error is not None:
             raise KafkaUnavailable(f"Kafka did not acknowledge: {waiter.error}")
 
     def close(self, timeout_s: float = 10.0) -> None:
         with self._lock:
-            producer, poller = self._producer, self._poller
-            self._producer = self._poller = None
-            self._closed = True
-            self._stop.set()
-        if poller is not None:
-            poller.join()
+            producer, self._producer = self._producer, None
         if producer is not None:
-            left = producer.flush(timeout_s)  # also serves the last delivery callbacks
+            left = producer.flush(timeout_s)  # also serves the last delivery reports
             if left:
                 log.warning("closing the Kafka producer with %d records unacknowledged", left)
+        self.poll()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from driftline.collector.ingest import INGESTED, Accepted, Rejected, Result, check_items
@@ -48,19 +49,42 @@ class Ingestor:
 
         Raises :class:`~driftline.collector.publisher.KafkaUnavailable` when it did not.
         """
-        scope = self.settings.stream(stream).scope
-        results = check_items(items, INGESTED[kind], stream, device_id, scope)
+        results = self.check(items, kind, stream, device_id)
         self.publish(results, kind, stream, device_id, transport)
         return results
 
-    def publish(self, results: list[Result], kind: str, stream: str, device_id: str | None, transport: str) -> None:
+    async def ingest_async(
+        self, items: list[Any], kind: str, stream: str, device_id: str | None, transport: str
+    ) -> list[Result]:
+        """:meth:`ingest` on an event loop, which stays free while Kafka acknowledges."""
+        results = self.check(items, kind, stream, device_id)
+        records = self.records(results, kind, stream, device_id, transport)
         started = time.perf_counter()
+        with self._refusals(transport):
+            await self.publisher.deliver_async(records)
+        self._published(results, stream, transport, started)
+        return results
+
+    def check(self, items: list[Any], kind: str, stream: str, device_id: str | None) -> list[Result]:
+        return check_items(items, INGESTED[kind], stream, device_id, self.settings.stream(stream).scope)
+
+    def publish(self, results: list[Result], kind: str, stream: str, device_id: str | None, transport: str) -> None:
+        records = self.records(results, kind, stream, device_id, transport)
+        started = time.perf_counter()
+        with self._refusals(transport):
+            self.publisher.deliver(records)
+        self._published(results, stream, transport, started)
+
+    @contextlib.contextmanager
+    def _refusals(self, transport: str) -> Iterator[None]:
         try:
-            self.publisher.deliver(self.records(results, kind, stream, device_id, transport))
+            yield
         except KafkaUnavailable:
             # Only Kafka's refusal is an outage; any other exception is a bug and propagates as such.
             self.metrics.refused.labels(transport, "kafka_unavailable").inc()
             raise
+
+    def _published(self, results: list[Result], stream: str, transport: str, started: float) -> None:
         self.metrics.send_latency.labels(transport).observe(time.perf_counter() - started)
         self.metrics.batch_size.labels(transport).observe(len(results))
         self.count(results, stream, transport)
@@ -68,12 +92,15 @@ class Ingestor:
     def count(self, results: list[Result], stream: str, transport: str) -> None:
         """Count accepted and rejected items; a stream that is not configured is labelled ``(unknown)``."""
         stream = stream if stream in self.settings.streams else UNKNOWN_STREAM
-        reasons = Counter(r.reason for r in results if isinstance(r, Rejected))
-        accepted = len(results) - sum(reasons.values())
+        # No Counter: the MQTT bridge counts one message at a time.
+        accepted = 0
+        for result in results:
+            if isinstance(result, Rejected):
+                self.metrics.rejected.labels(stream, transport, result.reason).inc()
+            else:
+                accepted += 1
         if accepted:
             self.metrics.accepted.labels(stream, transport).inc(accepted)
-        for reason, n in reasons.items():
-            self.metrics.rejected.labels(stream, transport, reason).inc(n)
 
 
 def _claimed_device(rejected: Rejected) -> str:
