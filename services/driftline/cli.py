@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ from driftline.cli_options import ConfigOption
 from driftline.config import ConfigError, load_settings
 from driftline.contracts import ContractError
 from driftline.kafkaio.broker import BrokerError
+from driftline.logs import setup_logging
 from driftline.modelspec import ModelSpecError
 from driftline.processes import ProcessError
 
@@ -29,14 +29,7 @@ err = Console(stderr=True)
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details.")] = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # kafka-python narrates every connection at INFO; keep the terminal for driftline's own story.
-    logging.getLogger("kafka").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    for chatty in ("httpx", "matplotlib"):  # a line per request, per font cache
-        logging.getLogger(chatty).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    setup_logging(verbose)
 
 
 @app.command("config")

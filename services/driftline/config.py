@@ -207,8 +207,8 @@ class MqttSettings(Strict):
     password: str = Field(default="", description="Bridge password (DRIFTLINE_COLLECTOR__MQTT__PASSWORD).")
     topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "sensors"
     """Devices publish to <prefix>/<stream>/<device>."""
-    client_id: str = "driftline-collector"
-    """The bridge's MQTT client id (its persistent session)."""
+    client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "driftline-collector"
+    """The bridge's MQTT client id (its persistent session); with several workers, worker k > 0 adds -k."""
 
 
 class CollectorSettings(ServiceSettings):
@@ -216,6 +216,8 @@ class CollectorSettings(ServiceSettings):
 
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
     """HTTP port of ingest, /metrics and the OpenAPI docs."""
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Collector processes: they share the HTTP port and, with MQTT, the bridge's subscription."""
     max_batch_items: Annotated[int, Field(ge=1, le=100_000)] = 5000
     """Items in one request at most (413 beyond)."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024

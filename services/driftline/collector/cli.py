@@ -41,32 +41,24 @@ def register(app: typer.Typer) -> None:
     def collector(
         config: ConfigOption = None,
         mqtt: Annotated[bool | None, typer.Option("--mqtt/--no-mqtt", help="Run the MQTT bridge too.")] = None,
+        workers: Annotated[
+            int | None, typer.Option(min=1, max=64, help="Processes sharing the port (collector.workers).")
+        ] = None,
     ) -> None:
         """Serve HTTP ingest (OpenAPI at /docs) and, with --mqtt or collector.mqtt.enabled, the MQTT bridge.
 
         Publishes to the Kafka cluster of kafka.bootstrap_servers, which must be set.
         """
-        import uvicorn
-
-        from driftline.collector.app import create_app
-        from driftline.collector.mqtt_bridge import MqttBridge
-        from driftline.collector.publisher import Publisher
-        from driftline.collector.service import Ingestor
+        from driftline.collector.worker import serve
         from driftline.config import load_settings
 
         settings = load_settings(config)
-        with _kafka(settings, "collector") as bootstrap:
-            publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
-            ingestor = Ingestor(settings, publisher)
-            bridge = (
-                MqttBridge(ingestor).start() if (settings.collector.mqtt.enabled if mqtt is None else mqtt) else None
-            )
-            try:
-                uvicorn.run(create_app(ingestor), host=settings.collector.host, port=settings.collector.port)
-            finally:
-                if bridge:
-                    bridge.stop()
-                publisher.close()
+        overrides = {"workers": workers, "mqtt": None if mqtt is None else settings.collector.mqtt.model_copy(
+            update={"enabled": mqtt})}  # fmt: skip
+        update = {k: v for k, v in overrides.items() if v is not None}
+        settings = settings.model_copy(update={"collector": settings.collector.model_copy(update=update)})
+        with _kafka(settings, "collector"):
+            serve(settings, config)
 
     @app.command()
     def replay(

@@ -1,8 +1,16 @@
-"""The collector's Prometheus metrics, on a registry of its own so several apps can live in one process."""
+"""The collector's Prometheus metrics, on a registry of its own so several apps can live in one process.
+
+With several collector workers (``collector.workers``), every process writes its values to the
+files of prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by
+``driftline collector`` before it starts them), and /metrics of any worker reports the sum.
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 BATCH_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -48,9 +56,19 @@ class CollectorMetrics:
             "driftline_collector_mqtt_held_messages",
             "MQTT messages Kafka did not take, held unacknowledged until the next retry round.",
             registry=self.registry,
+            multiprocess_mode="livesum",  # summed over the workers alive
         )
         self.mqtt_retry_rounds = Counter(
             "driftline_collector_mqtt_retry_rounds",
             "Retry rounds of the MQTT bridge: after one pause, every held message is resent.",
             registry=self.registry,
         )
+
+    @property
+    def exposition(self) -> CollectorRegistry:
+        """The registry /metrics reports: this process's, or with several workers, the sum over all of them."""
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            return self.registry
+        summed = CollectorRegistry()
+        MultiProcessCollector(summed)
+        return summed

@@ -6,6 +6,10 @@ message Kafka never took stays with Mosquitto (persistent session) and comes bac
 While Kafka is down the bridge holds what Kafka refused and, after one pause of ``retry_s`` per
 round (not per message), resends all of it at once; Mosquitto's ``max_inflight_messages`` bounds
 how many messages the bridge holds, the broker keeps the rest queued.
+
+With several collector workers each runs a bridge client, ``slot`` k of them: client id
+``<client_id>`` for slot 0 and ``<client_id>-k`` for the others, all in one MQTT shared
+subscription (``$share/<client_id>/...``), so Mosquitto hands each message to one of them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from driftline.contracts import SensorEvent
 
 log = logging.getLogger(__name__)
 
+#: How often the bridge serves Kafka's reports itself when no message arrives (the ack's delay then).
+IDLE_POLL_S = 0.02
+
 
 @dataclass(frozen=True, slots=True)
 class Pending:
@@ -47,18 +54,28 @@ def route(topic: str, prefix: str) -> tuple[str, str] | None:
 
 
 class MqttBridge:
-    def __init__(self, ingestor: Ingestor, mqtt_settings: MqttSettings | None = None, retry_s: float = 1.0):
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        mqtt_settings: MqttSettings | None = None,
+        retry_s: float = 1.0,
+        slot: int | None = None,
+    ):
+        """``slot``: this bridge's place among several sharing the subscription; None when it is the only one."""
         self.ingestor = ingestor
         self.settings = mqtt_settings or ingestor.settings.collector.mqtt
         self.retry_s = retry_s
+        self.slot = slot
+        self.client_id = self.settings.client_id if not slot else f"{self.settings.client_id}-{slot}"
         self._held: queue.Queue[Pending] = queue.Queue()
         self._last_error: object = None
         self._stop = threading.Event()
         self._subscribed = threading.Event()
-        self._retrier = threading.Thread(target=self._retry_loop, name="mqtt-bridge-retry", daemon=True)
+        self._service = threading.Thread(target=self._service_loop, name="mqtt-bridge-service", daemon=True)
+        self._send_latency = ingestor.metrics.send_latency.labels("mqtt")
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=self.settings.client_id,
+            client_id=self.client_id,
             clean_session=False,  # Mosquitto keeps our QoS 1 messages while we are away
             protocol=mqtt.MQTTv311,
             manual_ack=True,
@@ -71,20 +88,32 @@ class MqttBridge:
 
     @property
     def pattern(self) -> str:
-        return f"{self.settings.topic_prefix}/+/+"
+        """The subscription: shared by the group of bridges when there are several."""
+        return self._patterns[self.slot is None]
+
+    @property
+    def _patterns(self) -> tuple[str, str]:
+        alone = f"{self.settings.topic_prefix}/+/+"
+        return f"$share/{self.settings.client_id}/{alone}", alone
 
     def start(self, timeout: float = 10.0) -> MqttBridge:
         """Connect, subscribe and return once the subscription is in place."""
         self.client.connect(self.settings.host, self.settings.port, keepalive=30)
         self.client.loop_start()
-        self._retrier.start()
+        self._service.start()
         if not self._subscribed.wait(timeout):
             self.stop()
             raise ConnectionError(
                 f"MQTT bridge not subscribed to {self.pattern} on {self.settings.host}:{self.settings.port} "
                 f"within {timeout:g}s (wrong credentials?)"
             )
-        log.info("MQTT bridge subscribed to %s on %s:%s", self.pattern, self.settings.host, self.settings.port)
+        log.info(
+            "MQTT bridge %s subscribed to %s on %s:%s",
+            self.client_id,
+            self.pattern,
+            self.settings.host,
+            self.settings.port,
+        )
         return self
 
     def stop(self) -> None:
@@ -92,14 +121,17 @@ class MqttBridge:
         self._stop.set()
         self.client.disconnect()
         self.client.loop_stop()
-        if self._retrier.is_alive():
-            self._retrier.join()
+        if self._service.is_alive():
+            self._service.join()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
             log.error("MQTT connection refused: %s", reason)
             return
         client.subscribe(self.pattern, qos=1)
+        # The persistent session may hold the other form from a run with another worker count:
+        # left there, Mosquitto would keep queueing a second copy of every message for it.
+        client.unsubscribe(self._patterns[self.slot is not None])
 
     def check(self, topic: str, payload: bytes) -> tuple[Result, str, str | None]:
         """Validate one message: ``(result, stream, device)``; pure apart from reading the config."""
@@ -117,6 +149,8 @@ class MqttBridge:
         result, stream, device = self.check(message.topic, message.payload)
         (record,) = self.ingestor.records([result], "events", stream, device, "mqtt")
         self._forward(Pending(message.mid, message.qos, record, result, stream))
+        # Serve Kafka's reports here, on paho's thread, while messages flow (see publisher.py).
+        self.ingestor.publisher.poll()
 
     def _forward(self, pending: Pending) -> None:
         started = time.perf_counter()
@@ -133,10 +167,9 @@ class MqttBridge:
             self._hold(pending, e)
 
     def _delivered(self, pending: Pending, started: float) -> None:
-        # Runs on the producer's poll thread; paho's ack is queued for its own network thread.
+        # Runs where the publisher was polled; paho queues the ack for its network thread.
         self.client.ack(pending.mid, pending.qos)
-        metrics = self.ingestor.metrics
-        metrics.send_latency.labels("mqtt").observe(time.perf_counter() - started)
+        self._send_latency.observe(time.perf_counter() - started)
         # count() labels a stream that is not configured "(unknown)": the topic's name is the device's choice.
         self.ingestor.count([pending.result], pending.stream, "mqtt")
 
@@ -147,16 +180,24 @@ class MqttBridge:
         self._last_error = error
         self._held.put(pending)
 
-    def _retry_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                first = self._held.get(timeout=0.5)
-            except queue.Empty:
+    def _service_loop(self) -> None:
+        """Serve Kafka's reports when no message arrives, and resend what Kafka did not take.
+
+        It polls without waiting inside librdkafka: a thread blocked there would take the reports
+        the network thread serves itself while messages flow, each with a GIL hand-off.
+        """
+        retry_at: float | None = None
+        while not self._stop.wait(IDLE_POLL_S):
+            self.ingestor.publisher.poll()
+            if self._held.empty():
                 continue
             # One pause per round, not per message: once Kafka is back the whole held set goes at once.
-            if self._stop.wait(self.retry_s):
-                return
-            held = [first]
+            now = time.monotonic()
+            retry_at = retry_at or now + self.retry_s
+            if now < retry_at:
+                continue
+            retry_at = None
+            held: list[Pending] = []
             with contextlib.suppress(queue.Empty):
                 for _ in range(self._held.qsize()):
                     held.append(self._held.get_nowait())

@@ -1,0 +1,137 @@
+"""`driftline collector` with several workers, against the session broker and a real Mosquitto.
+
+The workers share the HTTP port and the MQTT bridge's subscription; /metrics of any of them
+reports the sum; every message lands in Kafka exactly once, also after the worker count changed.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from collector_fixtures import (
+    BRIDGE_PASSWORD,
+    MQTT_PASSWORDS,
+    STREAMS,
+    auth,
+    device_client,
+    devices,
+    event,
+    mosquitto,  # noqa: F401  (fixture)
+    read_topic,
+    wait_until,
+)
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import unique_topics
+from driftline.collector.worker import Slot
+from driftline.config import settings_from_dict
+from driftline.kafkaio.topics import ensure_topics
+from driftline.ops.mosquitto import Mosquitto
+from driftline.processes import ManagedProcess, free_port, http_ok
+
+
+def accepted_total(url: str, transport: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "driftline_collector_events_accepted_total" and sample.labels["transport"] == transport
+    )
+
+
+def collector(tmp_path: Path, config: dict[str, Any], workers: int, name: str) -> tuple[ManagedProcess, str]:
+    """A `driftline collector --workers N` process on a free port, and its URL."""
+    port = free_port()
+    path = tmp_path / f"{name}.toml"
+    path.write_text(_toml({**config, "collector": {**config.get("collector", {}), "port": port}}))
+    driftline = str(Path(sys.executable).with_name("driftline"))
+    url = f"http://127.0.0.1:{port}"
+    argv = [driftline, "collector", "-c", str(path), "--workers", str(workers)]
+    return ManagedProcess(name, argv, tmp_path / f"{name}.log", ready=lambda: http_ok(f"{url}/healthz")), url
+
+
+def _toml(data: dict[str, Any], prefix: str = "") -> str:
+    # JSON scalars, arrays and {} are valid TOML values; other dicts become tables.
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) or not v}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict) and v}
+    out = f"[{prefix}]\n" if prefix and scalars else ""
+    out += "".join(f"{k} = {orjson.dumps(v).decode()}\n" for k, v in scalars.items())
+    return out + "".join(_toml(v, f"{prefix}.{k}" if prefix else k) for k, v in tables.items())
+
+
+@pytest.fixture
+def config(bootstrap: str, tmp_path: Path) -> dict[str, Any]:
+    topics = unique_topics("workers")
+    ensure_topics(bootstrap, settings_from_dict({"topics": topics}).topics)
+    return {
+        "state_dir": str(tmp_path / "state"),
+        "kafka": {"bootstrap_servers": bootstrap},
+        "topics": topics,
+        "streams": STREAMS,
+        "devices": devices(),
+    }
+
+
+def test_slots_are_the_lowest_free_ones(tmp_path: Path) -> None:
+    first, second = Slot(tmp_path, 2), Slot(tmp_path, 2)
+    assert (first.index, second.index) == (0, 1)
+    with pytest.raises(RuntimeError, match="all 2 collector worker slots"):
+        Slot(tmp_path, 2)
+    first.release()
+    again = Slot(tmp_path, 2)
+    assert again.index == 0
+    again.release()
+    second.release()
+
+
+def test_http_workers_share_the_port_and_the_metrics(config: dict[str, Any], tmp_path: Path, bootstrap: str) -> None:
+    server, url = collector(tmp_path, config, 2, "http")
+    with server:
+        statuses = []
+        for n in range(8):  # a connection per request, so both workers get some
+            batch = [event(n * 10 + i) for i in range(10)]
+            with httpx.Client(base_url=url, timeout=30) as client:
+                statuses.append(client.post("/v1/streams/rooms/events", json=batch, headers=auth("dev-a")).status_code)
+        assert statuses == [202] * 8
+        for _ in range(4):  # whichever worker answers, it reports the sum over all of them
+            assert accepted_total(url, "http") == 80
+    records = read_topic(bootstrap, config["topics"]["events"]["name"], expected=80)
+    assert sorted(orjson.loads(r.value)["event_id"] for r in records) == sorted(f"dev-a-{i}" for i in range(80))
+
+
+def test_mqtt_bridges_share_the_subscription_and_deliver_each_message_once(
+    config: dict[str, Any],
+    tmp_path: Path,
+    bootstrap: str,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    mqtt = {"enabled": True, "port": mosquitto.port, "password": BRIDGE_PASSWORD, "client_id": "bridges"}
+    config = {**config, "collector": {"mqtt": mqtt}}
+    # One worker first: its session subscribes without sharing. Two workers must drop that
+    # subscription, or its session would get a second copy of every message.
+    alone, _ = collector(tmp_path, config, 1, "alone")
+    with alone:
+        pass
+    shared, url = collector(tmp_path, config, 2, "shared")
+    sent = {device: [event(i, device) for i in range(150)] for device in MQTT_PASSWORDS}
+    with shared:
+        for device, events in sent.items():
+            client = device_client(mosquitto, device)
+            for e in events:
+                client.publish(f"sensors/rooms/{device}", orjson.dumps(e), qos=1).wait_for_publish(10)
+            client.disconnect()
+            client.loop_stop()
+        wait_until(lambda: accepted_total(url, "mqtt") >= 300, "300 MQTT messages acknowledged by Kafka")
+    records = read_topic(bootstrap, config["topics"]["events"]["name"], expected=301, idle_ms=3000)
+    ids = sorted(orjson.loads(r.value)["event_id"] for r in records)
+    assert ids == sorted(e["event_id"] for events in sent.values() for e in events)
+    log = (tmp_path / "shared.log").read_text()
+    # Both workers' bridges took part: slot 0 under the configured id, slot 1 with -1 added.
+    for client_id in ("bridges", "bridges-1"):
+        assert f"MQTT bridge {client_id} subscribed to $share/bridges/sensors/+/+" in log
