@@ -28,7 +28,6 @@ from collector_fixtures import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import unique_topics
-from driftline.collector.worker import Slot
 from driftline.config import settings_from_dict
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
@@ -78,18 +77,6 @@ def config(bootstrap: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
-def test_slots_are_the_lowest_free_ones(tmp_path: Path) -> None:
-    first, second = Slot(tmp_path, 2), Slot(tmp_path, 2)
-    assert (first.index, second.index) == (0, 1)
-    with pytest.raises(RuntimeError, match="all 2 collector worker slots"):
-        Slot(tmp_path, 2)
-    first.release()
-    again = Slot(tmp_path, 2)
-    assert again.index == 0
-    again.release()
-    second.release()
-
-
 def test_http_workers_share_the_port_and_the_metrics(config: dict[str, Any], tmp_path: Path, bootstrap: str) -> None:
     server, url = collector(tmp_path, config, 2, "http")
     with server:
@@ -105,6 +92,14 @@ def test_http_workers_share_the_port_and_the_metrics(config: dict[str, Any], tmp
     assert sorted(orjson.loads(r.value)["event_id"] for r in records) == sorted(f"dev-a-{i}" for i in range(80))
 
 
+def publish(broker: Mosquitto, device: str, events: list[dict[str, Any]]) -> None:
+    client = device_client(broker, device)
+    for e in events:
+        client.publish(f"sensors/rooms/{device}", orjson.dumps(e), qos=1).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+
+
 def test_mqtt_bridges_share_the_subscription_and_deliver_each_message_once(
     config: dict[str, Any],
     tmp_path: Path,
@@ -113,25 +108,38 @@ def test_mqtt_bridges_share_the_subscription_and_deliver_each_message_once(
 ) -> None:
     mqtt = {"enabled": True, "port": mosquitto.port, "password": BRIDGE_PASSWORD, "client_id": "bridges"}
     config = {**config, "collector": {"mqtt": mqtt}}
+    sent: list[dict[str, Any]] = []
+
+    def send(first: int, count: int) -> None:
+        for device in MQTT_PASSWORDS:
+            events = [event(i, device) for i in range(first, first + count)]
+            publish(mosquitto, device, events)
+            sent.extend(events)
+
     # One worker first: its session subscribes without sharing. Two workers must drop that
     # subscription, or its session would get a second copy of every message.
     alone, _ = collector(tmp_path, config, 1, "alone")
     with alone:
         pass
     shared, url = collector(tmp_path, config, 2, "shared")
-    sent = {device: [event(i, device) for i in range(150)] for device in MQTT_PASSWORDS}
     with shared:
-        for device, events in sent.items():
-            client = device_client(mosquitto, device)
-            for e in events:
-                client.publish(f"sensors/rooms/{device}", orjson.dumps(e), qos=1).wait_for_publish(10)
-            client.disconnect()
-            client.loop_stop()
+        send(0, 150)
         wait_until(lambda: accepted_total(url, "mqtt") >= 300, "300 MQTT messages acknowledged by Kafka")
-    records = read_topic(bootstrap, config["topics"]["events"]["name"], expected=301, idle_ms=3000)
-    ids = sorted(orjson.loads(r.value)["event_id"] for r in records)
-    assert ids == sorted(e["event_id"] for events in sent.values() for e in events)
     log = (tmp_path / "shared.log").read_text()
     # Both workers' bridges took part: slot 0 under the configured id, slot 1 with -1 added.
     for client_id in ("bridges", "bridges-1"):
         assert f"MQTT bridge {client_id} subscribed to $share/bridges/sensors/+/+" in log
+
+    # Sent while no collector runs: Mosquitto queues half for each slot's session. Back with one
+    # worker, slot 1's session is retired (drained, then subscribed to nothing), so neither these
+    # nor later messages are stranded with it.
+    send(150, 50)
+    fewer, url = collector(tmp_path, config, 1, "fewer")
+    with fewer:
+        send(200, 50)
+        topic = config["topics"]["events"]["name"]
+        records = read_topic(bootstrap, topic, expected=len(sent), idle_ms=15_000)
+        assert len(records) == len(sent)
+        records += read_topic(bootstrap, topic, idle_ms=3000)[len(sent) :]  # and no second copies after them
+    assert sorted(orjson.loads(r.value)["event_id"] for r in records) == sorted(e["event_id"] for e in sent)
+    assert "retired MQTT session bridges-1: forwarded " in (tmp_path / "fewer.log").read_text()

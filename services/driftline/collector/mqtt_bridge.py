@@ -71,6 +71,9 @@ class MqttBridge:
         self._last_error: object = None
         self._stop = threading.Event()
         self._subscribed = threading.Event()
+        self._retiring = False
+        self._last_message = time.monotonic()
+        self.received = 0
         self._service = threading.Thread(target=self._service_loop, name="mqtt-bridge-service", daemon=True)
         self._send_latency = ingestor.metrics.send_latency.labels("mqtt")
         self.client = mqtt.Client(
@@ -128,6 +131,10 @@ class MqttBridge:
         if getattr(reason, "is_failure", False):
             log.error("MQTT connection refused: %s", reason)
             return
+        if self._retiring:
+            client.unsubscribe(list(self._patterns))
+            self._subscribed.set()
+            return
         client.subscribe(self.pattern, qos=1)
         # The persistent session may hold the other form from a run with another worker count:
         # left there, Mosquitto would keep queueing a second copy of every message for it.
@@ -145,7 +152,26 @@ class MqttBridge:
             return Rejected(0, payload, "unknown_stream", [("(topic)", f"no such stream {stream!r}")]), stream, device
         return check_raw(payload, SensorEvent, stream, device, config.scope), stream, device
 
+    def retire(self, quiet_s: float = 1.0, timeout: float = 300.0) -> int:
+        """Empty the persistent session of a slot no longer in use, and leave it subscribed to nothing.
+
+        Mosquitto keeps routing a share of a shared subscription's messages to a member that is
+        away, so a slot left behind when the worker count goes down would strand messages. This
+        drops its subscriptions and forwards what was queued for it, until ``quiet_s`` pass
+        without a message; returns how many messages it forwarded (or dead-lettered).
+        """
+        self._retiring = True
+        self.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() - self._last_message < quiet_s and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.ingestor.publisher.flush()  # the last acknowledgements, then paho sends their PUBACKs
+        self.stop()
+        return self.received
+
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        self._last_message = time.monotonic()
+        self.received += 1
         result, stream, device = self.check(message.topic, message.payload)
         (record,) = self.ingestor.records([result], "events", stream, device, "mqtt")
         self._forward(Pending(message.mid, message.qos, record, result, stream))

@@ -186,11 +186,15 @@ class Publisher:
         if waiter.error is not None:
             raise KafkaUnavailable(f"Kafka did not acknowledge: {waiter.error}")
 
-    def close(self, timeout_s: float = 10.0) -> None:
-        with self._lock:
-            producer, self._producer = self._producer, None
-        if producer is not None:
-            left = producer.flush(timeout_s)  # also serves the last delivery reports
-            if left:
-                log.warning("closing the Kafka producer with %d records unacknowledged", left)
+    def flush(self, timeout_s: float = 10.0) -> int:
+        """Wait until Kafka answered every record (serving their reports here); how many are left."""
+        producer = self._producer
+        left = producer.flush(timeout_s) if producer is not None else 0
         self.poll()
+        return left
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        if left := self.flush(timeout_s):
+            log.warning("closing the Kafka producer with %d records unacknowledged", left)
+        with self._lock:
+            self._producer = None

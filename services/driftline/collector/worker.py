@@ -11,6 +11,7 @@ bridge of a restarted worker resumes the persistent MQTT session of the one it r
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
 import tempfile
@@ -28,30 +29,66 @@ from driftline.collector.service import Ingestor
 from driftline.config import Settings, load_settings
 from driftline.logs import setup_logging
 
+log = logging.getLogger(__name__)
+
 #: Where the metrics of several workers meet; prometheus_client reads it when first imported.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Slot:
-    """The lowest of ``count`` slots no other live process holds, held until :meth:`release` or exit."""
+    """A worker's slot, a lock file ``slot-<index>.lock`` in ``folder``, held until :meth:`release` or exit."""
 
-    def __init__(self, folder: Path, count: int):
+    def __init__(self, folder: Path, index: int, handle: IO[str]):
+        self.folder, self.index, self._handle = folder, index, handle
+
+    @classmethod
+    def take(cls, folder: Path, index: int) -> Slot | None:
+        """Slot ``index``, or None while another live process holds it."""
         folder.mkdir(parents=True, exist_ok=True)
+        handle = (folder / f"slot-{index}.lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return None
+        return cls(folder, index, handle)
+
+    @classmethod
+    def lowest_free(cls, folder: Path, count: int) -> Slot:
         for index in range(count):
-            handle = (folder / f"slot-{index}.lock").open("w")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
-                continue
-            self.index, self._handle = index, handle
-            return
+            if (slot := cls.take(folder, index)) is not None:
+                return slot
         raise RuntimeError(f"all {count} collector worker slots under {folder} are taken: another collector runs there")
 
     def release(self) -> None:
-        handle: IO[str] = self._handle
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        handle.close()
+        fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._handle.close()
+
+
+def retire_slots(settings: Settings) -> None:
+    """Drain the MQTT sessions of slots that ``collector.workers`` no longer uses (see MqttBridge.retire)."""
+    folder = slots_folder(settings)
+    # Slot 0 always stays: a single bridge has its client id, and drops the shared subscription itself.
+    workers = settings.collector.workers
+    used = [int(path.stem.removeprefix("slot-")) for path in folder.glob("slot-*.lock")]
+    for index in sorted(i for i in used if i >= workers):
+        slot = Slot.take(folder, index)
+        if slot is None:
+            raise RuntimeError(f"collector worker slot {index} under {folder} is in use: another collector runs there")
+        ingestor = Ingestor(settings, Publisher(settings.kafka.bootstrap_servers, settings.collector.send_timeout_s))
+        bridge = MqttBridge(ingestor, slot=index)
+        forwarded = bridge.retire()
+        ingestor.publisher.close()
+        log.info(
+            "retired MQTT session %s: forwarded %d queued messages (the collector now runs %d workers)",
+            bridge.client_id, forwarded, workers,
+        )  # fmt: skip
+        (folder / f"slot-{index}.lock").unlink()
+        slot.release()
+
+
+def slots_folder(settings: Settings) -> Path:
+    return settings.state_dir / "collector-slots"
 
 
 def build(settings: Settings, slot: int | None = None) -> FastAPI:
@@ -84,7 +121,7 @@ def worker_app() -> FastAPI:
     """uvicorn's factory for each of several workers: settings from the environment the parent set."""
     setup_logging()
     settings = load_settings()
-    slot = Slot(settings.state_dir / "collector-slots", settings.collector.workers)
+    slot = Slot.lowest_free(slots_folder(settings), settings.collector.workers)
     app = build(settings, slot.index)
     inner = app.router.lifespan_context
 
@@ -103,6 +140,8 @@ def serve(settings: Settings, config: Path | None) -> None:
     import uvicorn
 
     collector = settings.collector
+    if collector.mqtt.enabled:
+        retire_slots(settings)
     if collector.workers == 1:
         uvicorn.run(build(settings), host=collector.host, port=collector.port)
         return
