@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.collector.auth import hash_token
 from driftline.config import settings_from_dict
+from driftline.httpserver import exposed_total
 from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
@@ -69,12 +69,7 @@ def start_collector(work: Path, name: str, bootstrap: str, topics: dict, workers
 def accepted(url: str, transport: str) -> float:
     """Items the collector (all its workers) got acknowledged by Kafka, from its /metrics."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "driftline_collector_events_accepted_total" and sample.labels["transport"] == transport
-    )
+    return exposed_total(text, "driftline_collector_events_accepted_total", transport=transport)
 
 
 def bench_http(work: Path, bootstrap: str, topics: dict, seconds: float, clients: int, workers: int) -> dict:

@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.processes import free_port
 
@@ -62,6 +63,16 @@ def add_ops_routes(app: Any, registry: Any, healthy: Callable[[], str | None] = 
         problem = healthy()
         body = '{"status": "ok"}' if problem is None else f'{{"status": "failing", "problem": {json.dumps(problem)}}}'
         return Response(body, status_code=200 if problem is None else 503, media_type="application/json")
+
+
+def exposed_total(text: str, sample: str, **labels: str) -> float:
+    """The sum of ``sample`` over the series of a /metrics page whose labels include ``labels``."""
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == sample and labels.items() <= s.labels.items()
+    )
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -25,10 +25,10 @@ from collector_fixtures import (
     read_topic,
     wait_until,
 )
-from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import unique_topics
 from driftline.config import settings_from_dict
+from driftline.httpserver import exposed_total
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
 from driftline.processes import ManagedProcess, free_port, http_ok
@@ -36,12 +36,7 @@ from driftline.processes import ManagedProcess, free_port, http_ok
 
 def accepted_total(url: str, transport: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "driftline_collector_events_accepted_total" and sample.labels["transport"] == transport
-    )
+    return exposed_total(text, "driftline_collector_events_accepted_total", transport=transport)
 
 
 def collector(tmp_path: Path, config: dict[str, Any], workers: int, name: str) -> tuple[ManagedProcess, str]:

@@ -24,6 +24,7 @@ from monitor_fixtures import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.contracts import ControlCommand, DriftEvent
+from driftline.httpserver import exposed_total
 from driftline.monitor.service import MonitorService
 from driftline.monitor.synthetic import outcomes
 from driftline.processes import find_program
@@ -82,8 +83,7 @@ def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
 
 
 def drift_counter(text: str, **labels: str) -> float:
-    found = [v for k, v in samples(text, "driftline_drift_detected_total").items() if labels.items() <= dict(k).items()]
-    return sum(found)
+    return exposed_total(text, "driftline_drift_detected_total", **labels)
 
 
 def test_an_abrupt_concept_change_yields_exactly_one_detection_near_it(run: dict) -> None:
