@@ -22,12 +22,17 @@ from collector_fixtures import (
     devices,
     event,
     mosquitto,  # noqa: F401  (fixture)
+    private_kafka,
     read_topic,
     wait_until,
 )
 
 from conftest import unique_topics
-from driftline.config import settings_from_dict
+from driftline.collector.mqtt_bridge import MqttBridge
+from driftline.collector.publisher import Publisher
+from driftline.collector.service import Ingestor
+from driftline.collector.worker import Slot, retire_slots, slots_folder
+from driftline.config import MqttSettings, settings_from_dict
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
@@ -138,3 +143,34 @@ def test_mqtt_bridges_share_the_subscription_and_deliver_each_message_once(
         records += read_topic(bootstrap, topic, idle_ms=3000)[len(sent) :]  # and no second copies after them
     assert sorted(orjson.loads(r.value)["event_id"] for r in records) == sorted(e["event_id"] for e in sent)
     assert "retired MQTT session bridges-1: forwarded " in (tmp_path / "fewer.log").read_text()
+
+
+def test_a_slot_is_kept_until_kafka_took_what_its_session_held(
+    tmp_path: Path,
+    mosquitto: Mosquitto,  # noqa: F811
+) -> None:
+    with private_kafka(tmp_path, STREAMS, partitions=1) as (broker, settings):
+        mqtt = MqttSettings(enabled=True, port=mosquitto.port, password=BRIDGE_PASSWORD, client_id="retiring")
+        collector = settings.collector.model_copy(update={"mqtt": mqtt, "workers": 2, "send_timeout_s": 1.0})
+        settings = settings.model_copy(update={"state_dir": tmp_path / "state", "collector": collector})
+        folder = slots_folder(settings)
+        for index in (0, 1):  # two workers' bridges join the shared subscription, then go away
+            slot = Slot.claim(folder, index)
+            publisher = Publisher(broker.bootstrap_servers)
+            MqttBridge(Ingestor(settings, publisher), slot=index).start().stop()
+            publisher.close()
+            slot.release()
+        sent = [event(i) for i in range(40)]
+        publish(mosquitto, "dev-a", sent)  # Mosquitto queues half of them for each absent member
+        fewer = settings.model_copy(update={"collector": collector.model_copy(update={"workers": 1})})
+
+        broker.stop()
+        retire_slots(fewer, timeout_s=3)
+        assert (folder / "slot-1.lock").exists()  # Kafka took nothing: the slot and its session stay
+
+        broker.start()
+        retire_slots(fewer)
+        assert not (folder / "slot-1.lock").exists()
+        records = read_topic(broker.bootstrap_servers, "ev", expected=20, idle_ms=15_000)
+    assert len(records) == 20  # slot 1's half; slot 0's waits for the one worker left
+    assert {orjson.loads(r.value)["event_id"] for r in records} <= {e["event_id"] for e in sent}

@@ -72,8 +72,10 @@ class MqttBridge:
         self._stop = threading.Event()
         self._subscribed = threading.Event()
         self._retiring = False
-        self._last_message = time.monotonic()
+        self._last_news = time.monotonic()  # a message in, or Kafka's answer to one
         self.received = 0
+        self.settled = 0  # acknowledged by Kafka and to Mosquitto
+        self._settled_lock = threading.Lock()  # reports are served on paho's thread and the service thread
         self._service = threading.Thread(target=self._service_loop, name="mqtt-bridge-service", daemon=True)
         self._send_latency = ingestor.metrics.send_latency.labels("mqtt")
         self.client = mqtt.Client(
@@ -87,7 +89,7 @@ class MqttBridge:
         self.client.max_inflight_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_subscribe = self._on_subscribe
 
     @property
     def pattern(self) -> str:
@@ -122,10 +124,13 @@ class MqttBridge:
     def stop(self) -> None:
         """Disconnect; messages still held stay unacknowledged, so Mosquitto delivers them again later."""
         self._stop.set()
-        self.client.disconnect()
-        self.client.loop_stop()
         if self._service.is_alive():
             self._service.join()
+        # Kafka's last answers while still connected, so their PUBACKs go out before the DISCONNECT;
+        # a PUBACK lost here would only bring the message back (a duplicate), never lose it.
+        self.ingestor.publisher.flush(self.ingestor.publisher.send_timeout_s)
+        self.client.disconnect()
+        self.client.loop_stop()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if getattr(reason, "is_failure", False):
@@ -140,6 +145,13 @@ class MqttBridge:
         # left there, Mosquitto would keep queueing a second copy of every message for it.
         client.unsubscribe(self._patterns[self.slot is not None])
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: object, mid: int, reasons: list, props: object) -> None:
+        refused = [reason for reason in reasons if getattr(reason, "is_failure", False)]
+        if refused:  # an ACL that denies the pattern: say so rather than wait for messages that never come
+            log.error("MQTT broker refused the subscription to %s: %s", self.pattern, refused[0])
+        else:
+            self._subscribed.set()
+
     def check(self, topic: str, payload: bytes) -> tuple[Result, str, str | None]:
         """Validate one message: ``(result, stream, device)``; pure apart from reading the config."""
         where = route(topic, self.settings.topic_prefix)
@@ -152,25 +164,28 @@ class MqttBridge:
             return Rejected(0, payload, "unknown_stream", [("(topic)", f"no such stream {stream!r}")]), stream, device
         return check_raw(payload, SensorEvent, stream, device, config.scope), stream, device
 
-    def retire(self, quiet_s: float = 1.0, timeout: float = 300.0) -> int:
+    def retire(self, quiet_s: float = 1.0, timeout: float = 300.0) -> bool:
         """Empty the persistent session of a slot no longer in use, and leave it subscribed to nothing.
 
         Mosquitto keeps routing a share of a shared subscription's messages to a member that is
         away, so a slot left behind when the worker count goes down would strand messages. This
-        drops its subscriptions and forwards what was queued for it, until ``quiet_s`` pass
-        without a message; returns how many messages it forwarded (or dead-lettered).
+        drops its subscriptions and forwards what was queued for it: done when every message it got
+        is acknowledged and ``quiet_s`` passed without news. False if that did not happen within
+        ``timeout`` (Kafka down, say): what is left stays in the session, unacknowledged.
         """
         self._retiring = True
         self.start()
         deadline = time.monotonic() + timeout
-        while time.monotonic() - self._last_message < quiet_s and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            settled = self.settled == self.received
+            if settled and time.monotonic() - self._last_news >= quiet_s:
+                break
             time.sleep(0.1)
-        self.ingestor.publisher.flush()  # the last acknowledgements, then paho sends their PUBACKs
         self.stop()
-        return self.received
+        return self.settled == self.received
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        self._last_message = time.monotonic()
+        self._last_news = time.monotonic()
         self.received += 1
         result, stream, device = self.check(message.topic, message.payload)
         (record,) = self.ingestor.records([result], "events", stream, device, "mqtt")
@@ -195,6 +210,9 @@ class MqttBridge:
     def _delivered(self, pending: Pending, started: float) -> None:
         # Runs where the publisher was polled; paho queues the ack for its network thread.
         self.client.ack(pending.mid, pending.qos)
+        with self._settled_lock:
+            self.settled += 1
+        self._last_news = time.monotonic()
         self._send_latency.observe(time.perf_counter() - started)
         # count() labels a stream that is not configured "(unknown)": the topic's name is the device's choice.
         self.ingestor.count([pending.result], pending.stream, "mqtt")

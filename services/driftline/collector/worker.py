@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO
 
 from fastapi import FastAPI
+from prometheus_client import multiprocess
 
 from driftline.collector.app import create_app
 from driftline.collector.mqtt_bridge import MqttBridge
@@ -54,6 +55,13 @@ class Slot:
         return cls(folder, index, handle)
 
     @classmethod
+    def claim(cls, folder: Path, index: int) -> Slot:
+        """Slot ``index``; refused while another live process holds it."""
+        if (slot := cls.take(folder, index)) is None:
+            raise RuntimeError(f"collector worker slot {index} under {folder} is in use: another collector runs there")
+        return slot
+
+    @classmethod
     def lowest_free(cls, folder: Path, count: int) -> Slot:
         for index in range(count):
             if (slot := cls.take(folder, index)) is not None:
@@ -65,23 +73,29 @@ class Slot:
         self._handle.close()
 
 
-def retire_slots(settings: Settings) -> None:
+def retire_slots(settings: Settings, timeout_s: float = 300.0) -> None:
     """Drain the MQTT sessions of slots that ``collector.workers`` no longer uses (see MqttBridge.retire)."""
     folder = slots_folder(settings)
     # Slot 0 always stays: a single bridge has its client id, and drops the shared subscription itself.
     workers = settings.collector.workers
     used = [int(path.stem.removeprefix("slot-")) for path in folder.glob("slot-*.lock")]
     for index in sorted(i for i in used if i >= workers):
-        slot = Slot.take(folder, index)
-        if slot is None:
-            raise RuntimeError(f"collector worker slot {index} under {folder} is in use: another collector runs there")
+        slot = Slot.claim(folder, index)
         ingestor = Ingestor(settings, Publisher(settings.kafka.bootstrap_servers, settings.collector.send_timeout_s))
         bridge = MqttBridge(ingestor, slot=index)
-        forwarded = bridge.retire()
+        drained = bridge.retire(timeout=timeout_s)
         ingestor.publisher.close()
+        if not drained:
+            # Kept: what Kafka did not take stays in the session, and the next start tries again.
+            log.error(
+                "MQTT session %s: %d of %d queued messages not acknowledged by Kafka; its slot is kept",
+                bridge.client_id, bridge.received - bridge.settled, bridge.received,
+            )  # fmt: skip
+            slot.release()
+            continue
         log.info(
             "retired MQTT session %s: forwarded %d queued messages (the collector now runs %d workers)",
-            bridge.client_id, forwarded, workers,
+            bridge.client_id, bridge.received, workers,
         )  # fmt: skip
         (folder / f"slot-{index}.lock").unlink()
         slot.release()
@@ -130,6 +144,8 @@ def worker_app() -> FastAPI:
         async with inner(app):
             yield
         slot.release()
+        # Its live gauges leave the sum (a worker that crashes keeps them until the collector restarts).
+        multiprocess.mark_process_dead(os.getpid())
 
     app.router.lifespan_context = lifespan
     return app
@@ -143,7 +159,13 @@ def serve(settings: Settings, config: Path | None) -> None:
     if collector.mqtt.enabled:
         retire_slots(settings)
     if collector.workers == 1:
-        uvicorn.run(build(settings), host=collector.host, port=collector.port)
+        # Slot 0's MQTT session is this bridge's: a second collector on it would take turns with it.
+        slot = Slot.claim(slots_folder(settings), 0) if collector.mqtt.enabled else None
+        try:
+            uvicorn.run(build(settings), host=collector.host, port=collector.port)
+        finally:
+            if slot is not None:
+                slot.release()
         return
     metrics_dir = tempfile.mkdtemp(prefix="driftline-collector-metrics-")
     # The workers are new interpreters: they read the config and these overrides from the environment.
