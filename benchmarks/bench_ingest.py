@@ -247,7 +247,7 @@ Same machine, same benchmark, one change at a time (the benchmark's own load cha
 | uvicorn[standard] (httptools, uvloop), 2 runs each | 46,283 / 59,618 → 49,036 / 69,482 | |
 | scalar values checked in pydantic-core, serializer writes bytes (52fb3b4) | check 6.9 → 4.9 us/event | |
 | delivery reports served on the waiting thread (b3683d7) | 58,074 → 58,398 / 60,175 | bridge CPU 30 → 21 us/msg |
-| `collector.workers = 2` (8276a51), same run as 1 worker | 62,031 → 106,282 | see below |
+| `collector.workers = 2` (f3440ad), same run as 1 worker | 62,031 → 106,282 | see below |
 | MQTT load from 2 `mosquitto_pub --repeat` (C) instead of one paho device (~80% of a core) | | 10,858 → 12,464 |
 | reports on the waiting thread; the bridge in a `driftline collector`; 4 devices | | 16,423 |
 | each device keeps 500 messages in flight (`mosquitto_pub -l -M 500`), not 1 | | 19,918 |
