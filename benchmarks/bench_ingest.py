@@ -246,13 +246,15 @@ Same machine, same benchmark, one change at a time (the benchmark's own load cha
 | benchmark's paho device keeps 500 QoS 1 messages in flight | | 9,648 |
 | uvicorn[standard] (httptools, uvloop), 2 runs each | 46,283 / 59,618 → 49,036 / 69,482 | |
 | scalar values checked in pydantic-core, serializer writes bytes (52fb3b4) | check 6.9 → 4.9 us/event | |
-| delivery reports served on the waiting thread (b3683d7) | 58,074 → 58,398 / 60,175 | bridge CPU 30 → 21 us/msg |
+| HTTP ingest on the event loop, not a threadpool (on the way to b3683d7) | 61,850 → 58,398 / 60,175 | |
+| delivery reports served on the waiting thread (b3683d7) | | bridge CPU 30 → 21 us/msg |
 | `collector.workers = 2` (f3440ad), same run as 1 worker | 62,031 → 106,282 | see below |
 | MQTT load from 2 `mosquitto_pub --repeat` (C) instead of one paho device (~80% of a core) | | 10,858 → 12,464 |
 | reports on the waiting thread; the bridge in a `driftline collector`; 4 devices | | 16,423 |
 | each device keeps 500 messages in flight (`mosquitto_pub -l -M 500`), not 1 | | 19,918 |
 | HTTP load from 8 clients instead of 4 (2 workers; 4 clients ranged 87k-106k) | 106,695 | |
 | HTTP load from `http.client` instead of httpx (2 workers, 8 clients) | 106,695 → 114,026 | |
+| `gc.freeze()` once the collector has started (1 worker, 2 runs each) | 64,492 / 66,136 → 81,555 / 89,090 | |
 
 The bridge's CPU per message is in-process, with a real broker and without the network loop
 (`MqttBridge._on_message` called directly). The HTTP check is parse, validate and serialize per
@@ -260,15 +262,16 @@ event of a 500-event batch.
 
 ## What limits it
 
-- HTTP: one collector process does about 60k events/s; its event loop thread is then busy (the
-  GIL), about 10 us per event, half of it the event's check (orjson, pydantic-core, serializer) and
-  the rest librdkafka's produce and delivery reports, uvicorn and the request's own work. Two
-  workers pass 100k on 2 cores; a third has no core left here (Kafka, the load generator and
-  librdkafka's threads use the rest). The kernel spreads connections, not requests: with 4
+- HTTP: one collector process is bound by its event loop thread (the GIL). Before `gc.freeze()`
+  that thread used a whole core at ~65k events/s, ~15 us per event, ~60% of its py-spy samples in
+  the event's check (orjson, pydantic-core, serializer); the garbage collections that the
+  per-event objects set off walked the whole startup heap (modules, FastAPI, pydantic) each time,
+  which `gc.freeze()` takes out of their sight. A third worker has no core left here (Kafka, the
+  load generator and librdkafka's threads use the rest). The kernel spreads connections, not requests: with 4
   keep-alive clients one worker once got 3 of them (82% against 52% of a core, 87k events/s in
   all), so the benchmark posts from 8.
 - MQTT, live: the devices, Mosquitto, Kafka and the collector share 2 cores. A message costs the
-  bridge ~25 us in paho (its reader makes four `recv` calls per packet, in Python) and ~20 us in
+  bridge ~25 us in paho (its reader makes a `recv` call per header byte and one for the rest, in Python) and ~20 us in
   driftline (check, produce, delivery report, PUBACK, metrics). Live, a second worker gains less
   than in the backlog: the devices and Mosquitto take much of the CPU it would use.
 - MQTT, backlog: with the devices done, two workers catch up faster than one. That is the rate

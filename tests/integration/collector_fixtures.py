@@ -14,10 +14,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 from paho.mqtt.enums import CallbackAPIVersion
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from driftline.collector.auth import hash_token
 from driftline.config import MqttSettings, Settings, settings_from_dict
+from driftline.httpserver import exposed_total
 from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.clients import make_consumer
 from driftline.kafkaio.topics import ensure_topics
@@ -95,12 +96,7 @@ def headers_of(record: ConsumerRecord) -> dict[str, str]:
 
 def metric_total(registry: CollectorRegistry, sample: str, **labels: str) -> float:
     """The sum of ``sample`` over every series whose labels include ``labels`` (0 when there is none)."""
-    return sum(
-        s.value
-        for metric in registry.collect()
-        for s in metric.samples
-        if s.name == sample and labels.items() <= s.labels.items()
-    )
+    return exposed_total(generate_latest(registry).decode(), sample, **labels)
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
