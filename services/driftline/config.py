@@ -148,6 +148,8 @@ class Topics(Strict):
     drift: TopicSpec = TopicSpec(name="driftline.drift.v1", partitions=1)
     control: TopicSpec = TopicSpec(name="driftline.control.v1", partitions=1)
     deadletter: TopicSpec = TopicSpec(name="driftline.deadletter.v1", partitions=1)
+    checkpoints: TopicSpec = TopicSpec(name="driftline.checkpoints.v1")
+    """Compacted: the newest checkpoint of each unit (state and the offsets it corresponds to), chunked."""
 
     @model_validator(mode="after")
     def _copartitioned(self) -> Topics:
@@ -180,7 +182,35 @@ class ServiceSettings(Strict):
     """Its port (0: any free port)."""
 
 
-class TrainerSettings(ServiceSettings):
+class ConsumerSettings(ServiceSettings):
+    """A service that consumes in a group and keeps state: membership, transactions, checkpoints."""
+
+    instance_id: str = Field(
+        default="",
+        description="Stable name of this instance in the group (static membership, transactional id); "
+        "empty: the host name. Give each instance of one group its own.",
+    )
+    exactly_once: bool = Field(
+        default=True, description="Outcomes, checkpoints and input offsets in one Kafka transaction."
+    )
+    checkpoints: bool = Field(
+        default=True, description="Save the state with the offsets it corresponds to; off: every start is fresh."
+    )
+    checkpoint_every_events: Annotated[int, Field(ge=0)] = Field(
+        default=10_000, description="Input records of a unit between its checkpoints; 0: by time only."
+    )
+    checkpoint_interval_s: Annotated[float, Field(ge=0)] = Field(
+        default=30.0, description="Seconds between checkpoints of a unit that changed; 0: by count only."
+    )
+    commit_interval_s: Annotated[float, Field(gt=0)] = Field(
+        default=0.5, description="Seconds between commits of outputs and input offsets (transactions)."
+    )
+    session_timeout_ms: Annotated[int, Field(ge=6000)] = Field(
+        default=10_000, description="A member silent this long (killed) loses its partitions to the others."
+    )
+
+
+class TrainerSettings(ConsumerSettings):
     """The trainer: its consumer group, batch size and snapshot cadence."""
 
     port: Annotated[int, Field(ge=0, le=65535)] = 8001
@@ -192,6 +222,15 @@ class TrainerSettings(ServiceSettings):
     snapshot_every: Annotated[int, Field(ge=0)] = Field(
         default=10_000, description="Learned events between snapshots of a model key; 0: only on command."
     )
+
+
+class CheckpointSettings(Strict):
+    """Signing of the checkpoints every stateful service stores, so a model key can move between hosts."""
+
+    secret: str = Field(
+        default="", description="HMAC-SHA256 key of checkpoints; empty: secret_file, else one generated in state_dir."
+    )
+    secret_file: Path | None = Field(default=None, description="A file holding the key (share it across hosts).")
 
 
 class MqttSettings(Strict):
@@ -235,7 +274,7 @@ class CollectorSettings(ServiceSettings):
     """... or after this many seconds."""
 
 
-class MonitorSettings(ServiceSettings):
+class MonitorSettings(ConsumerSettings):
     """The monitor's server, its rolling window, cardinality caps and webhook token."""
 
     webhook_token: str = Field(
@@ -271,6 +310,8 @@ class Settings(BaseSettings):
     """The trainer service."""
     monitor: MonitorSettings = MonitorSettings(port=8002)
     """The monitor service."""
+    checkpoints: CheckpointSettings = CheckpointSettings()
+    """Checkpoint signing."""
     state_dir: Path = Field(default=Path(".driftline"), description="Broker data, snapshots, lake, logs.")
     devices: dict[str, DeviceSettings] = Field(default_factory=dict)
     """Devices allowed to post events, by device id."""

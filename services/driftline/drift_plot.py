@@ -1,39 +1,26 @@
 """A picture of a run: rolling accuracy per stream, the true drift points, and what was detected.
 
 The pure part (:func:`rolling_accuracy`, :func:`detection_times`) works on contract messages; the
-edges read them back from Kafka (:func:`read_topic`) and draw a PNG (:func:`plot_run`).
+edges read them back from Kafka (:func:`read_messages`) and draw a PNG (:func:`plot_run`).
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict, deque
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kafka import TopicPartition
-
 from driftline.contracts import Contract, DriftEvent, Outcome, parse_any
-from driftline.kafkaio.clients import make_consumer
+from driftline.kafkaio.clients import read_topic
 
 C = TypeVar("C", bound=Contract)
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int, model: type[C], timeout: float = 60.0) -> list[C]:
+def read_messages(bootstrap: str, topic: str, partitions: int, model: type[C], timeout: float = 60.0) -> list[C]:
     """Every message of one contract on ``topic``, up to the end offsets it has now, in offset order."""
-    consumer = make_consumer(bootstrap, group_id=None)
-    assigned = [TopicPartition(topic, p) for p in range(partitions)]
-    consumer.assign(assigned)
-    consumer.seek_to_beginning()
-    ends = consumer.end_offsets(assigned)
-    found: list[C] = []
-    deadline = time.monotonic() + timeout
-    while any(consumer.position(tp) < ends[tp] for tp in assigned) and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            found += [m for m in (parse_any(r.value) for r in records) if isinstance(m, model)]
-    consumer.close()
-    return found
+    messages = (parse_any(record.value()) for record in read_topic(bootstrap, topic, partitions, timeout))
+    return [m for m in messages if isinstance(m, model)]
 
 
 def rolling_accuracy(outcomes: list[Outcome], window: int = 200) -> dict[str, list[tuple[datetime, float]]]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from driftline.config import Settings
 from driftline.contracts import SensorEvent, parse
-from driftline.kafkaio.clients import make_consumer, make_producer, send
+from driftline.kafkaio.clients import deliver, make_producer, read_topic
 from driftline.keys import model_key
 
 
@@ -19,7 +19,7 @@ def round_trip(bootstrap: str, settings: Settings, count: int, devices: int = 4,
     run = uuid.uuid4().hex[:8]
     start = datetime.now(UTC)
     sent: dict[str, list[str]] = {}
-    producer = make_producer(bootstrap)
+    records: list[tuple[str, bytes | None, bytes]] = []
     began = time.perf_counter()
     for i in range(count):
         device = f"smoke-{i % devices}"
@@ -32,23 +32,18 @@ def round_trip(bootstrap: str, settings: Settings, count: int, devices: int = 4,
             metadata={"smoke": run},
         )
         key = model_key(stream_name, device, stream.scope)
-        send(producer, topic, event, key)
+        records.append((topic, key.encode(), event.to_bytes()))
         sent.setdefault(key, []).append(event.event_id)
-    producer.flush()
-    producer.close()
+    deliver(make_producer(bootstrap), records, timeout)
     produced_s = time.perf_counter() - began
 
-    consumer = make_consumer(bootstrap, topic, group_id=f"driftline-smoke-{run}", consumer_timeout_ms=1000)
     received: dict[str, list[str]] = {}
-    deadline = time.monotonic() + timeout
     total = 0
-    while total < count and time.monotonic() < deadline:
-        for record in consumer:
-            event = parse(SensorEvent, record.value)
-            if (event.metadata or {}).get("smoke") == run:
-                received.setdefault(record.key.decode(), []).append(event.event_id)
-                total += 1
-    consumer.close()
+    for record in read_topic(bootstrap, topic, settings.topics.events.partitions, timeout):
+        event = parse(SensorEvent, record.value())
+        if (event.metadata or {}).get("smoke") == run:
+            received.setdefault((record.key() or b"").decode(), []).append(event.event_id)
+            total += 1
     if received != sent:
         missing = count - total
         raise RuntimeError(f"smoke run failed: {missing} of {count} events missing or out of order per model key")

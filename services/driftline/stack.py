@@ -182,11 +182,11 @@ def summary(stack: LocalStack) -> dict[str, dict[str, float]]:
 def draw_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]], path: Path) -> Path:
     """Read the run's outcomes and drift events back from Kafka and draw them with the true drifts."""
     from driftline.contracts import DriftEvent, Outcome
-    from driftline.drift_plot import plot_run, read_topic
+    from driftline.drift_plot import plot_run, read_messages
 
     topics = settings.topics
-    outcomes = read_topic(bootstrap, topics.outcomes.name, topics.outcomes.partitions, Outcome)
-    drifts = read_topic(bootstrap, topics.drift.name, topics.drift.partitions, DriftEvent)
+    outcomes = read_messages(bootstrap, topics.outcomes.name, topics.outcomes.partitions, Outcome)
+    drifts = read_messages(bootstrap, topics.drift.name, topics.drift.partitions, DriftEvent)
     return plot_run(outcomes, drifts, truth, path)
 
 

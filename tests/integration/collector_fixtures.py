@@ -13,6 +13,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka_helpers import make_consumer
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -20,7 +21,6 @@ from driftline.collector.auth import hash_token
 from driftline.config import MqttSettings, Settings, settings_from_dict
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.broker import LocalBroker
-from driftline.kafkaio.clients import make_consumer
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
 

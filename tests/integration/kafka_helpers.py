@@ -1,17 +1,45 @@
-"""Producing contract messages and reading them back, for the integration tests."""
+"""Producing contract messages and reading them back, for the integration tests.
+
+The tests talk to Kafka with kafka-python, a client the services do not use (they use
+confluent-kafka): the tests read and write driftline's topics the way an outside consumer or
+device would, which also proves the topics are plain Kafka.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from driftline.contracts import Contract, parse_any
-from driftline.kafkaio.clients import make_consumer, make_producer, send
 
 C = TypeVar("C", bound=Contract)
+
+
+def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
+    """An outside producer: acks=all, idempotent, kafka-python's (Java-compatible) murmur2 partitioner."""
+    return KafkaProducer(
+        **{"bootstrap_servers": bootstrap_servers, "acks": "all", "enable_idempotence": True, "linger_ms": 5, **overrides}
+    )
+
+
+def make_consumer(bootstrap_servers: str, *topics: str, group_id: str | None, **overrides: Any) -> KafkaConsumer:
+    """An outside consumer from the earliest record that sees committed transactions only."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "group_id": group_id,
+        "auto_offset_reset": "earliest",
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+    }
+    return KafkaConsumer(*topics, **{**options, **overrides})
+
+
+def send(producer: KafkaProducer, topic: str, message: Contract, key: str, headers: list[tuple[str, bytes]] | None = None):
+    """Publish a contract message keyed by its model key; returns kafka-python's future."""
+    return producer.send(topic, key=key.encode(), value=message.to_bytes(), headers=headers)
 
 
 def produce(bootstrap: str, topic: str, messages: Iterable[tuple[str, Contract]]) -> int:

@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kafka_helpers import TopicReader
+from kafka_helpers import TopicReader, make_producer, send
 from kafka_helpers import produce as produce_messages
 
 from driftline.config import Settings, settings_from_dict
 from driftline.contracts import Contract, ControlCommand, DriftEvent, Outcome
-from driftline.kafkaio.clients import make_producer, send
 from driftline.kafkaio.topics import ensure_topics
 
 C = TypeVar("C", bound=Contract)

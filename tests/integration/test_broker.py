@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import NewTopic
+from kafka_helpers import make_consumer, make_producer, send
 
 from driftline.config import Settings
 from driftline.contracts import SensorEvent, parse
 from driftline.kafkaio.broker import LocalBroker
-from driftline.kafkaio.clients import make_consumer, make_producer, send
 from driftline.keys import model_key
 from driftline.smoke import round_trip
 

@@ -10,11 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from kafka import TopicPartition
-from kafka_helpers import TopicReader, produce
+from kafka_helpers import TopicReader, make_consumer, make_producer, produce
 from river import datasets
 
 from driftline.contracts import ControlAck, ControlCommand, DriftEvent, Outcome, SensorEvent
-from driftline.kafkaio.clients import make_consumer, make_producer
 from driftline.modelspec import build_model
 from driftline.trainer.holdout import is_holdout
 from driftline.trainer.runner import TrainerRunner

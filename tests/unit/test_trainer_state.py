@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from river import datasets
 
+from driftline.checkpoint import CheckpointError, Signer
 from driftline.config import StreamConfig
 from driftline.dedupe import RecentIds
 from driftline.trainer.holdout import is_holdout
@@ -14,6 +16,7 @@ from driftline.trainer.pending import Pending, PendingLabels
 from driftline.trainer.slot import ModelSlot
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+SIGNER = Signer(b"a test key of 16+ bytes")
 
 
 def test_recent_ids_are_bounded() -> None:
@@ -71,7 +74,7 @@ def test_reset_rollback_and_snapshots(tmp_path: Path) -> None:
     rows = list(datasets.Phishing())[:200]
     for x, y in rows[:100]:
         slot.learn(x, y, {})
-    saved = slot.snapshot(tmp_path)
+    saved = slot.snapshot(tmp_path, SIGNER)
     assert saved.parent.name == "rooms_dev_1"
     x_probe = rows[150][0]
     before = slot.served.model.predict_proba_one(x_probe)
@@ -80,7 +83,7 @@ def test_reset_rollback_and_snapshots(tmp_path: Path) -> None:
 
     assert slot.reset("warm") == "cold"  # no background model: warm falls back to cold
     assert slot.version == 2
-    assert slot.rollback(tmp_path) == saved
+    assert slot.rollback(tmp_path, SIGNER) == saved
     assert slot.version == 3 and slot.learned == 100
     assert slot.served.model.predict_proba_one(x_probe) == before
 
@@ -94,24 +97,24 @@ def test_reset_rollback_and_snapshots(tmp_path: Path) -> None:
 
 def test_rollback_without_snapshot_changes_nothing(tmp_path: Path) -> None:
     slot = ModelSlot("s", phishing_stream())
-    assert slot.rollback(tmp_path) is None
+    assert slot.rollback(tmp_path, SIGNER) is None
     assert slot.version == 1
-
-
-def test_versions_keep_rising_across_a_restart(tmp_path: Path) -> None:
-    from driftline.trainer.versions import VersionLedger
-
-    ledger = VersionLedger(tmp_path / "versions.json")
-    assert ledger.start("rooms") == 1
-    ledger.record("rooms", 3)  # two resets later
-    restarted = VersionLedger(tmp_path / "versions.json")
-    assert restarted.start("rooms") == 4
-    assert restarted.start("machines/m1") == 1
 
 
 def test_snapshot_taken_after_a_restart_is_the_newest(tmp_path: Path) -> None:
     old = ModelSlot("s", phishing_stream(), version=5)
-    old.snapshot(tmp_path)
+    old.snapshot(tmp_path, SIGNER)
     new = ModelSlot("s", phishing_stream(), version=1)
-    saved = new.snapshot(tmp_path)
+    saved = new.snapshot(tmp_path, SIGNER)
     assert new.latest_snapshot(tmp_path) == saved
+
+
+def test_a_tampered_or_foreign_snapshot_is_never_rolled_back_to(tmp_path: Path) -> None:
+    slot = ModelSlot("s", phishing_stream())
+    saved = slot.snapshot(tmp_path, SIGNER)
+    with pytest.raises(CheckpointError, match="signature does not match"):
+        slot.rollback(tmp_path, Signer(b"another deployment's key"))
+    saved.write_bytes(saved.read_bytes()[:-1] + b"x")
+    with pytest.raises(CheckpointError, match="signature does not match"):
+        slot.rollback(tmp_path, SIGNER)
+    assert slot.version == 1

@@ -5,13 +5,28 @@ from __future__ import annotations
 import logging
 import time
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftline.config import ConfigError, Topics
 
 log = logging.getLogger(__name__)
+
+#: Topic settings by role. Checkpoints keep only each unit's newest record (compaction); its old
+#: chunks are deleted by tombstones, and segments roll often enough for the cleaner to reach them.
+TOPIC_CONFIGS: dict[str, dict[str, str]] = {
+    "checkpoints": {
+        "cleanup.policy": "compact",
+        "segment.ms": "300000",
+        "min.cleanable.dirty.ratio": "0.1",
+        "delete.retention.ms": "300000",
+        "max.message.bytes": str(2 * 1024 * 1024),
+    },
+}
+
+
+def admin_client(bootstrap_servers: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap_servers, "client.id": "driftline-admin"})
 
 
 def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: int = 1) -> list[str]:
@@ -21,36 +36,39 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: in
     partition count on the cluster too: a late label must reach the partition (and the trainer)
     of its event, so a mismatch is refused rather than silently breaking the join.
     """
-    specs = [getattr(topics, role) for role in Topics.model_fields]
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="driftline-admin")
-    try:
-        existing = set(admin.list_topics())
-        wanted = [NewTopic(s.name, s.partitions, replication_factor) for s in specs if s.name not in existing]
-        created = []
-        for topic in wanted:
+    admin = admin_client(bootstrap_servers)
+    existing = set(admin.list_topics(timeout=30).topics)
+    wanted = [
+        NewTopic(spec.name, spec.partitions, replication_factor, config=TOPIC_CONFIGS.get(role, {}))
+        for role in Topics.model_fields
+        if (spec := getattr(topics, role)).name not in existing
+    ]
+    created = []
+    if wanted:
+        for name, future in admin.create_topics(wanted, operation_timeout=30).items():
             try:
-                admin.create_topics([topic])
-                created.append(topic.name)
-            except TopicAlreadyExistsError:
-                pass  # another service created it between our list and create
+                future.result()
+                created.append(name)
+            except KafkaException as e:
+                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise  # another service may create it between our list and create; anything else is real
         if created:
             log.info("created topics %s", ", ".join(created))
-        counts = _partition_counts(admin, [topics.events.name, topics.labels.name])
-        if counts[topics.events.name] != counts[topics.labels.name]:
-            raise ConfigError(
-                f"topics: on the cluster {topics.events.name} has {counts[topics.events.name]} partitions and "
-                f"{topics.labels.name} {counts[topics.labels.name]}; labels must be co-partitioned with events"
-            )
-        return created
-    finally:
-        admin.close()
+    counts = partition_counts(admin, [topics.events.name, topics.labels.name, *created])
+    if counts[topics.events.name] != counts[topics.labels.name]:
+        raise ConfigError(
+            f"topics: on the cluster {topics.events.name} has {counts[topics.events.name]} partitions and "
+            f"{topics.labels.name} {counts[topics.labels.name]}; labels must be co-partitioned with events"
+        )
+    return created
 
 
-def _partition_counts(admin: KafkaAdminClient, names: list[str], timeout: float = 15.0) -> dict[str, int]:
+def partition_counts(admin: AdminClient, names: list[str], timeout: float = 15.0) -> dict[str, int]:
     """Partitions of each topic; a topic created a moment ago may show none until metadata settles."""
     deadline = time.monotonic() + timeout
     while True:
-        counts = {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names)}
-        if all(counts.get(name) for name in names) or time.monotonic() > deadline:
+        topics = admin.list_topics(timeout=10).topics
+        counts = {name: len(topics[name].partitions) if name in topics else 0 for name in names}
+        if all(counts.values()) or time.monotonic() > deadline:
             return counts
         time.sleep(0.2)

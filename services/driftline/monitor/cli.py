@@ -78,9 +78,5 @@ def register(app: typer.Typer) -> None:
             reason=reason,
             issuer="driftline-cli",
         )
-        producer = make_producer(servers)
-        try:
-            kafka_publisher(producer, settings.topics.control.name)([command])
-        finally:
-            producer.close(timeout=10)
+        kafka_publisher(make_producer(servers), settings.topics.control.name)([command])
         typer.echo(f"sent {command.command_id}: {mode} reset of {model_key or 'every model of ' + stream}")

@@ -9,18 +9,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Message
+
 from driftline.config import Settings
 from driftline.contracts import ContractError, ControlCommand, Outcome, parse
 from driftline.httpserver import BackgroundServer
-from driftline.kafkaio.clients import make_consumer, make_producer, send
+from driftline.kafkaio.checkpoints import store_for
+from driftline.kafkaio.clients import make_producer
+from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.monitor.app import create_app
 from driftline.monitor.exposition import registry_for
 from driftline.monitor.state import MonitorState
 from driftline.monitor.webhook import AlertPolicy, kafka_publisher
 
 log = logging.getLogger(__name__)
-#: How long to wait for Kafka to acknowledge the drift events of a batch before committing it.
-SEND_TIMEOUT_S = 30.0
 
 
 def webhook_token(settings: Settings) -> str:
@@ -58,6 +60,7 @@ class MonitorService:
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     _server: BackgroundServer | None = field(default=None, init=False)
     _producer: Any = field(default=None, init=False)
+    loop: StreamLoop | None = field(default=None, init=False)
     error: BaseException | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +78,11 @@ class MonitorService:
 
     def start(self) -> MonitorService:
         self._producer = make_producer(self.bootstrap)
+        m = self.settings.monitor
+        topics = self.settings.topics
+        client_id = f"{self.settings.kafka.client_id}-monitor"
+        config = LoopConfig.of(m, m.group_id, [topics.outcomes.name], client_id=client_id)
+        self.loop = StreamLoop(self.bootstrap, config, self, store_for(self.settings, self.bootstrap))
         registry = registry_for(self.state, self.policy.counts)
         app = create_app(registry, self.policy, self.publish_commands, webhook_token(self.settings), self.problem)
         self._server = BackgroundServer(app, host=self.settings.monitor.host, port=self.port or 0).start()
@@ -92,52 +100,50 @@ class MonitorService:
             return "outcome consumer stopped"
         return None
 
+    # The loop's handler: one unit, the whole assignment (the metrics aggregate over model keys).
+
+    def unit_of(self, topic: str, partition: int) -> str:
+        return "all"
+
+    def on_record(self, unit: str, message: Message) -> list[Output]:
+        try:
+            outcome = parse(Outcome, message.value())
+        except ContractError as e:
+            log.warning("dropping an invalid outcome at offset %s: %s", message.offset(), e)
+            self.state.drop("invalid")
+            return []
+        outputs: list[Output] = []
+        for event in self.state.observe(outcome):
+            log.info(
+                "%s %s drift on %s (%s%s) at %d",
+                event.level,
+                event.drift_kind,
+                event.model_key,
+                event.detector,
+                f", feature {event.feature}" if event.feature else "",
+                event.position,
+            )
+            outputs.append((self.settings.topics.drift.name, event.model_key.encode(), event.to_bytes(), None))
+        return outputs
+
+    def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
+        return [], set()
+
+    def snapshot(self, unit: str) -> bytes:
+        return self.state.snapshot()
+
+    def restore(self, unit: str, state: bytes | None) -> None:
+        self.state.restore(state)
+
+    def release(self, unit: str) -> None:
+        self.state.restore(None)
+
     def _consume(self) -> None:
-        topics = self.settings.topics
-        group = self.settings.monitor.group_id
         try:
-            consumer = make_consumer(self.bootstrap, topics.outcomes.name, group_id=group, max_poll_records=500)
+            self.loop.run(self._stop)
         except BaseException as e:
-            log.exception("monitor consumer could not start")
+            log.error("monitor consumer stopped: %s: %s", type(e).__name__, e)
             self.error = e
-            return
-        try:
-            while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=200)
-                events = []
-                sent: list[Any] = []
-                for records in batches.values():
-                    for record in records:
-                        try:
-                            outcome = parse(Outcome, record.value)
-                        except ContractError as e:
-                            log.warning("dropping an invalid outcome at offset %s: %s", record.offset, e)
-                            self.state.drop("invalid")
-                            continue
-                        events += self.state.observe(outcome)
-                for event in events:
-                    log.info(
-                        "%s %s drift on %s (%s%s) at %d",
-                        event.level,
-                        event.drift_kind,
-                        event.model_key,
-                        event.detector,
-                        f", feature {event.feature}" if event.feature else "",
-                        event.position,
-                    )
-                    sent.append(send(self._producer, topics.drift.name, event, key=event.model_key))
-                # Commit only what Kafka acknowledged: a lost drift event would never be detected again.
-                if sent:
-                    self._producer.flush()
-                    for future in sent:
-                        future.get(timeout=SEND_TIMEOUT_S)
-                if batches:
-                    consumer.commit()
-        except BaseException as e:
-            log.exception("monitor consumer stopped")
-            self.error = e
-        finally:
-            consumer.close()
 
     def wait(self, until: threading.Event | None = None) -> None:
         """Block until ``until`` is set, the service is stopped, or its consumer fails."""
@@ -156,7 +162,7 @@ class MonitorService:
         for thread in self._threads:
             thread.join(timeout=15)
         if self._producer is not None:
-            self._producer.close(timeout=10)
+            self._producer.flush(10)
             self._producer = None
 
     def __enter__(self) -> MonitorService:

@@ -15,6 +15,7 @@ up to a cap. The exposition reads this state under :attr:`MonitorState.lock`.
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -132,12 +133,19 @@ def check_drift_spec(name: str, stream: StreamConfig) -> None:
             raise ConfigError(f"streams.{name}.drift.{key}_params: {e}") from None
 
 
+@dataclass(frozen=True)
+class _Streams:
+    """Just the ``streams`` of a Settings, to build an empty state like an existing one."""
+
+    streams: dict[str, StreamConfig]
+
+
 class MonitorState:
     """Metric state and drift detectors for every stream of ``settings``."""
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | _Streams,
         window: int = 1000,
         dedupe_window: int = 100_000,
         max_model_keys: int = 10_000,
@@ -160,6 +168,28 @@ class MonitorState:
         self.drifts: Counter[tuple[str, str, str, str, str]] = Counter()
         self.warnings: Counter[tuple[str, str, str, str, str]] = Counter()
         self.last_drift_ts: dict[tuple[str, str, str, str, str], float] = {}
+
+    #: What a checkpoint holds: everything but the configuration and the lock.
+    _STATE = (
+        "_recent", "tracks", "series", "devices", "device_overflow", "accepted", "dropped", "drifts", "warnings",
+        "last_drift_ts",
+    )  # fmt: skip
+
+    def snapshot(self) -> bytes:
+        with self.lock:
+            return pickle.dumps({name: getattr(self, name) for name in self._STATE}, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, state: bytes | None) -> None:
+        """Continue from a :meth:`snapshot` (verified by the caller before this unpickles); None: start empty."""
+        fresh = MonitorState(
+            _Streams(self.streams), self.window, self._recent.capacity, self.max_model_keys, self.max_device_series
+        )
+        values = {name: getattr(fresh, name) for name in self._STATE}
+        if state is not None:
+            values.update(pickle.loads(state))
+        with self.lock:
+            for name, value in values.items():
+                setattr(self, name, value)
 
     def drop(self, reason: str) -> None:
         """Count an outcome that was not used (invalid, duplicate, unknown stream, unscorable)."""

@@ -173,11 +173,9 @@ def handle_notification(policy: AlertPolicy, payload: AlertmanagerPayload, publi
 
 def kafka_publisher(producer: Any, topic: str, timeout: float = 10.0) -> Publish:
     """A :data:`Publish` that sends commands to the control topic and waits for the acks."""
-    from driftline.kafkaio.clients import send
+    from driftline.kafkaio.clients import deliver
 
     def publish(commands: list[ControlCommand]) -> None:
-        futures = [send(producer, topic, command, key=command.model_key or command.stream) for command in commands]
-        for future in futures:
-            future.get(timeout=timeout)
+        deliver(producer, [(topic, (c.model_key or c.stream).encode(), c.to_bytes()) for c in commands], timeout)
 
     return publish

@@ -8,12 +8,14 @@ waiting prediction and are learned then. Holdout events are predicted and scored
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftline.checkpoint import CheckpointError, signer_for
 from driftline.config import Settings, StreamConfig
 from driftline.contracts import ControlAck, ControlCommand, DriftEvent, LabelEvent, Outcome, SensorEvent, utc_now
 from driftline.dedupe import RecentIds
@@ -23,7 +25,6 @@ from driftline.trainer.holdout import is_holdout
 from driftline.trainer.metrics import TrainerMetrics
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
 from driftline.trainer.slot import ModelSlot
-from driftline.trainer.versions import VersionLedger
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ def _proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
     return {str(label): float(p) for label, p in proba.items()} if proba else None
 
 
+#: Commands and drift warnings remembered per model key, so one read twice is applied once.
+APPLIED_REMEMBERED = 1000
+
+
 @dataclass
 class KeyState:
     """What the trainer keeps per model key besides the models."""
@@ -48,6 +53,7 @@ class KeyState:
     cleaner: Cleaner
     recent: RecentIds
     pending: PendingLabels
+    applied: RecentIds = field(default_factory=lambda: RecentIds(APPLIED_REMEMBERED))
 
 
 @dataclass
@@ -58,10 +64,9 @@ class TrainerCore:
     keys: dict[str, KeyState] = field(default_factory=dict)
     #: Guards models against the serving endpoint's thread.
     lock: threading.RLock = field(default_factory=threading.RLock)
-    _commands_seen: RecentIds = field(default_factory=lambda: RecentIds(10_000))
 
     def __post_init__(self) -> None:
-        self.versions = VersionLedger(self.settings.state_dir / "versions.json")
+        self.signer = signer_for(self.settings)
 
     @property
     def snapshot_root(self) -> Path:
@@ -76,7 +81,7 @@ class TrainerCore:
     def _slot(self, key: str, stream: StreamConfig) -> tuple[ModelSlot, KeyState]:
         slot = self.slots.get(key)
         if slot is None:
-            slot = self.slots[key] = ModelSlot(key, stream, version=self.versions.start(key))
+            slot = self.slots[key] = ModelSlot(key, stream)
             self.keys[key] = KeyState(
                 Cleaner(stream),
                 RecentIds(stream.dedupe_window),
@@ -170,7 +175,7 @@ class TrainerCore:
             self.metrics.promotions.labels(stream_name, promoted).inc()
         every = self.settings.trainer.snapshot_every
         if every and slot.learned % every == 0:
-            slot.snapshot(self.snapshot_root)
+            slot.snapshot(self.snapshot_root, self.signer)
             self.metrics.snapshots.labels(stream_name).inc()
         return learn_s
 
@@ -207,6 +212,38 @@ class TrainerCore:
             label_delay_s=label_delay_s,
         )
 
+    def key_of(self, stream: str, device_id: str) -> str:
+        return model_key(stream, device_id, self._stream(stream).scope)
+
+    # State: what a checkpoint holds
+
+    def snapshot(self, keys: set[str] | list[str]) -> bytes:
+        """The whole state of ``keys``: models with versions and counters, cleaning, dedupe, waiting labels."""
+        with self.lock:
+            return pickle.dumps(
+                {key: (self.slots[key], self.keys[key]) for key in sorted(keys) if key in self.slots},
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+
+    def restore(self, state: bytes) -> list[str]:
+        """Take over the keys of a :meth:`snapshot` (verified by the caller before this unpickles); returns them."""
+        restored: dict[str, tuple[ModelSlot, KeyState]] = pickle.loads(state)
+        with self.lock:
+            for key, (slot, key_state) in restored.items():
+                # The running config decides cleaning and promotion; the models keep their own spec.
+                stream = self.settings.streams.get(stream_of(key), slot.stream)
+                slot.stream = key_state.cleaner.stream = stream
+                self.slots[key], self.keys[key] = slot, key_state
+                self._report_version(slot)
+        return list(restored)
+
+    def release(self, keys: set[str] | list[str]) -> None:
+        """Forget ``keys`` (another instance takes them over)."""
+        with self.lock:
+            for key in keys:
+                self.slots.pop(key, None)
+                self.keys.pop(key, None)
+
     # Serving
 
     def predict(self, key: str, features: dict[str, Any]) -> dict[str, Any]:
@@ -241,7 +278,9 @@ class TrainerCore:
             return False
         with self.lock:
             slot = self.slots.get(drift.model_key)
-            return slot.start_background() if slot is not None else False
+            if slot is None or self.keys[drift.model_key].applied.seen(drift.drift_id):
+                return False
+            return slot.start_background()
 
     def _count_command(self, command: ControlCommand, status: str) -> None:
         # Anyone who can write to the control topic names the stream: bound the label by config.
@@ -249,20 +288,25 @@ class TrainerCore:
         self.metrics.commands.labels(stream, command.action, status).inc()
 
     def on_command(self, command: ControlCommand) -> list[ControlAck]:
-        """Apply a command to the model keys it names that this trainer holds; one ack per key."""
-        if self._commands_seen.seen(command.command_id):
-            self._count_command(command, "duplicate")
-            return [self._ack(command, None, "duplicate", None, "command already applied")]
+        """Apply a command to the model keys it names that this trainer holds; one ack per key.
+
+        Each key remembers the commands applied to it, so a command read again (a duplicate, or
+        a replay after recovery) is applied once.
+        """
         with self.lock:
             keys = [
                 key
-                for key, slot in self.slots.items()
+                for key in self.slots
                 if (command.model_key or key) == key and stream_of(key) == command.stream
             ]
             if not keys:
                 self._count_command(command, "ignored")
                 return [self._ack(command, command.model_key, "ignored", None, "no such model key here")]
-            acks = [self._apply(command, key, self.slots[key]) for key in keys]
+            fresh = [key for key in keys if not self.keys[key].applied.seen(command.command_id)]
+            if not fresh:
+                self._count_command(command, "duplicate")
+                return [self._ack(command, None, "duplicate", None, "command already applied")]
+            acks = [self._apply(command, key, self.slots[key]) for key in fresh]
         for ack in acks:
             self._count_command(command, ack.status)
             log.info("%s %s on %s: %s (%s)", command.action, ack.status, ack.model_key, ack.detail, command.reason)
@@ -270,17 +314,19 @@ class TrainerCore:
 
     def _apply(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
         if command.action == "snapshot":
-            path = slot.snapshot(self.snapshot_root)
+            path = slot.snapshot(self.snapshot_root, self.signer)
             self.metrics.snapshots.labels(command.stream).inc()
             return self._ack(command, key, "applied", slot.version, f"snapshot {path.name}")
         if command.action == "rollback":
-            path = slot.rollback(self.snapshot_root)
+            try:
+                path = slot.rollback(self.snapshot_root, self.signer)
+            except CheckpointError as e:
+                return self._ack(command, key, "failed", slot.version, str(e))
             if path is None:
                 return self._ack(command, key, "failed", slot.version, "no snapshot to roll back to")
             detail = f"rolled back to {path.name}"
         else:
             detail = f"{slot.reset(command.mode)} reset"
-        self.versions.record(key, slot.version)
         self._report_version(slot)
         return self._ack(command, key, "applied", slot.version, detail)
 

@@ -86,6 +86,18 @@ class TrainerMetrics:
             "driftline_trainer_promotions", "Challengers promoted to champion.", ["stream", "model"], registry=r
         )
         self.snapshots = Counter("driftline_trainer_snapshots", "Model snapshots written.", ["stream"], registry=r)
+        self.checkpoints = Counter(
+            "driftline_trainer_checkpoints", "Checkpoints (a partition's state with its offsets) written.", registry=r
+        )
+        self.checkpoint_bytes = Gauge(
+            "driftline_trainer_checkpoint_bytes", "Size of the newest checkpoint written.", registry=r
+        )
+        self.checkpoint_seconds = Histogram(
+            "driftline_trainer_checkpoint_seconds",
+            "Time to snapshot and produce one checkpoint.",
+            buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2, 10),
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "driftline_trainer_consumer_lag_records", "Records not yet consumed, by topic.", ["topic"], registry=r
         )

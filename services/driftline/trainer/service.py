@@ -1,18 +1,24 @@
-"""The trainer at the Kafka edge: consume events, labels, commands and drift; produce outcomes and acks."""
+"""The trainer at the Kafka edge: events, labels, commands and drift in; outcomes, acks and dead letters out.
+
+All Kafka I/O is the :class:`~driftline.kafkaio.loop.StreamLoop`'s; this class is the trainer's
+:class:`~driftline.kafkaio.loop.Handler`. Its unit of state is a partition number: events and
+labels are keyed by model key and co-partitioned, so partition *p* of both holds the same model
+keys, and the group's range assignment gives both to one instance. A checkpoint of unit ``p<p>``
+holds every model key seen on partition *p*.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from kafka import TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
+from confluent_kafka import Message
 
 from driftline.config import Settings
 from driftline.contracts import (
+    Contract,
     ContractError,
     ControlCommand,
     DriftEvent,
@@ -22,214 +28,159 @@ from driftline.contracts import (
     parse,
     parse_any,
 )
-from driftline.kafkaio.clients import make_consumer, make_producer, send
-from driftline.kafkaio.deadletter import send_dead_letter
+from driftline.kafkaio.checkpoints import store_for
+from driftline.kafkaio.deadletter import dead_letter_headers
+from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.trainer.core import TrainerCore, UnknownStream
 
 log = logging.getLogger(__name__)
 C = TypeVar("C", SensorEvent, LabelEvent)
 
 LAG_EVERY_S = 5.0
-#: Offsets are committed (after every outcome so far is acknowledged) at least this often ...
-COMMIT_INTERVAL_S = 0.5
-#: ... or once this many sends await their acknowledgement.
-COMMIT_RECORDS = 5000
+
+
+def unit_of_partition(partition: int) -> str:
+    return f"p{partition}"
 
 
 class TrainerService:
-    """One trainer instance: a member of the trainer consumer group on events and labels.
-
-    Events and labels are keyed by model key and co-partitioned, so the group's range assignment
-    gives one instance both the events and the labels of a model key. Control commands and drift
-    warnings are broadcast: every instance reads all of them, from the moment it starts.
-    Offsets are committed only once every outcome sent before them is acknowledged, at least
-    every COMMIT_INTERVAL_S and on a clean stop (at-least-once; the monitor drops duplicate
-    outcomes by id).
-    """
+    """One trainer instance: a member of the trainer group on events and labels, reading control and drift whole."""
 
     def __init__(self, settings: Settings, bootstrap: str, core: TrainerCore | None = None) -> None:
         self.settings = settings
         self.bootstrap = bootstrap
         self.core = core or TrainerCore(settings)
-        self.ready = threading.Event()
         self.stopped = threading.Event()
         #: Why the loop stopped on its own, if it did (health checks and the CLI report it).
         self.error: BaseException | None = None
         topics = settings.topics
-        self._handlers: dict[str, Callable[[ConsumerRecord], None]] = {
-            topics.events.name: self._on_event_record,
-            topics.labels.name: self._on_label_record,
-            topics.control.name: self._on_control_record,
-            topics.drift.name: self._on_drift_record,
+        trainer = settings.trainer
+        self._record_handlers: dict[str, Callable[[str, Message], list[Output]]] = {
+            topics.events.name: lambda unit, m: self._on_data(unit, m, SensorEvent, self.core.on_event),
+            topics.labels.name: lambda unit, m: self._on_data(unit, m, LabelEvent, self.core.on_label),
         }
-        self._producer: Any = None
-        self._pending_sends: list[Any] = []
+        self._keys: dict[str, set[str]] = {}
+        config = LoopConfig.of(
+            trainer,
+            trainer.group_id,
+            [topics.events.name, topics.labels.name],
+            side_topics=[(spec.name, spec.partitions) for spec in (topics.control, topics.drift)],
+            client_id=f"{settings.kafka.client_id}-trainer",
+            batch=trainer.max_poll_records,
+        )
+        self.loop = StreamLoop(bootstrap, config, self, store_for(settings, bootstrap), self._count_checkpoint)
+
+    @property
+    def ready(self) -> threading.Event:
+        """Set once the first assigned partitions are restored."""
+        return self.loop.ready
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; a failure is kept in ``error`` (health checks report it)."""
-        clients: list[Any] = []
+        lag = threading.Thread(target=self._report_lag, args=(stop,), name="trainer-lag", daemon=True)
+        lag.start()
         try:
-            data, side = self._connect(clients)
-            self._loop(stop, data, side)
+            self.loop.run(stop)
         except BaseException as e:
-            # Kafka gave up on us (start-up, a commit after a rebalance, an unacknowledged
-            # batch...): stop visibly rather than train on without committing.
-            log.exception("trainer loop stopped")
+            # Kafka gave up on us, or a checkpoint was refused: stop visibly rather than train on.
+            log.error("trainer loop stopped: %s: %s", type(e).__name__, e, exc_info=not isinstance(e, RuntimeError))
             self.error = e
         finally:
-            for client in reversed(clients):
-                client.close()
             self.stopped.set()
 
-    def _connect(self, clients: list[Any]) -> tuple[Any, Any]:
-        """The group consumer of events and labels, the broadcast consumer of control and drift, the producer."""
-        topics = self.settings.topics
-        trainer = self.settings.trainer
-        client_id = f"{self.settings.kafka.client_id}-trainer"
-        data = make_consumer(
-            self.bootstrap,
-            topics.events.name,
-            topics.labels.name,
-            group_id=trainer.group_id,
-            client_id=client_id,
-            max_poll_records=trainer.max_poll_records,
-        )
-        clients.append(data)
-        side = make_consumer(self.bootstrap, group_id=None, client_id=f"{client_id}-side")
-        clients.append(side)
-        side_partitions = [
-            TopicPartition(spec.name, p) for spec in (topics.control, topics.drift) for p in range(spec.partitions)
-        ]
-        side.assign(side_partitions)
-        side.seek_to_end()
-        for tp in side_partitions:
-            side.position(tp)  # resolve "end" now, so commands sent after start-up are never skipped
-        self._producer = make_producer(self.bootstrap, client_id=client_id)
-        clients.append(self._producer)
-        return data, side
+    # Handler: units of state
 
-    def _loop(self, stop: threading.Event, data: Any, side: Any) -> None:
-        next_lag = 0.0
-        uncommitted = False
-        last_commit = time.monotonic()
-        while not stop.is_set():
-            batch = data.poll(timeout_ms=200)
-            if data.assignment() and not self.ready.is_set():
-                self.ready.set()
-            self._handle(batch)
-            self._handle(side.poll(timeout_ms=0))
-            uncommitted = uncommitted or bool(batch)
-            # Waiting for acks after every poll would cost a broker round trip per batch:
-            # wait when idle, every COMMIT_INTERVAL_S, or once COMMIT_RECORDS sends are open.
-            due = (
-                not batch
-                or len(self._pending_sends) >= COMMIT_RECORDS
-                or time.monotonic() - last_commit >= COMMIT_INTERVAL_S
-            )
-            if due and (uncommitted or self._pending_sends):
-                self._commit(data, uncommitted)
-                uncommitted = False
-                last_commit = time.monotonic()
-            if time.monotonic() >= next_lag:
-                self._report_lag(data)
-                next_lag = time.monotonic() + LAG_EVERY_S
-        # A clean stop: what was processed is acknowledged and committed, nothing is redone.
-        self._commit(data, uncommitted)
+    def unit_of(self, topic: str, partition: int) -> str:
+        return unit_of_partition(partition)
 
-    def _commit(self, data: Any, offsets: bool) -> None:
-        self._flush()
-        if offsets:
-            data.commit()
+    def snapshot(self, unit: str) -> bytes:
+        return self.core.snapshot(self._keys.get(unit, set()))
 
-    def _handle(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        for tp, records in batch.items():
-            handler = self._handlers[tp.topic]
-            for record in records:
-                try:
-                    handler(record)
-                except Exception as e:
-                    # One event a model cannot digest must not stop the stream: park it, go on.
-                    log.exception("failed on a record of %s", record.topic)
-                    self._reject(record, f"processing_error: {type(e).__name__}: {e}")
+    def restore(self, unit: str, state: bytes | None) -> None:
+        self._keys[unit] = set(self.core.restore(state)) if state is not None else set()
 
-    def _emit(self, topic: str, message: Any, key: str) -> None:
-        self._pending_sends.append(send(self._producer, topic, message, key))
+    def release(self, unit: str) -> None:
+        self.core.release(self._keys.pop(unit, set()))
 
-    def _flush(self) -> None:
-        """Wait for every send of this batch: outcomes are acknowledged before offsets are committed."""
-        if not self._pending_sends:
-            return
-        self._producer.flush()
-        for future in self._pending_sends:
-            future.get(timeout=30)
-        self._pending_sends.clear()
+    # Handler: records
 
-    def _reject(self, record: ConsumerRecord, error: str, stream: str | None = None, device: str | None = None) -> None:
-        self.core.metrics.invalid.labels(record.topic, error.split(":", 1)[0]).inc()
-        self._pending_sends.append(
-            send_dead_letter(
-                self._producer,
-                self.settings.topics.deadletter.name,
-                record.value,
-                error,
-                source=f"trainer:{record.topic}",
-                device=device,
-                stream=stream,
-                key=record.key,
-            )
-        )
+    def on_record(self, unit: str, message: Message) -> list[Output]:
+        try:
+            return self._record_handlers[message.topic()](unit, message)
+        except Exception as e:
+            # One event a model cannot digest must not stop the stream: park it, go on.
+            log.exception("failed on a record of %s", message.topic())
+            return [self._reject(message, f"processing_error: {type(e).__name__}: {e}")]
 
-    def _on_event_record(self, record: ConsumerRecord) -> None:
-        self._on_data_record(record, SensorEvent, self.core.on_event)
+    def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
+        if message.topic() == self.settings.topics.control.name:
+            return self._on_control(message)
+        return self._on_drift(message)
 
-    def _on_label_record(self, record: ConsumerRecord) -> None:
-        self._on_data_record(record, LabelEvent, self.core.on_label)
-
-    def _on_data_record(self, record: ConsumerRecord, contract: type[C], handle: Callable[[C], Outcome | None]) -> None:
+    def _on_data(
+        self, unit: str, message: Message, contract: type[C], handle: Callable[[C], Outcome | None]
+    ) -> list[Output]:
         """Parse an event or a label, let the core handle it, publish its outcome; dead-letter what fails."""
         try:
-            message = parse(contract, record.value)
+            parsed = parse(contract, message.value())
         except ContractError as e:
-            self._reject(record, f"invalid: {e}")
-            return
+            return [self._reject(message, f"invalid: {e}")]
         try:
-            outcome = handle(message)
+            outcome = handle(parsed)
         except UnknownStream as e:
-            self._reject(record, f"unknown_stream: {e}", message.stream, message.device_id)
-            return
-        if outcome is not None:
-            self._emit(self.settings.topics.outcomes.name, outcome, outcome.model_key)
+            return [self._reject(message, f"unknown_stream: {e}", parsed.stream, parsed.device_id)]
+        # The unit's checkpoint holds every model key its records reached.
+        self._keys.setdefault(unit, set()).add(self.core.key_of(parsed.stream, parsed.device_id))
+        if outcome is None:
+            return []
+        return [self._output(self.settings.topics.outcomes.name, outcome, outcome.model_key)]
 
-    def _on_control_record(self, record: ConsumerRecord) -> None:
+    def _on_control(self, message: Message) -> tuple[list[Output], set[str]]:
         try:
-            message = parse_any(record.value)
+            command = parse_any(message.value())
         except ContractError as e:
-            self._reject(record, f"invalid: {e}")
-            return
-        if not isinstance(message, ControlCommand):
-            return  # acks, ours or another instance's, share the topic
-        for ack in self.core.on_command(message):
-            self._emit(self.settings.topics.control.name, ack, ack.model_key or ack.stream)
+            return [self._reject(message, f"invalid: {e}")], set()
+        if not isinstance(command, ControlCommand):
+            return [], set()  # acks, ours or another instance's, share the topic
+        acks = self.core.on_command(command)
+        changed = {self._unit_of_key(ack.model_key) for ack in acks if ack.status == "applied" and ack.model_key}
+        topic = self.settings.topics.control.name
+        return [self._output(topic, ack, ack.model_key or ack.stream) for ack in acks], changed
 
-    def _on_drift_record(self, record: ConsumerRecord) -> None:
+    def _on_drift(self, message: Message) -> tuple[list[Output], set[str]]:
         try:
-            drift = parse(DriftEvent, record.value)
+            drift = parse(DriftEvent, message.value())
         except ContractError:
-            return  # the drift topic is the monitor's; a bad record there is not the trainer's to judge
+            return [], set()  # the drift topic is the monitor's; a bad record there is not the trainer's to judge
         if self.core.on_drift(drift):
             log.info("drift warning on %s: background model started", drift.model_key)
+            return [], {self._unit_of_key(drift.model_key)}
+        return [], set()
 
-    def _report_lag(self, consumer: Any) -> None:
-        assigned = list(consumer.assignment())
-        if not assigned:
-            return
-        try:
-            ends = consumer.end_offsets(assigned)
-        except Exception:  # lag is best-effort telemetry; never stop training for it
-            return
-        per_topic: dict[str, int] = {}
-        for tp in assigned:
-            position = consumer.position(tp)
-            per_topic[tp.topic] = per_topic.get(tp.topic, 0) + max(ends.get(tp, position) - position, 0)
-        for topic, lag in per_topic.items():
-            self.core.metrics.consumer_lag.labels(topic).set(lag)
+    def _unit_of_key(self, key: str) -> str:
+        for unit, keys in self._keys.items():
+            if key in keys:
+                return unit
+        return ""
+
+    @staticmethod
+    def _output(topic: str, message: Contract, key: str) -> Output:
+        return topic, key.encode(), message.to_bytes(), None
+
+    def _reject(self, message: Message, error: str, stream: str | None = None, device: str | None = None) -> Output:
+        topic = message.topic()
+        self.core.metrics.invalid.labels(topic, error.split(":", 1)[0]).inc()
+        headers = dead_letter_headers(error, f"trainer:{topic}", device, stream)
+        return self.settings.topics.deadletter.name, message.key(), message.value(), headers
+
+    # Telemetry
+
+    def _count_checkpoint(self, size: int, seconds: float) -> None:
+        self.core.metrics.checkpoints.inc()
+        self.core.metrics.checkpoint_bytes.set(size)
+        self.core.metrics.checkpoint_seconds.observe(seconds)
+
+    def _report_lag(self, stop: threading.Event) -> None:
+        while not stop.wait(LAG_EVERY_S):
+            for topic, lag in self.loop.lag().items():
+                self.core.metrics.consumer_lag.labels(topic).set(lag)

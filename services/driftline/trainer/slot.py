@@ -12,6 +12,7 @@ from typing import Any
 
 from river import metrics, utils
 
+from driftline.checkpoint import Signer
 from driftline.config import StreamConfig
 from driftline.modelspec import build_model
 
@@ -169,19 +170,19 @@ class ModelSlot:
         self.version += 1
         return applied
 
-    # Snapshots: pickles on local disk, newest kept few.
+    # Snapshots: signed pickles on local disk, newest kept few.
 
     def _folder(self, root: Path) -> Path:
         return root / re.sub(r"[^A-Za-z0-9_.-]", "_", self.key)
 
-    def snapshot(self, root: Path) -> Path:
+    def snapshot(self, root: Path, signer: Signer) -> Path:
         folder = self._folder(root)
         folder.mkdir(parents=True, exist_ok=True)
         # Named by time first: the newest sorts last even when versions restarted elsewhere.
         path = folder / f"{time.time_ns():020d}-v{self.version:05d}-{self.learned:012d}.pkl"
         state = {"candidates": self.candidates, "champion": self.champion, "learned": self.learned}
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(pickle.dumps(state))
+        tmp.write_bytes(signer.sign_blob(pickle.dumps(state)))
         tmp.replace(path)  # a crash mid-write never leaves a half snapshot behind
         for old in sorted(folder.glob("*.pkl"))[:-SNAPSHOTS_KEPT]:
             old.unlink()
@@ -191,13 +192,15 @@ class ModelSlot:
         snapshots = sorted(self._folder(root).glob("*.pkl"))
         return snapshots[-1] if snapshots else None
 
-    def rollback(self, root: Path) -> Path | None:
-        """Serve the newest snapshot again (a new version); None when there is no snapshot."""
+    def rollback(self, root: Path, signer: Signer) -> Path | None:
+        """Serve the newest snapshot again (a new version); None when there is no snapshot.
+
+        Raises :class:`~driftline.checkpoint.CheckpointError` for a snapshot whose signature does not match.
+        """
         path = self.latest_snapshot(root)
         if path is None:
             return None
-        # Snapshots are written by this trainer into its own state folder; nothing else is unpickled.
-        state = pickle.loads(path.read_bytes())
+        state = pickle.loads(signer.open_blob(path.read_bytes(), str(path)))
         self.candidates, self.champion, self.learned = state["candidates"], state["champion"], state["learned"]
         self.background = None
         self.since_promotion = 0

@@ -1,0 +1,479 @@
+"""The one loop every consumer of driftline runs: consume → handle → emit → checkpoint.
+
+:class:`StreamLoop` owns all of a service's Kafka I/O: a consumer-group member on the service's
+input topics, an optional reader of broadcast *side* topics (control, drift), one producer, and
+the checkpoint store. The service's logic is a :class:`Handler`: it turns records into outputs
+and snapshots or restores the state of a *unit* — a partition number for the trainer (events and
+labels partition *p* hold the same model keys), the whole assignment for the monitor.
+
+Guarantees, with ``exactly_once``: the outputs of a batch, the checkpoints due and the input
+offsets are committed in one Kafka transaction. On assignment a unit is restored from its newest
+checkpoint and replays its input from the checkpoint's offsets; records the group had already
+committed are handled again (rebuilding the state exactly) but their outputs are not emitted
+again. On revocation and on a clean stop every changed unit is checkpointed first. Without
+``exactly_once`` the same happens with flush-then-commit (at least once).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from driftline.checkpoint import Checkpoint, offset_key
+from driftline.config import ConsumerSettings
+from driftline.kafkaio.checkpoints import KafkaCheckpointStore
+from driftline.kafkaio.clients import consumer_config, make_consumer, producer_config
+
+log = logging.getLogger(__name__)
+
+#: One record to produce: topic, key, value, headers.
+Output = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]
+TP = tuple[str, int]
+
+
+class Handler(Protocol):
+    """A service's logic as the loop sees it."""
+
+    def unit_of(self, topic: str, partition: int) -> str:
+        """The unit of state an input partition belongs to."""
+        ...
+
+    def on_record(self, unit: str, message: Message) -> list[Output]:
+        """Handle one input record of ``unit``; return what to produce."""
+        ...
+
+    def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
+        """Handle one record of a side topic; return outputs and the units it changed (checkpointed at once)."""
+        ...
+
+    def snapshot(self, unit: str) -> bytes: ...
+
+    def restore(self, unit: str, state: bytes | None) -> None:
+        """Take over ``unit``: from its checkpointed state, or fresh when ``state`` is None."""
+        ...
+
+    def release(self, unit: str) -> None: ...
+
+    # Optional: ``before_commit()``, called first in every commit (the archiver writes its files there).
+
+
+@dataclass
+class LoopConfig:
+    group_id: str
+    topics: list[str]
+    #: Broadcast topics read whole by every instance, with their partition counts.
+    side_topics: list[tuple[str, int]] = field(default_factory=list)
+    instance_id: str = ""
+    #: Static membership: a restarted instance gets its partitions back without a rebalance, but a
+    #: stopped one keeps them until the session times out. Off: a clean stop leaves the group.
+    static_membership: bool = True
+    client_id: str = "driftline"
+    exactly_once: bool = True
+    checkpoints: bool = True
+    checkpoint_every_records: int = 10_000
+    checkpoint_interval_s: float = 30.0
+    commit_interval_s: float = 0.5
+    #: Records and outputs awaiting a commit before one is due regardless of the interval.
+    commit_records: int = 5000
+    #: Commit as soon as a poll finds nothing new (low latency for outputs).
+    commit_when_idle: bool = True
+    session_timeout_ms: int = 10_000
+    batch: int = 500
+
+    @classmethod
+    def of(cls, settings: ConsumerSettings, group_id: str, topics: list[str], **more: Any) -> LoopConfig:
+        """The loop of a service configured by ``settings`` (trainer or monitor)."""
+        return cls(
+            group_id=group_id,
+            topics=topics,
+            instance_id=settings.instance_id,
+            exactly_once=settings.exactly_once,
+            checkpoints=settings.checkpoints,
+            checkpoint_every_records=settings.checkpoint_every_events,
+            checkpoint_interval_s=settings.checkpoint_interval_s,
+            commit_interval_s=settings.commit_interval_s,
+            session_timeout_ms=settings.session_timeout_ms,
+            **more,
+        )
+
+    def __post_init__(self) -> None:
+        self.instance_id = self.instance_id or socket.gethostname()
+        if "/" in self.group_id:
+            raise ValueError(f"group id {self.group_id!r}: no '/' allowed (checkpoint names use it)")
+
+
+@dataclass
+class _Unit:
+    name: str
+    #: Next offset to read of each input partition (known once started or read).
+    positions: dict[TP, int] = field(default_factory=dict)
+    #: Offsets the group had committed at assignment: outputs of records below were emitted before.
+    emit_from: dict[TP, int] = field(default_factory=dict)
+    records_since: int = 0
+    checkpointed_at: float = field(default_factory=time.monotonic)
+    #: The state differs from the newest checkpoint.
+    changed: bool = False
+    #: Records were handled since the last commit.
+    uncommitted: bool = False
+    force: bool = False
+
+
+@dataclass
+class LoopStats:
+    """What the loop did, for metrics and benchmarks."""
+
+    checkpoints: int = 0
+    checkpoint_bytes: int = 0
+    checkpoint_seconds: float = 0.0
+    restores: int = 0
+    restore_seconds: float = 0.0
+    commits: int = 0
+    suppressed: int = 0
+
+
+class StreamLoop:
+    """Run with :meth:`run` on a thread of its own until the stop event is set."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        config: LoopConfig,
+        handler: Handler,
+        store: KafkaCheckpointStore | None,
+        on_checkpoint: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.config = config
+        self.handler = handler
+        self.store = store if config.checkpoints else None
+        self.on_checkpoint = on_checkpoint
+        self.ready = threading.Event()
+        self.stats = LoopStats()
+        self.consumer: Consumer | None = None
+        self.side: Consumer | None = None
+        self.producer: Producer | None = None
+        self._units: dict[str, _Unit] = {}
+        self._unit_of_tp: dict[TP, _Unit] = {}
+        self._side_positions: dict[TP, int] = {}
+        self._uncommitted = 0
+        self._last_commit = time.monotonic()
+        self._delivery_error: KafkaError | None = None
+        self._failure: BaseException | None = None
+
+    # Start and stop
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set, then checkpoint and commit everything; raises what stopped it."""
+        try:
+            self._connect()
+            self._loop(stop)
+            self._commit(force_checkpoints=True)
+        finally:
+            self._close()
+
+    def _connect(self) -> None:
+        c = self.config
+        eos = c.exactly_once
+        transactional = {"transactional.id": f"{c.group_id}-{c.instance_id}", "transaction.timeout.ms": 60_000}
+        self.producer = Producer(
+            producer_config(
+                self.bootstrap,
+                **{"client.id": f"{c.client_id}-{c.instance_id}", "on_delivery": self._on_delivery},
+                **(transactional if eos else {}),
+            )
+        )
+        if eos:
+            # Fences a previous incarnation of this instance and aborts what it left open.
+            self.producer.init_transactions(60)
+            self.producer.begin_transaction()
+        self.consumer = Consumer(
+            consumer_config(
+                self.bootstrap,
+                c.group_id,
+                **{
+                    "client.id": f"{c.client_id}-{c.instance_id}",
+                    **({"group.instance.id": c.instance_id} if c.static_membership else {}),
+                    "session.timeout.ms": c.session_timeout_ms,
+                    "heartbeat.interval.ms": max(1000, c.session_timeout_ms // 5),
+                    # Range: partition p of every input topic goes to the same member (co-partitioning).
+                    "partition.assignment.strategy": "range",
+                    "max.poll.interval.ms": 600_000,
+                    "fetch.wait.max.ms": 50,
+                },
+            )
+        )
+        self.consumer.subscribe(c.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        if c.side_topics:
+            self.side = make_consumer(self.bootstrap, None, **{"client.id": f"{c.client_id}-{c.instance_id}-side"})
+
+    def _close(self) -> None:
+        # librdkafka clients are closed when dropped: keep no reference once done.
+        if self.side is not None:
+            self.side.close()
+            self.side = None
+        if self.consumer is not None:
+            self.consumer.close()
+            self.consumer = None
+        if self.producer is not None:
+            self.producer.flush(10)
+            self.producer = None
+        if self.store is not None:
+            self.store.close()
+
+    # The loop
+
+    def _loop(self, stop: threading.Event) -> None:
+        assert self.consumer is not None and self.producer is not None
+        while not stop.is_set():
+            messages = self.consumer.consume(self.config.batch, timeout=0.1)
+            if self._failure is not None:
+                raise self._failure
+            for message in messages:
+                self._handle(message)
+            if self.side is not None and self._side_positions:
+                for message in self.side.consume(100, timeout=0):
+                    self._handle_side(message)
+            self.producer.poll(0)
+            if self._commit_due(idle=not messages):
+                self._commit()
+
+    def _commit_due(self, idle: bool) -> bool:
+        c = self.config
+        now = time.monotonic()
+        if self._uncommitted or any(u.uncommitted for u in self._units.values()):
+            return (idle and c.commit_when_idle) or self._uncommitted >= c.commit_records or now - self._last_commit >= c.commit_interval_s
+        # An idle unit still gets its checkpoint once the interval has passed.
+        interval = c.checkpoint_interval_s
+        stale = any(u.changed and now - u.checkpointed_at >= interval for u in self._units.values())
+        return bool(self.store and interval and stale)
+
+    def _handle(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return
+            if error.fatal():
+                raise KafkaException(error)
+            log.warning("consumer: %s", error)
+            return
+        tp = (message.topic(), message.partition())
+        unit = self._unit_of_tp.get(tp)
+        if unit is None:
+            return  # revoked while this batch was in flight
+        outputs = self.handler.on_record(unit.name, message)
+        offset = message.offset()
+        unit.positions[tp] = offset + 1
+        unit.records_since += 1
+        unit.changed = unit.uncommitted = True
+        self._uncommitted += 1
+        if offset >= unit.emit_from.get(tp, -1):
+            self._emit(outputs)
+        else:
+            self.stats.suppressed += len(outputs)
+
+    def _handle_side(self, message: Message) -> None:
+        if message.error() is not None:
+            if message.error().code() != KafkaError._PARTITION_EOF:
+                log.warning("side consumer: %s", message.error())
+            return
+        outputs, changed = self.handler.on_side(message)
+        self._side_positions[(message.topic(), message.partition())] = message.offset() + 1
+        self._emit(outputs)
+        for name in changed:
+            unit = self._units.get(name)
+            if unit is not None:
+                unit.changed = unit.force = True
+        if changed:
+            self._commit()  # a command takes effect at a recorded position: checkpoint it now
+
+    def _emit(self, outputs: list[Output]) -> None:
+        assert self.producer is not None
+        for topic, key, value, headers in outputs:
+            while True:
+                try:
+                    self.producer.produce(topic, value=value, key=key, headers=headers)
+                    break
+                except BufferError:
+                    self.producer.poll(0.05)
+        self._uncommitted += len(outputs)
+
+    def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None and self._delivery_error is None:
+            self._delivery_error = error
+
+    # Commit and checkpoint
+
+    def _commit(self, force_checkpoints: bool = False, only: set[str] | None = None) -> None:
+        """Checkpoint the units that are due, then commit outputs and offsets together."""
+        assert self.producer is not None and self.consumer is not None
+        before_commit = getattr(self.handler, "before_commit", None)
+        if before_commit is not None:
+            before_commit()
+        now = time.monotonic()
+        c = self.config
+        units = [u for u in self._units.values() if only is None or u.name in only]
+        if self.store is not None:
+            for unit in units:
+                due = unit.force or force_checkpoints
+                due = due or (c.checkpoint_every_records and unit.records_since >= c.checkpoint_every_records)
+                due = due or (c.checkpoint_interval_s and now - unit.checkpointed_at >= c.checkpoint_interval_s)
+                if unit.changed and due:
+                    self._checkpoint(unit)
+        offsets = [
+            TopicPartition(topic, partition, position)
+            for unit in units
+            for (topic, partition), position in unit.positions.items()
+        ]
+        if c.exactly_once:
+            if offsets:
+                self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 60)
+            self.producer.commit_transaction(120)
+            self.producer.begin_transaction()
+        else:
+            remaining = self.producer.flush(120)
+            if remaining or self._delivery_error is not None:
+                raise KafkaException(self._delivery_error or KafkaError(KafkaError._MSG_TIMED_OUT))
+            if offsets:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
+        for unit in units:
+            unit.uncommitted = False
+        self._uncommitted = 0
+        self._last_commit = time.monotonic()
+        self.stats.commits += 1
+
+    def _checkpoint(self, unit: _Unit) -> None:
+        assert self.store is not None and self.producer is not None
+        began = time.perf_counter()
+        checkpoint = Checkpoint(
+            group=self.config.group_id,
+            unit=unit.name,
+            offsets={offset_key(t, p): position for (t, p), position in unit.positions.items()},
+            side_offsets={offset_key(t, p): position for (t, p), position in self._side_positions.items()},
+            state=self.handler.snapshot(unit.name),
+        )
+        size = self.store.save(self.producer, checkpoint)
+        seconds = time.perf_counter() - began
+        unit.records_since = 0
+        unit.checkpointed_at = time.monotonic()
+        unit.changed = unit.force = False
+        self.stats.checkpoints += 1
+        self.stats.checkpoint_bytes = size
+        self.stats.checkpoint_seconds = seconds
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(size, seconds)
+
+    # Rebalance
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            self._assign(consumer, partitions)
+        except BaseException as e:
+            # Raised inside librdkafka's callback it would be lost: the loop raises it instead.
+            self._failure = e
+            consumer.assign([])
+
+    def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        began = time.perf_counter()
+        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=60)}
+        by_unit: dict[str, list[TP]] = {}
+        for tp in partitions:
+            by_unit.setdefault(self.handler.unit_of(tp.topic, tp.partition), []).append((tp.topic, tp.partition))
+        start: list[TopicPartition] = []
+        side_from: dict[TP, int] = {}
+        for name, tps in sorted(by_unit.items()):
+            checkpoint = self.store.load(self.config.group_id, name) if self.store is not None else None
+            self.handler.restore(name, checkpoint.state if checkpoint else None)
+            unit = self._units[name] = _Unit(name)
+            for tp in tps:
+                self._unit_of_tp[tp] = unit
+                done = committed.get(tp, -1)
+                unit.emit_from[tp] = done if done >= 0 else -1
+                if checkpoint is not None:
+                    offset = checkpoint.offsets.get(offset_key(*tp), OFFSET_BEGINNING)
+                elif self.store is not None or done < 0:
+                    # No checkpoint: the state is rebuilt from the first record (outputs not emitted twice).
+                    offset = OFFSET_BEGINNING
+                else:
+                    offset = done
+                if offset >= 0:
+                    unit.positions[tp] = offset
+                start.append(TopicPartition(tp[0], tp[1], offset))
+            if checkpoint is not None:
+                for key, offset in checkpoint.side_offsets.items():
+                    topic, _, partition = key.rpartition(":")
+                    tp = (topic, int(partition))
+                    side_from[tp] = min(offset, side_from.get(tp, offset))
+            log.info(
+                "%s: took over %s from %s", self.config.instance_id, name,
+                f"checkpoint {checkpoint.checkpoint_id[:8]} at {checkpoint.offsets}" if checkpoint else "the start",
+            )  # fmt: skip
+        consumer.assign(start)
+        self._position_side(side_from)
+        self.stats.restores += 1
+        self.stats.restore_seconds = time.perf_counter() - began
+        self.ready.set()
+
+    def _position_side(self, side_from: dict[TP, int]) -> None:
+        """Start the side reader where the oldest restored state left it (else at the end, now)."""
+        if self.side is None:
+            return
+        if not self._side_positions:
+            for topic, partitions in self.config.side_topics:
+                for partition in range(partitions):
+                    tp = (topic, partition)
+                    if tp not in side_from:
+                        _, end = self.side.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+                        side_from[tp] = end
+            self._side_positions = dict(side_from)
+            self.side.assign([TopicPartition(t, p, o) for (t, p), o in side_from.items()])
+            return
+        for tp, offset in side_from.items():
+            if offset < self._side_positions.get(tp, offset):
+                # Commands this state has not seen yet are read again; applied ones are skipped by id.
+                self.side.seek(TopicPartition(tp[0], tp[1], offset))
+                self._side_positions[tp] = offset
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        try:
+            names = {u.name for tp in partitions if (u := self._unit_of_tp.get((tp.topic, tp.partition)))}
+            if names and self._failure is None:
+                self._commit(force_checkpoints=True, only=names)
+            self._drop(names, partitions)
+        except BaseException as e:
+            self._failure = e
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Another member owns them now: nothing of ours may be committed for them.
+        lost = ", ".join(f"{p.topic}[{p.partition}]" for p in partitions)
+        self._failure = RuntimeError(f"partitions lost to the group: {lost}")
+
+    def _drop(self, names: set[str], partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._unit_of_tp.pop((tp.topic, tp.partition), None)
+        for name in names:
+            self._units.pop(name, None)
+            self.handler.release(name)
+
+    # Telemetry
+
+    def lag(self) -> dict[str, int]:
+        """Records behind the partitions' high watermarks, per topic, from the consumer's cached figures."""
+        per_topic: dict[str, int] = {}
+        if self.consumer is None:
+            return per_topic
+        for tp, unit in list(self._unit_of_tp.items()):
+            try:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+            except KafkaException:
+                continue
+            position = unit.positions.get(tp)
+            if high >= 0 and position is not None:
+                per_topic[tp[0]] = per_topic.get(tp[0], 0) + max(high - position, 0)
+        return per_topic
