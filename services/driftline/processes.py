@@ -67,6 +67,8 @@ class ManagedProcess:
     ready: Callable[[], bool]
     cwd: Path | None = None
     env: dict[str, str] | None = None
+    #: The port it listens on: taken already, the start fails at once (else another program would answer).
+    port: int | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -80,6 +82,8 @@ class ManagedProcess:
     def start(self, timeout: float = 60.0) -> ManagedProcess:
         if self.running:
             return self
+        if self.port and port_open(self.port):
+            raise ProcessError(f"{self.name}: port {self.port} is already in use by another program")
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out:
             self._process = subprocess.Popen(

@@ -72,6 +72,7 @@ class LocalStack:
     ports: StackPorts
     tokens: dict[str, str]
     scrape_interval: str = "5s"
+    config: Path | None = None
     processes: list[Any] = field(default_factory=list)
 
     def url(self, service: str) -> str:
@@ -101,10 +102,14 @@ class LocalStack:
         argv = [sys.executable, "-m", "driftline.cli", name, *(["--config", str(config)] if config else [])]
         url = self.url(name)
         return ManagedProcess(
-            name, argv, self.state / "logs" / f"{name}.log", lambda: http_ok(f"{url}/metrics"), env=env
-        )
+            name, argv, self.state / "logs" / f"{name}.log", lambda: http_ok(f"{url}/metrics"), env=env,
+            port=getattr(self.ports, name),
+        )  # fmt: skip
 
-    def start(self, config: Path | None = None) -> LocalStack:
+    def start(self) -> LocalStack:
+        """Start every process once; a started stack is returned as it is."""
+        if self.processes:
+            return self
         from driftline.ops.alertmanager import alertmanager_process
         from driftline.ops.mosquitto import Mosquitto
         from driftline.ops.prometheus import ScrapeTargets, prometheus_process
@@ -115,6 +120,7 @@ class LocalStack:
             token_file.parent.mkdir(parents=True, exist_ok=True)
             token_file.touch(mode=0o600)
             token_file.write_text(self.settings.monitor.webhook_token)
+        config = self.config
         mqtt_password = secrets.token_urlsafe(16)
         env = self._env(mqtt_password)
         mqtt = self.settings.collector.mqtt
@@ -241,7 +247,7 @@ def register(app: typer.Typer) -> None:
         ports = StackPorts.of(settings, free_ports)
         with kafka_for(settings, start_local=True) as bootstrap:
             console.print(f"Kafka on {bootstrap}; starting the services (logs in {state / 'logs'}) ...")
-            with LocalStack(settings, bootstrap, state, ports, tokens).start(config) as local:
+            with LocalStack(settings, bootstrap, state, ports, tokens, config=config) as local:
                 for name in ("collector", "trainer", "monitor", "prometheus", "alertmanager"):
                     console.print(f"  {name:<12} {local.url(name)}")
                 options = SimOptions(devices=devices, events=events, seed=seed)

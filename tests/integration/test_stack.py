@@ -53,7 +53,7 @@ def stack_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     ensure_topics(bootstrap, settings.topics)
     tokens = device_tokens(SCENARIOS, DEVICES)
-    with LocalStack(settings, bootstrap, state, StackPorts.of(settings, free=True), tokens).start(CONFIG) as local:
+    with LocalStack(settings, bootstrap, state, StackPorts.of(settings, free=True), tokens, config=CONFIG) as local:
         report = run_simulation(
             settings,
             scenarios=SCENARIOS,

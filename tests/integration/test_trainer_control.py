@@ -230,21 +230,21 @@ def test_bad_records_go_to_the_dead_letter_topic(make_settings, bootstrap) -> No
 
 
 def test_a_dead_trainer_loop_shows_on_healthz(make_settings, bootstrap, monkeypatch) -> None:
-    from kafka.errors import KafkaTimeoutError
+    from confluent_kafka import KafkaError, KafkaException
 
     settings = make_settings({"phish": {"task": "binary", "model": "logistic", "features": FEATURES}})
     with TrainerRunner(settings, bootstrap, port=0) as runner:
         assert httpx.get(f"{runner.url}/healthz").status_code == 200
 
-        def unacknowledged() -> None:
-            raise KafkaTimeoutError("outcomes not acknowledged")
+        def unacknowledged(*args: Any, **kwargs: Any) -> None:
+            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "outcomes not acknowledged"))
 
-        monkeypatch.setattr(runner.service, "_flush", unacknowledged)
+        monkeypatch.setattr(runner.service.loop, "_commit", unacknowledged)
         produce(bootstrap, settings.topics.events.name, phishing_events(0, 1))
         wait_for(lambda: runner.problem() is not None)
         health = httpx.get(f"{runner.url}/healthz")
     assert health.status_code == 503
-    assert "KafkaTimeoutError" in health.json()["problem"]
+    assert "outcomes not acknowledged" in health.json()["problem"]
 
 
 def test_commands_on_any_control_partition_are_applied(make_settings, bootstrap) -> None:

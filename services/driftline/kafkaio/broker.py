@@ -170,22 +170,17 @@ class LocalBroker:
         return self
 
     def _answers(self) -> bool:
-        from kafka import KafkaAdminClient
-        from kafka.errors import KafkaError
+        from confluent_kafka import KafkaException
+
+        from driftline.kafkaio.topics import admin_client
 
         if not port_open(self.port):
             return False
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000)
-        except (KafkaError, OSError):
-            return False
-        try:
-            admin.describe_cluster()
+            admin_client(self.bootstrap_servers).list_topics(timeout=3)
             return True
-        except (KafkaError, OSError):
+        except KafkaException:
             return False
-        finally:
-            admin.close()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut the broker down cleanly (SIGTERM), killing it only if it hangs."""

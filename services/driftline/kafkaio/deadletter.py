@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # only for the hint: the collector builds headers without loading kafka-python
-    from kafka import KafkaProducer
 
 
 def dead_letter_headers(
@@ -21,17 +17,3 @@ def dead_letter_headers(
         ("stream", (stream or "").encode()),
         ("time", datetime.now(UTC).isoformat().encode()),
     ]
-
-
-def send_dead_letter(
-    producer: KafkaProducer,
-    topic: str,
-    payload: bytes,
-    error: str,
-    source: str,
-    device: str | None = None,
-    stream: str | None = None,
-    key: bytes | None = None,
-):
-    """Publish the original ``payload`` unchanged; returns kafka-python's future."""
-    return producer.send(topic, key=key, value=payload, headers=dead_letter_headers(error, source, device, stream))

@@ -248,7 +248,8 @@ class StreamLoop:
         c = self.config
         now = time.monotonic()
         if self._uncommitted or any(u.uncommitted for u in self._units.values()):
-            return (idle and c.commit_when_idle) or self._uncommitted >= c.commit_records or now - self._last_commit >= c.commit_interval_s
+            full = self._uncommitted >= c.commit_records
+            return (idle and c.commit_when_idle) or full or now - self._last_commit >= c.commit_interval_s
         # An idle unit still gets its checkpoint once the interval has passed.
         interval = c.checkpoint_interval_s
         stale = any(u.changed and now - u.checkpointed_at >= interval for u in self._units.values())

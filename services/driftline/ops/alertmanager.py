@@ -63,6 +63,7 @@ def alertmanager_process(
         ],
         log_file=state_dir / "alertmanager.log",
         ready=lambda: http_ok(f"{url}/-/ready"),
+        port=port,
     )
 
 

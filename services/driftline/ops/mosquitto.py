@@ -77,7 +77,9 @@ class Mosquitto:
             return self
         config = self.render()
         argv = [find_program("mosquitto"), "-c", str(config)]
-        self._process = ManagedProcess("Mosquitto", argv, self.log_file, ready=lambda: port_open(self.port, self.host))
+        self._process = ManagedProcess(
+            "Mosquitto", argv, self.log_file, ready=lambda: port_open(self.port, self.host), port=self.port
+        )
         self._process.start(timeout)
         return self
 

@@ -102,6 +102,7 @@ def prometheus_process(
         ],
         log_file=state_dir / "prometheus.log",
         ready=lambda: http_ok(f"{url}/-/ready"),
+        port=port,
     )
 
 
