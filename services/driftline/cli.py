@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from driftline.checkpoint import CheckpointError
 from driftline.cli_options import ConfigOption
 from driftline.config import ConfigError, load_settings
 from driftline.contracts import ContractError
@@ -118,6 +119,80 @@ def smoke(
     typer.echo(report)
 
 
+checkpoints_app = typer.Typer(help="What the checkpoint store holds: list, show, verify.", no_args_is_help=True)
+app.add_typer(checkpoints_app, name="checkpoints")
+
+
+def _stored(config: Path | None) -> list[tuple[dict, list[bytes] | None]]:
+    from driftline.kafkaio.checkpoints import store_for
+
+    settings = load_settings(config)
+    if not settings.kafka.bootstrap_servers:
+        raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster whose checkpoints to read")
+    store = store_for(settings, settings.kafka.bootstrap_servers)
+    try:
+        return list(store.manifests())
+    finally:
+        store.close()
+
+
+def _created(manifest: dict) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(float(manifest.get("created", 0)), UTC).isoformat(timespec="seconds")
+
+
+@checkpoints_app.command("list")
+def checkpoints_list(config: ConfigOption = None) -> None:
+    """One line per stored checkpoint: group/unit, id, time, size and input offsets."""
+    stored = _stored(config)
+    for manifest, _ in stored:
+        offsets = ", ".join(f"{k}={v}" for k, v in sorted(manifest.get("offsets", {}).items()))
+        typer.echo(
+            f"{manifest.get('group')}/{manifest.get('unit')}  {str(manifest.get('checkpoint_id'))[:12]}  "
+            f"{_created(manifest)}  {int(manifest.get('size', 0)):,} bytes  {offsets}"
+        )
+    typer.echo(f"{len(stored)} checkpoints")
+
+
+@checkpoints_app.command("show")
+def checkpoints_show(
+    name: Annotated[str, typer.Argument(help="group/unit, as `checkpoints list` prints it.")],
+    config: ConfigOption = None,
+) -> None:
+    """The manifest of one checkpoint (its state stays unread)."""
+    import json
+
+    for manifest, _ in _stored(config):
+        if f"{manifest.get('group')}/{manifest.get('unit')}" == name:
+            typer.echo(json.dumps({**manifest, "created_at": _created(manifest)}, indent=1, sort_keys=True))
+            return
+    raise ConfigError(f"checkpoints: no checkpoint named {name!r}")
+
+
+@checkpoints_app.command("verify")
+def checkpoints_verify(config: ConfigOption = None) -> None:
+    """Check every checkpoint's signature and chunks with the configured key; exit 1 if any is refused."""
+    from driftline.checkpoint import CheckpointError, signer_for
+
+    signer = signer_for(load_settings(config))
+    refused = 0
+    stored = _stored(config)
+    for manifest, chunks in stored:
+        name = f"{manifest.get('group')}/{manifest.get('unit')}"
+        try:
+            if chunks is None:
+                raise CheckpointError(f"checkpoint {name}: chunks are missing")
+            signer.open(manifest, chunks)
+            typer.echo(f"ok       {name}")
+        except (CheckpointError, KeyError, TypeError) as e:
+            refused += 1
+            typer.echo(f"REFUSED  {e}")
+    typer.echo(f"{len(stored) - refused} of {len(stored)} checkpoints verified")
+    if refused:
+        raise typer.Exit(1)
+
+
 def _register_services() -> None:
     # Each service package owns its commands; the CLI only gathers them.
     from driftline.collector.cli import register as register_collector
@@ -135,7 +210,7 @@ _register_services()
 def main() -> None:
     try:
         app()
-    except (ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError) as e:
+    except (ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError, CheckpointError) as e:
         # One line, naming the problem: these are the user's to fix, not tracebacks to read.
         err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
         sys.exit(2)

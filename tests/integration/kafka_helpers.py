@@ -21,7 +21,13 @@ C = TypeVar("C", bound=Contract)
 def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
     """An outside producer: acks=all, idempotent, kafka-python's (Java-compatible) murmur2 partitioner."""
     return KafkaProducer(
-        **{"bootstrap_servers": bootstrap_servers, "acks": "all", "enable_idempotence": True, "linger_ms": 5, **overrides}
+        **{
+            "bootstrap_servers": bootstrap_servers,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 5,
+            **overrides,
+        }
     )
 
 
@@ -37,7 +43,9 @@ def make_consumer(bootstrap_servers: str, *topics: str, group_id: str | None, **
     return KafkaConsumer(*topics, **{**options, **overrides})
 
 
-def send(producer: KafkaProducer, topic: str, message: Contract, key: str, headers: list[tuple[str, bytes]] | None = None):
+def send(
+    producer: KafkaProducer, topic: str, message: Contract, key: str, headers: list[tuple[str, bytes]] | None = None
+):
     """Publish a contract message keyed by its model key; returns kafka-python's future."""
     return producer.send(topic, key=key.encode(), value=message.to_bytes(), headers=headers)
 

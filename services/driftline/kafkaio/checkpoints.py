@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from driftline.checkpoint import Checkpoint, CheckpointError, Signer, signer_for
 from driftline.config import Settings
+from driftline.faults import crash_point
 from driftline.kafkaio.clients import make_consumer
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ class KafkaCheckpointStore:
         chunk_keys = [f"{name}/{checkpoint.checkpoint_id}/{i}" for i in range(len(sealed.chunks))]
         for key, chunk in zip(chunk_keys, sealed.chunks, strict=True):
             self._produce(producer, key, chunk, partition)
+        # Killed with the chunks on the broker and the manifest not: the riskiest moment of a write.
+        crash_point("checkpoint", before=lambda: producer.flush(30))
         manifest = json.dumps(sealed.manifest).encode()
         self._produce(producer, name, manifest, partition)
         for key in self._stale.get(name, []):
@@ -135,7 +138,7 @@ class KafkaCheckpointStore:
             while True:
                 if time.monotonic() > deadline:
                     raise CheckpointError(f"{self.topic}[{partition}]: not read to its end in {READ_TIMEOUT_S:.0f}s")
-                messages = consumer.consume(1000, timeout=0.5)
+                messages = consumer.consume(1000, timeout=0.1)
                 eof = False
                 for message in messages:
                     error = message.error()

@@ -28,6 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from driftline.checkpoint import Checkpoint, offset_key
 from driftline.config import ConsumerSettings
+from driftline.faults import crash_point
 from driftline.kafkaio.checkpoints import KafkaCheckpointStore
 from driftline.kafkaio.clients import consumer_config, make_consumer, producer_config
 
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 #: One record to produce: topic, key, value, headers.
 Output = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]
 TP = tuple[str, int]
+
+#: A transaction left open by a killed instance blocks read_committed readers (and the committed
+#: offsets its successor needs) until it times out: keep that short; commits come every 0.5 s.
+TRANSACTION_TIMEOUT_MS = 15_000
 
 
 class Handler(Protocol):
@@ -181,7 +186,10 @@ class StreamLoop:
     def _connect(self) -> None:
         c = self.config
         eos = c.exactly_once
-        transactional = {"transactional.id": f"{c.group_id}-{c.instance_id}", "transaction.timeout.ms": 60_000}
+        transactional = {
+            "transactional.id": f"{c.group_id}-{c.instance_id}",
+            "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+        }
         self.producer = Producer(
             producer_config(
                 self.bootstrap,
@@ -327,11 +335,14 @@ class StreamLoop:
                 due = due or (c.checkpoint_interval_s and now - unit.checkpointed_at >= c.checkpoint_interval_s)
                 if unit.changed and due:
                     self._checkpoint(unit)
+        # While a unit replays what was committed before, its position is behind the committed
+        # offset: committing the position would move the group back, and its outputs out again.
         offsets = [
-            TopicPartition(topic, partition, position)
+            TopicPartition(topic, partition, max(position, unit.emit_from.get((topic, partition), -1)))
             for unit in units
             for (topic, partition), position in unit.positions.items()
         ]
+        crash_point("commit")
         if c.exactly_once:
             if offsets:
                 self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 60)

@@ -1,0 +1,367 @@
+"""Models that survive: kill -9, clean restarts, three instances losing one, tampered checkpoints.
+
+Events go through the collector's HTTP API into the real broker; trainers run as real
+`driftline trainer` processes where they are killed. What they committed is read back with
+kafka-python (read_committed), the way an outside consumer sees it, and compared with an
+uninterrupted run on the same events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kafka_helpers import TopicReader, make_consumer
+from river import datasets
+from typer.testing import CliRunner
+
+from conftest import unique_topics
+from driftline.cli import app
+from driftline.collector.app import create_app
+from driftline.collector.auth import hash_token
+from driftline.collector.publisher import Publisher
+from driftline.collector.service import Ingestor
+from driftline.config import Settings, load_settings
+from driftline.contracts import Outcome
+from driftline.httpserver import BackgroundServer
+from driftline.kafkaio.topics import ensure_topics
+from driftline.monitor.service import MonitorService
+from driftline.processes import free_port
+from driftline.trainer.runner import TrainerRunner
+
+ROWS = list(datasets.Phishing())
+FEATURES = list(ROWS[0][0])
+DEVICES = ("d1", "d2", "d3")
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+#: Rows no device streams: the probes that compare two models.
+PROBES = [x for x, _ in ROWS[-100:]]
+STREAMED = ROWS[:-100]
+
+
+def write_config(tmp_path: Path, bootstrap: str, name: str, topics: dict[str, Any], **trainer: Any) -> Path:
+    """A config file of one labelled per-device stream, with the given topics and trainer settings."""
+    lines = [
+        f'state_dir = "{tmp_path / "state"}"',
+        "[kafka]",
+        f'bootstrap_servers = "{bootstrap}"',
+        "[checkpoints]",
+        'secret = "a key shared by every instance of the test"',
+        "[topics]",
+        *(f'{role} = {{ name = "{t["name"]}", partitions = {t["partitions"]} }}' for role, t in topics.items()),
+        "[trainer]",
+        f'group_id = "trainer-{name}-{uuid.uuid4().hex[:6]}"',
+        *(f"{key} = {json.dumps(value)}" for key, value in trainer.items()),
+        "[monitor]",
+        f'group_id = "monitor-{name}-{uuid.uuid4().hex[:6]}"',
+        "port = 0",
+        *(f'[devices.{d}]\ntoken_sha256 = "{hash_token("token-" + d)}"' for d in DEVICES),
+        "[streams.phish]",
+        'task = "binary"',
+        'scope = "device"',
+        'model = "logistic"',
+        "features = { " + ", ".join(f"{f} = {{}}" for f in FEATURES) + " }",
+    ]
+    path = tmp_path / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def topics_with(events: dict[str, Any], partitions: int = 3) -> dict[str, Any]:
+    """Fresh topics of one run, reading the given events and labels topics."""
+    topics = unique_topics()
+    topics["events"], topics["labels"] = events["events"], events["labels"]
+    topics["checkpoints"]["partitions"] = partitions
+    return topics
+
+
+def post_events(settings: Settings, rows: list[tuple[dict, Any]], first: int = 0) -> int:
+    """Every device posts ``rows`` (labels inline) through the collector's HTTP API; returns events accepted."""
+    publisher = Publisher(settings.kafka.bootstrap_servers, send_timeout_s=30)
+    accepted = 0
+    try:
+        with BackgroundServer(create_app(Ingestor(settings, publisher))) as server, httpx.Client() as client:
+            for device in DEVICES:
+                batch = [
+                    {
+                        "event_id": f"e{first + i}",
+                        "device_id": device,
+                        "stream": "phish",
+                        "ts": (T0 + timedelta(seconds=first + i)).isoformat(),
+                        "features": x,
+                        "label": y,
+                    }
+                    for i, (x, y) in enumerate(rows)
+                ]
+                for start in range(0, len(batch), 250):
+                    response = client.post(
+                        f"{server.url}/v1/streams/phish/events",
+                        json=batch[start : start + 250],
+                        headers={"X-Device-Id": device, "Authorization": f"Bearer token-{device}"},
+                        timeout=60,
+                    )
+                    assert response.status_code in (200, 202), response.text
+                    accepted += len(batch[start : start + 250])
+    finally:
+        publisher.close()
+    return accepted
+
+
+class TrainerProcess:
+    """`driftline trainer` as a process of its own, to be killed with SIGKILL."""
+
+    def __init__(self, config: Path, instance: str, log: Path, crash_at: str | None = None) -> None:
+        self.port = free_port()
+        env = {**os.environ, "DRIFTLINE_TRAINER__INSTANCE_ID": instance}
+        env.pop("DRIFTLINE_CRASH_AT", None)
+        if crash_at:
+            env["DRIFTLINE_CRASH_AT"] = crash_at
+        self.log = log
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "driftline.cli", "trainer", "-c", str(config), "--port", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        try:
+            return {m["model_key"]: m for m in httpx.get(f"{self.url}/models", timeout=5).json()}
+        except httpx.HTTPError:
+            return {}
+
+    def wait_exit(self, timeout: float) -> int:
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+
+def committed_outcomes(settings: Settings, expected: int, idle_s: float = 3.0) -> list[Outcome]:
+    reader = TopicReader(
+        settings.kafka.bootstrap_servers, settings.topics.outcomes.name, Outcome, settings.topics.outcomes.partitions
+    )
+    try:
+        reader.count(expected, timeout=240)
+        return reader.drain(idle_s)  # and nothing more after them
+    finally:
+        reader.close()
+
+
+def comparable(outcome: Outcome) -> dict[str, Any]:
+    return outcome.model_dump(mode="json", exclude={"ts", "predict_ms", "learn_ms"})
+
+
+def probe(url: str, keys: list[str]) -> list[Any]:
+    with httpx.Client() as client:
+        return [
+            client.post(f"{url}/predict", json={"model_key": key, "features": x}, timeout=10).json()
+            for key in keys
+            for x in PROBES
+        ]
+
+
+@contextmanager
+def monitor(settings: Settings) -> Iterator[MonitorService]:
+    with MonitorService(settings, settings.kafka.bootstrap_servers, port=0) as service:
+        yield service
+
+
+def prequential_counts(service: MonitorService, total: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while sum(service.state.accepted.values()) < total and time.monotonic() < deadline:
+        time.sleep(0.2)
+    with service.state.lock:
+        return {
+            "accepted": dict(service.state.accepted),
+            "labels": {key: dict(series.labels) for key, series in service.state.series.items()},
+            "dropped": dict(service.state.dropped),
+        }
+
+
+@pytest.fixture
+def events_topics(bootstrap: str, tmp_path: Path) -> dict[str, Any]:
+    """Events and labels topics filled through the collector, shared by an interrupted and a reference run."""
+    topics = unique_topics("rec")
+    config = write_config(tmp_path, bootstrap, "post", topics)
+    settings = load_settings(config)
+    ensure_topics(bootstrap, settings.topics)
+    return {**topics, "settings": settings}
+
+
+def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
+    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any]
+) -> None:
+    total = post_events(events_topics["settings"], STREAMED)
+    assert total == len(STREAMED) * len(DEVICES)
+
+    # The interrupted run: small batches and frequent commits so every life gets somewhere.
+    knobs = {"max_poll_records": 40, "commit_interval_s": 0.05, "checkpoint_every_events": 300}
+    faulty = write_config(tmp_path, bootstrap, "faulty", topics_with(events_topics), **knobs)
+    faulty_settings = load_settings(faulty)
+    ensure_topics(bootstrap, faulty_settings.topics)
+    rng = random.Random(20261130)
+    plan = [f"checkpoint:{rng.randint(2, 3)}", f"commit:{rng.randint(3, 6)}"]
+    plan += [f"{rng.choice(['commit', 'checkpoint'])}:{rng.randint(2, 6)}" for _ in range(3)]
+    logs = tmp_path / "trainer.log"
+    outside_kill = TrainerProcess(faulty, "fault", logs)  # one more life, ended from outside at a random moment
+    time.sleep(rng.uniform(4.0, 6.0))
+    outside_kill.kill()
+    for point in plan:
+        life = TrainerProcess(faulty, "fault", logs, crash_at=point)
+        code = life.wait_exit(timeout=120)
+        assert code == -signal.SIGKILL, f"life with {point} ended with {code}; log: {logs.read_text()[-3000:]}"
+        if point.startswith("checkpoint"):
+            # The half-written checkpoint's transaction is aborted: every stored checkpoint verifies.
+            result = CliRunner().invoke(app, ["checkpoints", "verify", "-c", str(faulty)])
+            assert result.exit_code == 0 and "REFUSED" not in result.output, result.output
+    final = TrainerProcess(faulty, "fault", logs)
+    try:
+        faulty_outcomes = committed_outcomes(faulty_settings, total)
+        keys = [f"phish/{d}" for d in DEVICES]
+        faulty_probes = probe(final.url, keys)
+        faulty_models = final.models()
+    finally:
+        assert final.stop() == 0
+    assert logs.read_text().count("took over") >= len(plan) + 1  # every life restored its partitions
+
+    # The uninterrupted run on the same events.
+    reference = write_config(tmp_path, bootstrap, "reference", topics_with(events_topics))
+    reference_settings = load_settings(reference)
+    ensure_topics(bootstrap, reference_settings.topics)
+    with TrainerRunner(reference_settings, bootstrap, port=0) as runner:
+        reference_outcomes = committed_outcomes(reference_settings, total)
+        reference_probes = probe(runner.url, keys)
+        reference_models = {m["model_key"]: m for m in httpx.get(f"{runner.url}/models").json()}
+
+    per_event = Counter((o.device_id, o.event_id) for o in faulty_outcomes if o.label is not None)
+    assert len(per_event) == total and set(per_event.values()) == {1}, "exactly one labelled outcome per event"
+    assert len(faulty_outcomes) == total
+    by_id = {o.outcome_id: comparable(o) for o in reference_outcomes}
+    assert {o.outcome_id: comparable(o) for o in faulty_outcomes} == by_id
+    assert faulty_probes == reference_probes  # predictions and probabilities, bit for bit (JSON keeps floats exact)
+    assert faulty_probes[0]["proba"] and len(faulty_probes) == 100 * len(DEVICES)
+    for key in keys:
+        assert faulty_models[key]["learned"] == reference_models[key]["learned"] == len(STREAMED)
+        assert faulty_models[key]["model_version"] == reference_models[key]["model_version"] == 1
+
+    # The monitor sees the same prequential counts on both, and keeps them across its own restart.
+    with monitor(reference_settings) as service:
+        expected = prequential_counts(service, total)
+    with monitor(faulty_settings) as service:
+        deadline = time.monotonic() + 60
+        while sum(service.state.accepted.values()) < total // 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    with monitor(faulty_settings) as service:
+        assert prequential_counts(service, total) == expected
+    assert expected["labels"] == {("phish", "logistic"): {"prequential": total}}
+
+
+def test_a_clean_restart_keeps_every_model_and_serves_at_once(
+    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any]
+) -> None:
+    total = post_events(events_topics["settings"], STREAMED[:300])
+    config = write_config(tmp_path, bootstrap, "restart", topics_with(events_topics))
+    settings = load_settings(config)
+    ensure_topics(bootstrap, settings.topics)
+    keys = [f"phish/{d}" for d in DEVICES]
+    with TrainerRunner(settings, bootstrap, port=0) as runner:
+        committed_outcomes(settings, total, idle_s=0.5)
+        before = {m["model_key"]: m for m in httpx.get(f"{runner.url}/models").json()}
+        probes = probe(runner.url, keys)
+    began = time.monotonic()
+    with TrainerRunner(settings, bootstrap, port=0) as runner:
+        took = time.monotonic() - began
+        after = {m["model_key"]: m for m in httpx.get(f"{runner.url}/models").json()}
+        assert probe(runner.url, keys) == probes  # /predict answers as soon as start() returns
+    assert after == before and {m["learned"] for m in after.values()} == {300}
+    assert took < 20, f"the restarted trainer took {took:.1f}s to get its partitions back"
+
+
+def test_three_instances_lose_one_and_the_survivors_continue_its_models(
+    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any]
+) -> None:
+    half = len(STREAMED) // 2
+    first = post_events(events_topics["settings"], STREAMED[:half])
+    config = write_config(tmp_path, bootstrap, "group", topics_with(events_topics), checkpoint_every_events=200)
+    settings = load_settings(config)
+    ensure_topics(bootstrap, settings.topics)
+    logs = tmp_path / "group.log"
+    instances = {name: TrainerProcess(config, name, logs) for name in ("a", "b", "c")}
+    try:
+        committed_outcomes(settings, first, idle_s=0.5)
+        held = {name: set(p.models()) for name, p in instances.items()}
+        assert set().union(*held.values()) == {f"phish/{d}" for d in DEVICES}
+        victim = next(name for name, keys in held.items() if keys)
+        instances.pop(victim).kill()
+        second = post_events(events_topics["settings"], STREAMED[half:], first=half)
+        outcomes = committed_outcomes(settings, first + second)
+        assert len(outcomes) == first + second
+        answers = {key: probe(p.url, [key]) for p in instances.values() for key in p.models()}
+        learned = {k: m["learned"] for p in instances.values() for k, m in p.models().items()}
+    finally:
+        for process in instances.values():
+            process.stop()
+    assert learned == {f"phish/{d}": len(STREAMED) for d in DEVICES}
+
+    reference = write_config(tmp_path, bootstrap, "single", topics_with(events_topics))
+    reference_settings = load_settings(reference)
+    ensure_topics(bootstrap, reference_settings.topics)
+    with TrainerRunner(reference_settings, bootstrap, port=0) as runner:
+        committed_outcomes(reference_settings, first + second, idle_s=0.5)
+        expected = {key: probe(runner.url, [key]) for key in answers}
+    assert answers == expected
+
+
+def test_a_tampered_checkpoint_is_refused_and_never_loaded(
+    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any]
+) -> None:
+    total = post_events(events_topics["settings"], STREAMED[:50])
+    config = write_config(tmp_path, bootstrap, "tamper", topics_with(events_topics, partitions=1))
+    settings = load_settings(config)
+    ensure_topics(bootstrap, settings.topics)
+    with TrainerRunner(settings, bootstrap, port=0):
+        committed_outcomes(settings, total, idle_s=0.5)
+    # Overwrite one unit's manifest with forged offsets, keeping the old signature.
+    consumer = make_consumer(bootstrap, settings.topics.checkpoints.name, group_id=None, consumer_timeout_ms=3000)
+    manifests = {r.key: json.loads(r.value) for r in consumer if r.value and r.key.count(b"/") == 1}
+    consumer.close()
+    name, manifest = next(iter(manifests.items()))
+    manifest["offsets"] = dict.fromkeys(manifest["offsets"], 0)
+    from kafka_helpers import make_producer
+
+    producer = make_producer(bootstrap)
+    producer.send(settings.topics.checkpoints.name, key=name, value=json.dumps(manifest).encode(), partition=0).get(10)
+    producer.close()
+
+    result = CliRunner().invoke(app, ["checkpoints", "verify", "-c", str(config)])
+    assert result.exit_code == 1 and f"REFUSED  checkpoint {name.decode()}: signature does not match" in result.output
+    runner = TrainerRunner(settings, bootstrap, port=0)
+    with pytest.raises(RuntimeError, match=rf"CheckpointError: checkpoint {name.decode()}: signature does not match"):
+        runner.start(timeout=60)
+    assert runner.core.slots == {}  # nothing of it was loaded
