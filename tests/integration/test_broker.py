@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import NewTopic as NewTopicConfluent
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import NewTopic
 from kafka_helpers import make_consumer, make_producer, send
@@ -89,6 +90,35 @@ def test_model_key_routes_a_device_to_one_partition(make_settings, bootstrap: st
     assert set(seen) == {f"machines/m{d}" for d in range(4)}
     assert all(len(p) == 1 for p in seen.values()), seen
     assert all(ids == sorted(ids) and len(ids) == 15 for ids in order.values())
+
+
+def test_services_and_kafka_python_put_a_model_key_on_the_same_partition(bootstrap: str) -> None:
+    from kafka.partitioner.default import murmur2
+
+    from driftline.kafkaio.clients import deliver
+    from driftline.kafkaio.clients import make_producer as service_producer
+    from driftline.kafkaio.topics import admin_client
+
+    topic, partitions = f"part-{uuid.uuid4().hex[:8]}", 6
+    admin_client(bootstrap).create_topics([NewTopicConfluent(topic, partitions, 1)])[topic].result(30)
+    keys = [model_key("machines", f"m-{i}", "device").encode() for i in range(60)]
+    deliver(service_producer(bootstrap), [(topic, key, b"service") for key in keys])
+    outside = make_producer(bootstrap)
+    for key in keys:
+        outside.send(topic, key=key, value=b"outside")
+    outside.flush()
+    outside.close()
+
+    consumer = make_consumer(bootstrap, group_id=None, consumer_timeout_ms=5000)
+    consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+    consumer.seek_to_beginning()
+    placed: dict[tuple[bytes, bytes], int] = {(r.key, r.value): r.partition for r in consumer}
+    consumer.close()
+    assert len(placed) == 2 * len(keys)
+    for key in keys:
+        # confluent-kafka (the services) and kafka-python (devices, Java) agree, on murmur2's partition.
+        assert placed[(key, b"service")] == placed[(key, b"outside")] == (murmur2(key) & 0x7FFFFFFF) % partitions
+    assert len({placed[(key, b"service")] for key in keys}) == partitions
 
 
 def test_smoke_round_trip(make_settings, bootstrap: str) -> None:

@@ -2,9 +2,9 @@
 
 The collector's hot path uses confluent-kafka (librdkafka, in C) rather than kafka-python: with
 kafka-python the producer's per-record work in Python cost about four times the parsing and
-validation of the event itself (see benchmarks/results/ingest.md). The rest of driftline keeps
-kafka-python. The partitioner is librdkafka's murmur2, so a model key lands on the same partition
-as when the Java or kafka-python clients write it.
+validation of the event itself (see benchmarks/results/ingest.md). Its settings are those of every
+driftline producer (``kafkaio.clients``), whose murmur2 partitioner puts a model key on the
+partition the Java and kafka-python clients choose.
 
 Delivery reports are served on the thread that waits for them (``deliver`` polls until its records
 are acknowledged, ``deliver_async`` polls from the event loop, a ``send`` user calls :meth:`poll`),
@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from driftline.kafkaio.clients import producer_config
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +75,17 @@ class Publisher:
         self.bootstrap_servers = bootstrap_servers
         self.send_timeout_s = send_timeout_s
         timeout_ms = max(1, int(send_timeout_s * 1000))
-        self._config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 2,
-            "partitioner": "murmur2_random",  # same key -> partition mapping as kafka-python and Java
-            "message.timeout.ms": timeout_ms,
-            # Idempotence needs the request timeout within the message timeout.
-            "request.timeout.ms": min(timeout_ms, 30_000),
-            "logger": logging.getLogger("driftline.collector.librdkafka"),  # not librdkafka's own stderr
-            **producer_options,
-        }
+        self._config: dict[str, Any] = producer_config(
+            bootstrap_servers,
+            **{
+                "linger.ms": 2,
+                "message.timeout.ms": timeout_ms,
+                # Idempotence needs the request timeout within the message timeout.
+                "request.timeout.ms": min(timeout_ms, 30_000),
+                "logger": logging.getLogger("driftline.collector.librdkafka"),  # not librdkafka's own stderr
+                **producer_options,
+            },
+        )
         self._producer: Producer | None = None
         self._generation = 0  # which producer a fatal error belongs to
         self._discarded: list[Producer] = []  # after a fatal error, until what they held has failed

@@ -294,11 +294,7 @@ class TrainerCore:
         a replay after recovery) is applied once.
         """
         with self.lock:
-            keys = [
-                key
-                for key in self.slots
-                if (command.model_key or key) == key and stream_of(key) == command.stream
-            ]
+            keys = [key for key in self.slots if (command.model_key or key) == key and stream_of(key) == command.stream]
             if not keys:
                 self._count_command(command, "ignored")
                 return [self._ack(command, command.model_key, "ignored", None, "no such model key here")]
