@@ -100,7 +100,8 @@ def test_services_and_kafka_python_put_a_model_key_on_the_same_partition(bootstr
     from driftline.kafkaio.topics import admin_client
 
     topic, partitions = f"part-{uuid.uuid4().hex[:8]}", 6
-    admin_client(bootstrap).create_topics([NewTopicConfluent(topic, partitions, 1)])[topic].result(30)
+    admin = admin_client(bootstrap)
+    admin.create_topics([NewTopicConfluent(topic, partitions, 1)])[topic].result(30)
     keys = [model_key("machines", f"m-{i}", "device").encode() for i in range(60)]
     deliver(service_producer(bootstrap), [(topic, key, b"service") for key in keys])
     outside = make_producer(bootstrap)
