@@ -23,7 +23,7 @@ from river import datasets
 from driftline.config import Settings, settings_from_dict
 from driftline.contracts import Outcome, SensorEvent
 from driftline.kafkaio.broker import LocalBroker
-from driftline.kafkaio.clients import make_consumer, make_producer, send
+from driftline.kafkaio.clients import deliver, make_consumer, make_producer
 from driftline.kafkaio.topics import ensure_topics
 from driftline.processes import ManagedProcess, free_port, http_ok
 from driftline.trainer.core import TrainerCore
@@ -71,13 +71,13 @@ def bench_kafka(events: list[SensorEvent], model: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(data_dir=Path(tmp) / "kafka") as broker:
         settings = settings_for(model, kafka={"bootstrap_servers": broker.bootstrap_servers}, state_dir=tmp)
         ensure_topics(broker.bootstrap_servers, settings.topics)
-        producer = make_producer(broker.bootstrap_servers)
         began = time.perf_counter()
-        for event in events:
-            send(producer, settings.topics.events.name, event, "bench")
-        producer.flush()
+        deliver(
+            make_producer(broker.bootstrap_servers),
+            [(settings.topics.events.name, b"bench", event.to_bytes()) for event in events],
+            timeout=120,
+        )
         produced = len(events) / (time.perf_counter() - began)
-        producer.close()
 
         config = Path(tmp) / "empty.toml"
         config.write_text("")
@@ -97,16 +97,17 @@ def bench_kafka(events: list[SensorEvent], model: str) -> tuple[float, float]:
             ready=lambda: http_ok(f"http://127.0.0.1:{port}/healthz"),
             env=env,
         )
-        consumer = make_consumer(broker.bootstrap_servers, settings.topics.outcomes.name, group_id="bench")
+        consumer = make_consumer(broker.bootstrap_servers, "bench")
+        consumer.subscribe([settings.topics.outcomes.name])
         with trainer:
             began = time.perf_counter()
             seen, last = 0, None
             while seen < len(events):
-                for records in consumer.poll(timeout_ms=500).values():
-                    seen += len(records)
-                    last = records[-1]
+                messages = [m for m in consumer.consume(5000, timeout=0.5) if m.error() is None]
+                seen += len(messages)
+                last = messages[-1] if messages else last
             elapsed = time.perf_counter() - began
-        assert last is not None and Outcome.model_validate_json(last.value).learned
+        assert last is not None and Outcome.model_validate_json(last.value()).learned
         consumer.close()
         return produced, len(events) / elapsed
 

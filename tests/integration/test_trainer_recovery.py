@@ -204,6 +204,26 @@ def prequential_counts(service: MonitorService, total: int) -> dict[str, Any]:
         }
 
 
+class Processes:
+    """Every trainer process a test starts, killed at the end whatever happened."""
+
+    def __init__(self) -> None:
+        self.started: list[TrainerProcess] = []
+
+    def start(self, config: Path, instance: str, log: Path, crash_at: str | None = None) -> TrainerProcess:
+        process = TrainerProcess(config, instance, log, crash_at)
+        self.started.append(process)
+        return process
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    started = Processes()
+    yield started
+    for process in started.started:
+        process.kill()
+
+
 @pytest.fixture
 def events_topics(bootstrap: str, tmp_path: Path) -> dict[str, Any]:
     """Events and labels topics filled through the collector, shared by an interrupted and a reference run."""
@@ -215,7 +235,7 @@ def events_topics(bootstrap: str, tmp_path: Path) -> dict[str, Any]:
 
 
 def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
-    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any]
+    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any], processes: Processes
 ) -> None:
     total = post_events(events_topics["settings"], STREAMED)
     assert total == len(STREAMED) * len(DEVICES)
@@ -225,30 +245,44 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
     faulty = write_config(tmp_path, bootstrap, "faulty", topics_with(events_topics), **knobs)
     faulty_settings = load_settings(faulty)
     ensure_topics(bootstrap, faulty_settings.topics)
+    # Six lives end in kill -9: at crash points (the process kills itself there) and from outside
+    # once a random share of the outcomes is committed. Counts are small so every life gets there.
     rng = random.Random(20261130)
-    plan = [f"checkpoint:{rng.randint(2, 3)}", f"commit:{rng.randint(3, 6)}"]
-    plan += [f"{rng.choice(['commit', 'checkpoint'])}:{rng.randint(2, 6)}" for _ in range(3)]
+    plan: list[tuple[str, Any]] = [
+        ("crash", "checkpoint:1"),  # chunks written, manifest not: a checkpoint half written
+        ("crash", f"commit:{rng.randint(2, 3)}"),  # outcomes produced, their transaction open
+        ("outside", rng.uniform(0.25, 0.40)),
+        ("crash", f"checkpoint:{rng.randint(1, 2)}"),
+        ("outside", rng.uniform(0.55, 0.70)),
+        ("crash", f"commit:{rng.randint(2, 3)}"),
+    ]
     logs = tmp_path / "trainer.log"
-    outside_kill = TrainerProcess(faulty, "fault", logs)  # one more life, ended from outside at a random moment
-    time.sleep(rng.uniform(4.0, 6.0))
-    outside_kill.kill()
-    for point in plan:
-        life = TrainerProcess(faulty, "fault", logs, crash_at=point)
-        code = life.wait_exit(timeout=120)
-        assert code == -signal.SIGKILL, f"life with {point} ended with {code}; log: {logs.read_text()[-3000:]}"
-        if point.startswith("checkpoint"):
-            # The half-written checkpoint's transaction is aborted: every stored checkpoint verifies.
-            result = CliRunner().invoke(app, ["checkpoints", "verify", "-c", str(faulty)])
-            assert result.exit_code == 0 and "REFUSED" not in result.output, result.output
-    final = TrainerProcess(faulty, "fault", logs)
+    outcomes_topic = faulty_settings.topics.outcomes
+    progress = TopicReader(bootstrap, outcomes_topic.name, Outcome, outcomes_topic.partitions)
     try:
-        faulty_outcomes = committed_outcomes(faulty_settings, total)
-        keys = [f"phish/{d}" for d in DEVICES]
-        faulty_probes = probe(final.url, keys)
-        faulty_models = final.models()
+        for kind, point in plan:
+            if kind == "outside":
+                life = processes.start(faulty, "fault", logs)
+                progress.until(lambda seen, share=point: len(seen) >= share * total, timeout=120)
+                life.kill()
+                continue
+            life = processes.start(faulty, "fault", logs, crash_at=point)
+            code = life.wait_exit(timeout=90)
+            assert code == -signal.SIGKILL, f"life with {point} ended with {code}; log: {logs.read_text()[-3000:]}"
+            if point.startswith("checkpoint"):
+                # The half-written checkpoint's transaction is aborted: every stored checkpoint verifies.
+                result = CliRunner().invoke(app, ["checkpoints", "verify", "-c", str(faulty)])
+                assert result.exit_code == 0 and "REFUSED" not in result.output, result.output
+        final = processes.start(faulty, "fault", logs)
+        progress.count(total, timeout=240)
+        faulty_outcomes = progress.drain(3.0)  # and nothing more after them
     finally:
-        assert final.stop() == 0
-    assert logs.read_text().count("took over") >= len(plan) + 1  # every life restored its partitions
+        progress.close()
+    keys = [f"phish/{d}" for d in DEVICES]
+    faulty_probes = probe(final.url, keys)
+    faulty_models = final.models()
+    assert final.stop() == 0
+    assert logs.read_text().count("took over p0") >= len(plan) + 1  # every life restored its partitions
 
     # The uninterrupted run on the same events.
     reference = write_config(tmp_path, bootstrap, "reference", topics_with(events_topics))
@@ -304,7 +338,7 @@ def test_a_clean_restart_keeps_every_model_and_serves_at_once(
 
 
 def test_three_instances_lose_one_and_the_survivors_continue_its_models(
-    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any]
+    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any], processes: Processes
 ) -> None:
     half = len(STREAMED) // 2
     first = post_events(events_topics["settings"], STREAMED[:half])
@@ -312,7 +346,7 @@ def test_three_instances_lose_one_and_the_survivors_continue_its_models(
     settings = load_settings(config)
     ensure_topics(bootstrap, settings.topics)
     logs = tmp_path / "group.log"
-    instances = {name: TrainerProcess(config, name, logs) for name in ("a", "b", "c")}
+    instances = {name: processes.start(config, name, logs) for name in ("a", "b", "c")}
     try:
         committed_outcomes(settings, first, idle_s=0.5)
         held = {name: set(p.models()) for name, p in instances.items()}

@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from driftline.checkpoint import Checkpoint, CheckpointError, Signer, signer_for
 from driftline.config import Settings
 from driftline.faults import crash_point
-from driftline.kafkaio.clients import make_consumer
+from driftline.kafkaio.clients import end_offset, make_consumer
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class KafkaCheckpointStore:
         """Read one partition from its start to its last committed record."""
         consumer = self._consumer()
         tp = TopicPartition(self.topic, partition)
-        _, end = consumer.get_watermark_offsets(tp, timeout=30, cached=False)
+        end = end_offset(consumer, tp)
         found = _Partition()
         if end <= 0:
             return found

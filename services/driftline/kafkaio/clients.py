@@ -71,7 +71,7 @@ def read_topic(bootstrap_servers: str, topic: str, partitions: int, timeout: flo
     """Every committed record of ``topic`` as it is now, partition by partition."""
     consumer = make_consumer(bootstrap_servers, None, **{"enable.partition.eof": True})
     try:
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in range(partitions)}
+        ends = {p: end_offset(consumer, TopicPartition(topic, p)) for p in range(partitions)}
         pending = {p for p, end in ends.items() if end > 0}
         consumer.assign([TopicPartition(topic, p, 0) for p in pending])
         records: list[Message] = []
@@ -88,3 +88,24 @@ def read_topic(bootstrap_servers: str, topic: str, partitions: int, timeout: flo
         return records
     finally:
         consumer.close()
+
+
+def end_offset(consumer: Consumer, tp: TopicPartition, timeout: float = 30.0) -> int:
+    """The partition's end (its last stable offset for a read_committed consumer).
+
+    A topic created a moment ago answers "not leader" until its leader is known: asked again.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=max(1.0, deadline - time.monotonic()))[1]
+        except KafkaException as e:
+            retriable = e.args[0].code() in (
+                KafkaError.NOT_LEADER_FOR_PARTITION,
+                KafkaError.LEADER_NOT_AVAILABLE,
+                KafkaError.UNKNOWN_TOPIC_OR_PART,
+                KafkaError._TIMED_OUT,
+            )
+            if not retriable or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -30,7 +30,7 @@ from driftline.checkpoint import Checkpoint, offset_key
 from driftline.config import ConsumerSettings
 from driftline.faults import crash_point
 from driftline.kafkaio.checkpoints import KafkaCheckpointStore
-from driftline.kafkaio.clients import consumer_config, make_consumer, producer_config
+from driftline.kafkaio.clients import consumer_config, end_offset, make_consumer, producer_config
 
 log = logging.getLogger(__name__)
 
@@ -441,8 +441,7 @@ class StreamLoop:
                 for partition in range(partitions):
                     tp = (topic, partition)
                     if tp not in side_from:
-                        _, end = self.side.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
-                        side_from[tp] = end
+                        side_from[tp] = end_offset(self.side, TopicPartition(topic, partition))
             self._side_positions = dict(side_from)
             self.side.assign([TopicPartition(t, p, o) for (t, p), o in side_from.items()])
             return

@@ -64,11 +64,12 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: in
 
 
 def partition_counts(admin: AdminClient, names: list[str], timeout: float = 15.0) -> dict[str, int]:
-    """Partitions of each topic; a topic created a moment ago may show none until metadata settles."""
+    """Partitions of each topic, once each has a leader (a topic created a moment ago has none yet)."""
     deadline = time.monotonic() + timeout
     while True:
         topics = admin.list_topics(timeout=10).topics
-        counts = {name: len(topics[name].partitions) if name in topics else 0 for name in names}
-        if all(counts.values()) or time.monotonic() > deadline:
-            return counts
+        partitions = {name: list(topics[name].partitions.values()) if name in topics else [] for name in names}
+        settled = all(found and all(p.leader >= 0 for p in found) for found in partitions.values())
+        if settled or time.monotonic() > deadline:
+            return {name: len(found) for name, found in partitions.items()}
         time.sleep(0.2)
