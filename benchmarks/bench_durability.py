@@ -173,7 +173,12 @@ def main() -> None:
         ensure_topics(bootstrap, settings_from_dict({"topics": base}).topics)
         total = fill(bootstrap, base["events"]["name"], devices, args.events // args.keys, "device")
         contenders = {
-            "exactly-once + checkpoints": {"exactly_once": True, "checkpoints": True},
+            # Checkpoints more often than the default (10,000), so the runs write several.
+            "exactly-once + checkpoints every 2,000 events": {
+                "exactly_once": True,
+                "checkpoints": True,
+                "checkpoint_every_events": 2000,
+            },
             "at-least-once, no checkpoints": {"exactly_once": False, "checkpoints": False},
         }
         results: dict[str, list[Run]] = {name: [] for name in contenders}

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka_helpers import TopicReader, make_consumer
+from kafka_helpers import TopicReader, make_consumer, produce
 from river import datasets
 from typer.testing import CliRunner
 
@@ -36,7 +37,7 @@ from driftline.collector.auth import hash_token
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
 from driftline.config import Settings, load_settings
-from driftline.contracts import Outcome
+from driftline.contracts import ControlAck, ControlCommand, Outcome
 from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.topics import ensure_topics
 from driftline.monitor.service import MonitorService
@@ -52,8 +53,15 @@ PROBES = [x for x, _ in ROWS[-100:]]
 STREAMED = ROWS[:-100]
 
 
-def write_config(tmp_path: Path, bootstrap: str, name: str, topics: dict[str, Any], **trainer: Any) -> Path:
-    """A config file of one labelled per-device stream, with the given topics and trainer settings."""
+def write_config(
+    tmp_path: Path,
+    bootstrap: str,
+    name: str,
+    topics: dict[str, Any],
+    monitor: dict[str, Any] | None = None,
+    **trainer: Any,
+) -> Path:
+    """A config file of one labelled per-device stream, with the given topics, trainer and monitor settings."""
     lines = [
         f'state_dir = "{tmp_path / "state"}"',
         "[kafka]",
@@ -68,6 +76,7 @@ def write_config(tmp_path: Path, bootstrap: str, name: str, topics: dict[str, An
         "[monitor]",
         f'group_id = "monitor-{name}-{uuid.uuid4().hex[:6]}"',
         "port = 0",
+        *(f"{key} = {json.dumps(value)}" for key, value in (monitor or {}).items()),
         *(f'[devices.{d}]\ntoken_sha256 = "{hash_token("token-" + d)}"' for d in DEVICES),
         "[streams.phish]",
         'task = "binary"',
@@ -120,19 +129,21 @@ def post_events(settings: Settings, rows: list[tuple[dict, Any]], first: int = 0
     return accepted
 
 
-class TrainerProcess:
-    """`driftline trainer` as a process of its own, to be killed with SIGKILL."""
+class ServiceProcess:
+    """`driftline trainer` (or `monitor`) as a process of its own, to be killed with SIGKILL."""
 
-    def __init__(self, config: Path, instance: str, log: Path, crash_at: str | None = None) -> None:
+    def __init__(
+        self, config: Path, instance: str, log: Path, crash_at: str | None = None, service: str = "trainer"
+    ) -> None:
         self.port = free_port()
-        env = {**os.environ, "DRIFTLINE_TRAINER__INSTANCE_ID": instance}
+        env = {**os.environ, f"DRIFTLINE_{service.upper()}__INSTANCE_ID": instance}
         env.pop("DRIFTLINE_CRASH_AT", None)
         if crash_at:
             env["DRIFTLINE_CRASH_AT"] = crash_at
         self.log = log
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "driftline.cli", "trainer", "-c", str(config), "--port", str(self.port)],
+                [sys.executable, "-m", "driftline.cli", service, "-c", str(config), "--port", str(self.port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -208,10 +219,12 @@ class Processes:
     """Every trainer process a test starts, killed at the end whatever happened."""
 
     def __init__(self) -> None:
-        self.started: list[TrainerProcess] = []
+        self.started: list[ServiceProcess] = []
 
-    def start(self, config: Path, instance: str, log: Path, crash_at: str | None = None) -> TrainerProcess:
-        process = TrainerProcess(config, instance, log, crash_at)
+    def start(
+        self, config: Path, instance: str, log: Path, crash_at: str | None = None, service: str = "trainer"
+    ) -> ServiceProcess:
+        process = ServiceProcess(config, instance, log, crash_at, service)
         self.started.append(process)
         return process
 
@@ -242,7 +255,8 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
 
     # The interrupted run: small batches and frequent commits so every life gets somewhere.
     knobs = {"max_poll_records": 40, "commit_interval_s": 0.05, "checkpoint_every_events": 300}
-    faulty = write_config(tmp_path, bootstrap, "faulty", topics_with(events_topics), **knobs)
+    monitor_knobs = {"commit_interval_s": 0.05, "checkpoint_every_events": 500}
+    faulty = write_config(tmp_path, bootstrap, "faulty", topics_with(events_topics), monitor_knobs, **knobs)
     faulty_settings = load_settings(faulty)
     ensure_topics(bootstrap, faulty_settings.topics)
     # Six lives end in kill -9: at crash points (the process kills itself there) and from outside
@@ -304,14 +318,13 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
         assert faulty_models[key]["learned"] == reference_models[key]["learned"] == len(STREAMED)
         assert faulty_models[key]["model_version"] == reference_models[key]["model_version"] == 1
 
-    # The monitor sees the same prequential counts on both, and keeps them across its own restart.
+    # The monitor sees the same prequential counts on both, also when it is killed -9 midway.
     with monitor(reference_settings) as service:
         expected = prequential_counts(service, total)
-    with monitor(faulty_settings) as service:
-        deadline = time.monotonic() + 60
-        while sum(service.state.accepted.values()) < total // 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    with monitor(faulty_settings) as service:
+    log = tmp_path / "monitor.log"
+    killed = processes.start(faulty, socket.gethostname(), log, crash_at="checkpoint:3", service="monitor")
+    assert killed.wait_exit(timeout=90) == -signal.SIGKILL, log.read_text()[-3000:]
+    with monitor(faulty_settings) as service:  # the same instance id: it takes the killed one's place
         assert prequential_counts(service, total) == expected
     assert expected["labels"] == {("phish", "logistic"): {"prequential": total}}
 
@@ -326,6 +339,13 @@ def test_a_clean_restart_keeps_every_model_and_serves_at_once(
     keys = [f"phish/{d}" for d in DEVICES]
     with TrainerRunner(settings, bootstrap, port=0) as runner:
         committed_outcomes(settings, total, idle_s=0.5)
+        reset = ControlCommand(
+            command_id="r1", action="reset", stream="phish", model_key="phish/d2", mode="cold", issuer="test"
+        )
+        produce(bootstrap, settings.topics.control.name, [("phish", reset)])
+        acks = TopicReader(bootstrap, settings.topics.control.name, ControlAck)
+        assert [(a.model_key, a.status, a.model_version) for a in acks.count(1)] == [("phish/d2", "applied", 2)]
+        acks.close()
         before = {m["model_key"]: m for m in httpx.get(f"{runner.url}/models").json()}
         probes = probe(runner.url, keys)
     began = time.monotonic()
@@ -334,6 +354,7 @@ def test_a_clean_restart_keeps_every_model_and_serves_at_once(
         after = {m["model_key"]: m for m in httpx.get(f"{runner.url}/models").json()}
         assert probe(runner.url, keys) == probes  # /predict answers as soon as start() returns
     assert after == before and {m["learned"] for m in after.values()} == {300}
+    assert {key: m["model_version"] for key, m in after.items()} == {"phish/d1": 1, "phish/d2": 2, "phish/d3": 1}
     assert took < 20, f"the restarted trainer took {took:.1f}s to get its partitions back"
 
 
