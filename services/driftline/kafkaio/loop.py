@@ -320,17 +320,22 @@ class StreamLoop:
     # Commit and checkpoint
 
     def _commit(self, force_checkpoints: bool = False, only: set[str] | None = None) -> None:
-        """Checkpoint the units that are due, then commit outputs and offsets together."""
+        """Checkpoint the units that are due (with ``force_checkpoints``: every changed one of ``only``,
+        else of all), then commit the outputs and every unit's offsets together.
+
+        Offsets go for every unit even when only some are checkpointed: the outputs of all of them
+        are in this one transaction.
+        """
         assert self.producer is not None and self.consumer is not None
         before_commit = getattr(self.handler, "before_commit", None)
         if before_commit is not None:
             before_commit()
         now = time.monotonic()
         c = self.config
-        units = [u for u in self._units.values() if only is None or u.name in only]
+        units = list(self._units.values())
         if self.store is not None:
             for unit in units:
-                due = unit.force or force_checkpoints
+                due = unit.force or (force_checkpoints and (only is None or unit.name in only))
                 due = due or (c.checkpoint_every_records and unit.records_since >= c.checkpoint_every_records)
                 due = due or (c.checkpoint_interval_s and now - unit.checkpointed_at >= c.checkpoint_interval_s)
                 if unit.changed and due:
