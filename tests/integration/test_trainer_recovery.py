@@ -394,7 +394,7 @@ def test_three_instances_lose_one_and_the_survivors_continue_its_models(
 
 
 def test_a_tampered_checkpoint_is_refused_and_never_loaded(
-    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any]
+    bootstrap: str, tmp_path: Path, events_topics: dict[str, Any], processes: Processes
 ) -> None:
     total = post_events(events_topics["settings"], STREAMED[:50])
     config = write_config(tmp_path, bootstrap, "tamper", topics_with(events_topics, partitions=1))
@@ -420,3 +420,7 @@ def test_a_tampered_checkpoint_is_refused_and_never_loaded(
     with pytest.raises(RuntimeError, match=rf"CheckpointError: checkpoint {name.decode()}: signature does not match"):
         runner.start(timeout=60)
     assert runner.core.slots == {}  # nothing of it was loaded
+    log = tmp_path / "refused.log"
+    assert processes.start(config, "tamper", log).wait_exit(timeout=90) == 1
+    refusal = f"error: trainer loop stopped: CheckpointError: checkpoint {name.decode()}: signature does not match"
+    assert refusal in log.read_text() and "Traceback" not in log.read_text(), log.read_text()[-2000:]

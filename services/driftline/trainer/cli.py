@@ -22,9 +22,19 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings(config)
         stop = stop_on_signals()
-        with kafka_for(settings) as bootstrap, TrainerRunner(settings, bootstrap, port=port) as runner:
-            typer.echo(f"trainer: consuming {settings.topics.events.name} on {bootstrap}; HTTP on {runner.url}")
-            while not stop.wait(1.0):
-                if problem := runner.problem():
-                    typer.echo(f"error: {problem}", err=True)
-                    raise typer.Exit(1)
+        with kafka_for(settings) as bootstrap:
+            runner = TrainerRunner(settings, bootstrap, port=port)
+            try:
+                runner.start()
+            except RuntimeError as e:
+                # A refused checkpoint, no partitions, Kafka gone: one line, not a traceback.
+                typer.echo(f"error: {e}", err=True)
+                raise typer.Exit(1) from None
+            try:
+                typer.echo(f"trainer: consuming {settings.topics.events.name} on {bootstrap}; HTTP on {runner.url}")
+                while not stop.wait(1.0):
+                    if problem := runner.problem():
+                        typer.echo(f"error: {problem}", err=True)
+                        raise typer.Exit(1)
+            finally:
+                runner.stop()
