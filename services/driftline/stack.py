@@ -25,7 +25,7 @@ import typer
 
 from driftline.cli_options import ConfigOption
 from driftline.config import Settings
-from driftline.processes import ManagedProcess, free_port, http_ok
+from driftline.processes import ManagedProcess, ProcessError, free_port, http_ok, port_open
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,13 @@ class StackPorts:
     prometheus: int
     alertmanager: int
     mqtt: int
+
+    def check_free(self) -> None:
+        """Refuse at once a port another program holds: it, not ours, would answer there."""
+        names = {"mqtt": "mosquitto"}
+        for name, port in vars(self).items():
+            if port_open(port):
+                raise ProcessError(f"{names.get(name, name)}: port {port} is already in use by another program")
 
     @classmethod
     def of(cls, settings: Settings, free: bool) -> StackPorts:
@@ -245,6 +252,7 @@ def register(app: typer.Typer) -> None:
         shutil.rmtree(state, ignore_errors=True)
         tokens = device_tokens(SCENARIOS, devices)
         ports = StackPorts.of(settings, free_ports)
+        ports.check_free()  # before Kafka starts: a clash fails in a moment, not after it
         with kafka_for(settings, start_local=True) as bootstrap:
             console.print(f"Kafka on {bootstrap}; starting the services (logs in {state / 'logs'}) ...")
             with LocalStack(settings, bootstrap, state, ports, tokens, config=config) as local:

@@ -139,3 +139,27 @@ def test_the_ground_truth_is_written_and_drawn_with_the_run(stack_run: dict[str,
     assert {p["stream"] for p in truth["drift_points"]} == {"rooms", "machines"}
     picture = draw_run(stack_run["settings"], bootstrap, truth["drift_points"], stack_run["local"].state / "drift.png")
     assert picture.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_foreign_server_on_a_stack_port_fails_the_stack_at_once_in_one_line(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as foreign:
+        foreign.bind(("127.0.0.1", 0))
+        foreign.listen()
+        port = foreign.getsockname()[1]
+        env = {**os.environ, "DRIFTLINE_STATE_DIR": str(tmp_path), "DRIFTLINE_TRAINER__PORT": str(port)}
+        env.pop("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", None)
+        began = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "driftline.cli", "stack", "--no-hold", "-c", str(CONFIG)],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+    took = time.monotonic() - began
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == f"error: trainer: port {port} is already in use by another program"
+    assert "Kafka on" not in result.stdout  # nothing was started
+    assert took < 30, f"the clash took {took:.0f}s to be reported"
