@@ -163,3 +163,11 @@ def test_a_foreign_server_on_a_stack_port_fails_the_stack_at_once_in_one_line(tm
     assert result.stderr.strip() == f"error: trainer: port {port} is already in use by another program"
     assert "Kafka on" not in result.stdout  # nothing was started
     assert took < 30, f"the clash took {took:.0f}s to be reported"
+
+
+def test_each_process_was_started_once_and_is_alive_until_the_stop(stack_run: dict[str, Any]) -> None:
+    local: LocalStack = stack_run["local"]
+    assert len(local.processes) == 6 and all(p.running for p in local.processes)
+    assert local.start() is local and len(local.processes) == 6  # a second start starts nothing
+    logs = [*local.state.rglob("*.log")]
+    assert logs and not [log for log in logs if "address already in use" in log.read_text(errors="replace").lower()]
