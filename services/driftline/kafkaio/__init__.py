@@ -1,1 +1,1 @@
-"""Kafka at the edge: the local broker, topic creation and producer/consumer set-up."""
+"""Kafka at the edge: the runtime loop every consumer runs, the checkpoint store, clients, topics, the local broker."""
