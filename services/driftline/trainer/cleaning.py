@@ -29,18 +29,24 @@ class Cleaned:
     dropped: str | None = None
 
 
-class _FeatureState:
-    """Running statistics of one feature, for imputation."""
+#: The missing-value policies that need running statistics; the others keep none.
+STATEFUL_POLICIES = frozenset({"mean", "median", "last"})
 
-    def __init__(self) -> None:
-        self.mean = stats.Mean()
-        self.median = stats.Quantile(0.5)
+
+class _FeatureState:
+    """The running statistic one feature's imputation policy needs, and only that one."""
+
+    __slots__ = ("last", "seen", "statistic")
+
+    def __init__(self, policy: str) -> None:
+        self.statistic = stats.Mean() if policy == "mean" else stats.Quantile(0.5) if policy == "median" else None
         self.last: Value | None = None
+        self.seen = 0  # numbers the statistic has taken
 
     def update(self, value: Value) -> None:
-        if isinstance(value, float):
-            self.mean.update(value)
-            self.median.update(value)
+        if self.statistic is not None and isinstance(value, float):
+            self.statistic.update(value)
+            self.seen += 1
         self.last = value
 
     def impute(self, spec: FeatureSpec) -> Value | None:
@@ -49,9 +55,9 @@ class _FeatureState:
             return spec.fill
         if policy == "last":
             return self.last
-        if policy in ("keep", "drop") or self.mean.n == 0:
+        if self.statistic is None or self.seen == 0:
             return None  # nothing seen yet: the value stays missing
-        return self.mean.get() if policy == "mean" else self.median.get()
+        return self.statistic.get()
 
 
 def _typed(value: Any, spec: FeatureSpec) -> Value | None:
@@ -78,7 +84,7 @@ class Cleaner:
     def _stats(self, name: str) -> _FeatureState:
         state = self._state.get(name)
         if state is None:
-            state = self._state[name] = _FeatureState()
+            state = self._state[name] = _FeatureState(self.stream.features[name].missing_policy)
         return state
 
     def lateness(self, ts: datetime) -> float:
@@ -124,7 +130,7 @@ class Cleaner:
                 steps.append(f"imputed:{name}")
                 cleaned[name] = value
                 continue
-            if learn:
+            if learn and spec.missing_policy in STATEFUL_POLICIES:
                 self._stats(name).update(value)
             cleaned[name] = value
         return Cleaned(cleaned, steps)

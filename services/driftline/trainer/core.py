@@ -24,7 +24,7 @@ from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.holdout import is_holdout
 from driftline.trainer.metrics import TrainerMetrics
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
-from driftline.trainer.slot import ModelSlot
+from driftline.trainer.slot import ModelSlot, model_input
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ class TrainerCore:
         """Clean, predict, and learn when labeled; None when the event was dropped."""
         stream = self._stream(event.stream)
         key = model_key(event.stream, event.device_id, stream.scope)
-        self.metrics.consumed.labels(event.stream).inc()
+        bound = self.metrics.of_stream(event.stream)
+        bound.consumed.inc()
         with self.lock:
             slot, state = self._slot(key, stream)
             if state.recent.seen(event_ident(event.device_id, event.event_id)):
@@ -118,10 +119,12 @@ class TrainerCore:
                 return None
 
             began = time.perf_counter()
-            prediction, proba, predictions = slot.predict(cleaned.features)
+            # Encoded once for predicting and learning, as River's own evaluation passes one x to both.
+            encoded = model_input(cleaned.features)
+            prediction, proba, predictions = slot.predict(cleaned.features, encoded)
             predict_s = time.perf_counter() - began
-            self.metrics.predict_seconds.labels(event.stream, slot.served.name).observe(predict_s)
-            self.metrics.predicted.labels(event.stream).inc()
+            bound.predict_seconds(slot.served.name).observe(predict_s)
+            bound.predicted.inc()
             holdout = is_holdout(event.event_id, stream.holdout_fraction)
             pending = Pending(
                 event.event_id, event.device_id, cleaned.features, event.ts, predictions, _proba_text(proba),
@@ -132,7 +135,7 @@ class TrainerCore:
                 if expired:
                     self.metrics.labels_expired.labels(event.stream).inc(expired)
                 return self._outcome(key, event.stream, pending, prediction, predict_s=predict_s)
-            learn_s = self._learn(slot, event.stream, pending, event.label)
+            learn_s = self._learn(slot, event.stream, pending, event.label, encoded)
             return self._outcome(
                 key, event.stream, pending, prediction, label=event.label, predict_s=predict_s, learn_s=learn_s
             )
@@ -156,7 +159,9 @@ class TrainerCore:
                 key, label.stream, pending, prediction, label=label.label, learn_s=learn_s, label_delay_s=delay
             )
 
-    def _learn(self, slot: ModelSlot, stream_name: str, pending: Pending, label: Any) -> float | None:
+    def _learn(
+        self, slot: ModelSlot, stream_name: str, pending: Pending, label: Any, encoded: dict[str, float] | None = None
+    ) -> float | None:
         if pending.holdout:
             self.metrics.held_out.labels(stream_name).inc()
             return None
@@ -167,10 +172,11 @@ class TrainerCore:
         else:
             predictions = pending.predictions
         began = time.perf_counter()
-        promoted = slot.learn(pending.features, label, predictions)
+        promoted = slot.learn(pending.features, label, predictions, encoded)
         learn_s = time.perf_counter() - began
-        self.metrics.learn_seconds.labels(stream_name, slot.served.name).observe(learn_s)
-        self.metrics.learned.labels(stream_name).inc()
+        bound = self.metrics.of_stream(stream_name)
+        bound.learn_seconds(slot.served.name).observe(learn_s)
+        bound.learned.inc()
         if promoted:
             self.metrics.promotions.labels(stream_name, promoted).inc()
         every = self.settings.trainer.snapshot_every

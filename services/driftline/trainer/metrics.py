@@ -11,8 +11,15 @@ DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
 class TrainerMetrics:
     """Counters and histograms named driftline_trainer_*; see docs/metrics.md."""
 
+    def of_stream(self, stream: str) -> StreamMetrics:
+        bound = self._streams.get(stream)
+        if bound is None:
+            bound = self._streams[stream] = StreamMetrics(self, stream)
+        return bound
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._streams: dict[str, StreamMetrics] = {}
         r = self.registry
         self.consumed = Counter(
             "driftline_trainer_events_consumed", "Events read from the events topic.", ["stream"], registry=r
@@ -101,3 +108,30 @@ class TrainerMetrics:
         self.consumer_lag = Gauge(
             "driftline_trainer_consumer_lag_records", "Records not yet consumed, by topic.", ["topic"], registry=r
         )
+
+
+class StreamMetrics:
+    """The children of one stream's per-event metrics, looked up once instead of once per event."""
+
+    __slots__ = ("_learn_seconds", "_metrics", "_predict_seconds", "consumed", "learned", "predicted", "stream")
+
+    def __init__(self, metrics: TrainerMetrics, stream: str) -> None:
+        self._metrics = metrics
+        self.stream = stream
+        self.consumed = metrics.consumed.labels(stream)
+        self.predicted = metrics.predicted.labels(stream)
+        self.learned = metrics.learned.labels(stream)
+        self._predict_seconds: dict[str, Histogram] = {}
+        self._learn_seconds: dict[str, Histogram] = {}
+
+    def predict_seconds(self, model: str) -> Histogram:
+        child = self._predict_seconds.get(model)
+        if child is None:
+            child = self._predict_seconds[model] = self._metrics.predict_seconds.labels(self.stream, model)
+        return child
+
+    def learn_seconds(self, model: str) -> Histogram:
+        child = self._learn_seconds.get(model)
+        if child is None:
+            child = self._learn_seconds[model] = self._metrics.learn_seconds.labels(self.stream, model)
+        return child

@@ -101,9 +101,14 @@ class ModelSlot:
     def served(self) -> Candidate:
         return self.candidates[self.champion]
 
-    def predict(self, x: dict[str, Any]) -> tuple[Any, dict[str, float] | None, dict[str, Any]]:
-        """The champion's prediction and probabilities, and every candidate's prediction."""
-        x = model_input(x)
+    def predict(
+        self, x: dict[str, Any], encoded: dict[str, float] | None = None
+    ) -> tuple[Any, dict[str, float] | None, dict[str, Any]]:
+        """The champion's prediction and probabilities, and every candidate's prediction.
+
+        ``encoded``: ``model_input(x)`` when the caller has it already (it learns from it next).
+        """
+        x = model_input(x) if encoded is None else encoded
         prediction, proba = self.served.predict(x, proba=self.is_classifier)
         predictions = {self.served.name: prediction}
         for candidate in self.candidates:
@@ -111,13 +116,15 @@ class ModelSlot:
                 predictions[candidate.name] = candidate.predict(x, proba=False)[0]
         return prediction, proba, predictions
 
-    def learn(self, x: dict[str, Any], y: Any, predictions: dict[str, Any]) -> str | None:
+    def learn(
+        self, x: dict[str, Any], y: Any, predictions: dict[str, Any], encoded: dict[str, float] | None = None
+    ) -> str | None:
         """Teach every candidate (and the background model) one labeled event.
 
         ``predictions`` are the ones each candidate made before learning, which score it for
         promotion. Returns the name of a newly promoted champion, if any.
         """
-        x = model_input(x)
+        x = model_input(x) if encoded is None else encoded
         for candidate in self.candidates:
             if candidate.name in predictions and predictions[candidate.name] is not None:
                 candidate.recent.update(y, predictions[candidate.name])
