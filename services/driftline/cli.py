@@ -195,12 +195,13 @@ def checkpoints_verify(config: ConfigOption = None) -> None:
 
 def _register_services() -> None:
     # Each service package owns its commands; the CLI only gathers them.
+    from driftline.bench.cli import register as register_bench
     from driftline.collector.cli import register as register_collector
     from driftline.monitor.cli import register as register_monitor
     from driftline.stack import register as register_stack
     from driftline.trainer.cli import register as register_trainer
 
-    for register in (register_collector, register_trainer, register_monitor, register_stack):
+    for register in (register_collector, register_trainer, register_monitor, register_stack, register_bench):
         register(app)
 
 

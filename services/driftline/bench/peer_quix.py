@@ -1,0 +1,48 @@
+"""The peer of `driftline bench throughput`: the same job in a plain Quix Streams + River pipeline.
+
+Run by the benchmark with the Python of a venv of its own (quixstreams pins an older
+confluent-kafka than driftline's), so it imports nothing of driftline. Configured by environment:
+DL_BOOTSTRAP, DL_EVENTS, DL_OUTCOMES, DL_GROUP, DL_PRESET, DL_GUARANTEE, DL_STATE_DIR.
+"""
+
+import os
+
+from quixstreams import Application
+from river import linear_model, preprocessing, tree
+
+# The same models as driftline's presets of these names (driftline.modelspec.PRESETS).
+PRESETS = {
+    "logistic": lambda: preprocessing.StandardScaler() | linear_model.LogisticRegression(),
+    "hoeffding": lambda: tree.HoeffdingAdaptiveTreeClassifier(seed=42),
+}
+models = {}
+
+
+def predict_then_learn(event, key, timestamp, headers):
+    model = models.get(key)
+    if model is None:
+        model = models[key] = PRESETS[os.environ["DL_PRESET"]]()
+    x = event["features"]
+    proba = model.predict_proba_one(x)
+    prediction = model.predict_one(x)
+    model.learn_one(x, event["label"])
+    return {
+        "event_id": event["event_id"],
+        "device_id": event["device_id"],
+        "prediction": prediction,
+        "proba": {str(k): v for k, v in proba.items()},
+    }
+
+
+app = Application(
+    broker_address=os.environ["DL_BOOTSTRAP"],
+    consumer_group=os.environ["DL_GROUP"],
+    auto_offset_reset="earliest",
+    processing_guarantee=os.environ.get("DL_GUARANTEE", "exactly-once"),
+    loglevel="WARNING",
+    state_dir=os.environ["DL_STATE_DIR"],
+)
+events = app.topic(os.environ["DL_EVENTS"], value_deserializer="json", key_deserializer="str")
+outcomes = app.topic(os.environ["DL_OUTCOMES"], value_serializer="json")
+app.dataframe(events).apply(predict_then_learn, metadata=True).to_topic(outcomes)
+app.run()
