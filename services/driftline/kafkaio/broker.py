@@ -156,16 +156,10 @@ class LocalBroker:
         self._process = ManagedProcess(
             "Kafka", self._java("kafka.Kafka", str(props), jars=jars), self.log_file, ready=self._answers
         )
-        # Refused connections are expected while Java starts; kafka-python would log each as an ERROR.
-        kafka_log = logging.getLogger("kafka")
-        level = kafka_log.level
-        kafka_log.setLevel(logging.CRITICAL)
         try:
             self._process.start(timeout)
         except ProcessError as e:
             raise BrokerError(str(e)) from None
-        finally:
-            kafka_log.setLevel(level)
         log.info("Kafka broker up on %s (log: %s)", self.bootstrap_servers, self.log_file)
         return self
 
