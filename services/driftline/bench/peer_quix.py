@@ -39,6 +39,7 @@ app = Application(
     consumer_group=os.environ["DL_GROUP"],
     auto_offset_reset="earliest",
     processing_guarantee=os.environ.get("DL_GUARANTEE", "exactly-once"),
+    commit_interval=0.5,  # as driftline's trainer commits (Quix's default is 5 s)
     loglevel="WARNING",
     state_dir=os.environ["DL_STATE_DIR"],
 )
