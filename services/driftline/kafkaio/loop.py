@@ -193,8 +193,10 @@ class StreamLoop:
         self.producer = Producer(
             producer_config(
                 self.bootstrap,
-                **{"client.id": f"{c.client_id}-{c.instance_id}", "on_delivery": self._on_delivery},
-                **(transactional if eos else {}),
+                **{"client.id": f"{c.client_id}-{c.instance_id}"},
+                # A transaction's commit reports failed deliveries itself: a Python callback per record
+                # is only needed without one.
+                **(transactional if eos else {"on_delivery": self._on_delivery}),
             )
         )
         if eos:
