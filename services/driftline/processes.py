@@ -32,6 +32,12 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def refuse_taken_port(name: str, port: int) -> None:
+    """Fail at once when another program holds ``port``: it, not ours, would answer readiness probes."""
+    if port_open(port):
+        raise ProcessError(f"{name}: port {port} is already in use by another program")
+
+
 def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -82,8 +88,8 @@ class ManagedProcess:
     def start(self, timeout: float = 60.0) -> ManagedProcess:
         if self.running:
             return self
-        if self.port and port_open(self.port):
-            raise ProcessError(f"{self.name}: port {self.port} is already in use by another program")
+        if self.port:
+            refuse_taken_port(self.name, self.port)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as out:
             self._process = subprocess.Popen(

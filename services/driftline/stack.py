@@ -25,7 +25,7 @@ import typer
 
 from driftline.cli_options import ConfigOption
 from driftline.config import Settings
-from driftline.processes import ManagedProcess, ProcessError, free_port, http_ok, port_open
+from driftline.processes import ManagedProcess, free_port, http_ok, refuse_taken_port
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ class StackPorts:
         """Refuse at once a port another program holds: it, not ours, would answer there."""
         names = {"mqtt": "mosquitto"}
         for name, port in vars(self).items():
-            if port_open(port):
-                raise ProcessError(f"{names.get(name, name)}: port {port} is already in use by another program")
+            refuse_taken_port(names.get(name, name), port)
 
     @classmethod
     def of(cls, settings: Settings, free: bool) -> StackPorts:

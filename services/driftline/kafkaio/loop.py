@@ -130,19 +130,6 @@ class _Unit:
     force: bool = False
 
 
-@dataclass
-class LoopStats:
-    """What the loop did, for metrics and benchmarks."""
-
-    checkpoints: int = 0
-    checkpoint_bytes: int = 0
-    checkpoint_seconds: float = 0.0
-    restores: int = 0
-    restore_seconds: float = 0.0
-    commits: int = 0
-    suppressed: int = 0
-
-
 class StreamLoop:
     """Run with :meth:`run` on a thread of its own until the stop event is set."""
 
@@ -160,7 +147,6 @@ class StreamLoop:
         self.store = store if config.checkpoints else None
         self.on_checkpoint = on_checkpoint
         self.ready = threading.Event()
-        self.stats = LoopStats()
         self.consumer: Consumer | None = None
         self.side: Consumer | None = None
         self.producer: Producer | None = None
@@ -286,8 +272,6 @@ class StreamLoop:
         self._uncommitted += 1
         if offset >= unit.emit_from.get(tp, -1):
             self._emit(outputs)
-        else:
-            self.stats.suppressed += len(outputs)
 
     def _handle_side(self, message: Message) -> None:
         if message.error() is not None:
@@ -365,7 +349,6 @@ class StreamLoop:
             unit.uncommitted = False
         self._uncommitted = 0
         self._last_commit = time.monotonic()
-        self.stats.commits += 1
 
     def _checkpoint(self, unit: _Unit) -> None:
         assert self.store is not None and self.producer is not None
@@ -382,9 +365,6 @@ class StreamLoop:
         unit.records_since = 0
         unit.checkpointed_at = time.monotonic()
         unit.changed = unit.force = False
-        self.stats.checkpoints += 1
-        self.stats.checkpoint_bytes = size
-        self.stats.checkpoint_seconds = seconds
         if self.on_checkpoint is not None:
             self.on_checkpoint(size, seconds)
 
@@ -399,7 +379,6 @@ class StreamLoop:
             consumer.assign([])
 
     def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        began = time.perf_counter()
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=60)}
         by_unit: dict[str, list[TP]] = {}
         for tp in partitions:
@@ -435,8 +414,6 @@ class StreamLoop:
             )  # fmt: skip
         consumer.assign(start)
         self._position_side(side_from)
-        self.stats.restores += 1
-        self.stats.restore_seconds = time.perf_counter() - began
         self.ready.set()
 
     def _position_side(self, side_from: dict[TP, int]) -> None:
