@@ -8,10 +8,12 @@ written in any language can validate before they send.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -131,7 +133,8 @@ class Outcome(Contract):
     """What the trainer did with one event: its prediction and, once known, the label."""
 
     kind: Literal["outcome"] = "outcome"
-    outcome_id: Annotated[str, Field(max_length=400)] = Field(
+    # Room for the longest model key, device id and event id joined (200 + 128 + 128 and separators).
+    outcome_id: Annotated[str, Field(max_length=512)] = Field(
         description="Unique per (model key, event, phase): the monitor's dedupe key."
     )
     event_id: Identifier
@@ -154,6 +157,57 @@ class Outcome(Contract):
     predict_ms: Annotated[float, Field(ge=0)] | None = None
     learn_ms: Annotated[float, Field(ge=0)] | None = None
     label_delay_s: float | None = Field(default=None, description="Label time minus event time.")
+
+
+@dataclass(slots=True)
+class OutcomeRecord:
+    """An :class:`Outcome` as the trainer writes it: the same fields, serialized without validating them again.
+
+    The trainer builds every field from a validated event and its own models, so pydantic's
+    checks would only repeat themselves once per event; :func:`checked_scalar` guards the one
+    thing a model can get wrong (a value that is not finite). ``tests/unit/test_contracts.py``
+    proves the bytes are a valid :class:`Outcome` with the same values.
+    """
+
+    outcome_id: str
+    event_id: str
+    stream: str
+    device_id: str
+    model_key: str
+    model_name: str
+    model_version: int
+    prediction: bool | int | float | str | None
+    proba: dict[str, float] | None
+    label: bool | int | float | str | None
+    learned: bool
+    holdout: bool
+    features: dict[str, bool | int | float | str]
+    cleaning: list[str]
+    event_ts: datetime
+    ts: datetime
+    predict_ms: float | None = None
+    learn_ms: float | None = None
+    label_delay_s: float | None = None
+    version: Literal[1] = 1
+    kind: Literal["outcome"] = "outcome"
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self, option=orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY)
+
+    def to_outcome(self) -> Outcome:
+        """The validated contract object (tests and tools; the trainer's hot path needs only the bytes)."""
+        return parse(Outcome, self.to_bytes())
+
+
+def checked_scalar(value: Any, what: str) -> Any:
+    """``value`` if it can stand in a message (None, a flag, a string, a finite number); else ValueError."""
+    if value is None or value.__class__ in (str, bool, int):
+        return value
+    if hasattr(value, "item"):
+        value = value.item()  # a NumPy scalar, as some River models return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what} is {value}, not a finite number")
+    return value
 
 
 class ControlCommand(Contract):

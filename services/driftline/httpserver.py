@@ -54,6 +54,7 @@ def add_ops_routes(app: Any, registry: Any, healthy: Callable[[], str | None] = 
 
     ``healthy`` returns None when all is well, else what is wrong; /healthz then answers 503.
     """
+
     @app.get("/metrics", tags=["ops"])
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -16,7 +16,7 @@ from river import datasets
 
 from driftline.checkpoint import Checkpoint, CheckpointError, Signer, signing_key
 from driftline.config import Settings, settings_from_dict
-from driftline.contracts import ControlCommand, LabelEvent, Outcome, SensorEvent
+from driftline.contracts import ControlCommand, LabelEvent, OutcomeRecord, SensorEvent
 from driftline.monitor.state import MonitorState
 from driftline.monitor.synthetic import outcomes
 from driftline.trainer.core import TrainerCore
@@ -93,9 +93,9 @@ def events(start: int, stop: int, labelled: bool) -> list[SensorEvent]:
     ]
 
 
-def comparable(outcome: Outcome | None) -> dict[str, Any] | None:
+def comparable(outcome: OutcomeRecord | None) -> dict[str, Any] | None:
     """An outcome without its timings, which differ from run to run."""
-    return None if outcome is None else outcome.model_dump(exclude={"ts", "predict_ms", "learn_ms"})
+    return None if outcome is None else outcome.to_outcome().model_dump(exclude={"ts", "predict_ms", "learn_ms"})
 
 
 def feed(core: TrainerCore, start: int, stop: int, rng: random.Random) -> list[Any]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from datetime import UTC, datetime
+import math
+from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +18,9 @@ from driftline.contracts import (
     ControlCommand,
     LabelEvent,
     Outcome,
+    OutcomeRecord,
     SensorEvent,
+    checked_scalar,
     parse,
     parse_any,
 )
@@ -140,3 +145,57 @@ values = st.one_of(
 def test_any_valid_feature_dict_survives_serialisation(features: dict[str, object]) -> None:
     event = SensorEvent(event_id="e", device_id="d", stream="s", ts=datetime.now(UTC), features=features)
     assert parse(SensorEvent, event.to_bytes()).features == features
+
+
+identifiers = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}", fullmatch=True)
+labels = st.one_of(
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=256),
+)
+times = st.datetimes(
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))])
+)
+millis = st.none() | st.floats(0, 1e6)
+
+
+@given(
+    ids=st.tuples(identifiers, identifiers, st.from_regex(r"[a-z][a-z0-9_-]{0,63}", fullmatch=True)),
+    version=st.integers(1, 2**31),
+    prediction=labels | st.none(),
+    proba=st.none() | st.dictionaries(st.text(max_size=20), st.floats(0, 1), min_size=1, max_size=5),
+    label=labels | st.none(),
+    flags=st.tuples(st.booleans(), st.booleans()),
+    features=st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", fullmatch=True), labels, max_size=20),
+    cleaning=st.lists(st.text(max_size=256), max_size=5),
+    event_ts=times,
+    ts=times,
+    timings=st.tuples(millis, millis, st.none() | st.floats(-1e6, 1e6)),
+)
+def test_the_trainers_outcome_bytes_are_the_outcome_contract(
+    ids, version, prediction, proba, label, flags, features, cleaning, event_ts, ts, timings
+) -> None:
+    event_id, device_id, stream = ids
+    key = f"{stream}/{device_id}"
+    record = OutcomeRecord(
+        f"{key}/{device_id}/{event_id}/l", event_id, stream, device_id, key, "logistic", version,
+        prediction, proba, label, *flags, features, cleaning, event_ts, ts, *timings,
+    )  # fmt: skip
+    # Written without validation, read by the monitor with it: the same values arrive.
+    assert parse(Outcome, record.to_bytes()) == Outcome(**dataclasses.asdict(record))
+
+
+def test_the_outcome_record_has_every_field_of_the_contract() -> None:
+    assert {f.name for f in dataclasses.fields(OutcomeRecord)} == set(Outcome.model_fields)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float64("nan")])
+def test_a_non_finite_model_answer_is_refused_by_name(value: float) -> None:
+    with pytest.raises(ValueError, match=r"the prediction is .*, not a finite number"):
+        checked_scalar(value, "the prediction")
+
+
+def test_numpy_answers_become_plain_values() -> None:
+    assert checked_scalar(np.float32(0.5), "p") == 0.5 and type(checked_scalar(np.int64(3), "p")) is int
+    assert checked_scalar(np.bool_(True), "p") is True

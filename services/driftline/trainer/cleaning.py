@@ -8,6 +8,7 @@ imputation needs and returns, for each event, the cleaned features plus the step
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -73,6 +74,48 @@ def _typed(value: Any, spec: FeatureSpec) -> Value | None:
     return value if isinstance(value, str) else str(value)
 
 
+#: Numbers beyond these are not finite: the fast path's range check then fails and the general path decides.
+_LOWEST, _HIGHEST = -sys.float_info.max, sys.float_info.max
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One feature's spec, resolved once per stream config instead of once per event."""
+
+    name: str
+    spec: FeatureSpec
+    number: bool
+    unit: str | None
+    low: float
+    high: float
+    policy: str
+    stateful: bool
+
+
+def _rules(stream: StreamConfig) -> tuple[tuple[_Rule, ...], frozenset[str]]:
+    rules = _RULES.get(id(stream))
+    if rules is None or rules[0] is not stream:
+        resolved = tuple(
+            _Rule(
+                name,
+                spec,
+                spec.type == "number",
+                spec.unit,
+                _LOWEST if spec.min is None else max(spec.min, _LOWEST),
+                _HIGHEST if spec.max is None else min(spec.max, _HIGHEST),
+                spec.missing_policy,
+                spec.missing_policy in STATEFUL_POLICIES,
+            )
+            for name, spec in stream.features.items()
+        )
+        # The config object is kept with its rules, so its id cannot be reused while cached.
+        rules = _RULES[id(stream)] = (stream, resolved, frozenset(stream.features))
+    return rules[1], rules[2]
+
+
+_RULES: dict[int, tuple[StreamConfig, tuple[_Rule, ...], frozenset[str]]] = {}
+
+
 @dataclass
 class Cleaner:
     """Cleans the events of one model key; keeps imputation statistics and the event-time watermark."""
@@ -110,28 +153,42 @@ class Cleaner:
                 steps.append("late")
             if learn and (self.watermark is None or ts > self.watermark):
                 self.watermark = ts
-        units = units or {}
-        steps.extend(f"unknown_feature:{name}" for name in features if name not in self.stream.features)
+        rules, known = _rules(self.stream)
+        if not known.issuperset(features):
+            steps.extend(f"unknown_feature:{name}" for name in features if name not in known)
         cleaned: dict[str, Value] = {}
-        for name, spec in self.stream.features.items():
-            value, step = self._one(name, spec, features.get(name), units.get(name))
-            if step:
-                steps.append(f"{step}:{name}")
-            if step == "rejected":
-                return Cleaned({}, steps, dropped=f"out_of_range:{name}")
+        for rule in rules:
+            name = rule.name
+            raw = features.get(name)
+            # The common case, a finite number in range needing no conversion, skips the general path.
+            kind = raw.__class__
+            if (
+                rule.number
+                and (kind is float or kind is int)
+                and rule.low <= raw <= rule.high
+                and not (units and rule.unit and units.get(name))
+            ):
+                value: Value | None = raw if kind is float else float(raw)
+            else:
+                value, step = self._one(name, rule.spec, raw, units.get(name) if units else None)
+                if step:
+                    steps.append(f"{step}:{name}")
+                if step == "rejected":
+                    return Cleaned({}, steps, dropped=f"out_of_range:{name}")
             if value is None:
-                value = self._stats(name).impute(spec)
-                if spec.missing_policy == "drop":
+                if rule.policy == "drop":
                     return Cleaned({}, [*steps, f"missing:{name}"], dropped=f"missing:{name}")
+                value = self._stats(name).impute(rule.spec)
                 if value is None:
-                    if spec.missing_policy != "keep":
+                    if rule.policy != "keep":
                         steps.append(f"unimputable:{name}")
                     continue
                 steps.append(f"imputed:{name}")
                 cleaned[name] = value
                 continue
-            if learn and spec.missing_policy in STATEFUL_POLICIES:
-                self._stats(name).update(value)
+            if learn and rule.stateful:
+                state = self._state.get(name) or self._stats(name)
+                state.update(value)
             cleaned[name] = value
         return Cleaned(cleaned, steps)
 

@@ -17,7 +17,16 @@ from typing import Any
 
 from driftline.checkpoint import CheckpointError, signer_for
 from driftline.config import Settings, StreamConfig
-from driftline.contracts import ControlAck, ControlCommand, DriftEvent, LabelEvent, Outcome, SensorEvent, utc_now
+from driftline.contracts import (
+    ControlAck,
+    ControlCommand,
+    DriftEvent,
+    LabelEvent,
+    OutcomeRecord,
+    SensorEvent,
+    checked_scalar,
+    utc_now,
+)
 from driftline.dedupe import RecentIds
 from driftline.keys import model_key, stream_of
 from driftline.trainer.cleaning import Cleaner
@@ -39,7 +48,9 @@ def outcome_id(key: str, device_id: str, event_id: str, labelled: bool) -> str:
 
 
 def _proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
-    return {str(label): float(p) for label, p in proba.items()} if proba else None
+    if not proba:
+        return None
+    return {str(label): checked_scalar(float(p), f"the probability of {label!r}") for label, p in proba.items()}
 
 
 #: Commands and drift warnings remembered per model key, so one read twice is applied once.
@@ -97,7 +108,7 @@ class TrainerCore:
 
     # Events and labels
 
-    def on_event(self, event: SensorEvent) -> Outcome | None:
+    def on_event(self, event: SensorEvent) -> OutcomeRecord | None:
         """Clean, predict, and learn when labeled; None when the event was dropped."""
         stream = self._stream(event.stream)
         key = model_key(event.stream, event.device_id, stream.scope)
@@ -140,7 +151,7 @@ class TrainerCore:
                 key, event.stream, pending, prediction, label=event.label, predict_s=predict_s, learn_s=learn_s
             )
 
-    def on_label(self, label: LabelEvent) -> Outcome | None:
+    def on_label(self, label: LabelEvent) -> OutcomeRecord | None:
         """Learn from the waiting event this label belongs to; None if no prediction waits for it."""
         stream = self._stream(label.stream)
         key = model_key(label.stream, label.device_id, stream.scope)
@@ -195,27 +206,27 @@ class TrainerCore:
         predict_s: float | None = None,
         learn_s: float | None = None,
         label_delay_s: float | None = None,
-    ) -> Outcome:
-        return Outcome(
-            outcome_id=outcome_id(key, pending.device_id, pending.event_id, label is not None),
-            event_id=pending.event_id,
-            stream=stream_name,
-            device_id=pending.device_id,
-            model_key=key,
-            model_name=pending.model_name,
-            model_version=pending.model_version,
-            prediction=prediction,
-            proba=pending.proba,
-            label=label,
-            learned=label is not None and not pending.holdout,
-            holdout=label is not None and pending.holdout,
-            features=pending.features,
-            cleaning=pending.steps,
-            event_ts=pending.event_ts,
-            ts=utc_now(),
-            predict_ms=None if predict_s is None else predict_s * 1000,
-            learn_ms=None if learn_s is None else learn_s * 1000,
-            label_delay_s=label_delay_s,
+    ) -> OutcomeRecord:
+        return OutcomeRecord(
+            outcome_id(key, pending.device_id, pending.event_id, label is not None),
+            pending.event_id,
+            stream_name,
+            pending.device_id,
+            key,
+            pending.model_name,
+            pending.model_version,
+            checked_scalar(prediction, "the prediction"),
+            pending.proba,
+            label,
+            label is not None and not pending.holdout,
+            label is not None and pending.holdout,
+            pending.features,
+            pending.steps,
+            pending.event_ts,
+            utc_now(),
+            None if predict_s is None else predict_s * 1000,
+            None if learn_s is None else learn_s * 1000,
+            label_delay_s,
         )
 
     def key_of(self, stream: str, device_id: str) -> str:

@@ -23,7 +23,7 @@ from driftline.contracts import (
     ControlCommand,
     DriftEvent,
     LabelEvent,
-    Outcome,
+    OutcomeRecord,
     SensorEvent,
     parse,
     parse_any,
@@ -118,7 +118,7 @@ class TrainerService:
         return self._on_drift(message)
 
     def _on_data(
-        self, unit: str, message: Message, contract: type[C], handle: Callable[[C], Outcome | None]
+        self, unit: str, message: Message, contract: type[C], handle: Callable[[C], OutcomeRecord | None]
     ) -> list[Output]:
         """Parse an event or a label, let the core handle it, publish its outcome; dead-letter what fails."""
         try:
@@ -164,7 +164,7 @@ class TrainerService:
         return ""
 
     @staticmethod
-    def _output(topic: str, message: Contract, key: str) -> Output:
+    def _output(topic: str, message: Contract | OutcomeRecord, key: str) -> Output:
         return topic, key.encode(), message.to_bytes(), None
 
     def _reject(self, message: Message, error: str, stream: str | None = None, device: str | None = None) -> Output:

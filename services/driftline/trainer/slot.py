@@ -125,8 +125,10 @@ class ModelSlot:
         promotion. Returns the name of a newly promoted champion, if any.
         """
         x = model_input(x) if encoded is None else encoded
+        # Recent scores only decide promotions, and a lone champion has no one to lose to.
+        scored = len(self.candidates) > 1
         for candidate in self.candidates:
-            if candidate.name in predictions and predictions[candidate.name] is not None:
+            if scored and predictions.get(candidate.name) is not None:
                 candidate.recent.update(y, predictions[candidate.name])
             candidate.model.learn_one(x, y)
         for candidate in self.background or ():
