@@ -175,6 +175,7 @@ def main() -> None:
     parser.add_argument("--mqtt-devices", type=int, default=4, help="MQTT devices publishing at once")
     parser.add_argument("--mqtt-nice", type=int, default=19, help="niceness of the MQTT devices' processes")
     parser.add_argument("--only", choices=["http", "mqtt"], help="measure one path only (results not written)")
+    parser.add_argument("--json", type=Path, help="write the rates to this file instead of results/ingest.md")
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     http: dict[int, dict] = {}
@@ -199,7 +200,12 @@ def main() -> None:
                     )
                     mode = "backlog" if backlog else "live"
                     print(f"MQTT {mode}, {workers} worker(s): {run['rate']:.0f} msg/s", flush=True)
-    if args.only:
+    if args.json:
+        args.json.write_text(orjson.dumps({
+            "http": {w: r["rate"] for w, r in http.items()},
+            "mqtt": {f"{'backlog' if backlog else 'live'}, {w}": r["rate"] for (backlog, w), r in mqtt.items()},
+        }, option=orjson.OPT_NON_STR_KEYS).decode())  # fmt: skip
+    if args.only or args.json:
         return
     rows = [
         f"| HTTP `POST /v1/streams/rooms/events` | {w} | {args.clients} clients, batches of 500, {r['seconds']:.0f} s "

@@ -19,33 +19,35 @@ def throughput(
     ] = None,
     keys: Annotated[list[int] | None, typer.Option(help="Model keys per case (repeat). Default: 1, 100.")] = None,
     peer: Annotated[bool, typer.Option("--peer/--no-peer", help="Include the Quix Streams peer.")] = True,
+    ingest: Annotated[
+        bool, typer.Option("--ingest/--no-ingest", help="Include the collector's ingest benchmark (HTTP, MQTT).")
+    ] = True,
     quick: Annotated[
-        bool, typer.Option("--quick", help="A smoke run: 500 events, one round, logistic, 1 key.")
+        bool,
+        typer.Option("--quick", help="A smoke run: 500 events, one round, logistic, 1 key, short extras, no ingest."),
     ] = False,
     out: Annotated[Path, typer.Option(help="Folder of throughput.md, .json and .png.")] = Path("benchmarks/results"),
 ) -> None:
     """Bare River, the trainer end to end (exactly-once on and off) and a Quix Streams + River peer,
-    on the same events and broker; events/s and per CPU-second, ratios, identical predictions."""
+    on the same events and broker; events/s and per CPU-second, ratios, identical predictions.
+    Then latency at half load, 1-3 trainer instances, 10,000 model keys, and collector ingest."""
     import sys
 
     from rich.console import Console
     from rich.progress import Progress
 
-    from driftline.bench.throughput import run
+    from driftline.bench.suite import Plan, run
 
-    presets = preset or (["logistic"] if quick else ["logistic", "hoeffding"])
-    key_counts = keys or ([1] if quick else [1, 100])
-    if quick:
-        events, rounds = 500, 1
+    plan = Plan.quick(peer) if quick else Plan(events, rounds, preset or Plan().presets, keys or Plan().keys, peer)
+    plan.ingest = plan.ingest and ingest
     console = Console()
     with Progress(console=console) as bar:
 
         def progress(total: int):
-            task = bar.add_task("contender runs", total=total)
+            task = bar.add_task("benchmark runs", total=total)
             return lambda: bar.advance(task)
 
-        path = run(events, rounds, presets, key_counts, peer, out, " ".join(["driftline", *sys.argv[1:]]),
-                   console.print, progress)  # fmt: skip
+        path = run(plan, out, " ".join(["driftline", *sys.argv[1:]]), console.print, progress)
     console.print(path.read_text(), markup=False, highlight=False)
 
 

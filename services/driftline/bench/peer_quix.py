@@ -42,6 +42,8 @@ app = Application(
     commit_interval=0.5,  # as driftline's trainer commits (Quix's default is 5 s)
     loglevel="WARNING",
     state_dir=os.environ["DL_STATE_DIR"],
+    # Sees the events when the benchmark commits them, as driftline's trainer does.
+    consumer_extra_config={"isolation.level": "read_committed"},
 )
 events = app.topic(os.environ["DL_EVENTS"], value_deserializer="json", key_deserializer="str")
 outcomes = app.topic(os.environ["DL_OUTCOMES"], value_serializer="json")

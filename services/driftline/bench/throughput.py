@@ -9,9 +9,10 @@ keys), contenders alternate round by round:
 - ``quix``: :mod:`driftline.bench.peer_quix` in a venv of its own (installed on first use).
 
 Each contender process first answers a warm-up event (start-up, imports and the group join stay
-out of the figures); then the events are produced to its topic, and the window runs from the
-first event produced to its last output read back, committed. CPU is the process's own over that
-window (from /proc).
+out of the figures). The events are then produced to its topic in one transaction, and the window
+runs from that transaction's commit, which shows them all at once to the contender's
+read-committed consumer (a pre-filled topic), to its last output read back, committed. CPU is the
+process's own over that window (from /proc).
 Every contender's predictions and probabilities are compared event by event.
 """
 
@@ -19,26 +20,23 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message, TopicPartition
 from river import datasets
 
 from driftline.config import settings_from_dict
 from driftline.contracts import SensorEvent
-from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.clients import deliver, end_offset, make_consumer, make_producer
 from driftline.kafkaio.topics import ensure_topics
 from driftline.modelspec import build_model
@@ -86,11 +84,11 @@ class CaseResult:
         return min(getattr(m, what) for m in self.runs[contender])
 
 
-def phishing_events(n: int, keys: int) -> list[SensorEvent]:
+def phishing_events(n: int, keys: int, prefix: str = "e") -> list[SensorEvent]:
     rows = list(datasets.Phishing())
     return [
         SensorEvent(
-            event_id=f"e{i}",
+            event_id=f"{prefix}{i}",
             device_id=f"d{i % keys}",
             stream="bench",
             ts=T0 + timedelta(milliseconds=i),
@@ -99,6 +97,12 @@ def phishing_events(n: int, keys: int) -> list[SensorEvent]:
         )
         for i in range(n)
     ]
+
+
+def warm_up_event(device: str = "warm", event_id: str = "w0") -> SensorEvent:
+    """An event of a model key of its own, answered before the window opens."""
+    x, y = next(iter(datasets.Phishing()))
+    return SensorEvent(event_id=event_id, device_id=device, stream="bench", ts=T0, features=x, label=y)
 
 
 def answer(prediction: Any, proba: dict[str, float] | None) -> Answer:
@@ -128,53 +132,102 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_rss_mb(pid: int) -> float:
+    """Resident memory of a running process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Outputs:
+    """A contender's outputs, read back committed from the end of its output topic, with arrival times."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = make_consumer(bootstrap, None, **{"fetch.wait.max.ms": 10})
+        tp = TopicPartition(topic, 0)
+        tp.offset = end_offset(self.consumer, tp)
+        self.consumer.assign([tp])
+        self.answers: dict[str, Answer] = {}
+        #: Wall-clock time (time.time()) each output was read.
+        self.arrived: dict[str, float] = {}
+
+    def read_until(self, done: Callable[[], bool], processes: list[Process], deadline: float) -> None:
+        while not done():
+            if time.monotonic() > deadline or any(p.popen.poll() is not None for p in processes):
+                logs = ", ".join(str(p.log) for p in processes)
+                raise RuntimeError(f"{len(self.answers)} outputs, then a contender stopped or timed out; see {logs}")
+            for message in self.consumer.consume(5000, timeout=0.05):
+                self.note(message)
+
+    def note(self, message: Message) -> None:
+        if message.error() is None:
+            key, value = outcome_answer(message.value())
+            self.answers[key] = value
+            self.arrived[key] = time.time()
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+@dataclass
+class Process:
+    """A contender process and the file its output goes to."""
+
+    popen: subprocess.Popen
+    log: Path
+
+    @classmethod
+    def start(cls, argv: list[str], env: dict[str, str], log: Path) -> Process:
+        with log.open("ab") as out:
+            return cls(subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env), log)
+
+    @property
+    def cpu(self) -> float:
+        return process_cpu(self.popen.pid)
+
+    @property
+    def rss_mb(self) -> float:
+        return process_rss_mb(self.popen.pid)
+
+    def stop(self) -> None:
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(60)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+
+
 def measure_process(
     argv: list[str],
     env: dict[str, str],
     bootstrap: str,
     outputs: str,
-    feed: Callable[[], int],
+    stage: Callable[[], Callable[[], int]],
     log: Path,
     timeout: float = 600,
 ) -> tuple[Measure, dict[str, Answer]]:
-    """Start a contender, let it answer one warm-up event, then time it on what ``feed`` produces.
+    """Start a contender, let it answer one warm-up event, then time it on the events ``stage`` holds back.
 
-    The window runs from the first event fed to its last output read back, committed: start-up,
-    imports and the group join stay out of it, Kafka round trips and commits are in it.
+    ``stage`` produces the events in an open transaction and returns its commit. The window runs
+    from that commit to the last output read back, committed: start-up, imports, the group join
+    and producing the events stay out of it; Kafka round trips and commits are in it.
     """
-    consumer = make_consumer(bootstrap, None)
-    tp = TopicPartition(outputs, 0)
-    tp.offset = end_offset(consumer, tp)
-    consumer.assign([tp])
-    answers: dict[str, Answer] = {}
-    with log.open("ab") as out:
-        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+    reader = Outputs(bootstrap, outputs)
+    process = Process.start(argv, env, log)
     deadline = time.monotonic() + timeout
-
-    def read_until(done: Callable[[], bool]) -> None:
-        while not done():
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"{argv[2:4]} gave {len(answers)} outputs; see {log}")
-            for message in consumer.consume(5000, timeout=0.05):
-                if message.error() is None:
-                    key, value = outcome_answer(message.value())
-                    answers[key] = value
-
     try:
-        read_until(lambda: WARM_UP in answers)
-        del answers[WARM_UP]
-        wall, cpu = time.perf_counter(), process_cpu(process.pid)
-        expected = feed()
-        read_until(lambda: len(answers) >= expected)
-        wall, cpu = time.perf_counter() - wall, process_cpu(process.pid) - cpu
+        reader.read_until(lambda: WARM_UP in reader.answers, [process], deadline)
+        del reader.answers[WARM_UP]
+        release = stage()
+        wall, cpu = time.perf_counter(), process.cpu
+        expected = release()
+        reader.read_until(lambda: len(reader.answers) >= expected, [process], deadline)
+        wall, cpu = time.perf_counter() - wall, process.cpu - cpu
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        consumer.close()
-    return Measure(expected, wall, cpu), answers
+        process.stop()
+        reader.close()
+    return Measure(expected, wall, cpu), reader.answers
 
 
 def outcome_answer(value: bytes) -> tuple[str, Answer]:
@@ -215,27 +268,45 @@ class Bench:
         """A fresh events topic holding just the warm-up event."""
         topic = f"events-{uuid.uuid4().hex[:8]}"
         ensure_topics(self.bootstrap, settings_from_dict({"topics": self.topics(topic)}).topics)
-        rows = list(datasets.Phishing())
-        warm = SensorEvent(
-            event_id="w0", device_id="warm", stream="bench", ts=T0, features=rows[0][0], label=rows[0][1]
-        )
-        deliver(make_producer(self.bootstrap), [(topic, b"bench/warm", warm.to_bytes())])
+        deliver(make_producer(self.bootstrap), [(topic, b"bench/warm", warm_up_event().to_bytes())])
         return topic
 
-    def feeder(self, topic: str, records: list[tuple[bytes, bytes]]) -> Callable[[], int]:
-        def feed() -> int:
-            deliver(make_producer(self.bootstrap), [(topic, k, v) for k, v in records], timeout=120)
-            return len(records)
+    def stager(self, topic: str, records: list[tuple[bytes, bytes]]) -> Callable[[], Callable[[], int]]:
+        """Produce ``records`` in a transaction left open; its commit is returned, to be timed."""
 
-        return feed
+        def stage() -> Callable[[], int]:
+            producer = make_producer(self.bootstrap, **{"transactional.id": f"bench-{uuid.uuid4().hex[:8]}"})
+            producer.init_transactions(60)
+            producer.begin_transaction()
+            for key, value in records:
+                while True:
+                    try:
+                        producer.produce(topic, value, key)
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+            producer.flush(120)
 
-    def driftline(self, records: list[tuple[bytes, bytes]], preset: str, exactly_once: bool) -> tuple[Measure, dict]:
-        events_topic = self.topic_with_warm_up()
-        topics = self.topics(events_topic)
-        ensure_topics(self.bootstrap, settings_from_dict({"topics": topics}).topics)
-        features = {name: {} for name in next(iter(datasets.Phishing()))[0]}
+            def release() -> int:
+                producer.commit_transaction(60)
+                return len(records)
+
+            return release
+
+        return stage
+
+    def _scratch(self) -> Path:
         folder = self.tmp / uuid.uuid4().hex[:8]
         folder.mkdir()
+        return folder
+
+    def driftline_setup(self, preset: str, exactly_once: bool = True) -> Setup:
+        """A `driftline trainer` on fresh topics (a warm-up event waiting), one group; not started."""
+        events = self.topic_with_warm_up()
+        topics = self.topics(events)
+        ensure_topics(self.bootstrap, settings_from_dict({"topics": topics}).topics)
+        features = {name: {} for name in next(iter(datasets.Phishing()))[0]}
+        folder = self._scratch()
         env = {
             **os.environ,
             "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
@@ -244,7 +315,6 @@ class Bench:
             "DRIFTLINE_STREAMS": json.dumps(
                 {"bench": {"task": "binary", "scope": "device", "model": preset, "features": features}}
             ),
-            "DRIFTLINE_TRAINER__PORT": str(free_port()),
             "DRIFTLINE_TRAINER__SNAPSHOT_EVERY": "0",
             "DRIFTLINE_TRAINER__GROUP_ID": f"bench-{uuid.uuid4().hex[:8]}",
             "DRIFTLINE_TRAINER__EXACTLY_ONCE": str(exactly_once).lower(),
@@ -253,30 +323,50 @@ class Bench:
         config = folder / "empty.toml"
         config.write_text("")
         argv = [sys.executable, "-m", "driftline.cli", "trainer", "-c", str(config)]
-        feed = self.feeder(events_topic, records)
-        return measure_process(argv, env, self.bootstrap, topics["outcomes"]["name"], feed, folder / "trainer.log")
+        return Setup(argv, env, events, topics["outcomes"]["name"], folder, "trainer")
 
-    def quix(self, records: list[tuple[bytes, bytes]], preset: str) -> tuple[Measure, dict]:
+    def quix_setup(self, preset: str) -> Setup:
+        """The Quix Streams peer on fresh topics (a warm-up event waiting); not started."""
         assert self.peer is not None
-        events_topic = self.topic_with_warm_up()
-        topics = self.topics(events_topic)
-        outcomes = topics["outcomes"]["name"]
+        events = self.topic_with_warm_up()
+        topics = self.topics(events)
         ensure_topics(self.bootstrap, settings_from_dict({"topics": topics}).topics)
-        folder = self.tmp / uuid.uuid4().hex[:8]
-        folder.mkdir()
+        folder = self._scratch()
         env = {
             **os.environ,
             "DL_BOOTSTRAP": self.bootstrap,
-            "DL_EVENTS": events_topic,
-            "DL_OUTCOMES": outcomes,
+            "DL_EVENTS": events,
+            "DL_OUTCOMES": topics["outcomes"]["name"],
             "DL_GROUP": f"quix-{uuid.uuid4().hex[:8]}",
             "DL_PRESET": preset,
             "DL_GUARANTEE": "exactly-once",
             "DL_STATE_DIR": str(folder / "state"),
         }
-        argv = [str(self.peer), str(PEER), "quix"]
-        feed = self.feeder(events_topic, records)
-        return measure_process(argv, env, self.bootstrap, outcomes, feed, folder / "quix.log")
+        return Setup([str(self.peer), str(PEER)], env, events, topics["outcomes"]["name"], folder, "quix")
+
+    def measure(self, setup: Setup, records: list[tuple[bytes, bytes]]) -> tuple[Measure, dict[str, Answer]]:
+        stage = self.stager(setup.events, records)
+        return measure_process(setup.argv, setup.env_for(0), self.bootstrap, setup.outputs, stage, setup.log(0))
+
+
+@dataclass
+class Setup:
+    """How to start a contender on its topics: argv, environment, scratch folder."""
+
+    argv: list[str]
+    env: dict[str, str]
+    events: str
+    outputs: str
+    folder: Path
+    name: str
+
+    def env_for(self, instance: int) -> dict[str, str]:
+        """The environment of instance ``instance`` (its own id and HTTP port)."""
+        own = {"DRIFTLINE_TRAINER__INSTANCE_ID": f"{self.name}-{instance}", "DRIFTLINE_TRAINER__PORT": str(free_port())}
+        return {**self.env, **own}
+
+    def log(self, instance: int) -> Path:
+        return self.folder / f"{self.name}-{instance}.log"
 
 
 def run_case(
@@ -291,9 +381,10 @@ def run_case(
             if contender == "river":
                 measure, answers = bare_river(events, preset)
             elif contender == "quix":
-                measure, answers = bench.quix(records, preset)
+                measure, answers = bench.measure(bench.quix_setup(preset), records)
             else:
-                measure, answers = bench.driftline(records, preset, contender.endswith("exactly-once"))
+                setup = bench.driftline_setup(preset, exactly_once=contender.endswith("exactly-once"))
+                measure, answers = bench.measure(setup, records)
             result.runs[contender].append(measure)
             if reference is None:
                 reference = answers
@@ -303,90 +394,3 @@ def run_case(
                 result.identical = result.identical and differing == 0
             advance()
     return result
-
-
-def report(results: list[CaseResult], command: str, out: Path) -> Path:
-    """Write throughput.json, throughput.md and throughput.png into ``out``; returns the markdown file."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "throughput.json").write_text(
-        json.dumps(
-            [{**asdict(r), "runs": {c: [asdict(m) for m in ms] for c, ms in r.runs.items()}} for r in results], indent=1
-        )
-    )
-    lines = [
-        "# Trainer throughput: driftline against bare River and a Quix Streams peer",
-        "",
-        f"`{command}` on {platform.node() or 'this machine'} ({os.cpu_count()} cores, Python "
-        f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}. Phishing events, every one labelled: "
-        "predict (probabilities and label), then learn. Each process answers a warm-up event first; the window "
-        "runs from the first event produced to the last output read back, committed, and CPU is each "
-        "process's own over it. Min / median over the rounds.",
-        "",
-        "| preset | keys | contender | events/s | events per CPU-second |",
-        "| --- | ---: | --- | ---: | ---: |",
-    ]
-    for r in results:
-        for c in r.runs:
-            lines.append(
-                f"| {r.preset} | {r.keys} | {c} | {r.minimum(c, 'rate'):,.0f} / {r.median(c, 'rate'):,.0f} | "
-                f"{r.minimum(c, 'per_cpu'):,.0f} / {r.median(c, 'per_cpu'):,.0f} |"
-            )
-    lines += ["", "| preset | keys | driftline / river (per CPU-s) | driftline / quix (events/s) | predictions |"]
-    lines += ["| --- | ---: | ---: | ---: | --- |"]
-    for r in results:
-        d = "driftline exactly-once"
-        vs_river = r.median(d, "per_cpu") / r.median("river", "per_cpu") if "river" in r.runs else float("nan")
-        vs_quix = r.median(d, "rate") / r.median("quix", "rate") if "quix" in r.runs else float("nan")
-        same = "identical" if r.identical else f"DIFFER: {r.differing}"
-        lines.append(f"| {r.preset} | {r.keys} | {vs_river:.2f} | {vs_quix:.2f} | {same} |")
-    lines.append("")
-    chart = out / "throughput.png"
-    _chart(results, chart)
-    lines.append("![events per CPU-second by contender](throughput.png)")
-    lines.append("")
-    path = out / "throughput.md"
-    path.write_text("\n".join(lines))
-    return path
-
-
-def _chart(results: list[CaseResult], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cases = [f"{r.preset}\n{r.keys} key{'s' if r.keys > 1 else ''}" for r in results]
-    contenders = list(results[0].runs)
-    fig, ax = plt.subplots(figsize=(2 + 2.2 * len(cases), 4.5))
-    width = 0.8 / len(contenders)
-    for i, contender in enumerate(contenders):
-        values = [r.median(contender, "per_cpu") for r in results]
-        positions = [j + (i - (len(contenders) - 1) / 2) * width for j in range(len(cases))]
-        ax.bar(positions, values, width, label=contender)
-    ax.set_xticks(range(len(cases)), cases)
-    ax.set_ylabel("events per CPU-second (median)")
-    ax.set_title("predict-then-learn throughput, per process CPU")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def run(
-    events: int,
-    rounds: int,
-    presets: list[str],
-    keys: list[int],
-    peer: bool,
-    out: Path,
-    command: str,
-    say: Callable[[str], None],
-    progress: Callable[[int], Callable[[], None]],
-) -> Path:
-    contenders = [c for c in CONTENDERS if peer or c != "quix"]
-    python = peer_python(say) if peer else None
-    with tempfile.TemporaryDirectory() as tmp, LocalBroker(data_dir=Path(tmp) / "kafka") as broker:
-        bench = Bench(broker.bootstrap_servers, Path(tmp), python)
-        advance = progress(len(presets) * len(keys) * rounds * len(contenders))
-        results = [run_case(bench, preset, k, events, rounds, contenders, advance) for preset in presets for k in keys]
-    return report(results, command, out)

@@ -87,7 +87,7 @@ class LoopConfig:
     commit_interval_s: float = 0.5
     #: Records and outputs awaiting a commit before one is due regardless of the interval.
     commit_records: int = 5000
-    #: Commit as soon as a poll finds nothing new (low latency for outputs).
+    #: Commit as soon as every record fetched is handled (low latency for outputs).
     commit_when_idle: bool = True
     session_timeout_ms: int = 10_000
     batch: int = 500
@@ -228,7 +228,12 @@ class StreamLoop:
     def _loop(self, stop: threading.Event) -> None:
         assert self.consumer is not None and self.producer is not None
         while not stop.is_set():
-            messages = self.consumer.consume(self.config.batch, timeout=0.1)
+            # What is fetched already, at once; else wait for the first record only, not for a whole
+            # batch (consume() waits until it has ``batch`` records or the timeout ends).
+            messages = self.consumer.consume(self.config.batch, timeout=0)
+            drained = not messages
+            if drained:
+                messages = self.consumer.consume(1, timeout=0.1)
             if self._failure is not None:
                 raise self._failure
             for message in messages:
@@ -237,7 +242,7 @@ class StreamLoop:
                 for message in self.side.consume(100, timeout=0):
                     self._handle_side(message)
             self.producer.poll(0)
-            if self._commit_due(idle=not messages):
+            if self._commit_due(idle=drained):
                 self._commit()
 
     def _commit_due(self, idle: bool) -> bool:
@@ -319,6 +324,7 @@ class StreamLoop:
         now = time.monotonic()
         c = self.config
         units = list(self._units.values())
+        checkpointed = False
         if self.store is not None:
             for unit in units:
                 due = unit.force or (force_checkpoints and (only is None or unit.name in only))
@@ -326,6 +332,7 @@ class StreamLoop:
                 due = due or (c.checkpoint_interval_s and now - unit.checkpointed_at >= c.checkpoint_interval_s)
                 if unit.changed and due:
                     self._checkpoint(unit)
+                    checkpointed = True
         # While a unit replays what was committed before, its position is behind the committed
         # offset: committing the position would move the group back, and its outputs out again.
         offsets = [
@@ -344,7 +351,11 @@ class StreamLoop:
             if remaining or self._delivery_error is not None:
                 raise KafkaException(self._delivery_error or KafkaError(KafkaError._MSG_TIMED_OUT))
             if offsets:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
+                # The outputs are out already: a routine commit need not wait for the group
+                # coordinator (a lost one replays a little, as at-least-once allows). A hand-over,
+                # a stop or a checkpoint waits, so the group agrees with what was saved.
+                routine = not (force_checkpoints or checkpointed)
+                self.consumer.commit(offsets=offsets, asynchronous=routine)
         for unit in units:
             unit.uncommitted = False
         self._uncommitted = 0
