@@ -78,10 +78,17 @@ class DriftSpec(Strict):
     data_params: dict[str, float | int] = Field(default_factory=dict)
     """Keyword arguments of the data detector."""
     debounce: Annotated[int, Field(ge=0)] = Field(
-        default=500, description="Outcomes after a detection during which the same detector stays quiet."
+        default=500,
+        description="Outcomes after a detection during which the same detector stays quiet; for concept drift "
+        "this cool-down outlives the reset it causes.",
+    )
+    warmup: Annotated[int, Field(ge=0)] = Field(
+        default=500,
+        description="Labelled outcomes a new model version is judged on before its concept detector may alarm.",
     )
     on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "warm_reset"
-    """What a firing drift or accuracy alert does to the stream's models."""
+    """What a concept drift does to the model key that drifted (the trainer applies it at once), and what a
+    firing accuracy alert does through the monitor's webhook."""
 
 
 class StreamConfig(Strict):

@@ -84,3 +84,25 @@ def test_unknown_detector_or_bad_parameter_is_named() -> None:
         make_detector("ADWINN")
     with pytest.raises(DetectorError, match="ADWIN: bad parameters"):
         make_detector("ADWIN", {"deltaa": 0.1})
+
+
+# The DDM family and KSWIN also alarm on the first few hundred errors of a learning model, whichever way
+# they move (small-sample estimates): the monitor's warm-up covers that, the drift suite scores it.
+@pytest.mark.parametrize("name", ["ADWIN", "PageHinkley"])
+def test_rising_only_keeps_quiet_when_the_error_falls_and_alarms_when_it_rises(name: str) -> None:
+    # A model learning: its error falls from 0.5 to 0.05 over 2,000 outcomes, then stays.
+    rng = random.Random(3)
+    learning = [float(rng.random() < max(0.05, 0.5 - 0.45 * i / 2000)) for i in range(6000)]
+    both = DebouncedDetector(name, debounce=500, warnings=True)
+    rising = DebouncedDetector(name, debounce=500, warnings=True, rising_only=True)
+    assert alarms(rising, learning) == []
+    assert rising.falls >= (1 if alarms(both, learning) else 0)
+    # Then the world changes and the error rises: that one change still alarms.
+    found = alarms(rising, errors(4000, 0.05, 0.6, 1000, seed=4))
+    drifts = [position for level, position in found if level == "drift"]
+    assert len(drifts) == 1 and 6000 + 1000 < drifts[0] < 6000 + 1500
+
+
+def test_two_sided_adwin_flags_a_model_that_got_better() -> None:
+    # The behaviour rising_only exists for: plain ADWIN alarms on a falling error.
+    assert [level for level, _ in alarms(DebouncedDetector("ADWIN"), errors(6000, 0.5, 0.05, 1000, seed=3))]

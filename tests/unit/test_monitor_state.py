@@ -133,3 +133,42 @@ def test_unknown_streams_are_counted_not_scored() -> None:
     state.observe(o)
     assert state.dropped["unknown_stream"] == 1 and not state.series
     assert isinstance(o, Outcome) and o.event_ts == START + timedelta(0)
+
+
+def concept_drifts(state: MonitorState, batch) -> list[tuple[int, str]]:
+    """(model version, level) of every concept alarm ``batch`` raised."""
+    return [(e.model_version, e.level) for o in batch for e in state.observe(o) if e.drift_kind == "concept"]
+
+
+def drifting_rooms(**drift: int) -> dict:
+    return {"rooms": {**ROOMS, "drift": {"data": None, **drift}}}
+
+
+def test_a_model_whose_error_only_falls_raises_no_concept_alarm() -> None:
+    state = state_for(drifting_rooms(warmup=0))
+    learning = outcomes(4000, error_before=0.5, error_after=0.05, change_at=1000, seed=5)
+    assert concept_drifts(state, learning) == []
+    assert state.tracks["rooms"].concept.falls >= 1  # the fall was seen, and kept quiet
+
+
+def test_a_new_version_warms_up_before_it_may_alarm() -> None:
+    state = state_for(drifting_rooms(warmup=500))
+    concept_drifts(state, outcomes(1000, seed=6))
+    # Version 2 meets a rise 100 outcomes in: inside its warm-up, so nothing is said of it.
+    later = START + timedelta(seconds=1000)
+    v2 = outcomes(1500, error_before=0.05, error_after=0.6, change_at=100, model_version=2, prefix="v2-", start=later)
+    assert concept_drifts(state, v2) == []
+
+
+def test_the_cool_down_of_a_drift_outlives_the_reset_it_caused() -> None:
+    state = state_for(drifting_rooms(warmup=0, debounce=2000))
+    v1 = outcomes(2000, error_before=0.05, error_after=0.6, change_at=1000, seed=7)
+    assert [level for _, level in concept_drifts(state, v1) if level == "drift"] == ["drift"]
+    # The reset model does well at first, then fails on the same change: no second reset (no loop).
+    later = START + timedelta(seconds=2000)
+    v2 = outcomes(900, error_before=0.05, error_after=0.6, change_at=300, model_version=2, prefix="v2-", start=later)
+    assert [a for a in concept_drifts(state, v2) if a[1] == "drift"] == []
+    # Past the cool-down, a new rise is a new change, and alarms again.
+    later += timedelta(seconds=900)
+    v3 = outcomes(2500, error_before=0.05, error_after=0.6, change_at=1500, model_version=3, prefix="v3-", start=later)
+    assert [a for a in concept_drifts(state, v3) if a[1] == "drift"] == [(3, "drift")]

@@ -10,6 +10,11 @@ Detectors without a warning zone get one on request (``warnings=True``): a secon
 instance of the same detector (:func:`warning_params`) fed the same values, whose detections are
 reported as warnings. The trainer starts a background model on a concept-drift warning, so
 without it a warm reset would always be cold.
+
+``rising_only`` (concept drift) keeps the alarms of a change *up*: a model whose error falls (it
+is still learning, or the world got easier) raises none. Such a change still starts a fresh
+detector, so the lower error becomes the baseline a later rise is measured against, and it is
+counted in :attr:`DebouncedDetector.falls`.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from river import drift
+from river import drift, stats
 from river.base import DriftDetector
 from river.drift import binary
 
@@ -101,7 +106,12 @@ class DebouncedDetector:
     """
 
     def __init__(
-        self, name: str, params: dict[str, Any] | None = None, debounce: int = 500, warnings: bool = False
+        self,
+        name: str,
+        params: dict[str, Any] | None = None,
+        debounce: int = 500,
+        warnings: bool = False,
+        rising_only: bool = False,
     ) -> None:
         if debounce < 0:
             raise DetectorError(f"debounce must be >= 0, got {debounce}")
@@ -112,8 +122,11 @@ class DebouncedDetector:
         self.detector = make_detector(name, self.params)
         twin = warning_params(name, self.params) if warnings else None
         self.warner: DriftDetector | None = None if twin is None else make_detector(name, twin)
+        self.rising_only = rising_only
         self.position = 0  # inputs seen since the model version began
         self.drifts = 0
+        self.falls = 0  # changes down that rising_only kept quiet
+        self._baseline = stats.Mean()  # of the inputs since the detector was last made fresh
         self._quiet_until = 0
         self._warn_quiet_until = 0
         self._in_warning = False
@@ -126,17 +139,25 @@ class DebouncedDetector:
         self.position += 1
         self._recent = value if self.position == 1 else 0.99 * self._recent + 0.01 * value
         x: float | bool = bool(value) if self.binary else float(value)
+        before = self._level(self.detector)
+        warner_before = self._level(self.warner) if self.warner is not None else None
         self.detector.update(x)
         if self.warner is not None:
             self.warner.update(x)
+        self._baseline.update(value)
         quiet = self.position <= self._quiet_until
         if self.detector.drift_detected:
             statistic = self._statistic()
+            rising = self._rose(self.detector, before)
             # A fresh detector knows only the new regime, so the same change cannot fire again.
             self.detector = self.detector.clone()
             if self.warner is not None:
                 self.warner = self.warner.clone()
             self._in_warning = False
+            self._baseline = stats.Mean()
+            if self.rising_only and not rising:
+                self.falls += 1
+                return None
             if quiet:
                 return None
             self._quiet_until = self.position + self.debounce
@@ -145,17 +166,35 @@ class DebouncedDetector:
         if self.warner is not None:
             entered = self.warner.drift_detected
             if entered:
+                entered = not self.rising_only or self._rose(self.warner, warner_before)
                 # Fresh, so the twin warns again only on a further change, not on the same one.
                 self.warner = self.warner.clone()
         else:
             warning = bool(getattr(self.detector, "warning_detected", False))
             entered = warning and not self._in_warning
             self._in_warning = warning
+            entered = entered and (not self.rising_only or self._rose(self.detector, before))
         # Detectors flicker in and out of their warning zone: one warning per debounce span too.
         if entered and not quiet and self.position > self._warn_quiet_until:
             self._warn_quiet_until = self.position + self.debounce
             return Alarm("warning", self.position, self._statistic())
         return None
+
+    @staticmethod
+    def _level(detector: DriftDetector | None) -> float | None:
+        """ADWIN's estimate of the mean before an update (its window's mean); None for the others."""
+        return float(detector.estimation) if isinstance(detector, drift.ADWIN) else None
+
+    def _rose(self, detector: DriftDetector, before: float | None) -> bool:
+        """Whether the change ``detector`` just found is a rise of the inputs.
+
+        ADWIN cut its window where the means differ: the part it kept is the recent one. The
+        others say only "changed": compare the recent inputs (an exponential mean over about 100)
+        with every input since the detector was made fresh.
+        """
+        if before is not None and isinstance(detector, drift.ADWIN):
+            return float(detector.estimation) > before
+        return self._recent > self._baseline.get()
 
     def _statistic(self) -> float | None:
         if isinstance(self.detector, drift.ADWIN):

@@ -4,9 +4,10 @@
 
 * the scores of its stream and model (prequential or holdout, cumulative and rolling),
 * label counts and label delays, and the distribution of predictions,
-* the concept-drift detector of its model key (fed the error of each labelled outcome; it also
-  warns, which lets the trainer prepare a warm reset) and the data-drift detector of each
-  numeric feature (fed each event's cleaned value once),
+* the concept-drift detector of its model key (fed the error of each labelled outcome; only a
+  rise of the error alarms, a new model version warms up first, and a drift's cool-down outlives
+  the reset it causes; it also warns, which lets the trainer prepare a warm reset) and the
+  data-drift detector of each numeric feature (fed each event's cleaned value once),
 
 and returns the drift events to publish. Everything is bounded: outcome ids are remembered in a
 fixed window, model keys in an LRU of fixed size, per-device series only for streams that ask and
@@ -107,6 +108,10 @@ class ModelTrack:
     data: dict[str, DebouncedDetector]
     error_mean: stats.Mean = field(default_factory=stats.Mean)
     last_event_ts: float = float("-inf")  # newest event time seen for the model key, any version
+    #: Labelled outcomes judged for the model key, every version: warm-up and cool-down count in them.
+    judged: int = 0
+    version_began: int = 0
+    quiet_until: int = 0
 
     def judges(self, outcome: Outcome) -> bool:
         """True if ``outcome`` comes from the model these detectors judge."""
@@ -257,13 +262,21 @@ class MonitorState:
             if track.judges(outcome) or late:
                 return track
         spec = stream.drift
+        # A new life of the key: fresh detectors, but the count and the cool-down carry over, so the
+        # reset a drift caused cannot be followed by another alarm on the same change.
+        judged, quiet_until = (track.judged, track.quiet_until) if track is not None else (0, 0)
         track = ModelTrack(
             stream=outcome.stream,
             model_key=outcome.model_key,
             model_name=outcome.model_name,
             model_version=outcome.model_version,
             last_event_ts=event_ts,
-            concept=DebouncedDetector(spec.concept, spec.concept_params, spec.debounce, warnings=True),
+            judged=judged,
+            version_began=judged,
+            quiet_until=quiet_until,
+            concept=DebouncedDetector(
+                spec.concept, spec.concept_params, spec.debounce, warnings=True, rising_only=True
+            ),
             data={
                 name: DebouncedDetector(spec.data, spec.data_params, spec.debounce)
                 for name, feature in stream.features.items()
@@ -308,9 +321,15 @@ class MonitorState:
             # Binary detectors judge 0/1 errors: a regression error counts as one when above the mean.
             value = float(track.error_mean.n > 0 and error > track.error_mean.get())
             track.error_mean.update(error)
+        track.judged += 1
         alarm = track.concept.update(value)
         if alarm is None:
             return []
+        # A model still learning its first events, or within a drift's cool-down, raises nothing.
+        if track.judged - track.version_began <= stream.drift.warmup or track.judged <= track.quiet_until:
+            return []
+        if alarm.level == "drift":
+            track.quiet_until = track.judged + stream.drift.debounce
         return [self._record(track, "concept", None, track.concept, alarm.level, alarm.position, alarm.statistic)]
 
     def _data_drift(self, track: ModelTrack, outcome: Outcome) -> list[DriftEvent]:

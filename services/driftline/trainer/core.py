@@ -289,15 +289,40 @@ class TrainerCore:
 
     # Control
 
-    def on_drift(self, drift: DriftEvent) -> bool:
-        """A drift warning starts a background model for a later warm reset; True if one started."""
-        if drift.level != "warning" or drift.drift_kind != "concept":
-            return False
+    def on_drift(self, drift: DriftEvent) -> str | None:
+        """React to a concept drift of one model key by its stream's ``drift.on_alert`` policy.
+
+        A warning starts a background model (for a later warm reset); a drift applies the
+        policy to that key alone: ``warm_reset`` swaps the background model in (a cold reset if
+        none), ``cold_reset`` starts afresh, ``rollback`` serves the newest snapshot, ``notify``
+        changes nothing. A detection about a version already replaced, or one read twice, is
+        ignored. Returns what was done (``background``, ``warm``, ``cold``, ``rollback``), or None.
+        """
+        if drift.drift_kind != "concept":
+            return None
         with self.lock:
             slot = self.slots.get(drift.model_key)
-            if slot is None or self.keys[drift.model_key].applied.seen(drift.drift_id):
-                return False
-            return slot.start_background()
+            if slot is None or drift.model_version != slot.version:
+                return None
+            if self.keys[drift.model_key].applied.seen(drift.drift_id):
+                return None
+            policy = slot.stream.drift.on_alert
+            done: str | None = None
+            if drift.level == "warning":
+                done = "background" if policy == "warm_reset" and slot.start_background() else None
+            elif policy == "rollback":
+                try:
+                    done = "rollback" if slot.rollback(self.snapshot_root, self.signer) else None
+                except CheckpointError as e:
+                    log.error("%s: drift rollback refused: %s", drift.model_key, e)
+            elif policy != "notify":
+                done = slot.reset("warm" if policy == "warm_reset" else "cold")
+            if done is not None:
+                self._report_version(slot)
+                self.metrics.drift_reactions.labels(drift.stream, done).inc()
+                delay = (utc_now() - drift.ts).total_seconds()
+                self.metrics.drift_reaction_seconds.labels(drift.stream).observe(max(delay, 0.0))
+            return done
 
     def _count_command(self, command: ControlCommand, status: str) -> None:
         # Anyone who can write to the control topic names the stream: bound the label by config.

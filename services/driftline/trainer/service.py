@@ -152,10 +152,11 @@ class TrainerService:
             drift = parse(DriftEvent, message.value())
         except ContractError:
             return [], set()  # the drift topic is the monitor's; a bad record there is not the trainer's to judge
-        if self.core.on_drift(drift):
-            log.info("drift warning on %s: background model started", drift.model_key)
-            return [], {self._unit_of_key(drift.model_key)}
-        return [], set()
+        done = self.core.on_drift(drift)
+        if done is None:
+            return [], set()
+        log.info("concept %s on %s (%s at %s): %s", drift.level, drift.model_key, drift.detector, drift.position, done)
+        return [], {self._unit_of_key(drift.model_key)}
 
     def _unit_of_key(self, key: str) -> str:
         for unit, keys in self._keys.items():
