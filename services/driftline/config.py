@@ -97,6 +97,14 @@ class StreamConfig(Strict):
     task: Literal["binary", "multiclass", "regression"]
     """The learning task."""
     target: str = Field(default="label", description="Name of the ground truth (documentation and exports).")
+    classes: list[bool | int | str] | None = Field(
+        default=None,
+        description="A binary stream's two class names, negative first (e.g. ['DOWN', 'UP']); "
+        "None: labels are true/false.",
+    )
+    positive: bool | int | str | None = Field(
+        default=None, description="The positive class among `classes` (default: the second one)."
+    )
     features: dict[FeatureName, FeatureSpec] = Field(min_length=1)
     """The model's inputs, by name."""
     model: str = Field(default="logistic", description="A preset name or a River pipeline expression.")
@@ -122,6 +130,27 @@ class StreamConfig(Strict):
     """Expose per-device series (capped) in the monitor and trainer."""
     drift: DriftSpec = Field(default_factory=DriftSpec)
     """Drift detectors and alert policy."""
+
+    @model_validator(mode="after")
+    def _two_classes(self) -> StreamConfig:
+        if self.classes is None:
+            if self.positive is not None:
+                raise ValueError("positive needs classes: name the stream's two classes, negative first")
+            return self
+        if self.task != "binary":
+            raise ValueError(f"classes name a binary stream's two classes; this stream's task is {self.task}")
+        if len(self.classes) != 2 or self.classes[0] == self.classes[1]:
+            raise ValueError(f"a binary stream has exactly two different classes, got {self.classes}")
+        if self.positive is not None and self.positive not in self.classes:
+            raise ValueError(f"positive ({self.positive!r}) is not one of the classes {self.classes}")
+        return self
+
+    @property
+    def positive_class(self) -> bool | int | str:
+        """The class a binary stream's scores call positive."""
+        if self.classes is None:
+            return True
+        return self.classes[1] if self.positive is None else self.positive
 
     @field_validator("model", "challengers")
     @classmethod

@@ -2,8 +2,9 @@
 
 A :class:`Scores` holds one task's metric set twice (since the start, and over the last
 ``window`` labelled outcomes). Labels and predictions are normalised first: a binary task's
-positive class is ``True`` (also written ``1`` or ``"true"``), a multiclass task compares classes
-as strings (the form ``Outcome.proba`` keys them by), a regression task compares numbers.
+positive class is the one its stream names (``classes`` and ``positive``), else ``True`` (also
+written ``1`` or ``"true"``); a multiclass task compares classes as strings (the form
+``Outcome.proba`` keys them by), a regression task compares numbers.
 """
 
 from __future__ import annotations
@@ -71,15 +72,38 @@ def as_number(value: Any) -> float:
     return float(value)
 
 
-class Scores:
-    """One metric set for a task, cumulative and rolling over ``window`` labelled outcomes."""
+class Classes:
+    """A binary stream's named classes: each label or prediction must be one of the two."""
 
-    def __init__(self, task: Task, window: int = 1000) -> None:
+    def __init__(self, negative: Any, positive: Any) -> None:
+        self.negative, self.positive = negative, positive
+
+    def is_positive(self, value: Any) -> bool:
+        # Typed, as the trainer compares: with classes [0, 1] a label true is neither.
+        for cls, answer in ((self.positive, True), (self.negative, False)):
+            if value == cls and type(value) is type(cls):
+                return answer
+        raise ScoreError(f"{value!r} is not one of the stream's classes [{self.negative!r}, {self.positive!r}]")
+
+    def positive_proba(self, proba: dict[str, float]) -> float | None:
+        if str(self.positive) in proba:
+            return proba[str(self.positive)]
+        return 1.0 - proba[str(self.negative)] if str(self.negative) in proba else None
+
+
+class Scores:
+    """One metric set for a task, cumulative and rolling over ``window`` labelled outcomes.
+
+    ``classes``: a binary stream's named classes; None means true/false labels.
+    """
+
+    def __init__(self, task: Task, window: int = 1000, classes: Classes | None = None) -> None:
         if task not in METRICS:
             raise ScoreError(f"unknown task {task!r}; expected one of {', '.join(METRICS)}")
         if window < 1:
             raise ScoreError(f"rolling window must be at least 1, got {window}")
         self.task = task
+        self.classes = classes
         self.count = 0
         self._updated: set[str] = set()
         self._metrics: dict[str, dict[str, Any]] = {
@@ -94,10 +118,13 @@ class Scores:
             error = abs(y - p)
             pairs: dict[str, tuple[Any, Any]] = {name: (y, p) for name in self._metrics}
         elif self.task == "binary":
-            y, p = as_positive(label), as_positive(prediction)
+            named = self.classes
+            y, p = (named.is_positive(label), named.is_positive(prediction)) if named else (
+                as_positive(label), as_positive(prediction)
+            )  # fmt: skip
             error = float(y != p)
             pairs = {name: (y, p) for name in self._metrics if name not in PROBA_METRICS}
-            p_pos = positive_proba(proba) if proba else None
+            p_pos = (named.positive_proba(proba) if named else positive_proba(proba)) if proba else None
             if p_pos is not None:
                 y_proba = {True: min(max(p_pos, 0.0), 1.0), False: min(max(1.0 - p_pos, 0.0), 1.0)}
                 pairs.update({name: (y, y_proba) for name in PROBA_METRICS})

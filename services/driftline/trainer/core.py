@@ -31,6 +31,7 @@ from driftline.dedupe import RecentIds
 from driftline.keys import model_key, stream_of
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.holdout import is_holdout
+from driftline.trainer.labels import LabelError, Labels
 from driftline.trainer.metrics import TrainerMetrics
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
 from driftline.trainer.slot import ModelSlot, model_input
@@ -78,6 +79,23 @@ class TrainerCore:
 
     def __post_init__(self) -> None:
         self.signer = signer_for(self.settings)
+        self.labels = {name: Labels.of(name, stream) for name, stream in self.settings.streams.items()}
+        self._label_warned: set[str] = set()
+
+    def _model_label(self, key: str, stream_name: str, label: Any) -> tuple[bool, Any]:
+        """(True, the label as the models learn it), or (False, None) for a label the stream does not know.
+
+        A refused label is counted every time and logged once per model key: a misconfigured
+        stream must show, without a log line per event.
+        """
+        try:
+            return True, self.labels[stream_name].to_model(label)
+        except LabelError as e:
+            self.metrics.labels_refused.labels(stream_name, "unknown_class").inc()
+            if key not in self._label_warned:
+                self._label_warned.add(key)
+                log.error("%s: %s; its events are predicted but not learned", key, e)
+            return False, None
 
     @property
     def snapshot_root(self) -> Path:
@@ -137,18 +155,21 @@ class TrainerCore:
             bound.predict_seconds(slot.served.name).observe(predict_s)
             bound.predicted.inc()
             holdout = is_holdout(event.event_id, stream.holdout_fraction)
+            labels = self.labels[event.stream]
             pending = Pending(
-                event.event_id, event.device_id, cleaned.features, event.ts, predictions, _proba_text(proba),
-                slot.served.name, slot.version, holdout, cleaned.steps,
+                event.event_id, event.device_id, cleaned.features, event.ts, predictions,
+                _proba_text(labels.proba_from_model(proba)), slot.served.name, slot.version, holdout, cleaned.steps,
             )  # fmt: skip
-            if event.label is None:
+            answer = labels.from_model(prediction)
+            known, y = (False, None) if event.label is None else self._model_label(key, event.stream, event.label)
+            if not known:
                 expired = state.pending.add(pending)
                 if expired:
                     self.metrics.labels_expired.labels(event.stream).inc(expired)
-                return self._outcome(key, event.stream, pending, prediction, predict_s=predict_s)
-            learn_s = self._learn(slot, event.stream, pending, event.label, encoded)
+                return self._outcome(key, event.stream, pending, answer, predict_s=predict_s)
+            learn_s = self._learn(slot, event.stream, pending, y, encoded)
             return self._outcome(
-                key, event.stream, pending, prediction, label=event.label, predict_s=predict_s, learn_s=learn_s
+                key, event.stream, pending, answer, label=event.label, predict_s=predict_s, learn_s=learn_s
             )
 
     def on_label(self, label: LabelEvent) -> OutcomeRecord | None:
@@ -157,6 +178,9 @@ class TrainerCore:
         key = model_key(label.stream, label.device_id, stream.scope)
         with self.lock:
             slot, state = self._slot(key, stream)
+            known, y = self._model_label(key, label.stream, label.label)
+            if not known:
+                return None  # the prediction keeps waiting: a corrected label may still come
             pending = state.pending.pop(label.device_id, label.event_id)
             if pending is None:
                 self.metrics.labels_unmatched.labels(label.stream).inc()
@@ -164,8 +188,8 @@ class TrainerCore:
             self.metrics.labels_joined.labels(label.stream).inc()
             delay = (label.ts - pending.event_ts).total_seconds()
             self.metrics.label_delay.labels(label.stream).observe(max(delay, 0.0))
-            learn_s = self._learn(slot, label.stream, pending, label.label)
-            prediction = pending.predictions.get(pending.model_name)
+            learn_s = self._learn(slot, label.stream, pending, y)
+            prediction = self.labels[label.stream].from_model(pending.predictions.get(pending.model_name))
             return self._outcome(
                 key, label.stream, pending, prediction, label=label.label, learn_s=learn_s, label_delay_s=delay
             )
@@ -275,6 +299,8 @@ class TrainerCore:
             if cleaned.dropped:
                 raise ValueError(f"features rejected by cleaning: {cleaned.dropped}")
             prediction, proba, _ = slot.predict(cleaned.features)
+            labels = self.labels[stream_name]
+            prediction, proba = labels.from_model(prediction), labels.proba_from_model(proba)
             return {
                 "model_key": key,
                 "stream": stream_name,

@@ -56,6 +56,12 @@ class TrainerMetrics:
             ["stream"],
             registry=r,
         )
+        self.labels_refused = Counter(
+            "driftline_trainer_labels_refused",
+            "Labels a binary stream's classes do not include (events predicted, not learned).",
+            ["stream", "reason"],
+            registry=r,
+        )
         self.labels_unmatched = Counter(
             "driftline_trainer_labels_unmatched", "Labels for no waiting prediction.", ["stream"], registry=r
         )

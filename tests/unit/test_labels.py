@@ -1,0 +1,93 @@
+"""Binary streams with named classes: config checks, the trainer's mapping, the monitor's scores."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from driftline.config import ConfigError, settings_from_dict
+from driftline.contracts import SensorEvent
+from driftline.monitor.state import MonitorState
+from driftline.trainer.core import TrainerCore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+MARKET = {"task": "binary", "classes": ["DOWN", "UP"], "features": {"momentum": {}}}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"classes": ["UP"]}, "exactly two different classes"),
+        ({"classes": ["UP", "UP"]}, "exactly two different classes"),
+        ({"positive": "SIDEWAYS"}, "positive ('SIDEWAYS') is not one of the classes"),
+        ({"task": "multiclass"}, "classes name a binary stream's two classes"),
+        ({"classes": None, "positive": "UP"}, "positive needs classes"),
+    ],
+)
+def test_bad_classes_are_refused_naming_the_problem(change: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        settings_from_dict({"streams": {"market": {**MARKET, **change}}}, "test")
+
+
+def market_events(n: int, seed: int = 0) -> list[SensorEvent]:
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        momentum = rng.uniform(-1, 1)
+        events.append(
+            SensorEvent(
+                event_id=f"e{i}",
+                device_id="ticker",
+                stream="market",
+                ts=T0 + timedelta(seconds=i),
+                features={"momentum": momentum},
+                label="UP" if momentum > 0 else "DOWN",
+            )
+        )
+    return events
+
+
+def test_the_trainer_learns_text_labels_and_answers_in_the_streams_classes(tmp_path: Path) -> None:
+    settings = settings_from_dict({"state_dir": str(tmp_path), "streams": {"market": MARKET}}, "test")
+    core = TrainerCore(settings)
+    outcomes = [core.on_event(e) for e in market_events(2000)]
+    assert all(o is not None and o.learned for o in outcomes)
+    assert {o.prediction for o in outcomes[100:]} == {"UP", "DOWN"}
+    assert set(outcomes[-1].proba) == {"UP", "DOWN"}
+    assert sum(o.prediction == o.label for o in outcomes[-500:]) > 450  # it learned the rule
+    # The monitor scores them against the named positive class.
+    state = MonitorState(settings)
+    for o in outcomes:
+        state.observe(o.to_outcome())
+    values = state.series[("market", "logistic")].scores["prequential"].values()
+    assert values[("accuracy", "cumulative")] > 0.9
+    assert 0.85 < values[("precision", "cumulative")] <= 1 and 0.85 < values[("recall", "cumulative")] <= 1
+    assert values[("roc_auc", "cumulative")] > 0.9
+
+
+def test_an_unknown_class_is_counted_and_logged_once_per_key(tmp_path: Path, caplog) -> None:
+    settings = settings_from_dict({"state_dir": str(tmp_path), "streams": {"market": MARKET}}, "test")
+    core = TrainerCore(settings)
+    events = [e.model_copy(update={"label": "SIDEWAYS"}) for e in market_events(50)]
+    with caplog.at_level(logging.ERROR):
+        outcomes = [core.on_event(e) for e in events]
+    # Predicted, not learned, no traceback: one clear line for the key, a count per label.
+    assert all(o is not None and o.label is None and not o.learned for o in outcomes)
+    assert core.metrics.labels_refused.labels("market", "unknown_class")._value.get() == 50
+    lines = [r for r in caplog.records if "SIDEWAYS" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert "streams.market.classes" in lines[0].getMessage()
+
+
+def test_text_labels_on_a_stream_without_classes_say_how_to_fix_it(tmp_path: Path, caplog) -> None:
+    stream = {**MARKET, "classes": None}
+    core = TrainerCore(settings_from_dict({"state_dir": str(tmp_path), "streams": {"market": stream}}, "test"))
+    with caplog.at_level(logging.ERROR):
+        assert all(not core.on_event(e).learned for e in market_events(20))
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "names no classes: set streams.market.classes = [negative, positive]" in line
