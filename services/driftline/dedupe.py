@@ -6,22 +6,29 @@ from collections import deque
 
 
 class RecentIds:
-    """Remembers the last ``capacity`` ids; an id older than that is forgotten (and would pass again)."""
+    """Remembers the last ``capacity`` ids; an id older than that is forgotten (and would pass again).
+
+    Holds nothing until the first id: a trainer keeps two per model key, most of them rarely used.
+    """
+
+    __slots__ = ("_ids", "_order", "capacity")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._order: deque[str] = deque()
-        self._ids: set[str] = set()
+        self._order: deque[str] | None = None
+        self._ids: set[str] | None = None
 
     def __contains__(self, item: str) -> bool:
-        return item in self._ids
+        return self._ids is not None and item in self._ids
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return 0 if self._ids is None else len(self._ids)
 
     def seen(self, item: str) -> bool:
         """True if ``item`` was already seen; otherwise remember it and return False."""
-        if item in self._ids:
+        if self._ids is None or self._order is None:
+            self._ids, self._order = set(), deque()
+        elif item in self._ids:
             return True
         self._ids.add(item)
         self._order.append(item)

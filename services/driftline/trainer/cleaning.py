@@ -35,19 +35,26 @@ STATEFUL_POLICIES = frozenset({"mean", "median", "last"})
 
 
 class _FeatureState:
-    """The running statistic one feature's imputation policy needs, and only that one."""
+    """The running statistic one feature's imputation policy needs, and only that one.
 
-    __slots__ = ("last", "seen", "statistic")
+    A mean is a sum and a count (small: a trainer holds one per feature and model key); a median
+    needs River's running quantile.
+    """
+
+    __slots__ = ("last", "median", "seen", "total")
 
     def __init__(self, policy: str) -> None:
-        self.statistic = stats.Mean() if policy == "mean" else stats.Quantile(0.5) if policy == "median" else None
+        self.median = stats.Quantile(0.5) if policy == "median" else None
         self.last: Value | None = None
+        self.total = 0.0
         self.seen = 0  # numbers the statistic has taken
 
     def update(self, value: Value) -> None:
-        if self.statistic is not None and isinstance(value, float):
-            self.statistic.update(value)
+        if isinstance(value, float):
+            self.total += value
             self.seen += 1
+            if self.median is not None:
+                self.median.update(value)
         self.last = value
 
     def impute(self, spec: FeatureSpec) -> Value | None:
@@ -56,9 +63,9 @@ class _FeatureState:
             return spec.fill
         if policy == "last":
             return self.last
-        if self.statistic is None or self.seen == 0:
+        if self.seen == 0:
             return None  # nothing seen yet: the value stays missing
-        return self.statistic.get()
+        return self.median.get() if self.median is not None else self.total / self.seen
 
 
 def _typed(value: Any, spec: FeatureSpec) -> Value | None:
@@ -116,7 +123,7 @@ def _rules(stream: StreamConfig) -> tuple[tuple[_Rule, ...], frozenset[str]]:
 _RULES: dict[int, tuple[StreamConfig, tuple[_Rule, ...], frozenset[str]]] = {}
 
 
-@dataclass
+@dataclass(slots=True)
 class Cleaner:
     """Cleans the events of one model key; keeps imputation statistics and the event-time watermark."""
 

@@ -58,7 +58,7 @@ def _proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
 APPLIED_REMEMBERED = 1000
 
 
-@dataclass
+@dataclass(slots=True)
 class KeyState:
     """What the trainer keeps per model key besides the models."""
 

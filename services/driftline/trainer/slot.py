@@ -41,13 +41,14 @@ def model_input(x: dict[str, Any]) -> dict[str, float]:
     return encoded
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     """One model learning the key's events, with its recent score for champion/challenger."""
 
     name: str
     model: Any
-    recent: utils.Rolling
+    #: Only a key with challengers scores its candidates (for promotion); a lone champion keeps none.
+    recent: utils.Rolling | None
 
     def predict(self, x: dict[str, Any], proba: bool) -> tuple[Any, dict[str, float] | None]:
         prediction = self.model.predict_one(x)
@@ -65,7 +66,7 @@ def _unique_names(specs: list[str]) -> list[str]:
     return names
 
 
-@dataclass
+@dataclass(slots=True)
 class ModelSlot:
     """Everything the trainer holds for one model key.
 
@@ -92,8 +93,13 @@ class ModelSlot:
 
     def _fresh(self) -> list[Candidate]:
         specs = [self.stream.model, *self.stream.challengers]
+        scored = len(specs) > 1
         return [
-            Candidate(name, build_model(spec), _window_metric(self.stream.task, self.stream.promote_window))
+            Candidate(
+                name,
+                build_model(spec),
+                _window_metric(self.stream.task, self.stream.promote_window) if scored else None,
+            )
             for name, spec in zip(_unique_names(specs), specs, strict=True)
         ]
 
@@ -125,10 +131,8 @@ class ModelSlot:
         promotion. Returns the name of a newly promoted champion, if any.
         """
         x = model_input(x) if encoded is None else encoded
-        # Recent scores only decide promotions, and a lone champion has no one to lose to.
-        scored = len(self.candidates) > 1
         for candidate in self.candidates:
-            if scored and predictions.get(candidate.name) is not None:
+            if candidate.recent is not None and predictions.get(candidate.name) is not None:
                 candidate.recent.update(y, predictions[candidate.name])
             candidate.model.learn_one(x, y)
         for candidate in self.background or ():
@@ -140,11 +144,13 @@ class ModelSlot:
     def _maybe_promote(self) -> str | None:
         if len(self.candidates) < 2 or self.since_promotion < self.stream.promote_window:
             return None
-        champion = self.served.recent.get()
+        if any(candidate.recent is None for candidate in self.candidates):
+            return None  # restored from a config without challengers: nothing scored yet
+        champion = self.served.recent.get()  # type: ignore[union-attr]
         margin = self.stream.promote_margin
         best, best_score = self.champion, champion
         for i, candidate in enumerate(self.candidates):
-            score = candidate.recent.get()
+            score = candidate.recent.get()  # type: ignore[union-attr]
             # Accuracy must rise by the margin; MAE must fall by that fraction.
             better = score > best_score + margin if self.is_classifier else score < best_score * (1 - margin)
             if i != self.champion and better:
