@@ -48,6 +48,8 @@ class FeatureSpec(Strict):
     fill: float | str | bool | None = Field(default=None, description="The value imputed by missing = 'constant'.")
     out_of_range: Literal["clip", "reject", "missing"] = "clip"
     """A value outside [min, max]: clip it, reject the event, or treat it as missing."""
+    drift: bool = True
+    """Judge this feature for data drift; false for a cyclical one (hour, weekday) whose cycle is no drift."""
 
     @model_validator(mode="after")
     def _coherent(self) -> FeatureSpec:
@@ -81,6 +83,11 @@ class DriftSpec(Strict):
         default=500,
         description="Outcomes after a detection during which the same detector stays quiet; for concept drift "
         "this cool-down outlives the reset it causes.",
+    )
+    data_cooldown_s: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="Event-time seconds after a data-drift detection during which the same feature stays quiet "
+        "(besides `debounce` outcomes): a slow sensor's one change is one alarm.",
     )
     warmup: Annotated[int, Field(ge=0)] = Field(
         default=500,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import pytest
@@ -172,3 +173,44 @@ def test_the_cool_down_of_a_drift_outlives_the_reset_it_caused() -> None:
     later += timedelta(seconds=900)
     v3 = outcomes(2500, error_before=0.05, error_after=0.6, change_at=1500, model_version=3, prefix="v3-", start=later)
     assert [a for a in concept_drifts(state, v3) if a[1] == "drift"] == [(3, "drift")]
+
+
+def with_features(batch, make) -> list:
+    """``batch`` with each outcome's features replaced by ``make(i)``."""
+    return [o.model_copy(update={"features": make(i)}) for i, o in enumerate(batch)]
+
+
+def data_drifts(state: MonitorState, batch) -> list[tuple[str | None, int]]:
+    return [(e.feature, e.position) for o in batch for e in state.observe(o) if e.drift_kind == "data"]
+
+
+def test_a_category_whose_mix_changes_is_a_data_drift_naming_it() -> None:
+    rng = random.Random(11)
+    streams = {"rooms": {"task": "binary", "features": {"mode": {"type": "category"}}}}
+    before, after = ["eco"] * 6 + ["comfort"] * 3 + ["boost"], ["eco"] + ["comfort"] * 3 + ["boost"] * 6
+    stationary = with_features(outcomes(4000, seed=12), lambda i: {"mode": rng.choice(before)})
+    assert data_drifts(state_for(streams), stationary) == []
+    shifted = with_features(outcomes(4000, seed=13), lambda i: {"mode": rng.choice(before if i < 2000 else after)})
+    [(feature, position)] = data_drifts(state_for(streams), shifted)
+    assert feature == "mode" and 2000 < position < 2600
+
+
+def test_a_feature_marked_cyclical_is_not_judged_and_the_cool_down_counts_event_time() -> None:
+    streams = {
+        "rooms": {
+            "task": "binary",
+            "features": {"temperature": {}, "hour": {"drift": False}},
+            "drift": {"debounce": 0, "data_cooldown_s": 3600},
+        }
+    }
+    state = state_for(streams)
+    # Two shifts of temperature ten minutes of event time apart (an outcome a second), and an hour
+    # of day that wraps: one alarm, for temperature, none for the hour.
+    batch = with_features(
+        outcomes(3000, seed=14), lambda i: {"temperature": 20.0 + 5 * (i >= 1000) - 5 * (i >= 1600), "hour": i % 24}
+    )
+    assert [feature for feature, _ in data_drifts(state, batch)] == ["temperature"]
+    assert set(state.tracks["rooms"].data) == {"temperature"}
+    # Without the cool-down, the second shift alarms too.
+    streams["rooms"]["drift"]["data_cooldown_s"] = 0
+    assert [feature for feature, _ in data_drifts(state_for(streams), batch)] == ["temperature", "temperature"]

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from river import drift, stats
 from river.base import DriftDetector
 from river.drift import binary
+from scipy.stats import chi2_contingency
 
 #: The detectors a stream may name in ``drift.concept`` / ``drift.data``.
 DETECTORS: dict[str, type] = {
@@ -52,12 +54,60 @@ KSWIN_WARNING_FACTOR = 10.0
 KSWIN_WARNING_MAX_ALPHA = 0.1
 
 
+#: The detector of category features (data drift), whatever ``drift.data`` names for numbers.
+CATEGORY_DETECTOR = "ChiSquare"
+
+
+class CategoryShift:
+    """A change in the distribution of a category feature: the last ``window`` values against a reference.
+
+    The first ``window`` values are the reference; then every ``window // 4`` values the most
+    recent ``window`` are compared with it by a chi-square test of homogeneity, and a p-value
+    under ``alpha`` is a drift. River's detectors take numbers only; this has their interface
+    (``update``, ``drift_detected``, ``clone``) so the debounce wrapper treats it alike.
+    """
+
+    def __init__(self, window: int = 500, alpha: float = 0.001) -> None:
+        if window < 20 or not 0 < alpha < 1:
+            raise DetectorError(f"{CATEGORY_DETECTOR}: window >= 20 and 0 < alpha < 1, got {window}, {alpha}")
+        self.window, self.alpha = window, alpha
+        self.reference: Counter[str] = Counter()
+        self.recent: deque[str] = deque(maxlen=window)
+        self.seen = 0
+        self.drift_detected = False
+        self.p_value: float | None = None
+
+    def update(self, value: str) -> None:
+        self.seen += 1
+        self.drift_detected = False
+        if self.seen <= self.window:
+            self.reference[value] += 1
+            return
+        self.recent.append(value)
+        if len(self.recent) == self.window and self.seen % max(1, self.window // 4) == 0:
+            self.p_value = self._test()
+            self.drift_detected = self.p_value < self.alpha
+
+    def _test(self) -> float:
+        recent = Counter(self.recent)
+        categories = sorted(set(self.reference) | set(recent))
+        if len(categories) < 2:
+            return 1.0
+        table = [[self.reference[c] for c in categories], [recent[c] for c in categories]]
+        return float(chi2_contingency(table)[1])
+
+    def clone(self) -> CategoryShift:
+        return CategoryShift(self.window, self.alpha)
+
+
 class DetectorError(ValueError):
     """A detector name or parameter River does not accept."""
 
 
 def make_detector(name: str, params: dict[str, Any] | None = None) -> DriftDetector:
     """Build River's detector ``name`` with ``params``, naming the culprit when River refuses."""
+    if name == CATEGORY_DETECTOR:
+        return CategoryShift(**(params or {}))  # type: ignore[return-value]
     try:
         cls = DETECTORS[name]
     except KeyError:
@@ -132,8 +182,11 @@ class DebouncedDetector:
         self._in_warning = False
         self._recent = 0.0  # exponential mean of the inputs: the statistic when the detector has none
 
-    def update(self, value: float) -> Alarm | None:
-        """Feed one value (an error 0/1 for binary detectors); return an alarm worth reporting."""
+    def update(self, value: float | str) -> Alarm | None:
+        """Feed one value (an error 0/1 for binary detectors, a category for ChiSquare); return an
+        alarm worth reporting."""
+        if isinstance(value, str):
+            return self._update_category(value)
         if not math.isfinite(value):
             return None
         self.position += 1
@@ -179,6 +232,19 @@ class DebouncedDetector:
             self._warn_quiet_until = self.position + self.debounce
             return Alarm("warning", self.position, self._statistic())
         return None
+
+    def _update_category(self, value: str) -> Alarm | None:
+        self.position += 1
+        self.detector.update(value)
+        if not self.detector.drift_detected:
+            return None
+        statistic = self.detector.p_value
+        self.detector = self.detector.clone()  # the new distribution becomes the reference
+        if self.position <= self._quiet_until:
+            return None
+        self._quiet_until = self.position + self.debounce
+        self.drifts += 1
+        return Alarm("drift", self.position, statistic)
 
     @staticmethod
     def _level(detector: DriftDetector | None) -> float | None:

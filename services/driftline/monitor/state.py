@@ -27,7 +27,7 @@ from river import stats
 from driftline.config import ConfigError, Settings, StreamConfig
 from driftline.contracts import DriftEvent, Outcome
 from driftline.dedupe import RecentIds
-from driftline.monitor.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError
+from driftline.monitor.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
 from driftline.monitor.scores import Classes, ScoreError, Scores
 
 #: Label delay histogram buckets, in seconds: from near-immediate feedback to a day.
@@ -113,6 +113,8 @@ class ModelTrack:
     judged: int = 0
     version_began: int = 0
     quiet_until: int = 0
+    #: Per feature, the event time (epoch s) before which its data detector stays quiet.
+    data_quiet_until: dict[str, float] = field(default_factory=dict)
 
     def judges(self, outcome: Outcome) -> bool:
         """True if ``outcome`` comes from the model these detectors judge."""
@@ -233,7 +235,7 @@ class MonitorState:
         if first_phase:
             for series in targets:
                 series.predicted(outcome.prediction)
-            events += self._data_drift(track, outcome)
+            events += self._data_drift(track, outcome, stream.drift.data_cooldown_s)
         if outcome.label is not None and outcome.prediction is not None:
             estimate = "holdout" if outcome.holdout else "prequential"
             error = targets[0].score(estimate, outcome)
@@ -266,6 +268,9 @@ class MonitorState:
         # A new life of the key: fresh detectors, but the count and the cool-down carry over, so the
         # reset a drift caused cannot be followed by another alarm on the same change.
         judged, quiet_until = (track.judged, track.quiet_until) if track is not None else (0, 0)
+        # Data drift is the sensors', not the model's: its detectors outlive the model's lives.
+        data = track.data if track is not None else self._data_detectors(stream)
+        data_quiet = track.data_quiet_until if track is not None else {}
         track = ModelTrack(
             stream=outcome.stream,
             model_key=outcome.model_key,
@@ -278,22 +283,33 @@ class MonitorState:
             concept=DebouncedDetector(
                 spec.concept, spec.concept_params, spec.debounce, warnings=True, rising_only=True
             ),
-            data={
-                name: DebouncedDetector(spec.data, spec.data_params, spec.debounce)
-                for name, feature in stream.features.items()
-                if spec.data is not None and feature.type != "category"
-            },
+            data=data,
+            data_quiet_until=data_quiet,
         )
         # Counters exist at 0 before the first detection: Prometheus' increase() needs a prior sample.
         self.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
         self.warnings[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
-        for name in track.data:
-            self.drifts[(outcome.stream, outcome.model_name, "data", spec.data or "", name)] += 0
+        for name, detector in track.data.items():
+            self.drifts[(outcome.stream, outcome.model_name, "data", detector.name, name)] += 0
         self.tracks[outcome.model_key] = track
         self.tracks.move_to_end(outcome.model_key)
         while len(self.tracks) > self.max_model_keys:
             self.tracks.popitem(last=False)
         return track
+
+    @staticmethod
+    def _data_detectors(stream: StreamConfig) -> dict[str, DebouncedDetector]:
+        """One data detector per watched feature: ``drift.data`` for numbers, a chi-square test for categories."""
+        spec = stream.drift
+        if spec.data is None:
+            return {}
+        return {
+            name: DebouncedDetector(CATEGORY_DETECTOR, None, spec.debounce)
+            if feature.type == "category"
+            else DebouncedDetector(spec.data, spec.data_params, spec.debounce)
+            for name, feature in stream.features.items()
+            if feature.drift
+        }
 
     def _series(self, outcome: Outcome) -> Series:
         key = (outcome.stream, outcome.model_name)
@@ -340,17 +356,20 @@ class MonitorState:
             track.quiet_until = track.judged + stream.drift.debounce
         return [self._record(track, "concept", None, track.concept, alarm.level, alarm.position, alarm.statistic)]
 
-    def _data_drift(self, track: ModelTrack, outcome: Outcome) -> list[DriftEvent]:
+    def _data_drift(self, track: ModelTrack, outcome: Outcome, cooldown_s: float) -> list[DriftEvent]:
         if not track.judges(outcome):
             return []
         events = []
+        event_ts = outcome.event_ts.timestamp()
         for name, detector in track.data.items():
             value = outcome.features.get(name)
-            if isinstance(value, str) or value is None:
+            if value is None or isinstance(value, str) != (detector.name == CATEGORY_DETECTOR):
                 continue
-            alarm = detector.update(float(value))
-            if alarm is not None:
-                events.append(self._record(track, "data", name, detector, alarm.level, alarm.position, alarm.statistic))
+            alarm = detector.update(value if isinstance(value, str) else float(value))
+            if alarm is None or event_ts < track.data_quiet_until.get(name, float("-inf")):
+                continue
+            track.data_quiet_until[name] = event_ts + cooldown_s
+            events.append(self._record(track, "data", name, detector, alarm.level, alarm.position, alarm.statistic))
         return events
 
     def _record(
