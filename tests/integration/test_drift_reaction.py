@@ -19,6 +19,7 @@ from monitor_fixtures import before_sentinel, wait_for
 from river.datasets import synth
 
 from driftline.contracts import DriftEvent, Outcome, SensorEvent
+from driftline.httpserver import exposed_total
 from driftline.monitor.service import MonitorService
 from driftline.trainer.runner import TrainerRunner
 
@@ -122,3 +123,35 @@ def test_an_abrupt_change_on_one_device_resets_that_device_alone_soon_after_its_
     # The reset lands within 1,500 of m2's events (3 s at this pace) of the detection.
     assert 0 <= first_new - detection.position <= 1500, (first_new, detection.position)
     assert {o.model_version for o in seen if o.device_id == "m1"} == {1}
+
+
+def test_a_text_labelled_binary_stream_is_learned_and_scored_against_its_positive_class(
+    make_settings, bootstrap
+) -> None:
+    stream = {"task": "binary", "classes": ["DOWN", "UP"], "positive": "UP", "features": {"momentum": {}}}
+    settings = make_settings({"market": stream})
+    rng = random.Random(21)
+    events = []
+    for i in range(3000):
+        momentum = rng.uniform(-1, 1)
+        label = "UP" if momentum > 0 else "DOWN"
+        events.append(("market", SensorEvent(event_id=f"t{i}", device_id="ticker", stream="market",
+                                             ts=T0 + timedelta(seconds=i), features={"momentum": momentum},
+                                             label=label)))  # fmt: skip
+    monitor = MonitorService(settings, bootstrap, port=0).start()
+    try:
+        with TrainerRunner(settings, bootstrap, port=0) as trainer:
+            produce(bootstrap, settings.topics.events.name, events)
+            wait_for(lambda: sum(monitor.state.accepted.values()) == len(events), "every outcome scored")
+            assert monitor.state.dropped["unscorable"] == 0
+            served = httpx.post(f"{trainer.url}/predict", json={"model_key": "market", "features": {"momentum": 0.9}})
+            metrics = httpx.get(f"{monitor.url}/metrics").text
+    finally:
+        monitor.stop()
+    assert served.json()["prediction"] == "UP" and set(served.json()["proba"]) == {"UP", "DOWN"}
+    scores = {
+        name: exposed_total(metrics, f"driftline_{name}", stream="market", estimate="prequential", window="cumulative")
+        for name in ("accuracy", "precision", "recall", "f1")
+    }
+    # Scored as UP against DOWN: none of them stuck at 0, as when both strings counted as negative.
+    assert all(0.9 < value <= 1.0 for value in scores.values()), scores
