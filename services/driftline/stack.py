@@ -178,7 +178,9 @@ SUMMARY_QUERIES = {
     "holdout accuracy": 'avg by (stream) (driftline_accuracy{estimate="holdout", window="cumulative"})',
     "concept drifts": 'sum by (stream) (driftline_drift_detected_total{kind="concept"})',
     "data drifts": 'sum by (stream) (driftline_drift_detected_total{kind="data"})',
-    "models reset": 'sum by (stream) (driftline_trainer_commands_total{action=~"reset|rollback", status="applied"})',
+    # A drift's reset is the trainer's own reaction; people's resets arrive as commands.
+    "models reset": 'sum by (stream) (driftline_trainer_drift_reactions_total{action=~"warm|cold|rollback"} '
+    'or driftline_trainer_commands_total{action=~"reset|rollback", status="applied"})',
 }
 
 
