@@ -48,6 +48,16 @@ def test_alerts_without_the_reset_action_or_for_unknown_streams_do_nothing() -> 
     assert decide("cold_reset", {"stream": "nowhere"}) == []
 
 
+def test_what_was_done_is_counted_by_result() -> None:
+    policy = AlertPolicy(streams("cold_reset"))
+    for action in ("notify", "reset", "something-else"):
+        payload = json.loads(json.dumps(FIRING))
+        payload["alerts"][0]["labels"]["action"] = action
+        payload["alerts"][0]["fingerprint"] = action  # three different alerts
+        handle_notification(policy, AlertmanagerPayload(**payload), lambda commands: None)
+    assert policy.counts == {"notify": 1, "command": 1, "ignored": 1}
+
+
 def test_a_device_label_targets_that_model_key_on_per_device_streams() -> None:
     assert [c.model_key for c in decide("cold_reset", {"device": "d7"}, scope="device")] == ["rooms/d7"]
     assert [c.model_key for c in decide("cold_reset", {"device": "d7"})] == [None]

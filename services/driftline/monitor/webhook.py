@@ -114,7 +114,10 @@ class AlertPolicy:
             return Decision(key, "resolved")
         if key in self._handled:
             return Decision(key, "duplicate")
-        if alert.labels.get("action") != "reset":
+        action = alert.labels.get("action")
+        if action == "notify":
+            return Decision(key, "notify")  # for people: the trainer already reacted, or nothing should
+        if action != "reset":
             return Decision(key, "ignored")
         stream_name = alert.labels.get("stream", "")
         stream = self.streams.get(stream_name)
