@@ -193,15 +193,29 @@ def summary(stack: LocalStack) -> dict[str, dict[str, float]]:
     return table
 
 
-def draw_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]], path: Path) -> Path:
-    """Read the run's outcomes and drift events back from Kafka and draw them with the true drifts."""
+def read_run(settings: Settings, bootstrap: str) -> tuple[list[Any], list[Any]]:
+    """The run's outcomes and drift events, read back from Kafka."""
     from driftline.contracts import DriftEvent, Outcome
-    from driftline.drift_plot import plot_run, read_messages
+    from driftline.drift_plot import read_messages
 
     topics = settings.topics
     outcomes = read_messages(bootstrap, topics.outcomes.name, topics.outcomes.partitions, Outcome)
     drifts = read_messages(bootstrap, topics.drift.name, topics.drift.partitions, DriftEvent)
-    return plot_run(outcomes, drifts, truth, path)
+    return outcomes, drifts
+
+
+def draw_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]], path: Path) -> Path:
+    """Draw the run's rolling accuracy with the true and the detected drifts."""
+    from driftline.drift_plot import plot_run
+
+    return plot_run(*read_run(settings, bootstrap), truth, path)
+
+
+def report_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]]) -> Any:
+    """Score every true drift of the run: detection, delays, reset, accuracy around it."""
+    from driftline.drift_report import score_run
+
+    return score_run(*read_run(settings, bootstrap), truth)
 
 
 def _cell(column: str, value: float | None) -> str:
@@ -281,6 +295,18 @@ def register(app: typer.Typer) -> None:
                     table.add_row(column, *(_cell(column, values.get(column)) for values in by_stream.values()))
                 table.add_row("true drifts", *(str(sum(p["stream"] == s for p in truth)) for s in by_stream))
                 console.print(table)
+                drift_report = report_run(settings, bootstrap, truth)
+                scored = Table(
+                    "stream", "true drift", "detected", "detection delay", "reset delay", "accuracy before -> after",
+                    title="drift report: each true drift against what the run did",
+                )  # fmt: skip
+                for row in drift_report.rows():
+                    scored.add_row(*row)
+                console.print(scored)
+                console.print(
+                    "false alarms (before a stream's first true drift): "
+                    + ", ".join(f"{s} {n}" for s, n in sorted(drift_report.false_alarms.items()))
+                )
                 picture = draw_run(settings, bootstrap, truth, state / "drift.png")
                 console.print(f"true drift points: {report.truth_file}; Prometheus: {local.url('prometheus')}")
                 console.print(f"accuracy, true and detected drifts over event time: {picture}")

@@ -18,7 +18,15 @@ from driftline.collector.simulator import SimOptions
 from driftline.collector.simulator.run import run_simulation
 from driftline.config import Topics, load_settings
 from driftline.kafkaio.topics import ensure_topics
-from driftline.stack import SCENARIOS, LocalStack, StackPorts, device_tokens, draw_run, wait_for_outcomes
+from driftline.stack import (
+    SCENARIOS,
+    LocalStack,
+    StackPorts,
+    device_tokens,
+    draw_run,
+    report_run,
+    wait_for_outcomes,
+)
 
 EVENTS = 3000  # per scenario: enough for the simulator's first abrupt drift to be detected
 DEVICES = 3
@@ -140,6 +148,11 @@ def test_the_ground_truth_is_written_and_drawn_with_the_run(stack_run: dict[str,
     assert {p["stream"] for p in truth["drift_points"]} == {"rooms", "machines"}
     picture = draw_run(stack_run["settings"], bootstrap, truth["drift_points"], stack_run["local"].state / "drift.png")
     assert picture.read_bytes()[:4] == b"\x89PNG"
+    # The report scores every true drift; the first (abrupt) one of each stream is found.
+    report = report_run(stack_run["settings"], bootstrap, truth["drift_points"])
+    assert len(report.drifts) == len(truth["drift_points"]) and set(report.false_alarms) == {"rooms", "machines"}
+    firsts = [min((d for d in report.drifts if d.stream == s), key=lambda d: d.start) for s in ("rooms", "machines")]
+    assert any(d.detected and d.detection_delay_events is not None for d in firsts), report.rows()
 
 
 def test_a_foreign_server_on_a_stack_port_fails_the_stack_at_once_in_one_line(tmp_path: Path) -> None:
