@@ -28,6 +28,13 @@ def test_help_lists_every_subcommand() -> None:
         assert f" {command} " in done.stdout, command
 
 
+def test_version_is_the_packages() -> None:
+    from importlib.metadata import version
+
+    done = driftline("--version")
+    assert done.returncode == 0 and done.stdout == f"driftline {version('driftline')}\n"
+
+
 def test_each_subcommand_explains_its_options() -> None:
     for command in ("broker", "smoke", "stack", "config"):
         done = driftline(command, "--help")
