@@ -51,3 +51,30 @@ def test_smoke_against_a_configured_broker(bootstrap: str, tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert "smoke ok: 200 events" in done.stdout
+
+
+def test_reset_sends_each_action_and_refuses_an_unknown_one(make_settings, bootstrap: str, tmp_path: Path) -> None:
+    import json
+
+    from kafka_helpers import TopicReader
+
+    from driftline.contracts import ControlCommand
+
+    settings = make_settings({"rooms": {"task": "binary", "features": {"t": {}}}})
+    env = {
+        "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "DRIFTLINE_STATE_DIR": str(tmp_path),
+        "DRIFTLINE_TOPICS": json.dumps(settings.topics.model_dump(mode="json")),
+        "DRIFTLINE_STREAMS": json.dumps({"rooms": {"task": "binary", "features": {"t": {}}}}),
+    }
+    for args in (["--mode", "warm"], ["--action", "rollback", "--model-key", "rooms"], ["--action", "snapshot"]):
+        done = driftline("reset", "--stream", "rooms", *args, env=env)
+        assert done.returncode == 0 and done.stdout.startswith("sent manual-"), done.stderr
+    commands = TopicReader(bootstrap, settings.topics.control.name, ControlCommand).count(3)
+    assert [(c.action, c.mode, c.model_key) for c in commands] == [
+        ("reset", "warm", None), ("rollback", "cold", "rooms"), ("snapshot", "cold", None),
+    ]  # fmt: skip
+    refused = driftline("reset", "--stream", "rooms", "--action", "delete", env=env)
+    assert refused.returncode == 2 and refused.stderr.strip().endswith(
+        "--action: expected reset, rollback or snapshot, got 'delete'"
+    )

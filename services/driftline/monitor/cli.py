@@ -43,6 +43,10 @@ def register(app: typer.Typer) -> None:
     @app.command("reset")
     def reset(
         stream: Annotated[str, typer.Option("--stream", help="Stream whose models to reset.")],
+        action: Annotated[
+            str,
+            typer.Option("--action", help="reset; rollback: serve the newest snapshot; snapshot: write one now."),
+        ] = "reset",
         model_key: Annotated[
             str | None, typer.Option("--model-key", help="Only this model key (default: every key of the stream).")
         ] = None,
@@ -55,7 +59,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         config: ConfigOption = None,
     ) -> None:
-        """Publish a reset command for a stream (or one model key) to the control topic."""
+        """Publish a reset (or rollback, or snapshot) command for a stream or one model key to the control topic."""
         from driftline.config import ConfigError, load_settings
         from driftline.contracts import ControlCommand
         from driftline.kafkaio.clients import make_producer
@@ -65,13 +69,15 @@ def register(app: typer.Typer) -> None:
         settings.stream(stream)  # a clear error for an unknown stream
         if mode not in ("cold", "warm"):
             raise ConfigError(f"--mode: expected cold or warm, got {mode!r}")
+        if action not in ("reset", "rollback", "snapshot"):
+            raise ConfigError(f"--action: expected reset, rollback or snapshot, got {action!r}")
         servers = bootstrap or settings.kafka.bootstrap_servers
         if not servers:
             raise ConfigError("kafka.bootstrap_servers: empty; pass --bootstrap host:port of the running cluster")
         chosen: Literal["cold", "warm"] = "cold" if mode == "cold" else "warm"
         command = ControlCommand(
             command_id=f"manual-{uuid.uuid4().hex}",
-            action="reset",
+            action=action,  # type: ignore[arg-type]
             stream=stream,
             model_key=model_key,
             mode=chosen,
@@ -79,4 +85,5 @@ def register(app: typer.Typer) -> None:
             issuer="driftline-cli",
         )
         kafka_publisher(make_producer(servers), settings.topics.control.name)([command])
-        typer.echo(f"sent {command.command_id}: {mode} reset of {model_key or 'every model of ' + stream}")
+        what = f"{mode} reset" if action == "reset" else action
+        typer.echo(f"sent {command.command_id}: {what} of {model_key or 'every model of ' + stream}")
