@@ -81,13 +81,18 @@ class DriftSpec(Strict):
     """Keyword arguments of the data detector."""
     debounce: Annotated[int, Field(ge=0)] = Field(
         default=500,
-        description="Outcomes after a detection during which the same detector stays quiet; for concept drift "
-        "this cool-down outlives the reset it causes.",
+        description="Labelled outcomes after a concept-drift detection during which the key's detector stays "
+        "quiet; this cool-down outlives the reset it causes.",
+    )
+    data_debounce: Annotated[int, Field(ge=0)] = Field(
+        default=64,
+        description="Events after a data-drift detection during which that feature's detector stays quiet "
+        "(64 found the most annotated change points of River's Occupancy set: benchmarks/results/drift.md).",
     )
     data_cooldown_s: Annotated[float, Field(ge=0)] = Field(
         default=0.0,
         description="Event-time seconds after a data-drift detection during which the same feature stays quiet "
-        "(besides `debounce` outcomes): a slow sensor's one change is one alarm.",
+        "(besides `data_debounce` events): a slow sensor's one change is one alarm.",
     )
     warmup: Annotated[int, Field(ge=0)] = Field(
         default=500,

@@ -200,7 +200,7 @@ def test_a_feature_marked_cyclical_is_not_judged_and_the_cool_down_counts_event_
         "rooms": {
             "task": "binary",
             "features": {"temperature": {}, "hour": {"drift": False}},
-            "drift": {"debounce": 0, "data_cooldown_s": 3600},
+            "drift": {"data_debounce": 0, "data_cooldown_s": 3600},
         }
     }
     state = state_for(streams)

@@ -304,9 +304,9 @@ class MonitorState:
         if spec.data is None:
             return {}
         return {
-            name: DebouncedDetector(CATEGORY_DETECTOR, None, spec.debounce)
+            name: DebouncedDetector(CATEGORY_DETECTOR, None, spec.data_debounce)
             if feature.type == "category"
-            else DebouncedDetector(spec.data, spec.data_params, spec.debounce)
+            else DebouncedDetector(spec.data, spec.data_params, spec.data_debounce)
             for name, feature in stream.features.items()
             if feature.drift
         }
