@@ -17,6 +17,7 @@ from conftest import REPO, unique_topics
 from driftline.collector.simulator import SimOptions
 from driftline.collector.simulator.run import run_simulation
 from driftline.config import Topics, load_settings
+from driftline.httpserver import exposed_total
 from driftline.kafkaio.topics import ensure_topics
 from driftline.stack import (
     SCENARIOS,
@@ -92,12 +93,18 @@ def test_a_concept_drift_resets_the_model_key_that_drifted_end_to_end(stack_run:
     local: LocalStack = stack_run["local"]
     detected = local.query('sum by (stream) (driftline_drift_detected_total{kind="concept"})')
     assert any(float(s["value"][1]) > 0 for s in detected), f"no concept drift detected: {detected}"
-    # The monitor publishes the detection, the trainer reads it and resets that model key itself.
-    models = httpx.get(f"{local.url('trainer')}/models").json()
-    assert any(m["model_version"] >= 2 for m in models), models
-    wait_for_scrapes(local, 1, job="driftline-trainer")
-    resets = local.query('sum(driftline_trainer_drift_reactions_total{action=~"warm|cold|rollback"})')
-    assert resets and float(resets[0]["value"][1]) >= 1
+    # The monitor publishes the detection, the trainer reads it and resets that model key itself;
+    # Prometheus saw the detection, which does not mean the trainer has read it yet: wait for it.
+    deadline = time.monotonic() + 60
+    while True:
+        models = httpx.get(f"{local.url('trainer')}/models").json()
+        if any(m["model_version"] >= 2 for m in models):
+            break
+        assert time.monotonic() < deadline, f"no model key was reset: {models}"
+        time.sleep(0.5)
+    metrics = httpx.get(f"{local.url('trainer')}/metrics").text
+    resets = sum(exposed_total(metrics, "driftline_trainer_drift_reactions_total", action=a) for a in ("warm", "cold"))
+    assert resets >= 1
     # People are told: Prometheus fires DriftlineConceptDrift, Alertmanager has it (notify only).
     deadline = time.monotonic() + 90
     while True:
@@ -109,11 +116,11 @@ def test_a_concept_drift_resets_the_model_key_that_drifted_end_to_end(stack_run:
     assert fired and all(a["labels"]["action"] == "notify" for a in fired)
 
 
-def wait_for_scrapes(local: LocalStack, n: int, timeout: float = 60.0, job: str = "driftline-monitor") -> None:
-    """Wait until Prometheus has scraped ``job`` ``n`` more times."""
+def wait_for_scrapes(local: LocalStack, n: int, timeout: float = 60.0) -> None:
+    """Wait until Prometheus has scraped the monitor ``n`` more times."""
 
     def scrapes() -> int:
-        return int(float(local.query(f'count_over_time(up{{job="{job}"}}[1h])')[0]["value"][1]))
+        return int(float(local.query('count_over_time(up{job="driftline-monitor"}[1h])')[0]["value"][1]))
 
     target = scrapes() + n
     deadline = time.monotonic() + timeout
