@@ -1,4 +1,4 @@
-"""`driftline bench throughput`: run the side-by-side throughput benchmark."""
+"""`driftline bench throughput` and `driftline bench drift`: run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -45,6 +45,41 @@ def throughput(
 
         def progress(total: int):
             task = bar.add_task("benchmark runs", total=total)
+            return lambda: bar.advance(task)
+
+        path = run(plan, out, " ".join(["driftline", *sys.argv[1:]]), console.print, progress)
+    console.print(path.read_text(), markup=False, highlight=False)
+
+
+@bench_app.command("drift")
+def drift(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run (under a minute): 1 seed, Agrawal and STAGGER, short streams.")
+    ] = False,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per generator (default 10; quick 1).")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: one per core).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder of drift.md, .json and .png.")] = Path("benchmarks/results"),
+) -> None:
+    """Concept-drift detection and recovery on the errors of learning models (River synth streams, abrupt and
+    gradual changes, stationary controls), a warm-up / debounce sweep, and data drift on River's annotated
+    Occupancy series. In process, no Kafka."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from driftline.bench.drift import Plan, run
+
+    plan = Plan.quick() if quick else Plan()
+    if seeds is not None:
+        plan.seeds = seeds
+    if jobs is not None:
+        plan.jobs = jobs
+    console = Console()
+    with Progress(console=console) as bar:
+
+        def progress(total: int):
+            task = bar.add_task("drift streams", total=total)
             return lambda: bar.advance(task)
 
         path = run(plan, out, " ".join(["driftline", *sys.argv[1:]]), console.print, progress)

@@ -7,8 +7,11 @@ Streams are River ``synth`` generators. A change switches a generator's concept 
 STAGGER function 0 -> 1, Mixed function 0 -> 1. Hyperplane and RandomRBFDrift drift continuously by
 parameter; here they are held still (``mag_change`` / ``change_speed`` 0) and the change is a switch to
 the same generator with another seed, i.e. another random hyperplane or other random centroids.
-Categorical integers (STAGGER's size, colour and shape; Agrawal's elevel, car and zipcode) are sent as
-strings, as a stream declaring them categories would, and ``model_input`` one-hots them as the trainer does.
+Features go through the trainer's ``model_input``. River's generators send categories as integer codes
+(STAGGER's size, colour and shape; Agrawal's elevel, car and zipcode), which it passes on as numbers. They
+are not turned into strings: ``model_input`` one-hots a string as a lone ``name=value: 1.0`` entry, and
+River's StandardScaler (the logistic preset) then scales every such entry to 0, while a HoeffdingTree
+cannot split on a feature it only ever sees at 1.0, so neither model would learn STAGGER at all.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Literal
 from river import drift, forest, tree
 from river.datasets import synth
 from river.datasets.base import SyntheticDataset
+from river.drift.datasets import Occupancy
 
 from driftline.modelspec import build_model
 from driftline.monitor.detectors import BINARY_DETECTORS, DebouncedDetector, make_detector
@@ -29,7 +33,6 @@ from driftline.trainer.slot import model_input
 GENERATORS = ("SEA", "Agrawal", "STAGGER", "Hyperplane", "RandomRBFDrift", "Mixed")
 #: Change kinds and their widths in events (None: a stationary control).
 KINDS: dict[str, int | None] = {"abrupt": 100, "gradual 1000": 1000, "gradual 5000": 5000, "stationary": None}
-CATEGORICAL = {"STAGGER": frozenset({"size", "color", "shape"}), "Agrawal": frozenset({"elevel", "car", "zipcode"})}
 MODELS = ("HoeffdingTree", "logistic")
 AFTER_SEED = 7919  # the changed concept's generator draws from its own seed
 TAIL = 500  # events generated past a stream's end, so an alarm near the end still has an "after"
@@ -76,9 +79,8 @@ def events(case: Case) -> Iterator[tuple[dict[str, float], Any]]:
         position = case.start + width // 2
         after = concept(case.generator, case.seed, changed=True)
         stream = synth.ConceptDriftStream(before, after, position=position, width=width, seed=case.seed)
-    categorical = CATEGORICAL.get(case.generator, frozenset())
     for x, y in islice(iter(stream), case.length + TAIL):
-        yield model_input({k: str(v) if k in categorical else v for k, v in x.items()}), y
+        yield model_input(x), y
 
 
 def make_model(name: str, seed: int = 42) -> Any:
@@ -104,14 +106,8 @@ class DetectorSpec:
     rising_only: bool = True
     debounce: int = 500
 
-    @property
-    def label(self) -> str:
-        if self.raw:
-            return f"River {self.name} (raw, two-sided)"
-        side = "rising-only" if self.rising_only else "two-sided"
-        return f"{self.name} wrapper, {side}, D={self.debounce}"
-
     def build(self) -> Alarmer:
+        """A fresh detector: one call per 0/1 error."""
         if self.raw:
             return _raw(self.name)
         wrapper = DebouncedDetector(self.name, debounce=self.debounce, warnings=True, rising_only=self.rising_only)
@@ -134,16 +130,30 @@ def _raw(name: str) -> Alarmer:
     return update
 
 
+def _mean(errors: bytearray, lo: int, hi: int) -> float | None:
+    part = errors[max(0, lo) : max(0, hi)]
+    return sum(part) / len(part) if part else None
+
+
 def rose(errors: bytearray, i: int, span: int = TAIL) -> bool:
     """Whether the error mean of the ``span`` events after event ``i`` exceeds that of the ``span`` up to it."""
-    before = errors[max(0, i + 1 - span) : i + 1]
-    after = errors[i + 1 : i + 1 + span]
-    return bool(after) and sum(after) / len(after) > sum(before) / len(before)
+    before, after = _mean(errors, i + 1 - span, i + 1), _mean(errors, i + 1, i + 1 + span)
+    return before is not None and after is not None and after > before
+
+
+def rose_before(errors: bytearray, i: int, span: int = TAIL) -> bool:
+    """Whether the error mean of the ``span`` events up to event ``i`` exceeds that of the ``span`` before them.
+
+    What a detector can have seen: a short rise that the model soon learns away is a rise here, and a
+    fall by :func:`rose`.
+    """
+    before, recent = _mean(errors, i + 1 - 2 * span, i + 1 - span), _mean(errors, i + 1 - span, i + 1)
+    return before is not None and recent is not None and recent > before
 
 
 # Detection: each model learns the stream undisturbed; every detector watches each model's errors.
 
-Alarms = list[tuple[int, bool]]  # (event index, error rose around it) of each drift alarm
+Alarms = list[tuple[int, bool, bool]]  # (event index, rose around it, rose up to it) of each drift alarm
 
 
 @dataclass
@@ -181,7 +191,7 @@ def detect(case: Case, models: tuple[str, ...], specs: dict[str, DetectorSpec]) 
             Detection(
                 case,
                 m,
-                {k: [(i, rose(e, i)) for i in positions] for k, positions in found[m].items()},
+                {k: [(i, rose(e, i), rose_before(e, i)) for i in positions] for k, positions in found[m].items()},
                 sum(e[lo : case.start]) / max(1, case.start - lo),
                 sum(e[case.start : hi]) / max(1, len(e[case.start : hi])),
             )
@@ -199,7 +209,8 @@ class Reset:
     ``warm``: a warning starts a background model that a drift swaps in (cold when none runs).
     ``per_version``: every model version gets a fresh detector, as the monitor does; otherwise one
     detector sees the whole stream (River's wrappers). ``warmup``: a new version's first outcomes may
-    not alarm. ``lasting``: the debounce outlives the reset it causes.
+    not alarm. ``lasting``: the debounce outlives the reset it causes. ``expire``: a background model
+    that no drift followed within this many outcomes of its warning is dropped (None: kept until a drift).
     """
 
     detector: DetectorSpec
@@ -207,6 +218,7 @@ class Reset:
     per_version: bool = True
     warmup: int = 0
     lasting: bool = True
+    expire: int | None = None
 
 
 class Policy:
@@ -217,6 +229,7 @@ class Policy:
         self.reset = reset
         self.model = make()
         self.background: Any = None
+        self.background_since = 0
         self.alarms: list[int] = []
         self.swaps = 0  # warm resets
         self.watch = reset.detector.build() if reset else None
@@ -229,12 +242,15 @@ class Policy:
             self.background.learn_one(x, y)
         if self.watch is None or self.reset is None:
             return right
+        expire = self.reset.expire
+        if expire is not None and self.background is not None and i - self.background_since > expire:
+            self.background = None  # its warning was not a change: it learned the old concept
         level = self.watch(0.0 if right else 1.0)
         if level is None or i < self.quiet_until:
             return right
         if level == "warning":
             if self.reset.warm and self.background is None:
-                self.background = self.make()
+                self.background, self.background_since = self.make(), i
             return right
         self.alarms.append(i)
         if self.reset.warm and self.background is not None:
@@ -295,3 +311,34 @@ def recover(case: Case, policies: dict[str, PolicySpec], horizon: int) -> list[R
             if policy.step(i, x, y) and scored:
                 hits[name] += 1
     return [Recovery(case, n, hits[n] / horizon, p.alarms, p.swaps) for n, p in running.items()]
+
+
+# Data drift: River's Occupancy series (509 samples of 4 sensors) and its annotated change points.
+
+OCCUPANCY = {"V1": "temperature", "V2": "humidity", "V3": "light", "V4": "CO2"}
+OCCUPANCY_SAMPLES = Occupancy().n_samples
+
+
+def occupancy_points(merge: int = 5) -> list[tuple[int, int]]:
+    """Annotated change points as (first index, annotators): points of several annotators within ``merge`` are one."""
+    dataset = Occupancy()
+    marks = sorted((p, who) for who, points in dataset.annotations.items() for p in points)
+    clusters: list[list[tuple[int, str]]] = []
+    for p, who in marks:
+        if clusters and p - clusters[-1][-1][0] <= merge:
+            clusters[-1].append((p, who))
+        else:
+            clusters.append([(p, who)])
+    return [(c[0][0], len({who for _, who in c})) for c in clusters]
+
+
+def occupancy_alarms(debounce: int, params: dict[str, Any] | None = None) -> dict[str, list[int]]:
+    """Drift alarm indices of ``DebouncedDetector("ADWIN")`` per sensor of the Occupancy series."""
+    detectors = {f: DebouncedDetector("ADWIN", params, debounce=debounce) for f in OCCUPANCY}
+    found: dict[str, list[int]] = {f: [] for f in OCCUPANCY}
+    for i, (_, values) in enumerate(Occupancy()):
+        for f, detector in detectors.items():
+            alarm = detector.update(values[f])
+            if alarm is not None and alarm.level == "drift":
+                found[f].append(i)
+    return found
