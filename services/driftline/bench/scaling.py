@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import ConsumerGroupState
+from confluent_kafka import ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from driftline.bench.throughput import Bench, Measure, Outputs, Process, Setup, phishing_events, warm_up_event
@@ -20,8 +20,13 @@ def wait_for_group(bootstrap: str, group: str, members: int, processes: list[Pro
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.popen.poll() is not None for p in processes):
-            raise RuntimeError(f"a trainer stopped while joining; see {[str(p.log) for p in processes]}")
-        description = admin.describe_consumer_groups([group])[group].result(30)
+            stopped = "; ".join(p.last_words() for p in processes if p.popen.poll() is not None)
+            raise RuntimeError(f"a trainer stopped while joining: {stopped}")
+        try:
+            description = admin.describe_consumer_groups([group])[group].result(30)
+        except KafkaException:
+            time.sleep(0.2)  # the group's coordinator is not ready yet
+            continue
         assigned = [m for m in description.members if m.assignment and m.assignment.topic_partitions]
         if description.state == ConsumerGroupState.STABLE and len(assigned) == members == len(description.members):
             return
@@ -32,10 +37,13 @@ def wait_for_group(bootstrap: str, group: str, members: int, processes: list[Pro
 def instances(bench: Bench, setup: Setup, count: int, records: list[tuple[bytes, bytes]]) -> Measure:
     """``count`` trainers share the events; events/s over the window, CPU summed over the processes."""
     reader = Outputs(bench.bootstrap, setup.outputs)
-    processes = [Process.start(setup.argv, setup.env_for(i), setup.log(i)) for i in range(count)]
+    processes: list[Process] = []
     deadline = time.monotonic() + 600
     try:
-        wait_for_group(bench.bootstrap, setup.env["DRIFTLINE_TRAINER__GROUP_ID"], count, processes)
+        # One at a time, each joining a settled group: one rebalance per member, as in a scale-out.
+        for i in range(count):
+            processes.append(Process.start(setup.argv, setup.env_for(i), setup.log(i)))
+            wait_for_group(bench.bootstrap, setup.env["DRIFTLINE_TRAINER__GROUP_ID"], i + 1, processes)
         # One warm-up event per partition: every member has restored its partitions and answers.
         producer = make_producer(bench.bootstrap)
         for p in range(PARTITIONS):

@@ -155,8 +155,8 @@ class Outputs:
     def read_until(self, done: Callable[[], bool], processes: list[Process], deadline: float) -> None:
         while not done():
             if time.monotonic() > deadline or any(p.popen.poll() is not None for p in processes):
-                logs = ", ".join(str(p.log) for p in processes)
-                raise RuntimeError(f"{len(self.answers)} outputs, then a contender stopped or timed out; see {logs}")
+                logs = "; ".join(p.last_words() for p in processes)
+                raise RuntimeError(f"{len(self.answers)} outputs, then a contender stopped or timed out: {logs}")
             for message in self.consumer.consume(5000, timeout=0.05):
                 self.note(message)
 
@@ -185,6 +185,11 @@ class Process:
     @property
     def cpu(self) -> float:
         return process_cpu(self.popen.pid)
+
+    def last_words(self, lines: int = 5) -> str:
+        """The end of the process's log: why it stopped."""
+        tail = self.log.read_text(errors="replace").splitlines()[-lines:] if self.log.exists() else []
+        return f"{self.log}: " + " | ".join(tail)
 
     @property
     def rss_mb(self) -> float:
@@ -359,10 +364,15 @@ class Setup:
     outputs: str
     folder: Path
     name: str
+    ports: set[int] = field(default_factory=set)
 
     def env_for(self, instance: int) -> dict[str, str]:
-        """The environment of instance ``instance`` (its own id and HTTP port)."""
-        own = {"DRIFTLINE_TRAINER__INSTANCE_ID": f"{self.name}-{instance}", "DRIFTLINE_TRAINER__PORT": str(free_port())}
+        """The environment of instance ``instance`` (its own id, and an HTTP port no other instance has)."""
+        port = free_port()
+        while port in self.ports:  # free now is not free later: the instances start one after another
+            port = free_port()
+        self.ports.add(port)
+        own = {"DRIFTLINE_TRAINER__INSTANCE_ID": f"{self.name}-{instance}", "DRIFTLINE_TRAINER__PORT": str(port)}
         return {**self.env, **own}
 
     def log(self, instance: int) -> Path:
