@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -31,24 +32,11 @@ def throughput(
     """Bare River, the trainer end to end (exactly-once on and off) and a Quix Streams + River peer,
     on the same events and broker; events/s and per CPU-second, ratios, identical predictions.
     Then latency at half load, 1-3 trainer instances, 10,000 model keys, and collector ingest."""
-    import sys
-
-    from rich.console import Console
-    from rich.progress import Progress
-
     from driftline.bench.suite import Plan, run
 
     plan = Plan.quick(peer) if quick else Plan(events, rounds, preset or Plan().presets, keys or Plan().keys, peer)
     plan.ingest = plan.ingest and ingest
-    console = Console()
-    with Progress(console=console) as bar:
-
-        def progress(total: int):
-            task = bar.add_task("benchmark runs", total=total)
-            return lambda: bar.advance(task)
-
-        path = run(plan, out, " ".join(["driftline", *sys.argv[1:]]), console.print, progress)
-    console.print(path.read_text(), markup=False, highlight=False)
+    _report_with_progress("benchmark runs", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 @bench_app.command("drift")
@@ -63,11 +51,6 @@ def drift(
     """Concept-drift detection and recovery on the errors of learning models (River synth streams, abrupt and
     gradual changes, stationary controls), a warm-up / debounce sweep, and data drift on River's annotated
     Occupancy series. In process, no Kafka."""
-    import sys
-
-    from rich.console import Console
-    from rich.progress import Progress
-
     from driftline.bench.drift import Plan, run
 
     plan = Plan.quick() if quick else Plan()
@@ -75,14 +58,30 @@ def drift(
         plan.seeds = seeds
     if jobs is not None:
         plan.jobs = jobs
+    _report_with_progress("drift streams", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+def _command() -> str:
+    import sys
+
+    return " ".join(["driftline", *sys.argv[1:]])
+
+
+def _report_with_progress(
+    what: str, run: Callable[[Callable[[str], None], Callable[[int], Callable[[], None]]], Path]
+) -> None:
+    """Run a benchmark under a progress bar counting ``what``, then print the markdown it wrote."""
+    from rich.console import Console
+    from rich.progress import Progress
+
     console = Console()
     with Progress(console=console) as bar:
 
-        def progress(total: int):
-            task = bar.add_task("drift streams", total=total)
+        def progress(total: int) -> Callable[[], None]:
+            task = bar.add_task(what, total=total)
             return lambda: bar.advance(task)
 
-        path = run(plan, out, " ".join(["driftline", *sys.argv[1:]]), console.print, progress)
+        path = run(console.print, progress)
     console.print(path.read_text(), markup=False, highlight=False)
 
 

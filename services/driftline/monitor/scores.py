@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from river import metrics, utils
 
+from driftline.labels import LabelError, Labels
+
 Task = Literal["binary", "multiclass", "regression"]
 WINDOWS = ("cumulative", "rolling")
 
@@ -72,32 +74,13 @@ def as_number(value: Any) -> float:
     return float(value)
 
 
-class Classes:
-    """A binary stream's named classes: each label or prediction must be one of the two."""
-
-    def __init__(self, negative: Any, positive: Any) -> None:
-        self.negative, self.positive = negative, positive
-
-    def is_positive(self, value: Any) -> bool:
-        # Typed, as the trainer compares: with classes [0, 1] a label true is neither.
-        for cls, answer in ((self.positive, True), (self.negative, False)):
-            if value == cls and type(value) is type(cls):
-                return answer
-        raise ScoreError(f"{value!r} is not one of the stream's classes [{self.negative!r}, {self.positive!r}]")
-
-    def positive_proba(self, proba: dict[str, float]) -> float | None:
-        if str(self.positive) in proba:
-            return proba[str(self.positive)]
-        return 1.0 - proba[str(self.negative)] if str(self.negative) in proba else None
-
-
 class Scores:
     """One metric set for a task, cumulative and rolling over ``window`` labelled outcomes.
 
-    ``classes``: a binary stream's named classes; None means true/false labels.
+    ``classes``: a binary stream's named classes (as the trainer maps them); None: true/false labels.
     """
 
-    def __init__(self, task: Task, window: int = 1000, classes: Classes | None = None) -> None:
+    def __init__(self, task: Task, window: int = 1000, classes: Labels | None = None) -> None:
         if task not in METRICS:
             raise ScoreError(f"unknown task {task!r}; expected one of {', '.join(METRICS)}")
         if window < 1:
@@ -119,9 +102,13 @@ class Scores:
             pairs: dict[str, tuple[Any, Any]] = {name: (y, p) for name in self._metrics}
         elif self.task == "binary":
             named = self.classes
-            y, p = (named.is_positive(label), named.is_positive(prediction)) if named else (
-                as_positive(label), as_positive(prediction)
-            )  # fmt: skip
+            if named is None:
+                y, p = as_positive(label), as_positive(prediction)
+            else:
+                try:
+                    y, p = named.to_model(label), named.to_model(prediction)
+                except LabelError as e:
+                    raise ScoreError(str(e)) from None
             error = float(y != p)
             pairs = {name: (y, p) for name in self._metrics if name not in PROBA_METRICS}
             p_pos = (named.positive_proba(proba) if named else positive_proba(proba)) if proba else None

@@ -27,8 +27,9 @@ from river import stats
 from driftline.config import ConfigError, Settings, StreamConfig
 from driftline.contracts import DriftEvent, Outcome
 from driftline.dedupe import RecentIds
+from driftline.labels import Labels
 from driftline.monitor.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
-from driftline.monitor.scores import Classes, ScoreError, Scores
+from driftline.monitor.scores import ScoreError, Scores
 
 #: Label delay histogram buckets, in seconds: from near-immediate feedback to a day.
 LABEL_DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)
@@ -64,7 +65,7 @@ class Series:
 
     task: str
     window: int
-    named: Classes | None = None  # a binary stream's named classes
+    named: Labels | None = None  # a binary stream's named classes
     predictions: int = 0
     labels: Counter[str] = field(default_factory=Counter)  # by estimate
     classes: Counter[str] = field(default_factory=Counter)
@@ -314,15 +315,12 @@ class MonitorState:
     def _series(self, outcome: Outcome) -> Series:
         key = (outcome.stream, outcome.model_name)
         if key not in self.series:
-            self.series[key] = self._new_series(self.streams[outcome.stream])
+            self.series[key] = self._new_series(outcome.stream, self.streams[outcome.stream])
         return self.series[key]
 
-    def _new_series(self, stream: StreamConfig) -> Series:
-        classes = None
-        if stream.classes is not None:
-            positive = stream.positive_class
-            classes = Classes(next(c for c in stream.classes if c != positive), positive)
-        return Series(stream.task, self.window, classes)
+    def _new_series(self, name: str, stream: StreamConfig) -> Series:
+        labels = Labels.of(name, stream)
+        return Series(stream.task, self.window, labels if labels.named else None)
 
     def _device_series(self, outcome: Outcome, stream: StreamConfig) -> Series | None:
         if not stream.per_device_metrics:
@@ -332,7 +330,7 @@ class MonitorState:
             if sum(1 for k in self.devices if k[0] == outcome.stream) >= self.max_device_series:
                 self.device_overflow[outcome.stream] += 1
                 return None
-            self.devices[key] = self._new_series(stream)
+            self.devices[key] = self._new_series(outcome.stream, stream)
         return self.devices[key]
 
     def _concept_drift(

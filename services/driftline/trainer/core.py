@@ -29,9 +29,9 @@ from driftline.contracts import (
 )
 from driftline.dedupe import RecentIds
 from driftline.keys import model_key, stream_of
+from driftline.labels import LabelError, Labels
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.holdout import is_holdout
-from driftline.trainer.labels import LabelError, Labels
 from driftline.trainer.metrics import TrainerMetrics
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
 from driftline.trainer.slot import ModelSlot, model_input

@@ -1,10 +1,10 @@
-"""A binary stream's labels as its models need them: booleans in, the stream's class names out.
+"""A binary stream's labels as booleans: how its models learn them and how its scores count them.
 
 River's binary classifiers (logistic regression among them) learn ``True``/``False``. A stream
 that names its classes (``classes = ["DOWN", "UP"]``, ``positive = "UP"``) has its labels mapped
 to ``label == positive`` for learning, and its models' answers mapped back, so outcomes speak the
-stream's own class names. A label the stream does not name is refused with :class:`LabelError`.
-Multiclass and regression labels pass through untouched.
+stream's own class names; the monitor scores with the same mapping. A label the stream does not
+name is refused with :class:`LabelError`. Multiclass and regression labels pass through untouched.
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ class Labels:
         if not self.named or prediction is None:
             return prediction
         return self.positive if prediction else self.negative
+
+    def positive_proba(self, proba: dict[str, float]) -> float | None:
+        """The positive class's probability in an outcome's ``proba`` of named classes (keyed by text)."""
+        if str(self.positive) in proba:
+            return proba[str(self.positive)]
+        return 1.0 - proba[str(self.negative)] if str(self.negative) in proba else None
 
     def proba_from_model(self, proba: dict[Any, float] | None) -> dict[Any, float] | None:
         if not self.named or not proba:
