@@ -124,6 +124,12 @@ class ManagedProcess:
             process.kill()
             process.wait()
 
+    def kill(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def __enter__(self) -> ManagedProcess:
         return self.start()
 

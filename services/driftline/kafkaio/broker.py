@@ -92,6 +92,13 @@ class LocalBroker:
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
     heap: str = "512m"
+    #: In a cluster (:class:`~driftline.kafkaio.cluster.LocalCluster`): this node's id, every
+    #: controller as ``id@host:port``, the replicas internal topics and new topics get, the
+    #: cluster id every node is formatted with.
+    node_id: int = 1
+    voters: str = ""
+    replicas: int = 1
+    cluster_id: str = field(default_factory=lambda: _cluster_id())
     _process: ManagedProcess | None = field(default=None, init=False, repr=False)
 
     @property
@@ -108,20 +115,23 @@ class LocalBroker:
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.voters or f'1@127.0.0.1:{self.controller_port}'}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
                     "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                     f"log.dirs={self.data_dir / 'logs'}",
-                    # One node: every internal topic has a single replica.
-                    "offsets.topic.replication.factor=1",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    # One node: every internal topic has a single replica. A cluster: an acknowledged
+                    # write is on two nodes at least, so losing one loses nothing.
+                    f"offsets.topic.replication.factor={self.replicas}",
+                    f"transaction.state.log.replication.factor={self.replicas}",
+                    f"transaction.state.log.min.isr={min(self.replicas, 2)}",
+                    f"share.coordinator.state.topic.replication.factor={self.replicas}",
+                    f"share.coordinator.state.topic.min.isr={min(self.replicas, 2)}",
+                    f"default.replication.factor={self.replicas}",
+                    f"min.insync.replicas={min(self.replicas, 2)}",
                     "group.initial.rebalance.delay.ms=0",
                     # driftline creates its topics with explicit partition counts; typos must fail.
                     "auto.create.topics.enable=false",
@@ -138,8 +148,12 @@ class LocalBroker:
             "-cp", f"{jars}/*", main, *args,
         ]  # fmt: skip
 
-    def start(self, timeout: float = 60.0) -> LocalBroker:
-        """Format storage on first start, launch the broker and wait until it answers."""
+    def start(self, timeout: float = 60.0, wait: bool = True) -> LocalBroker:
+        """Format storage on first start, launch the broker and wait until it answers.
+
+        Without ``wait``, only until its controller listens: a cluster node answers clients only
+        once a quorum of its peers is up too.
+        """
         if self.running:
             return self
         jars = fetch_jars()
@@ -147,14 +161,15 @@ class LocalBroker:
         props = self._properties()
         if not (self.data_dir / "logs" / "meta.properties").exists():
             fmt = subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(props), jars=jars),
+                self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(props), jars=jars),
                 capture_output=True,
                 text=True,
             )
             if fmt.returncode != 0:
                 raise BrokerError(f"formatting Kafka storage failed: {(fmt.stdout + fmt.stderr).strip()[-2000:]}")
+        ready = self.answers if wait else lambda: port_open(self.controller_port)
         self._process = ManagedProcess(
-            "Kafka", self._java("kafka.Kafka", str(props), jars=jars), self.log_file, ready=self._answers
+            f"Kafka node {self.node_id}", self._java("kafka.Kafka", str(props), jars=jars), self.log_file, ready=ready
         )
         try:
             self._process.start(timeout)
@@ -163,7 +178,7 @@ class LocalBroker:
         log.info("Kafka broker up on %s (log: %s)", self.bootstrap_servers, self.log_file)
         return self
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         from confluent_kafka import KafkaException
 
         from driftline.kafkaio.topics import admin_client
@@ -180,6 +195,11 @@ class LocalBroker:
         """Shut the broker down cleanly (SIGTERM), killing it only if it hangs."""
         if self._process is not None:
             self._process.stop(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, as a power cut: no controlled shutdown, no leadership handed over."""
+        if self._process is not None:
+            self._process.kill()
 
     @property
     def running(self) -> bool:

@@ -272,6 +272,7 @@ class StreamLoop:
                 # A transaction's commit reports failed deliveries itself: a Python callback per record
                 # is only needed without one.
                 **(transactional if eos else {"on_delivery": self._on_delivery}),
+                error_cb=self._on_error,
             )
         )
         if eos:
@@ -291,6 +292,7 @@ class StreamLoop:
                     "partition.assignment.strategy": "range",
                     "max.poll.interval.ms": 600_000,
                     "fetch.wait.max.ms": 50,
+                    "error_cb": self._on_error,
                 },
             )
         )
@@ -392,6 +394,12 @@ class StreamLoop:
                 except BufferError:
                     self.producer.poll(0.05)
         self._uncommitted += len(outputs)
+
+    def _on_error(self, error: KafkaError) -> None:
+        # A fatal error may reach only this callback: a static member fenced after its coordinator
+        # moved keeps answering consume() with nothing, and the loop would idle on a dead client.
+        if error.fatal() and self._failure is None:
+            self._failure = KafkaException(error)
 
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None and self._delivery_error is None:

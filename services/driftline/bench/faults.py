@@ -1,0 +1,328 @@
+"""Faults under load: Kafka goes away, or a cluster node dies, while devices post and models learn.
+
+One scenario, run by the fault tests (which assert on it) and by ``driftline bench faults`` (which
+reports it): the trainer and the monitor run as real ``driftline`` processes, the collector's HTTP
+ingest and the archiver in this process, devices post labelled events through HTTP the whole time,
+and midway through the trainer's backlog the fault strikes:
+
+- ``outage``: the single broker stops for ``outage_s`` and comes back;
+- ``node_loss``: a three-node cluster (replication 3, min.insync.replicas 2) loses, by SIGKILL,
+  the node coordinating the trainer's group, and goes on with two.
+
+Afterwards the outcomes topic is read whole: every event the collector acknowledged must have
+exactly one outcome, the monitor must have counted each once, the lake must hold each, and no
+service may have exited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+from confluent_kafka.admin import AdminClient
+from river import datasets
+
+from driftline.bench.throughput import Process
+from driftline.collector.app import create_app
+from driftline.collector.archiver import Archiver
+from driftline.collector.auth import hash_token
+from driftline.collector.lake import read_lake
+from driftline.collector.publisher import Publisher
+from driftline.collector.service import Ingestor
+from driftline.config import Settings, settings_from_dict
+from driftline.contracts import Outcome, parse
+from driftline.httpserver import BackgroundServer, exposed_total
+from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.clients import read_topic
+from driftline.kafkaio.cluster import LocalCluster
+from driftline.kafkaio.health import KafkaProbe
+from driftline.kafkaio.topics import ensure_topics
+from driftline.processes import free_port
+
+Fault = Literal["outage", "node_loss"]
+DEVICES = ("d1", "d2", "d3")
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+SERVICES = ("trainer", "monitor", "collector")
+
+
+@dataclass
+class FaultRun:
+    """What one fault did to the services, and what they delivered."""
+
+    fault: Fault
+    fault_s: float
+    accepted: int = 0
+    #: Posts answered 503 (Kafka away: the device retried after Retry-After), of ``posts``.
+    refused: int = 0
+    posts: int = 0
+    outcomes: int = 0
+    #: Acknowledged events without an outcome; outcomes beyond one per event; outcomes of events never acknowledged.
+    missing: int = 0
+    duplicates: int = 0
+    unexpected: int = 0
+    monitor_counted: float = 0
+    archived_missing: int = 0
+    recoveries: dict[str, float] = field(default_factory=dict)
+    #: Whether each service's /healthz said 503 during the fault, and 200 after it.
+    unhealthy_during: dict[str, bool] = field(default_factory=dict)
+    healthy_after: dict[str, bool] = field(default_factory=dict)
+    #: Seconds from the end of the fault (the broker back, or the node dead) to the first new outcome.
+    resumed_after_s: float = 0.0
+    exits: dict[str, int | None] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def phishing_rows() -> list[tuple[dict[str, Any], bool]]:
+    return list(datasets.Phishing())
+
+
+def config_for(bootstrap: str, state: Path, replicas: int) -> dict[str, Any]:
+    features = {name: {} for name in phishing_rows()[0][0]}
+    return {
+        "state_dir": str(state),
+        "kafka": {"bootstrap_servers": bootstrap, "replication_factor": replicas},
+        "checkpoints": {"secret": "a key the fault run's services share"},
+        "trainer": {
+            "group_id": f"faults-trainer-{uuid.uuid4().hex[:6]}",
+            # Small batches and frequent commits: the fault meets open transactions.
+            "max_poll_records": 20,
+            "commit_interval_s": 0.05,
+            "checkpoint_every_events": 500,
+        },
+        "monitor": {"group_id": f"faults-monitor-{uuid.uuid4().hex[:6]}", "commit_interval_s": 0.05, "port": 0},
+        "collector": {"lake_batch_seconds": 1.0},
+        "devices": {d: {"token_sha256": hash_token(f"token-{d}")} for d in DEVICES},
+        "streams": {"phish": {"task": "binary", "scope": "device", "model": "logistic", "features": features}},
+    }
+
+
+class Devices:
+    """The devices posting through the collector's HTTP API; what got a 202 is remembered."""
+
+    def __init__(self, url: str, rows: list[tuple[dict[str, Any], bool]]) -> None:
+        self.url = url
+        self.rows = rows
+        self.accepted: set[tuple[str, str]] = set()
+        self.refused = self.posts = 0
+        self.unexpected: list[str] = []
+
+    def post(self, first: int, last: int, size: int = 50) -> None:
+        with httpx.Client(timeout=60) as client:
+            for start in range(first, last, size):
+                for device in DEVICES:
+                    batch = [
+                        {
+                            "event_id": f"e{i}",
+                            "device_id": device,
+                            "stream": "phish",
+                            "ts": (T0 + timedelta(seconds=i)).isoformat(),
+                            "features": self.rows[i][0],
+                            "label": self.rows[i][1],
+                        }
+                        for i in range(start, min(start + size, last))
+                    ]
+                    self._deliver(client, device, batch)
+
+    def _deliver(self, client: httpx.Client, device: str, batch: list[dict[str, Any]]) -> None:
+        """Post until acknowledged, as a device does: a 503 means retry after Retry-After."""
+        while True:
+            response = client.post(
+                f"{self.url}/v1/streams/phish/events",
+                json=batch,
+                headers={"X-Device-Id": device, "Authorization": f"Bearer token-{device}"},
+            )
+            self.posts += 1
+            if response.status_code == 202:
+                self.accepted.update((device, item["event_id"]) for item in batch)
+                return
+            if response.status_code != 503 or not response.headers.get("Retry-After"):
+                self.unexpected.append(f"{response.status_code} {response.text[:200]}")
+                return
+            # Not acknowledged, maybe written all the same: the trainer drops the retry's duplicates.
+            self.refused += 1
+            time.sleep(min(1.0, float(response.headers["Retry-After"])))
+
+
+class Collector:
+    """The collector's HTTP ingest in this process, with the /healthz probe the real one has."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.publisher = Publisher(settings.kafka.bootstrap_servers, send_timeout_s=5)
+        self.probe = KafkaProbe(settings.kafka.bootstrap_servers, interval_s=0.5)
+        self.server = BackgroundServer(create_app(Ingestor(settings, self.publisher), self.probe.problem))
+
+    def start(self) -> str:
+        self.probe.start()
+        return self.server.start().url
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.publisher.close()
+        self.probe.stop()
+
+
+def health(url: str) -> int:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=5).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def coordinator_of(bootstrap: str, group: str) -> int:
+    """The node id coordinating ``group``."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    described = admin.describe_consumer_groups([group])[group].result(timeout=30)
+    return described.coordinator.id
+
+
+def outcomes_of(bootstrap: str, settings: Settings) -> list[Outcome]:
+    spec = settings.topics.outcomes
+    return [parse(Outcome, m.value()) for m in read_topic(bootstrap, spec.name, spec.partitions)]
+
+
+def run(
+    fault: Fault,
+    folder: Path,
+    backlog: int = 900,
+    during: int = 100,
+    after: int = 100,
+    outage_s: float = 20.0,
+    say: Callable[[str], None] = lambda _: None,
+) -> FaultRun:
+    """Run the scenario once in ``folder``: ``backlog`` rows per device before the fault, ``during``
+    while it lasts, ``after`` once it is over."""
+    rows = phishing_rows()
+    began = time.monotonic()
+    kafka: LocalBroker | LocalCluster
+    kafka = LocalBroker(data_dir=folder / "kafka") if fault == "outage" else LocalCluster(folder / "kafka")
+    say(f"{fault}: starting Kafka")
+    kafka.start()
+    processes: dict[str, Process] = {}
+    collector: Collector | None = None
+    stop_archiver = threading.Event()
+    result = FaultRun(fault, outage_s if fault == "outage" else 0.0)
+    try:
+        bootstrap = kafka.bootstrap_servers
+        data = config_for(bootstrap, folder / "state", 1 if fault == "outage" else 3)
+        settings = settings_from_dict(data)
+        ensure_topics(bootstrap, settings.topics, settings.kafka.replication_factor)
+        collector = Collector(settings)
+        devices = Devices(collector.start(), rows)
+        devices.post(0, backlog)
+
+        config = folder / "faults.toml"
+        config.write_text("")
+        env = {**os.environ, **{f"DRIFTLINE_{k.upper()}": json.dumps(v) if isinstance(v, dict) else str(v)
+                                for k, v in data.items()}}  # fmt: skip
+        urls: dict[str, str] = {}
+        for service in ("trainer", "monitor"):
+            port = free_port()
+            urls[service] = f"http://127.0.0.1:{port}"
+            argv = [sys.executable, "-m", "driftline.cli", service, "-c", str(config), "--port", str(port)]
+            processes[service] = Process.start(argv, {**env, f"DRIFTLINE_{service.upper()}__INSTANCE_ID": "faults"},
+                                               folder / f"{service}.log")  # fmt: skip
+        urls["collector"] = devices.url
+        archiver = Archiver(settings, bootstrap, lake_dir=folder / "lake")
+        archiving = threading.Thread(target=archiver.run, args=(stop_archiver,), daemon=True)
+        archiving.start()
+
+        # Midway through the backlog: outputs produced, their transactions open.
+        wait_for(lambda: len(outcomes_of(bootstrap, settings)) >= backlog // 3, timeout=180)
+        say(f"{fault}: striking")
+        seen_before = len(outcomes_of(bootstrap, settings))
+        struck = time.monotonic()
+        if isinstance(kafka, LocalCluster):
+            victim = coordinator_of(bootstrap, data["trainer"]["group_id"])
+            kafka.nodes[victim - 1].kill()
+            bootstrap_left = ",".join(n.bootstrap_servers for n in kafka.nodes if n.node_id != victim)
+        else:
+            kafka.stop()
+            bootstrap_left = bootstrap
+        posting = threading.Thread(target=devices.post, args=(backlog, backlog + during), daemon=True)
+        posting.start()
+        for service, url in urls.items():
+            if fault == "outage":
+                result.unhealthy_during[service] = wait_for(lambda url=url: health(url) == 503, timeout=outage_s - 2)
+        if fault == "outage":
+            time.sleep(max(0.0, outage_s - (time.monotonic() - struck)))
+            result.exits = {name: p.popen.poll() for name, p in processes.items()}
+            say(f"{fault}: Kafka back")
+            kafka.start()
+        fault_over = time.monotonic()
+        posting.join(timeout=300)
+        # The first outcome after the fault: the trainer resumed.
+        wait_for(lambda: len(outcomes_of(bootstrap_left, settings)) > seen_before, timeout=300)
+        result.resumed_after_s = time.monotonic() - fault_over
+        for service, url in urls.items():
+            result.healthy_after[service] = wait_for(lambda url=url: health(url) == 200, timeout=90)
+        devices.post(backlog + during, backlog + during + after)
+        say(f"{fault}: checking every acknowledged event")
+
+        total = len(devices.accepted)
+        wait_for(lambda: len(outcomes_of(bootstrap_left, settings)) >= total, timeout=300)
+        time.sleep(2.0)  # and nothing more after them
+        outcomes = outcomes_of(bootstrap_left, settings)
+        per_event = Counter((o.device_id, o.event_id) for o in outcomes)
+        result.accepted, result.refused, result.posts = total, devices.refused, devices.posts
+        result.outcomes = len(outcomes)
+        result.missing = len(devices.accepted - set(per_event))
+        result.duplicates = sum(n - 1 for n in per_event.values())
+        result.unexpected = len(set(per_event) - devices.accepted) + len(devices.unexpected)
+        wait_for(lambda: monitor_counted(urls["monitor"]) >= total, timeout=120)
+        result.monitor_counted = monitor_counted(urls["monitor"])
+        trainer_metrics = httpx.get(f"{urls['trainer']}/metrics", timeout=5).text
+        monitor_metrics = httpx.get(f"{urls['monitor']}/metrics", timeout=5).text
+        result.recoveries = {
+            "trainer": exposed_total(trainer_metrics, "driftline_trainer_kafka_recoveries_total"),
+            "monitor": exposed_total(monitor_metrics, "driftline_monitor_kafka_recoveries_total"),
+        }
+        lake = folder / "lake"
+        wait_for(lambda: not devices.accepted - archived(lake), timeout=120)
+        result.archived_missing = len(devices.accepted - archived(lake))
+        result.exits = {name: p.popen.poll() for name, p in processes.items()} | {
+            "archiver": None if archiving.is_alive() else 1
+        }
+    finally:
+        stop_archiver.set()
+        for process in processes.values():
+            process.stop()
+        if collector is not None:
+            collector.stop()
+        kafka.stop()
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def monitor_counted(url: str) -> float:
+    try:
+        return exposed_total(httpx.get(f"{url}/metrics", timeout=5).text, "driftline_monitor_outcomes_total")
+    except httpx.HTTPError:
+        return 0.0
+
+
+def archived(lake: Path) -> set[tuple[str, str]]:
+    frame = read_lake(lake)
+    return set(zip(frame["device_id"], frame["event_id"], strict=True))
