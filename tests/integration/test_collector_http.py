@@ -317,3 +317,32 @@ def test_broker_down_is_503_and_no_acknowledged_event_is_lost(tmp_path: Path) ->
         stored = {parse(SensorEvent, r.value).event_id for r in read_topic(broker.bootstrap_servers, "ev")}
         assert len(acknowledged) >= 40
         assert set(acknowledged) <= stored
+
+
+BAD_BINARY_LABELS = [2, 1.5, -1, 1e30, "yes", "true", "False"]
+
+
+def test_labels_that_do_not_fit_a_binary_stream_are_422_and_never_reach_the_trainer(
+    client: TestClient, settings: Settings, bootstrap: str
+) -> None:
+    batch = [event(0), *(event(i + 1, label=label) for i, label in enumerate(BAD_BINARY_LABELS)), event(9, label=1)]
+    response = client.post("/v1/streams/rooms/events", json=batch, headers=auth("dev-a"))
+    assert response.status_code == 207, response.text
+    items = response.json()["items"]
+    assert [item["status"] for item in items] == ["accepted", *["rejected"] * len(BAD_BINARY_LABELS), "accepted"]
+    for item in items[1:-1]:
+        assert item["reason"] == "invalid_label"
+        ((problem),) = item["problems"]
+        assert problem["field"] == "label" and "stream rooms" in problem["message"]
+    # A late label on its own is checked the same way.
+    late = {"stream": "rooms", "device_id": "dev-a", "event_id": "dev-a-0", "label": "yes"}
+    late["ts"] = "2025-01-01T00:01:00Z"
+    response = client.post("/v1/streams/rooms/labels", json=late, headers=auth("dev-a"))
+    assert response.status_code == 422 and response.json()["items"][0]["reason"] == "invalid_label"
+
+    events = read_topic(bootstrap, settings.topics.events.name, expected=2)
+    assert sorted(parse(SensorEvent, r.value).event_id for r in events) == ["dev-a-0", "dev-a-9"]
+    assert read_topic(bootstrap, settings.topics.labels.name, idle_ms=1500) == []
+    dead = read_topic(bootstrap, settings.topics.deadletter.name, expected=len(BAD_BINARY_LABELS) + 1)
+    assert [orjson.loads(r.value)["label"] for r in dead] == [*BAD_BINARY_LABELS, "yes"]
+    assert {headers_of(r)["reason"] for r in dead} == {"invalid_label"}

@@ -67,16 +67,17 @@ def test_bridge_forwards_valid_messages_and_dead_letters_the_rest(
         ("sensors/machines/dev-a", orjson.dumps({**event(50, "dev-a", "machines"), "features": []})),
         ("sensors/machines/dev-a", orjson.dumps(event(51, "dev-b", "machines"))),  # payload claims another device
         ("sensors/kitchens/dev-a", orjson.dumps(event(52, "dev-a", "kitchens"))),
+        ("sensors/machines/dev-a", orjson.dumps(event(53, "dev-a", "machines", label="yes"))),  # not a binary label
     ]
     with MqttBridge(ingestor, mqtt_settings(mosquitto)):
         publish(mosquitto, "dev-a", messages)
         records = read_topic(bootstrap, topics.events.name, expected=20, idle_ms=15000)
-        dead = read_topic(bootstrap, topics.deadletter.name, expected=4, idle_ms=15000)
+        dead = read_topic(bootstrap, topics.deadletter.name, expected=5, idle_ms=15000)
 
     assert sorted(parse(SensorEvent, r.value).event_id for r in records) == sorted(e["event_id"] for e in valid)
     assert {r.key for r in records} == {b"machines/dev-a"}
     reasons = sorted(headers_of(r)["reason"] for r in dead)
-    assert reasons == ["invalid", "not_json", "unknown_stream", "wrong_device"]
+    assert reasons == ["invalid", "invalid_label", "not_json", "unknown_stream", "wrong_device"]
     assert all(headers_of(r)["device"] == "dev-a" and headers_of(r)["source"] == "mqtt" for r in dead)
     assert b"{not json" in [r.value for r in dead]  # the original payload
 

@@ -12,6 +12,7 @@ from driftline.collector.ingest import (
     BodyError,
     RawItems,
     Rejected,
+    StreamRules,
     _dump,
     check_items,
     check_raw,
@@ -19,8 +20,11 @@ from driftline.collector.ingest import (
     json_depth,
     split_body,
 )
-from driftline.contracts import MAX_JSON_DEPTH, SensorEvent
+from driftline.config import StreamConfig
+from driftline.contracts import MAX_JSON_DEPTH, LabelEvent, SensorEvent
 from driftline.kafkaio.deadletter import DEAD_LETTER_MAX_BYTES, dead_letter_payload
+
+RULES = StreamRules.of("rooms", StreamConfig(task="binary", features={"t": {}}))
 
 
 def event(i: int) -> dict:
@@ -42,7 +46,7 @@ def nested(depth: int) -> bytes:
 
 def check(body: bytes) -> list[Accepted | Rejected]:
     items, batch = split_body(body)
-    return check_items(items, SensorEvent, "rooms", "dev", "stream", RawItems(body, batch))
+    return check_items(items, SensorEvent, "rooms", "dev", RULES, RawItems(body, batch))
 
 
 def test_item_spans_are_the_original_bytes_of_each_item() -> None:
@@ -105,10 +109,10 @@ def test_a_single_object_keeps_the_body_as_it_came() -> None:
 def test_mqtt_payloads_keep_their_bytes_at_every_depth() -> None:
     for depth, reason in ((300, "too_deep"), (2000, "too_deep")):
         raw = nested(depth)
-        result = check_raw(raw, SensorEvent, "rooms", "dev", "stream")
+        result = check_raw(raw, SensorEvent, "rooms", "dev", RULES)
         assert isinstance(result, Rejected) and (result.reason, result.payload) == (reason, raw)
     big = orjson.dumps({**event(0), "metadata": {f"k{i}": "x" * 200 for i in range(400)}})
-    result = check_raw(big, SensorEvent, "rooms", "dev", "stream")
+    result = check_raw(big, SensorEvent, "rooms", "dev", RULES)
     assert isinstance(result, Rejected) and (result.reason, result.payload) == ("too_large", big)
 
 
@@ -144,3 +148,36 @@ def test_dead_letters_keep_what_kafka_can_take() -> None:
     head, size = dead_letter_payload(b"x" * (DEAD_LETTER_MAX_BYTES + 10))
     assert len(head) == DEAD_LETTER_MAX_BYTES and size == f"{DEAD_LETTER_MAX_BYTES + 10} bytes"
     assert dead_letter_payload(b"head", "9000000 bytes") == (b"head", "9000000 bytes")
+
+
+STREAMS = {
+    "rooms": StreamConfig(task="binary", features={"t": {}}),
+    "kinds": StreamConfig(task="multiclass", classes=["a", "b"], features={"t": {}}),
+    "load": StreamConfig(task="regression", features={"t": {}}),
+}
+
+
+@pytest.mark.parametrize(
+    ("stream", "good", "bad"),
+    [
+        ("rooms", [True, False, 0, 1], [1e30, 2, 1.5, -1, "yes", "true", "False"]),
+        ("kinds", ["a", "b"], ["c", 1, True, 0.5]),
+        ("load", [0, -2.5, 1e30], [True, "3", "nan"]),
+    ],
+)
+def test_labels_that_do_not_fit_the_task_are_rejected_naming_the_label_and_stream(
+    stream: str, good: list, bad: list
+) -> None:
+    rules = StreamRules.of(stream, STREAMS[stream])
+    events = [{**event(i), "stream": stream, "label": label} for i, label in enumerate(good + bad)]
+    labels = [
+        {"stream": stream, "device_id": "dev", "event_id": f"e{i}", "label": label, "ts": "2025-01-01T00:00:00Z"}
+        for i, label in enumerate(good + bad)
+    ]
+    for model, items in ((SensorEvent, events), (LabelEvent, labels)):
+        results = check_items(items, model, stream, "dev", rules)
+        assert [isinstance(r, Accepted) for r in results] == [True] * len(good) + [False] * len(bad)
+        for result in results[len(good) :]:
+            assert isinstance(result, Rejected) and result.reason == "invalid_label"
+            ((field, message),) = result.problems
+            assert field == "label" and f"stream {stream}" in message

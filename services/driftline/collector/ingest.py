@@ -14,11 +14,25 @@ from typing import Any
 
 import orjson
 
+from driftline.config import StreamConfig
 from driftline.contracts import MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, ContractError, LabelEvent, SensorEvent, parse
 from driftline.keys import Scope, model_key
+from driftline.labels import LabelError, Labels
 
 #: The contracts the collector ingests, by the route segment that carries them.
 INGESTED: dict[str, type[SensorEvent] | type[LabelEvent]] = {"events": SensorEvent, "labels": LabelEvent}
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRules:
+    """What the collector checks an item of one stream against, resolved once from the stream's config."""
+
+    scope: Scope
+    labels: Labels
+
+    @classmethod
+    def of(cls, name: str, config: StreamConfig) -> StreamRules:
+        return cls(config.scope, Labels.of(name, config))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +47,8 @@ class Accepted:
 class Rejected:
     index: int
     payload: bytes
-    reason: str  # a short code: not_json, invalid, too_deep, wrong_stream, wrong_device, too_large, unknown_stream
+    # A short code: not_json, invalid, too_deep, invalid_label, wrong_stream, wrong_device, too_large, unknown_stream.
+    reason: str
     problems: list[tuple[str, str]]
 
     @property
@@ -185,7 +200,7 @@ def check_item(
     model: type[SensorEvent] | type[LabelEvent],
     stream: str,
     device_id: str | None,
-    scope: Scope,
+    rules: StreamRules,
     raw: bytes | Callable[[int], bytes | None] | None = None,
 ) -> Result:
     """Validate one decoded item for ``stream``; ``device_id`` (when given) is the authenticated device.
@@ -215,10 +230,15 @@ def check_item(
         return reject(
             "wrong_device", [("device_id", f"is {message.device_id!r} but the sender is device {device_id!r}")]
         )
+    if message.label is not None:
+        try:
+            rules.labels.check(message.label)
+        except LabelError as e:
+            return reject("invalid_label", [("label", str(e))])
     value = message.to_bytes()
     if len(value) > MAX_MESSAGE_BYTES:
         return reject("too_large", [("(item)", f"{len(value)} bytes, more than the {MAX_MESSAGE_BYTES} allowed")])
-    return Accepted(index, message, model_key(stream, message.device_id, scope), value)
+    return Accepted(index, message, model_key(stream, message.device_id, rules.scope), value)
 
 
 def check_items(
@@ -226,15 +246,19 @@ def check_items(
     model: type[SensorEvent] | type[LabelEvent],
     stream: str,
     device_id: str | None,
-    scope: Scope,
+    rules: StreamRules,
     raw: RawItems | None = None,
 ) -> list[Result]:
     """Validate decoded items; ``raw``: the body they came from, whose bytes a rejected item keeps."""
-    return [check_item(i, item, model, stream, device_id, scope, raw) for i, item in enumerate(items)]
+    return [check_item(i, item, model, stream, device_id, rules, raw) for i, item in enumerate(items)]
 
 
 def check_raw(
-    raw: bytes, model: type[SensorEvent] | type[LabelEvent], stream: str, device_id: str | None, scope: Scope
+    raw: bytes,
+    model: type[SensorEvent] | type[LabelEvent],
+    stream: str,
+    device_id: str | None,
+    rules: StreamRules,
 ) -> Result:
     """Validate one message as it arrived on the wire (MQTT): size, JSON, contract, stream and device."""
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -245,7 +269,7 @@ def check_raw(
         if "depth limit" in str(e):
             return Rejected(0, raw, "too_deep", [_depth_problem(json_depth(raw))])
         return Rejected(0, raw, "not_json", [("(message)", f"not JSON: {e}")])
-    return check_item(0, item, model, stream, device_id, scope, raw=raw)
+    return check_item(0, item, model, stream, device_id, rules, raw=raw)
 
 
 def problems_json(problems: list[tuple[str, str]]) -> list[dict[str, str]]:

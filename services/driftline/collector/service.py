@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from driftline.collector.ingest import INGESTED, Accepted, RawItems, Rejected, Result, check_items
+from driftline.collector.ingest import INGESTED, Accepted, RawItems, Rejected, Result, StreamRules, check_items
 from driftline.collector.metrics import CollectorMetrics
 from driftline.collector.publisher import KafkaUnavailable, Publisher, Record
 from driftline.config import Settings
@@ -25,6 +25,15 @@ class Ingestor:
         self.settings = settings
         self.publisher = publisher
         self.metrics = metrics or CollectorMetrics()
+        self._rules = {name: StreamRules.of(name, config) for name, config in settings.streams.items()}
+
+    def rules(self, stream: str) -> StreamRules:
+        """What items of ``stream`` are checked against; ConfigError for a stream that is not configured."""
+        try:
+            return self._rules[stream]
+        except KeyError:
+            self.settings.stream(stream)  # raises ConfigError naming the configured streams
+            raise
 
     def topic_for(self, kind: str) -> str:
         return self.settings.topics.events.name if kind == "events" else self.settings.topics.labels.name
@@ -101,7 +110,7 @@ class Ingestor:
     def check(
         self, items: list[Any], kind: str, stream: str, device_id: str | None, raw: RawItems | None = None
     ) -> list[Result]:
-        return check_items(items, INGESTED[kind], stream, device_id, self.settings.stream(stream).scope, raw)
+        return check_items(items, INGESTED[kind], stream, device_id, self.rules(stream), raw)
 
     def publish(self, results: list[Result], kind: str, stream: str, device_id: str | None, transport: str) -> None:
         records = self.records(results, kind, stream, device_id, transport)
