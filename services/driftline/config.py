@@ -134,9 +134,23 @@ class StreamConfig(Strict):
     holdout_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """Share of labelled events predicted and scored but never learned."""
     allowed_lateness_s: Annotated[float, Field(ge=0)] = 3600.0
-    """How far an event may lag the newest event time of its model key."""
+    """How far an event may lag the newest event time of its own device (per model key)."""
     late_events: Literal["accept", "drop"] = "accept"
     """Events later than allowed: learn from them anyway, or drop them."""
+    max_watermark_devices: Annotated[int, Field(ge=1)] = Field(
+        default=10_000,
+        description="Devices whose newest event time a model key remembers to judge lateness; beyond it the one "
+        "touched least recently is forgotten (its next event is not late).",
+    )
+    max_clock_skew_s: Annotated[float, Field(ge=0)] = Field(
+        default=300.0,
+        description="How far an event's (or a label's) time may be ahead of the collector's clock when it arrives.",
+    )
+    future_events: Literal["reject", "clamp"] = Field(
+        default="reject",
+        description="An event further ahead than max_clock_skew_s: reject it (422, dead letter), or clamp its "
+        "time to when the collector received it (counted in driftline_collector_events_clamped_total).",
+    )
     dedupe_window: Annotated[int, Field(ge=1)] = 100_000
     """Event ids remembered per model key to drop duplicates."""
     label_ttl_s: Annotated[float, Field(gt=0)] = 3600.0

@@ -10,12 +10,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
 from driftline.config import StreamConfig
-from driftline.contracts import MAX_JSON_DEPTH, MAX_MESSAGE_BYTES, ContractError, LabelEvent, SensorEvent, parse
+from driftline.contracts import (
+    MAX_JSON_DEPTH,
+    MAX_MESSAGE_BYTES,
+    ContractError,
+    LabelEvent,
+    SensorEvent,
+    parse,
+    utc_now,
+)
 from driftline.keys import Scope, model_key
 from driftline.labels import LabelError, Labels
 
@@ -29,10 +38,13 @@ class StreamRules:
 
     scope: Scope
     labels: Labels
+    max_skew: timedelta = timedelta(seconds=300)
+    clamp_future: bool = False
 
     @classmethod
     def of(cls, name: str, config: StreamConfig) -> StreamRules:
-        return cls(config.scope, Labels.of(name, config))
+        skew = timedelta(seconds=config.max_clock_skew_s)
+        return cls(config.scope, Labels.of(name, config), skew, config.future_events == "clamp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +53,15 @@ class Accepted:
     message: SensorEvent | LabelEvent
     key: str
     value: bytes
+    clamped: bool = False  # its time was ahead of the collector's clock and set to when it arrived
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
     index: int
     payload: bytes
-    # A short code: not_json, invalid, too_deep, invalid_label, wrong_stream, wrong_device, too_large, unknown_stream.
+    # A short code: not_json, invalid, too_deep, invalid_label, future, wrong_stream, wrong_device, too_large,
+    # unknown_stream.
     reason: str
     problems: list[tuple[str, str]]
 
@@ -202,10 +216,12 @@ def check_item(
     device_id: str | None,
     rules: StreamRules,
     raw: bytes | Callable[[int], bytes | None] | None = None,
+    received: datetime | None = None,
 ) -> Result:
     """Validate one decoded item for ``stream``; ``device_id`` (when given) is the authenticated device.
 
     ``raw``: the item's original bytes (or how to find them), which a rejected item is dead-lettered with.
+    ``received``: when the collector received it (now by default), which bounds its time.
     """
 
     def reject(reason: str, problems: list[tuple[str, str]]) -> Rejected:
@@ -235,10 +251,21 @@ def check_item(
             rules.labels.check(message.label)
         except LabelError as e:
             return reject("invalid_label", [("label", str(e))])
+    clamped = False
+    received = received or utc_now()
+    if message.ts > received + rules.max_skew:
+        if not rules.clamp_future:
+            ahead = (message.ts - received).total_seconds()
+            problem = (
+                f"{message.ts.isoformat()} is {ahead:.0f} s ahead of the collector's clock ({received.isoformat()}); "
+                f"streams.{stream}.max_clock_skew_s allows {rules.max_skew.total_seconds():g} s"
+            )
+            return reject("future", [("ts", problem)])
+        message, clamped = message.model_copy(update={"ts": received}), True
     value = message.to_bytes()
     if len(value) > MAX_MESSAGE_BYTES:
         return reject("too_large", [("(item)", f"{len(value)} bytes, more than the {MAX_MESSAGE_BYTES} allowed")])
-    return Accepted(index, message, model_key(stream, message.device_id, rules.scope), value)
+    return Accepted(index, message, model_key(stream, message.device_id, rules.scope), value, clamped)
 
 
 def check_items(
@@ -248,9 +275,14 @@ def check_items(
     device_id: str | None,
     rules: StreamRules,
     raw: RawItems | None = None,
+    received: datetime | None = None,
 ) -> list[Result]:
-    """Validate decoded items; ``raw``: the body they came from, whose bytes a rejected item keeps."""
-    return [check_item(i, item, model, stream, device_id, rules, raw) for i, item in enumerate(items)]
+    """Validate decoded items received at once (``received``, now by default).
+
+    ``raw``: the body they came from, whose bytes a rejected item keeps.
+    """
+    received = received or utc_now()
+    return [check_item(i, item, model, stream, device_id, rules, raw, received) for i, item in enumerate(items)]
 
 
 def check_raw(
@@ -259,6 +291,7 @@ def check_raw(
     stream: str,
     device_id: str | None,
     rules: StreamRules,
+    received: datetime | None = None,
 ) -> Result:
     """Validate one message as it arrived on the wire (MQTT): size, JSON, contract, stream and device."""
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -269,7 +302,7 @@ def check_raw(
         if "depth limit" in str(e):
             return Rejected(0, raw, "too_deep", [_depth_problem(json_depth(raw))])
         return Rejected(0, raw, "not_json", [("(message)", f"not JSON: {e}")])
-    return check_item(0, item, model, stream, device_id, rules, raw=raw)
+    return check_item(0, item, model, stream, device_id, rules, raw, received)
 
 
 def problems_json(problems: list[tuple[str, str]]) -> list[dict[str, str]]:

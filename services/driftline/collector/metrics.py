@@ -31,6 +31,13 @@ class CollectorMetrics:
             ["stream", "transport", "reason"],
             registry=self.registry,
         )
+        self.clamped = Counter(
+            "driftline_collector_events_clamped",
+            "Items accepted with their time set to when the collector received them: they were further ahead of "
+            "its clock than the stream's max_clock_skew_s (future_events = clamp).",
+            ["stream", "transport"],
+            registry=self.registry,
+        )
         self.refused = Counter(
             "driftline_collector_requests_refused",
             "Requests refused whole: unauthorized, forbidden, unknown_stream (not dead-lettered), too_large, "

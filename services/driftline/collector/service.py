@@ -137,14 +137,17 @@ class Ingestor:
         """Count accepted and rejected items; a stream that is not configured is labelled ``(unknown)``."""
         stream = stream if stream in self.settings.streams else UNKNOWN_STREAM
         # No Counter: the MQTT bridge counts one message at a time.
-        accepted = 0
+        accepted = clamped = 0
         for result in results:
             if isinstance(result, Rejected):
                 self.metrics.rejected.labels(stream, transport, result.reason).inc()
             else:
                 accepted += 1
+                clamped += result.clamped
         if accepted:
             self.metrics.accepted.labels(stream, transport).inc(accepted)
+        if clamped:
+            self.metrics.clamped.labels(stream, transport).inc(clamped)
 
 
 def _claimed_device(rejected: Rejected) -> str:

@@ -137,7 +137,7 @@ class TrainerCore:
             if state.recent.seen(event_ident(event.device_id, event.event_id)):
                 self.metrics.dropped.labels(event.stream, "duplicate").inc()
                 return None
-            cleaned = state.cleaner.clean(event.features, event.units, event.ts)
+            cleaned = state.cleaner.clean(event.features, event.units, event.ts, device=event.device_id)
             for step in cleaned.steps:
                 kind, _, feature = step.partition(":")
                 # Devices choose unknown feature names: one series for all keeps cardinality bounded.
