@@ -63,14 +63,6 @@ class Labels:
 
     def to_model(self, label: Any) -> Any:
         """The label a model learns; LabelError for one that does not fit the stream's task."""
-        if self.task == "regression":
-            if label.__class__ in (int, float) and math.isfinite(label):
-                return label
-            raise LabelError(
-                f"label {label!r} is not a finite number, and stream {self.stream} is a regression", "wrong_type"
-            )
-        if self.task == "multiclass":
-            return self._multiclass(label)
         if self.named:
             # Typed: with classes [0, 1] a label true is not class 1.
             if label == self.positive and type(label) is type(self.positive):
@@ -81,13 +73,22 @@ class Labels:
                 f"label {label!r} is not one of stream {self.stream}'s classes "
                 f"[{self.negative!r}, {self.positive!r}] (streams.{self.stream}.classes)"
             )
-        if isinstance(label, bool):
+        task = self.task
+        if task == "binary":
+            if label.__class__ is bool:
+                return label
+            if label.__class__ in (int, float) and label in (0, 1):
+                return label == 1
+            raise LabelError(
+                f"label {label!r} is not true/false or 0/1, and stream {self.stream} names no classes: "
+                f"set streams.{self.stream}.classes = [negative, positive]"
+            )
+        if task == "multiclass":
+            return self._multiclass(label)
+        if label.__class__ in (int, float) and math.isfinite(label):
             return label
-        if isinstance(label, int | float) and label in (0, 1):
-            return label == 1
         raise LabelError(
-            f"label {label!r} is not true/false or 0/1, and stream {self.stream} names no classes: "
-            f"set streams.{self.stream}.classes = [negative, positive]"
+            f"label {label!r} is not a finite number, and stream {self.stream} is a regression", "wrong_type"
         )
 
     def _multiclass(self, label: Any) -> Any:

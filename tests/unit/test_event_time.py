@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -137,3 +137,13 @@ def test_clamped_events_are_counted() -> None:
     ingestor.count(results, "rooms", "http")
     assert ingestor.metrics.clamped.labels("rooms", "http")._value.get() == 1
     assert ingestor.metrics.accepted.labels("rooms", "http")._value.get() == 2
+
+
+def test_the_bound_holds_whatever_the_items_time_zones() -> None:
+    plus2, minus5 = timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))
+    limit = RECEIVED + timedelta(seconds=300)
+    times = [limit, limit + timedelta(seconds=1)]
+    stamps = [ts.astimezone(zone) for zone in (plus2, UTC, minus5) for ts in times]
+    items = [item(i, ts) for i, ts in enumerate(stamps)]
+    results = check_items(items, SensorEvent, "rooms", "dev", rules(), received=RECEIVED)
+    assert [isinstance(r, Accepted) for r in results] == [True, False] * 3
