@@ -2,7 +2,11 @@
 
 A body is split into items; each item becomes either :class:`Accepted` (a contract message, its
 model key and the bytes to publish) or :class:`Rejected` (the original payload, a reason code and
-the per-field problems), so a batch is never all-or-nothing.
+the per-field problems), so a batch is never all-or-nothing. Beyond its contract, an item is checked
+against its stream (:class:`StreamRules`): a label that fits the task, an event time not further
+ahead of the collector's clock than ``max_clock_skew_s``, and arrays and objects nested at most
+``MAX_JSON_DEPTH`` deep. A rejected item keeps its own bytes from the body it came in, never a
+re-encoding.
 """
 
 from __future__ import annotations
