@@ -111,11 +111,16 @@ class StreamConfig(Strict):
     target: str = Field(default="label", description="Name of the ground truth (documentation and exports).")
     classes: list[bool | int | str] | None = Field(
         default=None,
-        description="A binary stream's two class names, negative first (e.g. ['DOWN', 'UP']); "
-        "None: labels are true/false.",
+        description="A binary stream's two class names, negative first (e.g. ['DOWN', 'UP']), or a multiclass "
+        "stream's classes; None: binary labels are true/false (or 0/1), multiclass labels any string or integer.",
     )
     positive: bool | int | str | None = Field(
-        default=None, description="The positive class among `classes` (default: the second one)."
+        default=None, description="The positive class among a binary stream's `classes` (default: the second one)."
+    )
+    new_classes: bool | None = Field(
+        default=None,
+        description="A multiclass stream takes labels outside its `classes` (new classes); default: true "
+        "without `classes`, false with them.",
     )
     features: dict[FeatureName, FeatureSpec] = Field(min_length=1)
     """The model's inputs, by name."""
@@ -129,9 +134,23 @@ class StreamConfig(Strict):
     holdout_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """Share of labelled events predicted and scored but never learned."""
     allowed_lateness_s: Annotated[float, Field(ge=0)] = 3600.0
-    """How far an event may lag the newest event time of its model key."""
+    """How far an event may lag the newest event time of its own device (per model key)."""
     late_events: Literal["accept", "drop"] = "accept"
     """Events later than allowed: learn from them anyway, or drop them."""
+    max_watermark_devices: Annotated[int, Field(ge=1)] = Field(
+        default=10_000,
+        description="Devices whose newest event time a model key remembers to judge lateness; beyond it the one "
+        "touched least recently is forgotten (its next event is not late).",
+    )
+    max_clock_skew_s: Annotated[float, Field(ge=0)] = Field(
+        default=300.0,
+        description="How far an event's (or a label's) time may be ahead of the collector's clock when it arrives.",
+    )
+    future_events: Literal["reject", "clamp"] = Field(
+        default="reject",
+        description="An event further ahead than max_clock_skew_s: reject it (422, dead letter), or clamp its "
+        "time to when the collector received it (counted in driftline_collector_events_clamped_total).",
+    )
     dedupe_window: Annotated[int, Field(ge=1)] = 100_000
     """Event ids remembered per model key to drop duplicates."""
     label_ttl_s: Annotated[float, Field(gt=0)] = 3600.0
@@ -144,18 +163,36 @@ class StreamConfig(Strict):
     """Drift detectors and alert policy."""
 
     @model_validator(mode="after")
-    def _two_classes(self) -> StreamConfig:
+    def _classes(self) -> StreamConfig:
+        if self.positive is not None and self.task != "binary":
+            raise ValueError(f"positive names a binary stream's positive class; this stream's task is {self.task}")
+        if self.new_classes is not None and self.task != "multiclass":
+            raise ValueError(f"new_classes is for a multiclass stream; this stream's task is {self.task}")
         if self.classes is None:
             if self.positive is not None:
                 raise ValueError("positive needs classes: name the stream's two classes, negative first")
+            if self.new_classes is False:
+                raise ValueError("new_classes = false needs classes: name the stream's classes")
             return self
-        if self.task != "binary":
-            raise ValueError(f"classes name a binary stream's two classes; this stream's task is {self.task}")
-        if len(self.classes) != 2 or self.classes[0] == self.classes[1]:
-            raise ValueError(f"a binary stream has exactly two different classes, got {self.classes}")
-        if self.positive is not None and self.positive not in self.classes:
-            raise ValueError(f"positive ({self.positive!r}) is not one of the classes {self.classes}")
+        if self.task == "regression":
+            raise ValueError("classes name a binary or multiclass stream's classes; this stream's task is regression")
+        typed = {(type(c), c) for c in self.classes}
+        if self.task == "binary":
+            if len(self.classes) != 2 or self.classes[0] == self.classes[1]:
+                raise ValueError(f"a binary stream has exactly two different classes, got {self.classes}")
+            if self.positive is not None and self.positive not in self.classes:
+                raise ValueError(f"positive ({self.positive!r}) is not one of the classes {self.classes}")
+            return self
+        if len(typed) != len(self.classes) or len(self.classes) < 2:
+            raise ValueError(f"a multiclass stream names at least two different classes, got {self.classes}")
+        if any(isinstance(c, bool) for c in self.classes):
+            raise ValueError(f"a multiclass stream's classes are strings or integers, got {self.classes}")
         return self
+
+    @property
+    def allows_new_classes(self) -> bool:
+        """Whether a multiclass stream takes labels outside its named classes."""
+        return self.classes is None if self.new_classes is None else self.new_classes
 
     @property
     def positive_class(self) -> bool | int | str:

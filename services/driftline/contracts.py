@@ -30,6 +30,8 @@ from pydantic_core import core_schema
 #: Largest serialized message a contract accepts; bigger ones are rejected before parsing.
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_FEATURES = 256
+#: Deepest nesting of arrays and objects in one message (an item of a batch); the contracts need 2.
+MAX_JSON_DEPTH = 32
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$")]
 StreamName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_-]*$")]

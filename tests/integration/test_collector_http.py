@@ -188,16 +188,88 @@ def test_only_invalid_items_is_422(client: TestClient, settings: Settings, boots
     response = client.post("/v1/streams/rooms/events", json={**event(0), "features": "warm"}, headers=auth("dev-a"))
     assert response.status_code == 422
     assert response.json()["items"][0]["problems"][0]["field"] == "features"
-    response = client.post("/v1/streams/rooms/events", content=b"{nope", headers=auth("dev-a"))
+    json_headers = {**auth("dev-a"), "Content-Type": "application/json"}
+    response = client.post("/v1/streams/rooms/events", content=b"{nope", headers=json_headers)
     assert response.status_code == 422 and "not JSON" in response.json()["detail"]
     response = client.post("/v1/streams/rooms/events", json=[], headers=auth("dev-a"))
     assert response.status_code == 422 and response.json() == {"detail": "empty batch"}
-    # Refused whole, the body that is not JSON and the empty batch are not dead-lettered.
-    (dead,) = read_topic(bootstrap, settings.topics.deadletter.name, idle_ms=3000)
-    assert headers_of(dead)["reason"] == "invalid"
+    # Refused whole, the body that is not JSON and the empty batch are dead-lettered as they came too.
+    dead = read_topic(bootstrap, settings.topics.deadletter.name, expected=3)
+    assert [(headers_of(r)["reason"], r.value) for r in dead[1:]] == [("not_json", b"{nope"), ("empty", b"[]")]
+    assert headers_of(dead[0])["reason"] == "invalid"
     metrics = client.get("/metrics").text
     for reason in ("not_json", "empty"):
         assert f'driftline_collector_requests_refused_total{{reason="{reason}",transport="http"}} 1.0' in metrics
+
+
+def deep(depth: int) -> bytes:
+    """An event of dev-a whose feature is nested ``depth`` levels deep in all."""
+    arrays = depth - 2
+    return orjson.dumps(event(900)).replace(b'"co2":1300', b'"co2":' + b"[" * arrays + b"]" * arrays)
+
+
+def post_raw(client: TestClient, body: bytes, content_type: str | None = "application/json"):
+    headers = {**auth("dev-a"), **({"Content-Type": content_type} if content_type else {})}
+    return client.post("/v1/streams/rooms/events", content=body, headers=headers)
+
+
+def test_a_body_nested_1000_deep_is_422_and_dead_lettered_as_it_came(
+    client: TestClient, settings: Settings, bootstrap: str
+) -> None:
+    body = b'{"features": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    response = post_raw(client, body)
+    assert response.status_code == 422, response.text
+    problem = response.json()["items"][0]["problems"][0]
+    assert problem["message"] == "nested 1001 levels deep, more than the 32 a message may have"
+    too_deep_to_parse = b'{"features": ' + b"[" * 1100 + b"]" * 1100 + b"}"
+    response = post_raw(client, too_deep_to_parse)
+    assert response.status_code == 422 and "nested more than 1024 levels deep" in response.json()["detail"]
+    dead = read_topic(bootstrap, settings.topics.deadletter.name, expected=2)
+    assert [(headers_of(r)["reason"], r.value) for r in dead] == [("too_deep", body), ("too_deep", too_deep_to_parse)]
+
+
+@pytest.mark.parametrize("depth", [253, 980, 1100])
+def test_a_deep_item_keeps_its_bytes_and_loses_no_valid_item(
+    client: TestClient, settings: Settings, bootstrap: str, depth: int
+) -> None:
+    body = b"[" + orjson.dumps(event(0)) + b",\n  " + deep(depth) + b"  ,\n" + orjson.dumps(event(1)) + b"]"
+    response = post_raw(client, body)
+    assert response.status_code == 207, response.text
+    items = response.json()["items"]
+    assert [item["status"] for item in items] == ["accepted", "rejected", "accepted"]
+    assert items[1]["reason"] == "too_deep" and f"nested {depth} levels deep" in items[1]["problems"][0]["message"]
+    events = read_topic(bootstrap, settings.topics.events.name, expected=2)
+    assert sorted(parse(SensorEvent, r.value).event_id for r in events) == ["dev-a-0", "dev-a-1"]
+    (dead,) = read_topic(bootstrap, settings.topics.deadletter.name, expected=1)
+    assert dead.value == deep(depth)  # the original bytes, not a Python repr
+    assert headers_of(dead)["reason"] == "too_deep"
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_that_is_not_declared_json_is_415_and_dead_lettered(
+    client: TestClient, settings: Settings, bootstrap: str, content_type: str | None
+) -> None:
+    body = orjson.dumps(event(0))
+    response = post_raw(client, body, content_type)
+    assert response.status_code == 415 and "Content-Type" in response.json()["detail"]
+    (dead,) = read_topic(bootstrap, settings.topics.deadletter.name, expected=1)
+    assert dead.value == body and headers_of(dead)["reason"] == "unsupported_media_type"
+    assert read_topic(bootstrap, settings.topics.events.name, idle_ms=1500) == []
+
+
+def test_oversized_bodies_are_dead_lettered_with_their_head(
+    client: TestClient, settings: Settings, bootstrap: str
+) -> None:
+    too_many = orjson.dumps([event(i) for i in range(51)])
+    assert post_raw(client, too_many).status_code == 413
+    too_big = orjson.dumps([{**event(i), "metadata": {"note": "x" * 250}} for i in range(49)])
+    assert post_raw(client, too_big).status_code == 413
+    dead = read_topic(bootstrap, settings.topics.deadletter.name, expected=2)
+    assert dead[0].value == too_many and "truncated" not in headers_of(dead[0])
+    # The collector stops reading past max_body_bytes: the dead letter holds the head it read, and says so.
+    assert too_big.startswith(dead[1].value) and len(dead[1].value) > settings.collector.max_body_bytes
+    assert headers_of(dead[1])["truncated"] == f"{len(too_big)} bytes"
+    assert [headers_of(r)["reason"] for r in dead] == ["too_large", "too_large"]
 
 
 def test_metrics_count_accepted_and_rejected(client: TestClient) -> None:
@@ -245,3 +317,32 @@ def test_broker_down_is_503_and_no_acknowledged_event_is_lost(tmp_path: Path) ->
         stored = {parse(SensorEvent, r.value).event_id for r in read_topic(broker.bootstrap_servers, "ev")}
         assert len(acknowledged) >= 40
         assert set(acknowledged) <= stored
+
+
+BAD_BINARY_LABELS = [2, 1.5, -1, 1e30, "yes", "true", "False"]
+
+
+def test_labels_that_do_not_fit_a_binary_stream_are_422_and_never_reach_the_trainer(
+    client: TestClient, settings: Settings, bootstrap: str
+) -> None:
+    batch = [event(0), *(event(i + 1, label=label) for i, label in enumerate(BAD_BINARY_LABELS)), event(9, label=1)]
+    response = client.post("/v1/streams/rooms/events", json=batch, headers=auth("dev-a"))
+    assert response.status_code == 207, response.text
+    items = response.json()["items"]
+    assert [item["status"] for item in items] == ["accepted", *["rejected"] * len(BAD_BINARY_LABELS), "accepted"]
+    for item in items[1:-1]:
+        assert item["reason"] == "invalid_label"
+        ((problem),) = item["problems"]
+        assert problem["field"] == "label" and "stream rooms" in problem["message"]
+    # A late label on its own is checked the same way.
+    late = {"stream": "rooms", "device_id": "dev-a", "event_id": "dev-a-0", "label": "yes"}
+    late["ts"] = "2025-01-01T00:01:00Z"
+    response = client.post("/v1/streams/rooms/labels", json=late, headers=auth("dev-a"))
+    assert response.status_code == 422 and response.json()["items"][0]["reason"] == "invalid_label"
+
+    events = read_topic(bootstrap, settings.topics.events.name, expected=2)
+    assert sorted(parse(SensorEvent, r.value).event_id for r in events) == ["dev-a-0", "dev-a-9"]
+    assert read_topic(bootstrap, settings.topics.labels.name, idle_ms=1500) == []
+    dead = read_topic(bootstrap, settings.topics.deadletter.name, expected=len(BAD_BINARY_LABELS) + 1)
+    assert [orjson.loads(r.value)["label"] for r in dead] == [*BAD_BINARY_LABELS, "yes"]
+    assert {headers_of(r)["reason"] for r in dead} == {"invalid_label"}

@@ -67,18 +67,45 @@ def test_bridge_forwards_valid_messages_and_dead_letters_the_rest(
         ("sensors/machines/dev-a", orjson.dumps({**event(50, "dev-a", "machines"), "features": []})),
         ("sensors/machines/dev-a", orjson.dumps(event(51, "dev-b", "machines"))),  # payload claims another device
         ("sensors/kitchens/dev-a", orjson.dumps(event(52, "dev-a", "kitchens"))),
+        ("sensors/machines/dev-a", orjson.dumps(event(53, "dev-a", "machines", label="yes"))),  # not a binary label
     ]
     with MqttBridge(ingestor, mqtt_settings(mosquitto)):
         publish(mosquitto, "dev-a", messages)
         records = read_topic(bootstrap, topics.events.name, expected=20, idle_ms=15000)
-        dead = read_topic(bootstrap, topics.deadletter.name, expected=4, idle_ms=15000)
+        dead = read_topic(bootstrap, topics.deadletter.name, expected=5, idle_ms=15000)
 
     assert sorted(parse(SensorEvent, r.value).event_id for r in records) == sorted(e["event_id"] for e in valid)
     assert {r.key for r in records} == {b"machines/dev-a"}
     reasons = sorted(headers_of(r)["reason"] for r in dead)
-    assert reasons == ["invalid", "not_json", "unknown_stream", "wrong_device"]
+    assert reasons == ["invalid", "invalid_label", "not_json", "unknown_stream", "wrong_device"]
     assert all(headers_of(r)["device"] == "dev-a" and headers_of(r)["source"] == "mqtt" for r in dead)
     assert b"{not json" in [r.value for r in dead]  # the original payload
+
+
+def test_too_deep_and_too_large_payloads_are_dead_lettered_as_they_came(
+    mosquitto: Mosquitto,  # noqa: F811
+    ingestor: Ingestor,
+    bootstrap: str,
+) -> None:
+    topics = ingestor.settings.topics
+    topic = "sensors/machines/dev-a"
+    bad = [
+        b'{"features": ' + b"[" * 300 + b"]" * 300 + b"}",  # parses, but deeper than a message may be
+        b'{"features": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # deeper than the parser goes
+        orjson.dumps({**event(60, "dev-a", "machines"), "metadata": {"note": "x" * 100_000}}),  # over 64 KiB
+    ]
+    messages = [(topic, orjson.dumps(event(0, "dev-a", "machines"))), *((topic, b) for b in bad)]
+    messages.append((topic, orjson.dumps(event(1, "dev-a", "machines"))))  # the bridge is still up
+    with MqttBridge(ingestor, mqtt_settings(mosquitto)):
+        publish(mosquitto, "dev-a", messages)
+        records = read_topic(bootstrap, topics.events.name, expected=2, idle_ms=15000)
+        dead = read_topic(bootstrap, topics.deadletter.name, expected=3, idle_ms=15000)
+
+    assert sorted(parse(SensorEvent, r.value).event_id for r in records) == ["dev-a-0", "dev-a-1"]
+    assert [(headers_of(r)["reason"], r.value) for r in dead] == list(
+        zip(["too_deep", "too_deep", "too_large"], bad, strict=True)
+    )
+    assert "nested 301 levels deep" in headers_of(dead[0])["error"]
 
 
 def test_devices_cannot_publish_under_another_name(

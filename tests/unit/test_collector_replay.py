@@ -7,15 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline.collector.ingest import Accepted, check_items
+from driftline.collector.ingest import Accepted, StreamRules, check_items
 from driftline.collector.replay import rows_from_source, to_events
-from driftline.config import ConfigError
+from driftline.config import ConfigError, StreamConfig
 from driftline.contracts import SensorEvent
 
 
 def test_river_phishing_replays_as_valid_events() -> None:
     events = list(to_events(rows_from_source("river:Phishing", "label"), "phishing", "dev", "label", limit=50))
-    results = check_items(events, SensorEvent, "phishing", "dev", "stream")
+    rules = StreamRules.of("phishing", StreamConfig(task="binary", features={"x": {}}))
+    results = check_items(events, SensorEvent, "phishing", "dev", rules)
     assert len(results) == 50 and all(isinstance(r, Accepted) for r in results)
     assert {type(r.message.label) for r in results} == {bool}
     assert "empty_server_form_handler" in results[0].message.features

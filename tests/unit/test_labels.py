@@ -7,11 +7,13 @@ import random
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from driftline.config import ConfigError, settings_from_dict
+from driftline.config import ConfigError, StreamConfig, settings_from_dict
 from driftline.contracts import SensorEvent
+from driftline.labels import LabelError, Labels
 from driftline.monitor.state import MonitorState
 from driftline.trainer.core import TrainerCore
 
@@ -25,7 +27,12 @@ MARKET = {"task": "binary", "classes": ["DOWN", "UP"], "features": {"momentum": 
         ({"classes": ["UP"]}, "exactly two different classes"),
         ({"classes": ["UP", "UP"]}, "exactly two different classes"),
         ({"positive": "SIDEWAYS"}, "positive ('SIDEWAYS') is not one of the classes"),
-        ({"task": "multiclass"}, "classes name a binary stream's two classes"),
+        ({"task": "multiclass", "positive": "UP"}, "positive names a binary stream's positive class"),
+        ({"task": "regression"}, "this stream's task is regression"),
+        ({"task": "multiclass", "classes": ["A"]}, "at least two different classes"),
+        ({"task": "multiclass", "classes": [True, "A"]}, "strings or integers"),
+        ({"task": "multiclass", "classes": None, "new_classes": False}, "needs classes"),
+        ({"new_classes": True}, "new_classes is for a multiclass stream"),
         ({"classes": None, "positive": "UP"}, "positive needs classes"),
     ],
 )
@@ -91,3 +98,59 @@ def test_text_labels_on_a_stream_without_classes_say_how_to_fix_it(tmp_path: Pat
         assert all(not core.on_event(e).learned for e in market_events(20))
     [line] = [r.getMessage() for r in caplog.records]
     assert "names no classes: set streams.market.classes = [negative, positive]" in line
+
+
+def labels_of(**stream: Any) -> Labels:
+    return Labels.of("s", StreamConfig(**{"features": {"x": {}}, **stream}))
+
+
+# Each rule of the one label mapping, as the collector applies it (it refuses what raises here).
+BINARY_PLAIN = [True, False, 0, 1, 0.0, 1.0]
+BINARY_PLAIN_REFUSED = [1e30, 2, 1.5, -1, "yes", "true", "False", "1", ""]
+
+
+@pytest.mark.parametrize("label", BINARY_PLAIN)
+def test_a_binary_stream_without_classes_takes_booleans_and_0_1(label: Any) -> None:
+    assert labels_of(task="binary").to_model(label) is (label == 1)
+
+
+@pytest.mark.parametrize("label", BINARY_PLAIN_REFUSED)
+def test_a_binary_stream_without_classes_refuses_anything_else(label: Any) -> None:
+    with pytest.raises(LabelError, match=r"stream s names no classes: set streams\.s\.classes"):
+        labels_of(task="binary").check(label)
+
+
+@pytest.mark.parametrize("label", [True, 1, "UP ", "up", 1e30, 2])
+def test_a_binary_stream_with_classes_takes_exactly_them(label: Any) -> None:
+    labels = labels_of(task="binary", classes=["DOWN", "UP"])
+    assert labels.to_model("UP") is True and labels.to_model("DOWN") is False
+    with pytest.raises(LabelError, match="is not one of stream s's classes"):
+        labels.check(label)
+    typed = labels_of(task="binary", classes=[0, 1])
+    assert typed.to_model(1) is True
+    with pytest.raises(LabelError):
+        typed.check(True)  # typed: true is not class 1
+
+
+def test_a_multiclass_stream_takes_its_classes_and_new_ones_only_when_allowed() -> None:
+    closed = labels_of(task="multiclass", classes=["cat", "dog", 3])
+    assert [closed.to_model(c) for c in ("cat", "dog", 3)] == ["cat", "dog", 3]
+    for label in ("bird", 4, True, 3.0):
+        with pytest.raises(LabelError, match=r"streams\.s\.new_classes = true lets new ones in|not a class"):
+            closed.check(label)
+    opened = labels_of(task="multiclass", classes=["cat", "dog"], new_classes=True)
+    assert opened.to_model("bird") == "bird"
+    open_set = labels_of(task="multiclass")  # no classes named: any string or integer
+    assert open_set.to_model("bird") == "bird" and open_set.to_model(7) == 7
+    for label in (True, 1.5, 1e30):
+        with pytest.raises(LabelError, match="not a class") as caught:
+            open_set.check(label)
+        assert caught.value.reason == "wrong_type"
+
+
+@pytest.mark.parametrize("label", [True, False, "1.5", "nan", float("nan"), float("inf")])
+def test_a_regression_stream_takes_finite_numbers_only(label: Any) -> None:
+    labels = labels_of(task="regression")
+    assert labels.to_model(1e30) == 1e30 and labels.to_model(-3) == -3
+    with pytest.raises(LabelError, match="not a finite number"):
+        labels.check(label)

@@ -2,10 +2,10 @@
 
 ``POST /v1/streams/{stream}/events`` (or ``/labels``) takes one JSON object or an array of them.
 The sender names itself with ``X-Device-Id`` and proves it with ``Authorization: Bearer <token>``.
-Answers: 202 all accepted, 207 some rejected, 422 none accepted (or a body that is not JSON, or
-an empty batch: those are not dead-lettered), 401/403/404/413, and 503 with Retry-After when
-Kafka did not acknowledge (then nothing of the request counts as accepted). ``/metrics`` and
-``/healthz`` are the usual ops routes.
+Answers: 202 all accepted, 207 some rejected, 422 none accepted, 401/403/404, and 503 with
+Retry-After when Kafka did not acknowledge (then nothing of the request counts as accepted). A body
+refused whole (413 too large, 415 not ``application/json``, 422 not JSON, nested too deep, empty) is
+dead-lettered with its original bytes too. ``/metrics`` and ``/healthz`` are the usual ops routes.
 """
 
 from __future__ import annotations
@@ -18,11 +18,20 @@ import orjson
 from fastapi import APIRouter, FastAPI, Header, Request, Response
 
 from driftline.collector.auth import Denial, DeviceAuth
-from driftline.collector.ingest import Accepted, BodyError, Rejected, Result, problems_json, split_body
+from driftline.collector.ingest import (
+    Accepted,
+    BodyError,
+    RawItems,
+    Rejected,
+    Result,
+    problems_json,
+    split_body,
+)
 from driftline.collector.publisher import KafkaUnavailable
 from driftline.collector.service import Ingestor
 from driftline.contracts import LabelEvent, SensorEvent
 from driftline.httpserver import add_ops_routes, bearer_token
+from driftline.kafkaio.deadletter import DEAD_LETTER_MAX_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +51,12 @@ _BODY_DOC: dict[str, Any] = {
         "401": {"description": "Missing credentials or an unknown token."},
         "403": {"description": "The token belongs to another device, or the device may not use this stream."},
         "404": {"description": "No such stream."},
-        "413": {"description": "Body larger than the configured bytes or items."},
-        "422": {"description": "No item was valid (problems listed per item), or the body is not JSON or empty."},
+        "413": {"description": "Body larger than the configured bytes or items (dead-lettered)."},
+        "415": {"description": "Content-Type is not application/json (dead-lettered)."},
+        "422": {
+            "description": "No item was valid (problems listed per item), or the body is not JSON, nested too deep "
+            "or empty (dead-lettered)."
+        },
         "500": {"description": "A bug in the collector (logged there); nothing may count as accepted."},
         "503": {"description": "Kafka did not acknowledge; retry after Retry-After seconds."},
     },
@@ -102,19 +115,33 @@ def create_app(ingestor: Ingestor, healthy: Callable[[], str | None] = lambda: N
         if verdict.denial is Denial.STREAM_NOT_ALLOWED:
             return refuse(403, "forbidden", f"device {x_device_id!r} may not post to stream {stream!r}")
 
-        body = await _read_limited(request, limits.max_body_bytes)
-        if body is None:
-            return refuse(413, "too_large", f"body larger than {limits.max_body_bytes} bytes")
+        async def refuse_body(status: int, reason: str, detail: str, body: bytes, size: str | None = None) -> Response:
+            """Refuse the body whole, once its dead letter (the original bytes) is in Kafka."""
+            try:
+                await ingestor.refuse_async(body, reason, detail, stream, verdict.device_id, size)
+            except KafkaUnavailable as e:
+                return _error(503, str(e), {"Retry-After": str(limits.retry_after_s)})
+            return refuse(status, reason, detail)
+
+        body, complete = await _read_limited(request, limits.max_body_bytes)
+        if not complete:
+            declared = request.headers.get("content-length", "")
+            size = f"{declared} bytes" if declared.isdigit() else f"more than {limits.max_body_bytes} bytes"
+            return await refuse_body(413, "too_large", f"body larger than {limits.max_body_bytes} bytes", body, size)
+        if (problem := json_media_problem(request.headers.get("content-type"))) is not None:
+            return await refuse_body(415, "unsupported_media_type", problem, body)
         try:
-            items, _ = split_body(body)
+            items, batch = split_body(body)
         except BodyError as e:
-            return refuse(422, "not_json", str(e))
+            return await refuse_body(422, e.reason, str(e), body)
         if len(items) > limits.max_batch_items:
-            return refuse(413, "too_large", f"{len(items)} items, more than the {limits.max_batch_items} allowed")
+            detail = f"{len(items)} items, more than the {limits.max_batch_items} allowed"
+            return await refuse_body(413, "too_large", detail, body)
         if not items:
-            return refuse(422, "empty", "empty batch")
+            return await refuse_body(422, "empty", "empty batch", body)
         try:
-            results = await ingestor.ingest_async(items, kind, stream, verdict.device_id, "http")
+            raw = RawItems(body, batch)
+            results = await ingestor.ingest_async(items, kind, stream, verdict.device_id, "http", raw)
         except KafkaUnavailable as e:
             return _error(503, str(e), {"Retry-After": str(limits.retry_after_s)})
         except Exception:
@@ -150,14 +177,33 @@ def create_app(ingestor: Ingestor, healthy: Callable[[], str | None] = lambda: N
     return app
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it exceeds ``limit`` bytes (checked before reading when declared)."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return None
+def json_media_problem(content_type: str | None) -> str | None:
+    """What is wrong with a request's Content-Type for a JSON body, or None: application/json or
+    ``application/<...>+json``, in UTF-8 (JSON's only encoding between systems, RFC 8259)."""
+    if not content_type:
+        return "Content-Type is missing: send application/json"
+    media, *params = (part.strip().lower() for part in content_type.split(";"))
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        return f"Content-Type {content_type!r} is not JSON: send application/json"
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') not in ("utf-8", "utf8"):
+            return f"Content-Type {content_type!r}: JSON is read as UTF-8 only"
+    return None
+
+
+async def _read_limited(request: Request, limit: int) -> tuple[bytes, bool]:
+    """``(body, True)``, or ``(its head, False)`` once it exceeds ``limit`` bytes.
+
+    A declared length over the limit is refused after reading only the head a dead letter keeps.
+    """
+    declared = request.headers.get("content-length", "")
+    too_long = declared.isdigit() and int(declared) > limit
+    if too_long:
+        limit = min(limit, DEAD_LETTER_MAX_BYTES - 1)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            return None
-    return bytes(body)
+            return bytes(body), False
+    return bytes(body), not too_long

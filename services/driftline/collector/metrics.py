@@ -31,10 +31,18 @@ class CollectorMetrics:
             ["stream", "transport", "reason"],
             registry=self.registry,
         )
+        self.clamped = Counter(
+            "driftline_collector_events_clamped",
+            "Items accepted with their time set to when the collector received them: they were further ahead of "
+            "its clock than the stream's max_clock_skew_s (future_events = clamp).",
+            ["stream", "transport"],
+            registry=self.registry,
+        )
         self.refused = Counter(
             "driftline_collector_requests_refused",
-            "Requests refused whole (not dead-lettered): unauthorized, forbidden, unknown_stream, too_large, "
-            "not_json, empty, kafka_unavailable (on MQTT: each time Kafka did not take a message).",
+            "Requests refused whole: unauthorized, forbidden, unknown_stream (not dead-lettered), too_large, "
+            "unsupported_media_type, not_json, invalid, too_deep, empty (dead-lettered), kafka_unavailable "
+            "(on MQTT: each time Kafka did not take a message).",
             ["transport", "reason"],
             registry=self.registry,
         )

@@ -159,10 +159,9 @@ class MqttBridge:
             problem = ("(topic)", f"expected {self.settings.topic_prefix}/<stream>/<device>, got {topic!r}")
             return Rejected(0, payload, "bad_topic", [problem]), "", None
         stream, device = where
-        config = self.ingestor.settings.streams.get(stream)
-        if config is None:
+        if stream not in self.ingestor.settings.streams:
             return Rejected(0, payload, "unknown_stream", [("(topic)", f"no such stream {stream!r}")]), stream, device
-        return check_raw(payload, SensorEvent, stream, device, config.scope), stream, device
+        return check_raw(payload, SensorEvent, stream, device, self.ingestor.rules(stream)), stream, device
 
     def retire(self, quiet_s: float = 1.0, timeout: float = 300.0) -> bool:
         """Empty the persistent session of a slot no longer in use, and leave it subscribed to nothing.

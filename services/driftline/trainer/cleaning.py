@@ -125,11 +125,28 @@ _RULES: dict[int, tuple[StreamConfig, tuple[_Rule, ...], frozenset[str]]] = {}
 
 @dataclass(slots=True)
 class Cleaner:
-    """Cleans the events of one model key; keeps imputation statistics and the event-time watermark."""
+    """Cleans the events of one model key; keeps imputation statistics and each device's event-time watermark.
+
+    Lateness is judged per device: an event is late when it lags the newest event time *of its own
+    device*, so one device's fast clock cannot make another device's events late. The watermarks are
+    bounded (``max_watermark_devices`` per model key): beyond it the device whose watermark was
+    touched least recently is forgotten, and its next event is judged afresh (never late).
+    """
 
     stream: StreamConfig
     _state: dict[str, _FeatureState] = field(default_factory=dict)
-    watermark: datetime | None = None
+    #: The newest event time of each device, least recently touched first.
+    watermarks: dict[str, datetime] = field(default_factory=dict)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"stream": self.stream, "_state": self._state, "watermarks": self.watermarks}
+
+    def __setstate__(self, state: dict[str, Any] | tuple[None, dict[str, Any]]) -> None:
+        if isinstance(state, tuple):  # pickled before per-device watermarks: (None, its slots)
+            state = state[1]
+        self.stream, self._state = state["stream"], state["_state"]
+        # Such a checkpoint's one watermark cannot be told apart by device: each device starts afresh.
+        self.watermarks = state.get("watermarks", {})
 
     def _stats(self, name: str) -> _FeatureState:
         state = self._state.get(name)
@@ -137,11 +154,19 @@ class Cleaner:
             state = self._state[name] = _FeatureState(self.stream.features[name].missing_policy)
         return state
 
-    def lateness(self, ts: datetime) -> float:
-        """Seconds this event is behind the newest event seen (0 when it is the newest)."""
-        if self.watermark is None or ts >= self.watermark:
+    def lateness(self, ts: datetime, device: str = "") -> float:
+        """Seconds this event is behind the newest event of its device (0 when it is the newest)."""
+        watermark = self.watermarks.get(device)
+        if watermark is None or ts >= watermark:
             return 0.0
-        return (self.watermark - ts).total_seconds()
+        return (watermark - ts).total_seconds()
+
+    def _advance(self, device: str, ts: datetime) -> None:
+        watermarks = self.watermarks
+        watermark = watermarks.pop(device, None)  # re-inserted last: the most recently touched
+        watermarks[device] = ts if watermark is None or ts > watermark else watermark
+        if len(watermarks) > self.stream.max_watermark_devices:
+            del watermarks[next(iter(watermarks))]
 
     def clean(
         self,
@@ -149,17 +174,18 @@ class Cleaner:
         units: dict[str, str] | None = None,
         ts: datetime | None = None,
         learn: bool = True,
+        device: str = "",
     ) -> Cleaned:
-        """Clean one event; with ``learn`` the running statistics and watermark are updated."""
+        """Clean one event of ``device``; with ``learn`` the running statistics and its watermark are updated."""
         steps: list[str] = []
         if ts is not None:
-            late = self.lateness(ts)
+            late = self.lateness(ts, device)
             if late > self.stream.allowed_lateness_s:
                 if self.stream.late_events == "drop":
                     return Cleaned({}, ["late"], dropped="late")
                 steps.append("late")
-            if learn and (self.watermark is None or ts > self.watermark):
-                self.watermark = ts
+            if learn:
+                self._advance(device, ts)
         rules, known = _rules(self.stream)
         if not known.issuperset(features):
             steps.extend(f"unknown_feature:{name}" for name in features if name not in known)

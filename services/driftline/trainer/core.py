@@ -83,7 +83,7 @@ class TrainerCore:
         self._label_warned: set[str] = set()
 
     def _model_label(self, key: str, stream_name: str, label: Any) -> tuple[bool, Any]:
-        """(True, the label as the models learn it), or (False, None) for a label the stream does not know.
+        """(True, the label as the models learn it), or (False, None) for a label that does not fit the stream.
 
         A refused label is counted every time and logged once per model key: a misconfigured
         stream must show, without a log line per event.
@@ -91,7 +91,7 @@ class TrainerCore:
         try:
             return True, self.labels[stream_name].to_model(label)
         except LabelError as e:
-            self.metrics.labels_refused.labels(stream_name, "unknown_class").inc()
+            self.metrics.labels_refused.labels(stream_name, e.reason).inc()
             if key not in self._label_warned:
                 self._label_warned.add(key)
                 log.error("%s: %s; its events are predicted but not learned", key, e)
@@ -137,7 +137,7 @@ class TrainerCore:
             if state.recent.seen(event_ident(event.device_id, event.event_id)):
                 self.metrics.dropped.labels(event.stream, "duplicate").inc()
                 return None
-            cleaned = state.cleaner.clean(event.features, event.units, event.ts)
+            cleaned = state.cleaner.clean(event.features, event.units, event.ts, device=event.device_id)
             for step in cleaned.steps:
                 kind, _, feature = step.partition(":")
                 # Devices choose unknown feature names: one series for all keeps cardinality bounded.

@@ -58,7 +58,8 @@ class TrainerMetrics:
         )
         self.labels_refused = Counter(
             "driftline_trainer_labels_refused",
-            "Labels a binary stream's classes do not include (events predicted, not learned).",
+            "Labels that do not fit the stream's task (unknown_class, wrong_type): events predicted, not learned. "
+            "The collector refuses them, so only records written to Kafka past it count here.",
             ["stream", "reason"],
             registry=r,
         )
