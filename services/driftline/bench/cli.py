@@ -1,4 +1,4 @@
-"""`driftline bench throughput` and `driftline bench drift`: run the benchmark suites."""
+"""`driftline bench throughput`, `driftline bench drift` and `driftline bench soak`: run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -59,6 +59,27 @@ def drift(
     if jobs is not None:
         plan.jobs = jobs
     _report_with_progress("drift streams", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("soak")
+def soak(
+    minutes: Annotated[float, typer.Option(min=0.1, help="The run at the soak rate, its warm-up included.")] = 10.0,
+    rate: Annotated[
+        float | None, typer.Option(min=1, help="Events/s; default: half the trainer's capacity measured first.")
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run (under a minute): a small burst, 15 s, samples every second.")
+    ] = False,
+    out: Annotated[Path, typer.Option(help="Folder of soak.md, .json and .png.")] = Path("benchmarks/results"),
+) -> None:
+    """The collector, trainer, monitor and archiver as processes, the simulated fleet posting over HTTP at half
+    the trainer's measured capacity for minutes; every service's RSS and CPU sampled, the trend judged (flat
+    within 10%), and whether they kept up, accounted for every event and stayed alive."""
+    from driftline.bench.soak import Plan, run
+
+    plan = Plan.quick() if quick else Plan(minutes=minutes)
+    plan.rate = rate
+    _report_with_progress("soak seconds", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 def _command() -> str:
