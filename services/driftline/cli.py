@@ -91,14 +91,26 @@ def broker(
     data_dir: Annotated[Path, typer.Option(help="Where the broker keeps its data and log.")] = Path(".driftline/kafka"),
     port: Annotated[int, typer.Option(help="Client port on 127.0.0.1 (0: any free port).")] = 0,
     fetch_only: Annotated[bool, typer.Option("--fetch-only", help="Only download the Kafka jars.")] = False,
+    nodes: Annotated[
+        int, typer.Option(min=1, max=9, help="Nodes; more than 1: a cluster (replication 3, min.insync.replicas 2).")
+    ] = 1,
 ) -> None:
-    """Run a local single-node Kafka broker (KRaft) until Ctrl-C."""
+    """Run a local Kafka broker (KRaft), or a cluster of them, until Ctrl-C."""
     from driftline.kafkaio.broker import LocalBroker, fetch_jars
+    from driftline.kafkaio.cluster import LocalCluster
     from driftline.processes import free_port
     from driftline.runtime import stop_on_signals
 
     if fetch_only:
         typer.echo(f"Kafka jars in {fetch_jars()}")
+        return
+    if nodes > 1:
+        if port:
+            raise typer.BadParameter("--port is for one node; a cluster's nodes take free ports", param_hint="--port")
+        with LocalCluster(data_dir, size=nodes) as cluster:
+            typer.echo(f"Kafka cluster of {nodes} nodes on {cluster.bootstrap_servers} (logs under {data_dir}); "
+                       "set kafka.replication_factor = 3; Ctrl-C stops it")  # fmt: skip
+            stop_on_signals().wait()
         return
     with LocalBroker(data_dir=data_dir, port=port or free_port()) as local:
         typer.echo(f"Kafka broker on {local.bootstrap_servers} (log: {local.log_file}); Ctrl-C stops it")

@@ -42,6 +42,12 @@ def test_each_subcommand_explains_its_options() -> None:
         assert "--" in done.stdout and "Usage: driftline " + command in " ".join(done.stdout.split())
 
 
+def test_a_cluster_takes_no_port_of_one_node(tmp_path: Path) -> None:
+    done = driftline("broker", "--nodes", "3", "--port", "9092", "--data-dir", str(tmp_path))
+    assert done.returncode == 2 and "--port is for one node" in done.stderr
+    assert not any(tmp_path.iterdir()), "nothing started"
+
+
 def test_smoke_against_a_configured_broker(bootstrap: str, tmp_path: Path) -> None:
     done = driftline(
         "smoke",

@@ -1,4 +1,4 @@
-"""`driftline bench throughput`, `driftline bench drift` and `driftline bench soak`: run the benchmark suites."""
+"""`driftline bench throughput|drift|soak|faults`: run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -80,6 +80,21 @@ def soak(
     plan = Plan.quick() if quick else Plan(minutes=minutes)
     plan.rate = rate
     _report_with_progress("soak seconds", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("faults")
+def faults(
+    out: Annotated[Path, typer.Option(help="Folder of faults.md and .json.")] = Path("benchmarks/results"),
+) -> None:
+    """Kafka faults under load: the broker stopped for 20 s, then a three-node cluster losing the node that
+    coordinates the trainer's group; events acknowledged, outcomes missing or duplicated, the monitor's count,
+    the lake, loop restarts, time to the first outcome after the fault."""
+    import tempfile
+
+    from driftline.bench.faults import suite
+
+    with tempfile.TemporaryDirectory(prefix="driftline-faults-") as folder:
+        _report_with_progress("faults", lambda say, progress: suite(Path(folder), out, _command(), say, progress))
 
 
 def _command() -> str:

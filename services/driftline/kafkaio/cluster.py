@@ -35,7 +35,7 @@ class LocalCluster:
                 heap=self.heap,
                 node_id=i + 1,
                 voters=voters,
-                replicas=self.size,
+                replicas=min(self.size, 3),
                 cluster_id=cluster_id,
             )
             for i, port in enumerate(controllers)
