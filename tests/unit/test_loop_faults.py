@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from driftline.checkpoint import CheckpointError
@@ -27,3 +28,20 @@ def test_the_probe_names_an_unreachable_cluster() -> None:
     finally:
         probe.stop()
     assert problem is not None and problem.startswith(f"Kafka unreachable at {bootstrap} for ")
+
+
+def test_a_transaction_call_that_never_returns_is_a_fault_not_a_hang(monkeypatch) -> None:
+    import threading
+
+    from driftline.kafkaio import loop as loop_module
+    from driftline.kafkaio.loop import LoopConfig, StreamLoop
+
+    monkeypatch.setattr(loop_module, "WEDGED_AFTER_S", 0.2)
+    stream = StreamLoop("127.0.0.1:1", LoopConfig(group_id="g", topics=["t"]), handler=None, store=None)  # type: ignore[arg-type]
+    released = threading.Event()
+    with pytest.raises(KafkaException) as raised:
+        stream._bounded(released.wait)  # as librdkafka#5456: blocked past any timeout given
+    released.set()
+    assert raised.value.args[0].code() == KafkaError._TIMED_OUT and "did not return in" in raised.value.args[0].str()
+    assert stream._wedged and recoverable(raised.value)
+    stream._bounded(lambda: None)  # a new transactions thread for the next producer

@@ -28,6 +28,8 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,7 +51,11 @@ TP = tuple[str, int]
 #: offsets its successor needs) until it times out: keep that short; commits come every 0.5 s.
 TRANSACTION_TIMEOUT_MS = 15_000
 #: How long a commit may wait for the brokers before the loop starts over from its checkpoints.
-COMMIT_TIMEOUT_S = 60.0
+COMMIT_TIMEOUT_S = 30.0
+#: librdkafka's send_offsets_to_transaction can ignore its timeout and wait for ever when the
+#: group coordinator's node is gone (confluentinc/librdkafka#5456, #5511; seen here when a cluster
+#: node was killed): the loop stops waiting this much later and starts over with a new producer.
+WEDGED_AFTER_S = COMMIT_TIMEOUT_S + 15.0
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 
@@ -187,6 +193,9 @@ class StreamLoop:
         self._delivery_error: KafkaError | None = None
         self._failure: BaseException | None = None
         self._abandoning = False
+        self._transactions: ThreadPoolExecutor | None = None
+        #: The producer is blocked inside librdkafka on the transactions thread: not to be touched.
+        self._wedged = False
 
     # Start and stop
 
@@ -246,8 +255,10 @@ class StreamLoop:
             self._delivery_error = self._failure = None
             if self.producer is not None:
                 # Undelivered outputs belong to an aborted attempt; a new producer fences this one.
-                self.producer.purge(in_queue=True, in_flight=True, blocking=False)
+                if not self._wedged:
+                    self.producer.purge(in_queue=True, in_flight=True, blocking=False)
                 self.producer = None
+                self._wedged = False
             for client in (self.side, self.consumer):
                 if client is not None:
                     try:
@@ -309,8 +320,12 @@ class StreamLoop:
             self.consumer.close()
             self.consumer = None
         if self.producer is not None:
-            self.producer.flush(10)
+            if not self._wedged:
+                self.producer.flush(10)
             self.producer = None
+        if self._transactions is not None:
+            self._transactions.shutdown(wait=False)
+            self._transactions = None
         if self.store is not None:
             self.store.close()
 
@@ -441,8 +456,8 @@ class StreamLoop:
         if c.exactly_once:
             if offsets:
                 group = self.consumer.consumer_group_metadata()
-                self.producer.send_offsets_to_transaction(offsets, group, COMMIT_TIMEOUT_S)
-            self.producer.commit_transaction(COMMIT_TIMEOUT_S)
+                self._bounded(self.producer.send_offsets_to_transaction, offsets, group, COMMIT_TIMEOUT_S)
+            self._bounded(self.producer.commit_transaction, COMMIT_TIMEOUT_S)
             self.producer.begin_transaction()
         else:
             remaining = self.producer.flush(COMMIT_TIMEOUT_S)
@@ -459,6 +474,21 @@ class StreamLoop:
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         self.fault = None
+
+    def _bounded(self, call: Callable[..., Any], *args: Any) -> None:
+        """``call(*args)`` on the transactions thread, given up on after :data:`WEDGED_AFTER_S`."""
+        if self._transactions is None:
+            self._transactions = ThreadPoolExecutor(1, thread_name_prefix="transactions")
+        future = self._transactions.submit(call, *args)
+        try:
+            future.result(WEDGED_AFTER_S)
+        except FutureTimeout:
+            # The thread stays blocked inside librdkafka, holding the producer: both are left behind.
+            self._transactions.shutdown(wait=False)
+            self._transactions = None
+            self._wedged = True
+            stuck = f"{getattr(call, '__name__', 'a transaction call')} did not return in {WEDGED_AFTER_S:.0f}s"
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, stuck)) from None
 
     def _checkpoint(self, unit: _Unit) -> None:
         assert self.store is not None and self.producer is not None
