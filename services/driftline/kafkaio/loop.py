@@ -266,6 +266,9 @@ class StreamLoop:
                     except (KafkaException, RuntimeError) as e:
                         log.debug("closing a consumer we gave up on: %s", e)
             self.side = self.consumer = None
+            if self.store is not None:
+                # Its reader too: a client can keep asking a node that is gone (stale metadata).
+                self.store.close()
         finally:
             self._abandoning = False
 
