@@ -610,12 +610,13 @@ class StreamLoop:
     def lag(self) -> dict[str, int]:
         """Records behind the partitions' high watermarks, per topic, from the consumer's cached figures."""
         per_topic: dict[str, int] = {}
-        if self.consumer is None:
+        consumer = self.consumer  # the loop may replace it meanwhile (starting over after a fault)
+        if consumer is None:
             return per_topic
         for tp, unit in list(self._unit_of_tp.items()):
             try:
-                _, high = self.consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
-            except KafkaException:
+                _, high = consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)
+            except (KafkaException, RuntimeError):  # RuntimeError: closed by the loop just now
                 continue
             position = unit.positions.get(tp)
             if high >= 0 and position is not None:
