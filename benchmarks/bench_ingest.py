@@ -46,7 +46,7 @@ def start_collector(work: Path, name: str, bootstrap: str, topics: dict, workers
     """A ``driftline collector`` process (``workers`` of them on one port) and its URL."""
     port = free_port()
     mqtt = (
-        f"[collector.mqtt]\nenabled = true\nport = {mqtt_port}\npassword = \"{BRIDGE_PASSWORD}\"\n"
+        f'[collector.mqtt]\nenabled = true\nport = {mqtt_port}\npassword = "{BRIDGE_PASSWORD}"\n'
         f'client_id = "bench-{name}"\n'
         if mqtt_port
         else ""

@@ -108,12 +108,13 @@ def broker(
 @app.command()
 def topics(config: ConfigOption = None) -> None:
     """Create driftline's topics on the configured cluster."""
+    from driftline.kafkaio.clients import cluster
     from driftline.kafkaio.topics import ensure_topics
 
     settings = load_settings(config)
     if not settings.kafka.bootstrap_servers:
         raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create topics on")
-    created = ensure_topics(settings.kafka.bootstrap_servers, settings.topics, settings.kafka.replication_factor)
+    created = ensure_topics(cluster(settings), settings.topics, settings.kafka.replication_factor)
     typer.echo(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
 
 
@@ -138,11 +139,12 @@ app.add_typer(checkpoints_app, name="checkpoints")
 
 def _stored(config: Path | None) -> list[tuple[dict, list[bytes] | None]]:
     from driftline.kafkaio.checkpoints import store_for
+    from driftline.kafkaio.clients import cluster
 
     settings = load_settings(config)
     if not settings.kafka.bootstrap_servers:
         raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster whose checkpoints to read")
-    store = store_for(settings, settings.kafka.bootstrap_servers)
+    store = store_for(settings, cluster(settings))
     try:
         return list(store.manifests())
     finally:

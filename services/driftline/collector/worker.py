@@ -29,6 +29,7 @@ from driftline.collector.mqtt_bridge import MqttBridge
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
 from driftline.config import Settings, load_settings
+from driftline.kafkaio.clients import cluster
 from driftline.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def retire_slots(settings: Settings, timeout_s: float = 300.0) -> None:
     used = [int(path.stem.removeprefix("slot-")) for path in folder.glob("slot-*.lock")]
     for index in sorted(i for i in used if i >= workers):
         slot = Slot.claim(folder, index)
-        ingestor = Ingestor(settings, Publisher(settings.kafka.bootstrap_servers, settings.collector.send_timeout_s))
+        ingestor = Ingestor(settings, Publisher(cluster(settings), settings.collector.send_timeout_s))
         bridge = MqttBridge(ingestor, slot=index)
         drained = bridge.retire(timeout=timeout_s)
         ingestor.publisher.close()
@@ -111,7 +112,7 @@ def build(settings: Settings, slot: int | None = None) -> FastAPI:
 
     Each has a producer of its own, polled on its own thread (the event loop, paho's network thread).
     """
-    publishers = [Publisher(settings.kafka.bootstrap_servers, settings.collector.send_timeout_s) for _ in range(2)]
+    publishers = [Publisher(cluster(settings), settings.collector.send_timeout_s) for _ in range(2)]
     ingestor = Ingestor(settings, publishers[0])
     app = create_app(ingestor)
 

@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftline.config import ConfigError, Topics
+from driftline.kafkaio.clients import client_config
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
 
 
 def admin_client(bootstrap_servers: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "client.id": "driftline-admin"})
+    """An admin client, authenticated as a :class:`~driftline.kafkaio.clients.Cluster` says."""
+    return AdminClient(client_config(bootstrap_servers, **{"client.id": "driftline-admin"}))
 
 
 def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: int = 1) -> list[str]:

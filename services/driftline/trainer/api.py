@@ -9,7 +9,7 @@ from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftline.contracts import FeatureName, FeatureValue
-from driftline.httpserver import add_ops_routes
+from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes
 from driftline.trainer.core import TrainerCore, UnknownStream
 
 
@@ -20,8 +20,15 @@ class PredictRequest(BaseModel):
     features: dict[FeatureName, FeatureValue]
 
 
-def create_app(core: TrainerCore, healthy: Callable[[], str | None] = lambda: None) -> FastAPI:
+def create_app(
+    core: TrainerCore,
+    healthy: Callable[[], str | None] = lambda: None,
+    token: str = "",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The trainer's app; with a ``token``, every route but /healthz and /metrics demands it as a bearer token."""
     app = FastAPI(title="driftline trainer", description="Serves the current model of each model key.")
+    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
 
     @app.post("/predict")
     def predict(request: PredictRequest) -> dict[str, Any]:

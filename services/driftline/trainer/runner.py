@@ -6,7 +6,7 @@ import threading
 import time
 
 from driftline.config import Settings
-from driftline.httpserver import BackgroundServer
+from driftline.httpserver import BackgroundServer, configured_token, refuse_unguarded
 from driftline.trainer.api import create_app
 from driftline.trainer.service import TrainerService
 
@@ -15,11 +15,15 @@ class TrainerRunner:
     """``with TrainerRunner(settings, bootstrap) as runner:`` trains until the block ends."""
 
     def __init__(self, settings: Settings, bootstrap: str, port: int | None = None) -> None:
+        t = settings.trainer
+        # Refused before anything starts: a trainer beyond loopback without a token would serve anyone.
+        token = configured_token(t.api_token, t.api_token_file, "trainer.api_token")
+        refuse_unguarded(t.host, token, "trainer.api_token")
         self.service = TrainerService(settings, bootstrap)
         self.server = BackgroundServer(
-            create_app(self.service.core, self.problem),
-            settings.trainer.host,
-            settings.trainer.port if port is None else port,
+            create_app(self.service.core, self.problem, token, t.max_body_bytes),
+            t.host,
+            t.port if port is None else port,
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name="trainer", daemon=True)

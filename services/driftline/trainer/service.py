@@ -29,6 +29,7 @@ from driftline.contracts import (
     parse_any,
 )
 from driftline.kafkaio.checkpoints import store_for
+from driftline.kafkaio.clients import secured
 from driftline.kafkaio.deadletter import dead_letter_headers
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.trainer.core import TrainerCore, UnknownStream
@@ -48,7 +49,7 @@ class TrainerService:
 
     def __init__(self, settings: Settings, bootstrap: str, core: TrainerCore | None = None) -> None:
         self.settings = settings
-        self.bootstrap = bootstrap
+        self.bootstrap = bootstrap = secured(bootstrap, settings.kafka)
         self.core = core or TrainerCore(settings)
         self.stopped = threading.Event()
         #: Why the loop stopped on its own, if it did (health checks and the CLI report it).
