@@ -195,6 +195,9 @@ class Topics(Strict):
     outcomes: TopicSpec = TopicSpec(name="driftline.outcomes.v1")
     drift: TopicSpec = TopicSpec(name="driftline.drift.v1", partitions=1)
     control: TopicSpec = TopicSpec(name="driftline.control.v1", partitions=1)
+    acks: TopicSpec = TopicSpec(name="driftline.acks.v1", partitions=1)
+    """The trainer's answers to control commands: a topic of their own, so the trainer needs no write access
+    to the control topic (docs/security.md)."""
     deadletter: TopicSpec = TopicSpec(name="driftline.deadletter.v1", partitions=1)
     checkpoints: TopicSpec = TopicSpec(name="driftline.checkpoints.v1")
     """Compacted: the newest checkpoint of each unit (state and the offsets it corresponds to), chunked."""

@@ -145,7 +145,7 @@ class TrainerService:
             return [], set()  # acks, ours or another instance's, share the topic
         acks = self.core.on_command(command)
         changed = {self._unit_of_key(ack.model_key) for ack in acks if ack.status == "applied" and ack.model_key}
-        topic = self.settings.topics.control.name
+        topic = self.settings.topics.acks.name
         return [self._output(topic, ack, ack.model_key or ack.stream) for ack in acks], changed
 
     def _on_drift(self, message: Message) -> tuple[list[Output], set[str]]:
