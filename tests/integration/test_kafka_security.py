@@ -28,7 +28,7 @@ from driftline.collector.auth import hash_token
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
 from driftline.config import Settings, settings_from_dict
-from driftline.contracts import Outcome, parse_any
+from driftline.contracts import Outcome, parse
 from driftline.httpserver import BackgroundServer, exposed_total
 from driftline.kafkaio.acls import ROLES, apply_acls
 from driftline.kafkaio.broker import ADMIN, LocalBroker
@@ -201,7 +201,8 @@ def test_collector_trainer_and_monitor_run_end_to_end_as_their_principals(
     outcomes: list[Outcome] = []
     for _ in range(50):
         for records in reader.poll(timeout_ms=200).values():
-            outcomes += [m for r in records if isinstance(m := parse_any(r.value), Outcome)]
+            # The write probes of the test above ("{}") share the topic: only outcomes count.
+            outcomes += [parse(Outcome, r.value) for r in records if b"outcome" in r.value]
         if len(outcomes) >= len(events):
             break
     reader.close()
