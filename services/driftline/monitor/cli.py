@@ -29,9 +29,9 @@ def register(app: typer.Typer) -> None:
         from driftline.runtime import kafka_for, stop_on_signals
 
         settings = load_settings(config)
+        webhook_token(settings)  # refused (beyond loopback without a token) before Kafka is looked for
         with kafka_for(settings) as bootstrap:
             service = MonitorService(settings, bootstrap, port=port)
-            webhook_token(settings)
             with service:
                 typer.echo(f"monitor on {service.url}/metrics (webhook {service.url}/alerts); Ctrl-C stops it")
                 try:

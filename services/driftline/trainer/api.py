@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from driftline.config import Settings
 from driftline.contracts import FeatureName, FeatureValue
-from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes
+from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes, configured_token, refuse_unguarded
 from driftline.trainer.core import TrainerCore, UnknownStream
 
 
@@ -18,6 +19,14 @@ class PredictRequest(BaseModel):
 
     model_key: str = Field(description="The stream, or stream/device for per-device models.")
     features: dict[FeatureName, FeatureValue]
+
+
+def api_token(settings: Settings) -> str:
+    """The token /predict and /models demand ("" leaves them open); refused beyond loopback without one."""
+    t = settings.trainer
+    token = configured_token(t.api_token, t.api_token_file, "trainer.api_token")
+    refuse_unguarded(t.host, token, "trainer.api_token")
+    return token
 
 
 def create_app(

@@ -6,8 +6,8 @@ import threading
 import time
 
 from driftline.config import Settings
-from driftline.httpserver import BackgroundServer, configured_token, refuse_unguarded
-from driftline.trainer.api import create_app
+from driftline.httpserver import BackgroundServer
+from driftline.trainer.api import api_token, create_app
 from driftline.trainer.service import TrainerService
 
 
@@ -17,8 +17,7 @@ class TrainerRunner:
     def __init__(self, settings: Settings, bootstrap: str, port: int | None = None) -> None:
         t = settings.trainer
         # Refused before anything starts: a trainer beyond loopback without a token would serve anyone.
-        token = configured_token(t.api_token, t.api_token_file, "trainer.api_token")
-        refuse_unguarded(t.host, token, "trainer.api_token")
+        token = api_token(settings)
         self.service = TrainerService(settings, bootstrap)
         self.server = BackgroundServer(
             create_app(self.service.core, self.problem, token, t.max_body_bytes),
