@@ -8,11 +8,21 @@ Unknown keys and bad values are rejected with a one-line :class:`ConfigError` na
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from driftline.contracts import FeatureName, StreamName
@@ -211,6 +221,9 @@ class Topics(Strict):
         return self
 
 
+#: librdkafka settings whose values are secrets (ssl.key.password, sasl.oauthbearer.client.secret, ssl.key.pem).
+_SECRET_SETTING = re.compile(r"password|secret|\.pem$")
+
 #: Settings of :class:`KafkaSecurity` that driftline sets itself; ``client_settings`` may not repeat them.
 OWN_CLIENT_SETTINGS = frozenset(
     {"security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username", "sasl.password", "ssl.ca.location"}
@@ -245,6 +258,11 @@ class KafkaSecurity(Strict):
         description="Further librdkafka settings passed to every client as they are (e.g. ssl.certificate.location, "
         "ssl.endpoint.identification.algorithm).",
     )
+
+    @field_serializer("client_settings")
+    def _masked(self, settings: dict[str, str | int | float | bool]) -> dict[str, str | int | float | bool]:
+        # Dumps are for people: a key's password or an inline PEM key is shown as masked, like a SecretStr.
+        return {k: "**********" if _SECRET_SETTING.search(k) else v for k, v in settings.items()}
 
     @model_validator(mode="after")
     def _coherent(self) -> KafkaSecurity:

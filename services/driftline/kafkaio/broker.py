@@ -18,9 +18,12 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.processes import ManagedProcess, ProcessError, free_port, port_open
+
+if TYPE_CHECKING:  # confluent-kafka is imported only when a client is made
+    from driftline.kafkaio.clients import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,7 @@ class LocalBroker:
             section["ca_file"] = str(self.ca_file)
         return section
 
-    def cluster_for(self, user: str | None) -> str:
+    def cluster_for(self, user: str | None) -> Cluster:
         """Bootstrap servers authenticated as ``user`` (the broker's own :data:`ADMIN` included)."""
         from driftline.config import KafkaSecurity
         from driftline.kafkaio.clients import Cluster, security_config

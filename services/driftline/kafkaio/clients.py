@@ -70,14 +70,14 @@ def _password(security: KafkaSecurity) -> str:
     return password
 
 
-def secured(servers: str, kafka: KafkaSettings) -> str:
+def secured(servers: str, kafka: KafkaSettings) -> Cluster:
     """``servers`` as a :class:`Cluster` authenticated as ``kafka.security`` says (a Cluster stays as it is)."""
     if isinstance(servers, Cluster):
         return servers
     return Cluster(servers, security_config(kafka.security))
 
 
-def cluster(settings: Settings, servers: str | None = None) -> str:
+def cluster(settings: Settings, servers: str | None = None) -> Cluster:
     """The configured cluster (or ``servers``), with this service's credentials."""
     return secured(servers or settings.kafka.bootstrap_servers, settings.kafka)
 
