@@ -119,6 +119,34 @@ def topics(config: ConfigOption = None) -> None:
 
 
 @app.command()
+def acls(
+    config: ConfigOption = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Create them, connecting as the configured (admin) Kafka user.")
+    ] = False,
+    principal: Annotated[
+        list[str] | None, typer.Option(help="ROLE=USER: a role's Kafka user, when not named as the role.")
+    ] = None,
+) -> None:
+    """Print (or create) the Kafka ACLs of every driftline role for the configured topics (docs/security.md)."""
+    from driftline.kafkaio.acls import ROLES, apply_acls, grants
+    from driftline.kafkaio.clients import cluster
+
+    settings = load_settings(config)
+    names = dict(item.split("=", 1) for item in principal or [])
+    if unknown := sorted(set(names) - set(ROLES)):
+        raise ConfigError(f"--principal: no role {', '.join(unknown)} (roles: {', '.join(ROLES)})")
+    if apply:
+        if not settings.kafka.bootstrap_servers:
+            raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create ACLs on")
+        typer.echo(f"created {apply_acls(cluster(settings), settings, names)} ACLs")
+        return
+    for g in grants(settings):
+        pattern = "prefix" if g.prefixed else "literal"
+        typer.echo(f"User:{names.get(g.role, g.role)}\tALLOW {g.operation.upper()}\t{g.resource} {pattern} {g.name}")
+
+
+@app.command()
 def smoke(
     config: ConfigOption = None,
     count: Annotated[int, typer.Option(help="Events to send and read back.")] = 1000,

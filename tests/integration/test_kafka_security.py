@@ -21,8 +21,10 @@ from kafka import KafkaProducer, TopicPartition
 from kafka.errors import KafkaTimeoutError, TopicAuthorizationFailedError
 from kafka_helpers import make_consumer
 from monitor_fixtures import wait_for
+from typer.testing import CliRunner
 
 from conftest import unique_topics
+from driftline.cli import app
 from driftline.collector.app import create_app
 from driftline.collector.auth import hash_token
 from driftline.collector.publisher import Publisher
@@ -30,7 +32,7 @@ from driftline.collector.service import Ingestor
 from driftline.config import Settings, settings_from_dict
 from driftline.contracts import Outcome, parse
 from driftline.httpserver import BackgroundServer, exposed_total
-from driftline.kafkaio.acls import ROLES, apply_acls
+from driftline.kafkaio.acls import ROLES
 from driftline.kafkaio.broker import ADMIN, LocalBroker
 from driftline.kafkaio.clients import cluster, deliver, make_producer
 from driftline.kafkaio.topics import ensure_topics
@@ -57,8 +59,32 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalBrok
         "streams": {"rooms": ROOMS},
     }
     settings = settings_from_dict(base)
+    topics: dict[str, Any] = base["topics"]
     ensure_topics(broker.cluster_for(ADMIN), settings.topics)
-    apply_acls(broker.cluster_for(ADMIN), settings)
+    # The ACLs as a deployment creates them: `driftline acls --apply` as the admin, password from a file.
+    admin = tmp_path_factory.mktemp("admin") / "admin.toml"
+    admin.write_text(
+        "\n".join(
+            [
+                "[kafka]",
+                f'bootstrap_servers = "{broker.bootstrap_servers}"',
+                "[kafka.security]",
+                'protocol = "SASL_SSL"',
+                f'username = "{ADMIN}"',
+                f'password_file = "{broker.data_dir / "admin.password"}"',
+                f'ca_file = "{broker.ca_file}"',
+                "[topics]",
+                *(f'{role} = {{ name = "{t["name"]}", partitions = {t["partitions"]} }}' for role, t in topics.items()),
+                "[trainer]",
+                f'group_id = "{settings.trainer.group_id}"',
+                "[monitor]",
+                "port = 0",
+                f'group_id = "{settings.monitor.group_id}"',
+            ]
+        )
+    )
+    created = CliRunner().invoke(app, ["acls", "--apply", "--config", str(admin)])
+    assert created.exit_code == 0 and created.output.startswith("created "), created.output
     yield broker, base
     broker.stop()
 
