@@ -356,8 +356,9 @@ class TrainerSettings(ConsumerSettings):
 class CheckpointSettings(Strict):
     """Signing of the checkpoints every stateful service stores, so a model key can move between hosts."""
 
-    secret: str = Field(
-        default="", description="HMAC-SHA256 key of checkpoints; empty: secret_file, else one generated in state_dir."
+    secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC-SHA256 key of checkpoints; empty: secret_file, else one generated in state_dir.",
     )
     secret_file: Path | None = Field(default=None, description="A file holding the key (share it across hosts).")
 
@@ -372,7 +373,9 @@ class MqttSettings(Strict):
     """Its port."""
     username: str = "collector"
     """The bridge's MQTT user."""
-    password: str = Field(default="", description="Bridge password (DRIFTLINE_COLLECTOR__MQTT__PASSWORD).")
+    password: SecretStr = Field(
+        default=SecretStr(""), description="Bridge password (DRIFTLINE_COLLECTOR__MQTT__PASSWORD)."
+    )
     topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "sensors"
     """Devices publish to <prefix>/<stream>/<device>."""
     client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "driftline-collector"

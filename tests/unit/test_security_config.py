@@ -62,6 +62,8 @@ def test_secrets_never_show_in_dumps_or_errors(tmp_path: Path) -> None:
             "kafka": {"security": scram(client_settings={"ssl.key.password": PASSWORD})},
             "trainer": {"api_token": PASSWORD},
             "monitor": {"port": 0, "webhook_token": PASSWORD},
+            "checkpoints": {"secret": PASSWORD},
+            "collector": {"mqtt": {"password": PASSWORD}},
         }
     )
     for text in (repr(settings), str(settings), settings.model_dump_json(), str(settings.model_dump())):

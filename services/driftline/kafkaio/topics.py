@@ -52,7 +52,14 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: in
                 future.result()
                 created.append(name)
             except KafkaException as e:
-                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                code = e.args[0].code()
+                if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+                    # On a secured cluster services may not create topics: the operator does, once.
+                    raise ConfigError(
+                        f"topics: {name} does not exist and this Kafka user may not create it; "
+                        "create the topics as the operator (`driftline topics`)"
+                    ) from None
+                if code != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise  # another service may create it between our list and create; anything else is real
         if created:
             log.info("created topics %s", ", ".join(created))
