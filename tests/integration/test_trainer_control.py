@@ -229,22 +229,37 @@ def test_bad_records_go_to_the_dead_letter_topic(make_settings, bootstrap) -> No
     assert first["source"] == b"trainer:" + settings.topics.events.name.encode()
 
 
-def test_a_dead_trainer_loop_shows_on_healthz(make_settings, bootstrap, monkeypatch) -> None:
+def test_a_failed_commit_shows_on_healthz_and_is_waited_out(make_settings, bootstrap, monkeypatch) -> None:
     from confluent_kafka import KafkaError, KafkaException
 
+    from driftline.kafkaio.loop import StreamLoop
+
     settings = make_settings({"phish": {"task": "binary", "model": "logistic", "features": FEATURES}})
+    commit = StreamLoop._commit
+    failing = {"on": True}
+
+    def unacknowledged(loop: StreamLoop, *args: Any, **kwargs: Any) -> None:
+        if failing["on"] and loop._uncommitted:
+            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "outcomes not acknowledged"))
+        commit(loop, *args, **kwargs)
+
+    reader = TopicReader(bootstrap, settings.topics.outcomes.name, Outcome)
     with TrainerRunner(settings, bootstrap, port=0) as runner:
         assert httpx.get(f"{runner.url}/healthz").status_code == 200
-
-        def unacknowledged(*args: Any, **kwargs: Any) -> None:
-            raise KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "outcomes not acknowledged"))
-
-        monkeypatch.setattr(runner.service.loop, "_commit", unacknowledged)
-        produce(bootstrap, settings.topics.events.name, phishing_events(0, 1))
-        wait_for(lambda: runner.problem() is not None)
-        health = httpx.get(f"{runner.url}/healthz")
-    assert health.status_code == 503
-    assert "outcomes not acknowledged" in health.json()["problem"]
+        monkeypatch.setattr(StreamLoop, "_commit", unacknowledged)
+        produce(bootstrap, settings.topics.events.name, phishing_events(0, 3))
+        wait_for(lambda: httpx.get(f"{runner.url}/healthz").status_code == 503)
+        health = httpx.get(f"{runner.url}/healthz").json()
+        assert "recovering from a Kafka fault" in health["problem"] and "outcomes not acknowledged" in health["problem"]
+        assert runner.stopped() is None  # waited out, not fatal
+        failing["on"] = False
+        wait_for(lambda: httpx.get(f"{runner.url}/healthz").status_code == 200, timeout=60)
+        seen = reader.count(3, timeout=60)
+        seen = reader.drain(2.0)
+        recoveries = runner.core.metrics.recoveries._value.get()
+    reader.close()
+    assert sorted(o.event_id for o in seen) == ["e0", "e1", "e2"]  # each once: the failed attempts left nothing
+    assert recoveries >= 1
 
 
 def test_commands_on_any_control_partition_are_applied(make_settings, bootstrap) -> None:

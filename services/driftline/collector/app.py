@@ -11,6 +11,7 @@ Kafka did not acknowledge (then nothing of the request counts as accepted). ``/m
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
@@ -69,7 +70,7 @@ def item_results(results: list[Result]) -> list[dict[str, Any]]:
     return out
 
 
-def create_app(ingestor: Ingestor) -> FastAPI:
+def create_app(ingestor: Ingestor, healthy: Callable[[], str | None] = lambda: None) -> FastAPI:
     """The HTTP app over an :class:`Ingestor` (which owns the producer and the metrics)."""
     settings = ingestor.settings
     limits = settings.collector
@@ -130,7 +131,7 @@ def create_app(ingestor: Ingestor) -> FastAPI:
 
     # Out of the OpenAPI document: devices read it, and the ops routes are not theirs.
     ops = APIRouter()
-    add_ops_routes(ops, metrics.exposition)
+    add_ops_routes(ops, metrics.exposition, healthy)
     app.include_router(ops, include_in_schema=False)
 
     # Publish the contracts in the OpenAPI document for the $refs in the request body.

@@ -91,4 +91,6 @@ class Archiver:
         pass
 
     def release(self, unit: str) -> None:
-        pass
+        # Not archived yet: the partition's next reader (or this loop, starting over) reads them again.
+        partition = int(unit.removeprefix("p"))
+        self._buffer = [record for record in self._buffer if record[2] != partition]

@@ -30,6 +30,7 @@ from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
 from driftline.config import Settings, load_settings
 from driftline.kafkaio.clients import cluster
+from driftline.kafkaio.health import KafkaProbe
 from driftline.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,9 @@ def build(settings: Settings, slot: int | None = None) -> FastAPI:
     """
     publishers = [Publisher(cluster(settings), settings.collector.send_timeout_s) for _ in range(2)]
     ingestor = Ingestor(settings, publishers[0])
-    app = create_app(ingestor)
+    # Ingest answers 503 by itself while Kafka is away; /healthz says so before a device tries.
+    probe = KafkaProbe(cluster(settings))
+    app = create_app(ingestor, probe.problem)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -122,6 +125,7 @@ def build(settings: Settings, slot: int | None = None) -> FastAPI:
         # collector's sight, the full collections that the per-event garbage sets off stop walking
         # it (one process: ~65k -> ~85k events/s in bench_ingest).
         gc.freeze()
+        probe.start()
         bridge = None
         if settings.collector.mqtt.enabled:
             bridge = MqttBridge(Ingestor(settings, publishers[1], ingestor.metrics), slot=slot).start()
@@ -132,6 +136,7 @@ def build(settings: Settings, slot: int | None = None) -> FastAPI:
                 bridge.stop()
             for publisher in publishers:  # what is in flight is acknowledged (or not) before the process ends
                 publisher.close()
+            probe.stop()
 
     app.router.lifespan_context = lifespan
     return app

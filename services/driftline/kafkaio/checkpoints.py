@@ -137,7 +137,9 @@ class KafkaCheckpointStore:
         try:
             while True:
                 if time.monotonic() > deadline:
-                    raise CheckpointError(f"{self.topic}[{partition}]: not read to its end in {READ_TIMEOUT_S:.0f}s")
+                    # Kafka's fault, not the checkpoint's: the loop waits it out and reads again.
+                    late = f"{self.topic}[{partition}]: not read to its end in {READ_TIMEOUT_S:.0f}s"
+                    raise KafkaException(KafkaError(KafkaError._TIMED_OUT, late))
                 messages = consumer.consume(1000, timeout=0.1)
                 eof = False
                 for message in messages:

@@ -12,11 +12,18 @@ checkpoint and replays its input from the checkpoint's offsets; records the grou
 committed are handled again (rebuilding the state exactly) but their outputs are not emitted
 again. On revocation and on a clean stop every changed unit is checkpointed first. Without
 ``exactly_once`` the same happens with flush-then-commit (at least once).
+
+Faults are waited out, never fatal: when Kafka fails the loop (brokers gone, a commit or a
+transaction refused, partitions lost to the group) it drops everything since its last commit —
+clients, open transaction, the units' state in memory — waits with backoff, and starts again
+exactly as a restarted process would: every unit from its newest checkpoint, outputs emitted
+once. Only what is not Kafka's (a bug, a checkpoint refused by its signature) stops it.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import threading
 import time
@@ -41,6 +48,23 @@ TP = tuple[str, int]
 #: A transaction left open by a killed instance blocks read_committed readers (and the committed
 #: offsets its successor needs) until it times out: keep that short; commits come every 0.5 s.
 TRANSACTION_TIMEOUT_MS = 15_000
+#: How long a commit may wait for the brokers before the loop starts over from its checkpoints.
+COMMIT_TIMEOUT_S = 60.0
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+class PartitionsLost(RuntimeError):
+    """The group gave our partitions to another member (we missed the session): start over."""
+
+
+def recoverable(error: BaseException) -> bool:
+    """Whether the loop waits ``error`` out: everything Kafka raises, and lost partitions.
+
+    A fenced producer is included: a transaction the coordinator aborted during an outage fences
+    its producer too, and a new one is what resolves it.
+    """
+    return isinstance(error, KafkaException | PartitionsLost)
 
 
 class Handler(Protocol):
@@ -140,13 +164,18 @@ class StreamLoop:
         handler: Handler,
         store: KafkaCheckpointStore | None,
         on_checkpoint: Callable[[int, float], None] | None = None,
+        on_recovery: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
         self.config = config
         self.handler = handler
         self.store = store if config.checkpoints else None
         self.on_checkpoint = on_checkpoint
+        self.on_recovery = on_recovery
         self.ready = threading.Event()
+        #: What the loop is waiting out, while it is (for /healthz); None when it runs.
+        self.fault: str | None = None
+        self.recoveries = 0
         self.consumer: Consumer | None = None
         self.side: Consumer | None = None
         self.producer: Producer | None = None
@@ -157,17 +186,77 @@ class StreamLoop:
         self._last_commit = time.monotonic()
         self._delivery_error: KafkaError | None = None
         self._failure: BaseException | None = None
+        self._abandoning = False
 
     # Start and stop
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set, then checkpoint and commit everything; raises what stopped it."""
+        """Consume until ``stop`` is set, then checkpoint and commit everything.
+
+        Kafka's faults are waited out (see the module's docstring); anything else is raised.
+        """
+        attempt = 0
         try:
-            self._connect()
-            self._loop(stop)
-            self._commit(force_checkpoints=True)
+            while not stop.is_set():
+                try:
+                    self._connect()
+                    self._loop(stop)
+                except Exception as e:
+                    if not recoverable(e):
+                        raise
+                    attempt += 1
+                    self._recover(e, attempt, stop)
+                    continue
+                self._final_commit()
+                return
         finally:
             self._close()
+
+    def _recover(self, error: BaseException, attempt: int, stop: threading.Event) -> None:
+        """Drop everything since the last commit; wait before the next attempt."""
+        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** min(attempt - 1, 10)) * random.uniform(0.8, 1.2)
+        self.fault = f"{type(error).__name__}: {error}"
+        self.recoveries += 1
+        log.warning("%s: Kafka failed the loop (%s); starting over from the checkpoints in %.1fs",
+                    self.config.instance_id, self.fault, delay)  # fmt: skip
+        if self.on_recovery is not None:
+            self.on_recovery(error)
+        self._abandon()
+        stop.wait(delay)
+
+    def _final_commit(self) -> None:
+        try:
+            self._commit(force_checkpoints=True)
+        except Exception as e:
+            if not recoverable(e):
+                raise
+            # Nothing is lost: the next start replays from the last committed checkpoint.
+            log.warning("%s: stopped without a last checkpoint (%s)", self.config.instance_id, e)
+
+    def _abandon(self) -> None:
+        """Forget the clients, the open transaction and the units' state since the last checkpoint."""
+        self._abandoning = True
+        try:
+            for name in list(self._units):
+                self.handler.release(name)
+            self._units.clear()
+            self._unit_of_tp.clear()
+            self._side_positions = {}
+            self._uncommitted = 0
+            self._delivery_error = self._failure = None
+            if self.producer is not None:
+                # Undelivered outputs belong to an aborted attempt; a new producer fences this one.
+                self.producer.purge(in_queue=True, in_flight=True, blocking=False)
+                self.producer = None
+            for client in (self.side, self.consumer):
+                if client is not None:
+                    try:
+                        client.close()
+                    except (KafkaException, RuntimeError) as e:
+                        log.debug("closing a consumer we gave up on: %s", e)
+            self.side = self.consumer = None
+        finally:
+            self._abandoning = False
 
     def _connect(self) -> None:
         c = self.config
@@ -343,11 +432,12 @@ class StreamLoop:
         crash_point("commit")
         if c.exactly_once:
             if offsets:
-                self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 60)
-            self.producer.commit_transaction(120)
+                group = self.consumer.consumer_group_metadata()
+                self.producer.send_offsets_to_transaction(offsets, group, COMMIT_TIMEOUT_S)
+            self.producer.commit_transaction(COMMIT_TIMEOUT_S)
             self.producer.begin_transaction()
         else:
-            remaining = self.producer.flush(120)
+            remaining = self.producer.flush(COMMIT_TIMEOUT_S)
             if remaining or self._delivery_error is not None:
                 raise KafkaException(self._delivery_error or KafkaError(KafkaError._MSG_TIMED_OUT))
             if offsets:
@@ -360,6 +450,7 @@ class StreamLoop:
             unit.uncommitted = False
         self._uncommitted = 0
         self._last_commit = time.monotonic()
+        self.fault = None
 
     def _checkpoint(self, unit: _Unit) -> None:
         assert self.store is not None and self.producer is not None
@@ -425,6 +516,7 @@ class StreamLoop:
             )  # fmt: skip
         consumer.assign(start)
         self._position_side(side_from)
+        self.fault = None
         self.ready.set()
 
     def _position_side(self, side_from: dict[TP, int]) -> None:
@@ -447,6 +539,8 @@ class StreamLoop:
                 self._side_positions[tp] = offset
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._abandoning:
+            return  # closing a consumer we gave up on: its units are dropped already
         try:
             names = {u.name for tp in partitions if (u := self._unit_of_tp.get((tp.topic, tp.partition)))}
             if names and self._failure is None:
@@ -456,9 +550,12 @@ class StreamLoop:
             self._failure = e
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Another member owns them now: nothing of ours may be committed for them.
+        # Another member owns them now: nothing of ours may be committed for them, and the open
+        # transaction holds outputs of theirs. The loop starts over from the checkpoints.
+        if self._abandoning:
+            return
         lost = ", ".join(f"{p.topic}[{p.partition}]" for p in partitions)
-        self._failure = RuntimeError(f"partitions lost to the group: {lost}")
+        self._failure = PartitionsLost(f"partitions lost to the group: {lost}")
 
     def _drop(self, names: set[str], partitions: list[TopicPartition]) -> None:
         for tp in partitions:

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Message
+from prometheus_client import Counter
 
 from driftline.config import Settings
 from driftline.contracts import ContractError, ControlCommand, Outcome, parse
 from driftline.httpserver import BackgroundServer, configured_token, refuse_unguarded
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import make_producer, secured
+from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.monitor.app import create_app
 from driftline.monitor.exposition import registry_for
@@ -67,6 +69,7 @@ class MonitorService:
     _producer: Any = field(default=None, init=False)
     loop: StreamLoop | None = field(default=None, init=False)
     error: BaseException | None = field(default=None, init=False)
+    probe: KafkaProbe | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.bootstrap = secured(self.bootstrap, self.settings.kafka)
@@ -88,8 +91,15 @@ class MonitorService:
         topics = self.settings.topics
         client_id = f"{self.settings.kafka.client_id}-monitor"
         config = LoopConfig.of(m, m.group_id, [topics.outcomes.name], client_id=client_id)
-        self.loop = StreamLoop(self.bootstrap, config, self, store_for(self.settings, self.bootstrap))
         registry = registry_for(self.state, self.policy.counts)
+        recoveries = Counter(
+            "driftline_monitor_kafka_recoveries",
+            "Times Kafka failed the loop and it started over from its checkpoint.",
+            registry=registry,
+        )
+        store = store_for(self.settings, self.bootstrap)
+        self.loop = StreamLoop(self.bootstrap, config, self, store, on_recovery=lambda _: recoveries.inc())
+        self.probe = KafkaProbe(self.bootstrap).start()
         token = webhook_token(self.settings)
         app = create_app(
             registry, self.policy, self.publish_commands, token, self.problem, self.settings.monitor.max_body_bytes
@@ -107,6 +117,10 @@ class MonitorService:
             return f"outcome consumer stopped: {type(self.error).__name__}: {self.error}"
         if self._threads and not self._stop.is_set() and not self._threads[0].is_alive():
             return "outcome consumer stopped"
+        if self.probe is not None and (unreachable := self.probe.problem()):
+            return unreachable
+        if self.loop is not None and self.loop.fault:
+            return f"outcome consumer recovering from a Kafka fault: {self.loop.fault}"
         return None
 
     # The loop's handler: one unit, the whole assignment (the metrics aggregate over model keys).
@@ -173,6 +187,9 @@ class MonitorService:
         if self._producer is not None:
             self._producer.flush(10)
             self._producer = None
+        if self.probe is not None:
+            self.probe.stop()
+            self.probe = None
 
     def __enter__(self) -> MonitorService:
         return self.start()

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
             try:
                 typer.echo(f"trainer: consuming {settings.topics.events.name} on {bootstrap}; HTTP on {runner.url}")
                 while not stop.wait(1.0):
-                    if problem := runner.problem():
+                    if problem := runner.stopped():
                         typer.echo(f"error: {problem}", err=True)
                         raise typer.Exit(1)
             finally:

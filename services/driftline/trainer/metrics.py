@@ -124,6 +124,11 @@ class TrainerMetrics:
             buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2, 10),
             registry=r,
         )
+        self.recoveries = Counter(
+            "driftline_trainer_kafka_recoveries",
+            "Times Kafka failed the loop and it started over from its checkpoints.",
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "driftline_trainer_consumer_lag_records", "Records not yet consumed, by topic.", ["topic"], registry=r
         )

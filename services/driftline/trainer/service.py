@@ -69,12 +69,24 @@ class TrainerService:
             client_id=f"{settings.kafka.client_id}-trainer",
             batch=trainer.max_poll_records,
         )
-        self.loop = StreamLoop(bootstrap, config, self, store_for(settings, bootstrap), self._count_checkpoint)
+        self.loop = StreamLoop(
+            bootstrap,
+            config,
+            self,
+            store_for(settings, bootstrap),
+            self._count_checkpoint,
+            lambda _: self.core.metrics.recoveries.inc(),
+        )
 
     @property
     def ready(self) -> threading.Event:
         """Set once the first assigned partitions are restored."""
         return self.loop.ready
+
+    def loop_fault(self) -> str | None:
+        """The Kafka fault the loop is waiting out, if any."""
+        fault = self.loop.fault
+        return f"trainer loop recovering from a Kafka fault: {fault}" if fault else None
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set; a failure is kept in ``error`` (health checks report it)."""
@@ -83,7 +95,7 @@ class TrainerService:
         try:
             self.loop.run(stop)
         except BaseException as e:
-            # Kafka gave up on us, or a checkpoint was refused: stop visibly rather than train on.
+            # Not Kafka's (those are waited out): a checkpoint refused, a bug. Stop visibly.
             log.error("trainer loop stopped: %s: %s", type(e).__name__, e, exc_info=not isinstance(e, RuntimeError))
             self.error = e
         finally:
