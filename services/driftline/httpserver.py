@@ -156,25 +156,25 @@ class Guard:
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
             await _refuse(scope, send, 413, f"body larger than {self.max_body_bytes} bytes")
             return
-        # Undeclared (chunked) bodies are read here up to the limit, then handed on as one message.
+        # The body is counted as it arrives (a chunked one declares no size), then handed on as one message.
         body = bytearray()
         more = True
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay(b"", message, receive), send)
+                await self.app(scope, _replay(message, receive), send)
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_body_bytes:
                 await _refuse(scope, send, 413, f"body larger than {self.max_body_bytes} bytes")
                 return
-        await self.app(scope, _replay(bytes(body), None, receive), send)
+        await self.app(scope, _replay({"type": "http.request", "body": bytes(body)}, receive), send)
 
 
-def _replay(body: bytes, first: Message | None, receive: Receive) -> Receive:
-    """A receive callable that yields ``body`` once (or ``first``), then defers to the real one."""
-    pending: list[Message] = [first] if first is not None else [{"type": "http.request", "body": body}]
+def _replay(first: Message, receive: Receive) -> Receive:
+    """A receive callable that yields ``first`` once, then defers to the real one."""
+    pending = [first]
 
     async def replay() -> Message:
         return pending.pop() if pending else await receive()
