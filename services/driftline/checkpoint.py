@@ -161,7 +161,7 @@ class Signer:
 
 def signer_for(settings: Settings) -> Signer:
     c = settings.checkpoints
-    return Signer(signing_key(c.secret, c.secret_file, settings.state_dir))
+    return Signer(signing_key(c.secret.get_secret_value(), c.secret_file, settings.state_dir))
 
 
 def signing_key(secret: str, secret_file: Path | None, state_dir: Path) -> bytes:

@@ -120,13 +120,42 @@ def broker(
 @app.command()
 def topics(config: ConfigOption = None) -> None:
     """Create driftline's topics on the configured cluster."""
+    from driftline.kafkaio.clients import cluster
     from driftline.kafkaio.topics import ensure_topics
 
     settings = load_settings(config)
     if not settings.kafka.bootstrap_servers:
         raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create topics on")
-    created = ensure_topics(settings.kafka.bootstrap_servers, settings.topics, settings.kafka.replication_factor)
+    created = ensure_topics(cluster(settings), settings.topics, settings.kafka.replication_factor)
     typer.echo(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
+
+
+@app.command()
+def acls(
+    config: ConfigOption = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Create them, connecting as the configured (admin) Kafka user.")
+    ] = False,
+    principal: Annotated[
+        list[str] | None, typer.Option(help="ROLE=USER: a role's Kafka user, when not named as the role.")
+    ] = None,
+) -> None:
+    """Print (or create) the Kafka ACLs of every driftline role for the configured topics (docs/security.md)."""
+    from driftline.kafkaio.acls import ROLES, apply_acls, grants
+    from driftline.kafkaio.clients import cluster
+
+    settings = load_settings(config)
+    names = dict(item.split("=", 1) for item in principal or [])
+    if unknown := sorted(set(names) - set(ROLES)):
+        raise ConfigError(f"--principal: no role {', '.join(unknown)} (roles: {', '.join(ROLES)})")
+    if apply:
+        if not settings.kafka.bootstrap_servers:
+            raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create ACLs on")
+        typer.echo(f"created {apply_acls(cluster(settings), settings, names)} ACLs")
+        return
+    for g in grants(settings):
+        pattern = "prefix" if g.prefixed else "literal"
+        typer.echo(f"User:{names.get(g.role, g.role)}\tALLOW {g.operation.upper()}\t{g.resource} {pattern} {g.name}")
 
 
 @app.command()
@@ -150,11 +179,12 @@ app.add_typer(checkpoints_app, name="checkpoints")
 
 def _stored(config: Path | None) -> list[tuple[dict, list[bytes] | None]]:
     from driftline.kafkaio.checkpoints import store_for
+    from driftline.kafkaio.clients import cluster
 
     settings = load_settings(config)
     if not settings.kafka.bootstrap_servers:
         raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster whose checkpoints to read")
-    store = store_for(settings, settings.kafka.bootstrap_servers)
+    store = store_for(settings, cluster(settings))
     try:
         return list(store.manifests())
     finally:

@@ -8,11 +8,21 @@ Unknown keys and bad values are rejected with a one-line :class:`ConfigError` na
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from driftline.contracts import FeatureName, StreamName
@@ -232,6 +242,9 @@ class Topics(Strict):
     outcomes: TopicSpec = TopicSpec(name="driftline.outcomes.v1")
     drift: TopicSpec = TopicSpec(name="driftline.drift.v1", partitions=1)
     control: TopicSpec = TopicSpec(name="driftline.control.v1", partitions=1)
+    acks: TopicSpec = TopicSpec(name="driftline.acks.v1", partitions=1)
+    """The trainer's answers to control commands: a topic of their own, so the trainer needs no write access
+    to the control topic (docs/security.md)."""
     deadletter: TopicSpec = TopicSpec(name="driftline.deadletter.v1", partitions=1)
     checkpoints: TopicSpec = TopicSpec(name="driftline.checkpoints.v1")
     """Compacted: the newest checkpoint of each unit (state and the offsets it corresponds to), chunked."""
@@ -242,6 +255,63 @@ class Topics(Strict):
             raise ValueError(
                 f"events ({self.events.partitions}) and labels ({self.labels.partitions}) need the same partition count"
             )
+        return self
+
+
+#: librdkafka settings whose values are secrets (ssl.key.password, sasl.oauthbearer.client.secret, ssl.key.pem).
+_SECRET_SETTING = re.compile(r"password|secret|\.pem$")
+
+#: Settings of :class:`KafkaSecurity` that driftline sets itself; ``client_settings`` may not repeat them.
+OWN_CLIENT_SETTINGS = frozenset(
+    {"security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username", "sasl.password", "ssl.ca.location"}
+)
+
+
+class KafkaSecurity(Strict):
+    """How every driftline client authenticates to Kafka and protects the connection (docs/security.md).
+
+    A deployment runs SASL_SSL with SCRAM-SHA-512 and one Kafka user per service, so the broker's
+    ACLs decide who may write which topic. Secrets come from a file or the environment
+    (``DRIFTLINE_KAFKA__SECURITY__PASSWORD``) and are never printed.
+    """
+
+    protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    """PLAINTEXT (no authentication: development only), SASL_SSL (SCRAM over TLS), SASL_PLAINTEXT or SSL."""
+    mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    """The SASL mechanism of the SASL_* protocols."""
+    username: str = ""
+    """This service's Kafka user (its ACL principal User:<username>)."""
+    password: SecretStr = Field(
+        default=SecretStr(""), description="Its password; prefer password_file or DRIFTLINE_KAFKA__SECURITY__PASSWORD."
+    )
+    password_file: Path | None = None
+    """A file holding the password (surrounding whitespace ignored)."""
+    ca_file: Path | None = Field(
+        default=None, description="PEM file of the CA that signed the brokers' certificates; none: the system's CAs."
+    )
+    client_settings: dict[str, str | int | float | bool] = Field(
+        default_factory=dict,
+        repr=False,
+        description="Further librdkafka settings passed to every client as they are (e.g. ssl.certificate.location, "
+        "ssl.endpoint.identification.algorithm).",
+    )
+
+    @field_serializer("client_settings")
+    def _masked(self, settings: dict[str, str | int | float | bool]) -> dict[str, str | int | float | bool]:
+        # Dumps are for people: a key's password or an inline PEM key is shown as masked, like a SecretStr.
+        return {k: "**********" if _SECRET_SETTING.search(k) else v for k, v in settings.items()}
+
+    @model_validator(mode="after")
+    def _coherent(self) -> KafkaSecurity:
+        if self.protocol.startswith("SASL_"):
+            if not self.username:
+                raise ValueError(f"protocol {self.protocol} needs a username")
+            if not self.password.get_secret_value() and self.password_file is None:
+                raise ValueError(f"protocol {self.protocol} needs a password or a password_file")
+        if self.password.get_secret_value() and self.password_file is not None:
+            raise ValueError("give a password or a password_file, not both")
+        if own := sorted(OWN_CLIENT_SETTINGS & set(self.client_settings)):
+            raise ValueError(f"client_settings may not set {', '.join(own)}: use this section's own keys")
         return self
 
 
@@ -256,6 +326,8 @@ class KafkaSettings(Strict):
     replication_factor: Annotated[int, Field(ge=1)] = Field(
         default=1, description="Replicas of each topic driftline creates (1 for the single local broker)."
     )
+    security: KafkaSecurity = KafkaSecurity()
+    """Authentication and TLS of every Kafka client."""
 
 
 class ServiceSettings(Strict):
@@ -307,13 +379,23 @@ class TrainerSettings(ConsumerSettings):
     snapshot_every: Annotated[int, Field(ge=0)] = Field(
         default=10_000, description="Learned events between snapshots of a model key; 0: only on command."
     )
+    api_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token /predict, /models and the API docs demand (/healthz and /metrics stay open); "
+        "required when host is beyond loopback. Or DRIFTLINE_TRAINER__API_TOKEN.",
+    )
+    api_token_file: Path | None = None
+    """A file holding api_token."""
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    """Request body size at most (413 beyond)."""
 
 
 class CheckpointSettings(Strict):
     """Signing of the checkpoints every stateful service stores, so a model key can move between hosts."""
 
-    secret: str = Field(
-        default="", description="HMAC-SHA256 key of checkpoints; empty: secret_file, else one generated in state_dir."
+    secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC-SHA256 key of checkpoints; empty: secret_file, else one generated in state_dir.",
     )
     secret_file: Path | None = Field(default=None, description="A file holding the key (share it across hosts).")
 
@@ -328,7 +410,9 @@ class MqttSettings(Strict):
     """Its port."""
     username: str = "collector"
     """The bridge's MQTT user."""
-    password: str = Field(default="", description="Bridge password (DRIFTLINE_COLLECTOR__MQTT__PASSWORD).")
+    password: SecretStr = Field(
+        default=SecretStr(""), description="Bridge password (DRIFTLINE_COLLECTOR__MQTT__PASSWORD)."
+    )
     topic_prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = "sensors"
     """Devices publish to <prefix>/<stream>/<device>."""
     client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = "driftline-collector"
@@ -362,9 +446,15 @@ class CollectorSettings(ServiceSettings):
 class MonitorSettings(ConsumerSettings):
     """The monitor's server, its rolling window, cardinality caps and webhook token."""
 
-    webhook_token: str = Field(
-        default="", description="Bearer token Alertmanager sends to the webhook; empty: generated in state_dir."
+    webhook_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token Alertmanager sends to the webhook; empty: webhook_token_file, else one generated "
+        "in state_dir (on loopback only: beyond it, configure one).",
     )
+    webhook_token_file: Path | None = None
+    """A file holding webhook_token."""
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    """Request body size at most (413 beyond)."""
     window: Annotated[int, Field(ge=10)] = Field(default=1000, description="Labelled outcomes in rolling metrics.")
     max_device_series: Annotated[int, Field(ge=0)] = Field(default=50, description="Per-device series per stream.")
     dedupe_window: Annotated[int, Field(ge=1)] = Field(default=100_000, description="Outcome ids remembered.")
@@ -422,6 +512,11 @@ class Settings(BaseSettings):
             raise ConfigError(f"streams.{name}: no such stream (configured: {', '.join(self.streams)})") from None
 
 
+def _secret(key: str) -> bool:
+    """Whether a key holds a secret, whose value an error message must not repeat."""
+    return any(word in key for word in ("password", "token", "secret", "client_settings"))
+
+
 def _one_line(error: ValidationError, source: str) -> str:
     first = error.errors(include_url=False)[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
@@ -429,7 +524,8 @@ def _one_line(error: ValidationError, source: str) -> str:
         message = "unknown key"
     else:
         message = first["msg"].removeprefix("Value error, ")
-        if "input" in first and not isinstance(first["input"], dict | list) and str(first["input"]) not in message:
+        shown = "input" in first and not isinstance(first["input"], dict | list) and not _secret(key)
+        if shown and str(first["input"]) not in message:
             message += f" (got {first['input']!r})"
     more = len(error.errors()) - 1
     return f"{source}: {key}: {message}" + (f" (+{more} more)" if more else "")

@@ -12,7 +12,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -44,6 +44,9 @@ def _type_name(annotation: Any) -> str:
 def _show(value: Any) -> str:
     if isinstance(value, Path):
         value = str(value)
+    if isinstance(value, SecretStr):
+        # Defaults are empty; a secret is never printed, even here.
+        value = "" if not value.get_secret_value() else "<secret>"
     return "`" + json.dumps(value) + "`"
 
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from fastapi import Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from driftline.config import ConfigError
 from driftline.processes import free_port
 
 
@@ -80,3 +88,103 @@ def bearer_token(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header (scheme case-insensitive), else None."""
     scheme, _, token = (authorization or "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+#: Paths every HTTP service leaves open: Prometheus scrapes /metrics, orchestrators probe /healthz.
+OPEN_PATHS = frozenset({"/healthz", "/metrics"})
+
+#: Default request-body limit of the trainer's and the monitor's endpoints (their bodies are small JSON).
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address is reachable from this host only (0.0.0.0 and host names are not)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def configured_token(value: SecretStr, file: Path | None, setting: str) -> str:
+    """The token of ``setting`` (given inline or in ``<setting>_file``), or "" when neither is set."""
+    if file is None:
+        return value.get_secret_value()
+    try:
+        token = file.read_text().strip()
+    except OSError as e:
+        raise ConfigError(f"{setting}_file: cannot read {file}: {e.strerror}") from None
+    if not token:
+        raise ConfigError(f"{setting}_file: {file} is empty")
+    return token
+
+
+def refuse_unguarded(host: str, token: str, setting: str) -> None:
+    """Refuse to serve beyond loopback without a bearer token: anyone on the network could call in."""
+    if not token and not is_loopback(host):
+        raise ConfigError(
+            f"{setting}: required when listening on {host} (beyond loopback); "
+            f"set it, {setting}_file or its environment variable, or listen on 127.0.0.1"
+        )
+
+
+class Guard:
+    """ASGI middleware: a bearer token on every path but :data:`OPEN_PATHS`, and a request-body limit on all.
+
+    The token is checked before the body is read, so an unauthenticated caller learns nothing
+    about the endpoints' schemas; a body beyond ``max_body_bytes`` is a 413 (declared or counted).
+    An empty ``token`` leaves the paths open (only allowed on loopback: :func:`refuse_unguarded`).
+    """
+
+    def __init__(self, app: ASGIApp, token: str = "", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self._token = token.encode()
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if self._token and scope["path"] not in OPEN_PATHS:
+            presented = (bearer_token(headers.get("authorization")) or "").encode()
+            if not hmac.compare_digest(presented, self._token):
+                await _refuse(scope, send, 401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+                return
+        declared = headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _refuse(scope, send, 413, f"body larger than {self.max_body_bytes} bytes")
+            return
+        # The body is counted as it arrives (a chunked one declares no size), then handed on as one message.
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay(message, receive), send)
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                await _refuse(scope, send, 413, f"body larger than {self.max_body_bytes} bytes")
+                return
+        await self.app(scope, _replay({"type": "http.request", "body": bytes(body)}, receive), send)
+
+
+def _replay(first: Message, receive: Receive) -> Receive:
+    """A receive callable that yields ``first`` once, then defers to the real one."""
+    pending = [first]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+async def _refuse(scope: Scope, send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+    await JSONResponse({"detail": detail}, status_code=status, headers=headers)(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

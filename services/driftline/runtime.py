@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from driftline.config import ConfigError, Settings
 from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.clients import cluster
 from driftline.kafkaio.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @contextmanager
 def kafka_for(settings: Settings, start_local: bool = False, fresh: bool = True) -> Iterator[str]:
-    """Yield bootstrap servers with driftline's topics in place.
+    """Yield bootstrap servers (with this service's Kafka credentials) with driftline's topics in place.
 
     With ``kafka.bootstrap_servers`` set, that cluster is used. Otherwise, only with
     ``start_local`` (the stack and the smoke run), a local broker is started under
@@ -26,8 +27,9 @@ def kafka_for(settings: Settings, start_local: bool = False, fresh: bool = True)
     refuses, since a private broker nobody else reads would silently swallow its work.
     """
     if settings.kafka.bootstrap_servers:
-        ensure_topics(settings.kafka.bootstrap_servers, settings.topics, settings.kafka.replication_factor)
-        yield settings.kafka.bootstrap_servers
+        servers = cluster(settings)
+        ensure_topics(servers, settings.topics, settings.kafka.replication_factor)
+        yield servers
         return
     if not start_local:
         raise ConfigError(

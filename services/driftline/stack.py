@@ -116,16 +116,18 @@ class LocalStack:
         """Start every process once; a started stack is returned as it is."""
         if self.processes:
             return self
+        from driftline.httpserver import configured_token
         from driftline.ops.alertmanager import alertmanager_process
         from driftline.ops.mosquitto import Mosquitto
         from driftline.ops.prometheus import ScrapeTargets, prometheus_process
 
-        if self.settings.monitor.webhook_token:
+        m = self.settings.monitor
+        if configured := configured_token(m.webhook_token, m.webhook_token_file, "monitor.webhook_token"):
             # A configured token is not written anywhere by the monitor; Alertmanager reads a file.
             token_file = self.state / "monitor" / "webhook_token"
             token_file.parent.mkdir(parents=True, exist_ok=True)
             token_file.touch(mode=0o600)
-            token_file.write_text(self.settings.monitor.webhook_token)
+            token_file.write_text(configured)
         config = self.config
         mqtt_password = secrets.token_urlsafe(16)
         env = self._env(mqtt_password)

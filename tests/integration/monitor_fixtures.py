@@ -25,7 +25,7 @@ def monitor_settings(bootstrap: str, state_dir: Path, streams: dict[str, Any], *
     run = uuid.uuid4().hex[:8]
     topics = {
         role: {"name": f"mon-{run}.{role}", "partitions": 1}
-        for role in ("events", "labels", "outcomes", "drift", "control", "deadletter")
+        for role in ("events", "labels", "outcomes", "drift", "control", "acks", "deadletter")
     }
     settings = settings_from_dict(
         {

@@ -45,7 +45,7 @@ def test_recorded_payload_resets_once_and_only_when_firing(make_settings, bootst
     firing = json.loads((FIXTURES / "alertmanager_concept_drift_firing.json").read_text())
     resolved = json.loads((FIXTURES / "alertmanager_concept_drift_resolved.json").read_text())
     outcomes = TopicReader(bootstrap, settings.topics.outcomes.name, Outcome)
-    acks = TopicReader(bootstrap, settings.topics.control.name, ControlAck)
+    acks = TopicReader(bootstrap, settings.topics.acks.name, ControlAck)
     commands = TopicReader(bootstrap, settings.topics.control.name, ControlCommand)
     monitor = MonitorService(settings, bootstrap).start()
     try:

@@ -70,7 +70,7 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     )
     rooms = outcomes(3000, stream="rooms", error_before=0.1, error_after=0.5, change_at=1500, seed=1)
     token_file = state / "webhook_token"
-    token_file.write_text(settings.monitor.webhook_token)
+    token_file.write_text(settings.monitor.webhook_token.get_secret_value())
     with MonitorService(settings, bootstrap, port=0) as monitor:
         host = monitor.url.removeprefix("http://")
         alertmanager = alertmanager_process(

@@ -61,7 +61,7 @@ def test_each_control_command(make_settings, bootstrap) -> None:
     settings = make_settings({"phish": {"task": "binary", "model": "logistic", "features": FEATURES}})
     topics = settings.topics
     outcomes = TopicReader(bootstrap, topics.outcomes.name, Outcome)
-    acks = TopicReader(bootstrap, topics.control.name, ControlAck)
+    acks = TopicReader(bootstrap, topics.acks.name, ControlAck)
 
     def send_command(cmd: ControlCommand) -> list[ControlAck]:
         produce(bootstrap, topics.control.name, [("phish", cmd)])
@@ -274,7 +274,7 @@ def test_commands_on_any_control_partition_are_applied(make_settings, bootstrap)
     from driftline.kafkaio.topics import ensure_topics
 
     ensure_topics(bootstrap, settings.topics)
-    acks = TopicReader(bootstrap, topics.control.name, ControlAck, partitions=3)
+    acks = TopicReader(bootstrap, topics.acks.name, ControlAck)
     outcomes = TopicReader(bootstrap, topics.outcomes.name, Outcome)
     with TrainerRunner(settings, bootstrap, port=0) as runner:
         produce(bootstrap, topics.events.name, phishing_events(0, 10))

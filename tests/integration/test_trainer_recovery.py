@@ -343,7 +343,7 @@ def test_a_clean_restart_keeps_every_model_and_serves_at_once(
             command_id="r1", action="reset", stream="phish", model_key="phish/d2", mode="cold", issuer="test"
         )
         produce(bootstrap, settings.topics.control.name, [("phish", reset)])
-        acks = TopicReader(bootstrap, settings.topics.control.name, ControlAck)
+        acks = TopicReader(bootstrap, settings.topics.acks.name, ControlAck)
         assert [(a.model_key, a.status, a.model_version) for a in acks.count(1)] == [("phish/d2", "applied", 2)]
         acks.close()
         before = {m["model_key"]: m for m in httpx.get(f"{runner.url}/models").json()}

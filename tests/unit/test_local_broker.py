@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from driftline.kafkaio.broker import _cluster_id
 
 
@@ -21,3 +23,19 @@ def test_the_pom_is_well_formed_and_asks_for_kafka_4() -> None:
     assert root.find("m:properties/m:kafka.version", ns).text.startswith("4.")
     artifacts = {d.findtext("m:artifactId", namespaces=ns) for d in root.iterfind("m:dependencies/m:dependency", ns)}
     assert "kafka_2.13" in artifacts
+
+
+def test_the_default_broker_stays_plaintext_and_the_secure_one_authorises(tmp_path: Path) -> None:
+    from driftline.kafkaio.broker import LocalBroker
+
+    plain = "\n".join(LocalBroker(tmp_path / "plain")._listeners())
+    assert "PLAINTEXT:PLAINTEXT" in plain and "authorizer" not in plain and "SASL" not in plain
+    secure = LocalBroker(tmp_path / "secure", users={"trainer": "pw"}, tls=True)
+    lines = "\n".join(secure._listeners())
+    assert "CLIENT:SASL_SSL" in lines and "StandardAuthorizer" in lines
+    assert "allow.everyone.if.no.acl.found=false" in lines and "super.users=User:admin" in lines
+    assert secure.security_for("trainer") == {
+        "protocol": "SASL_SSL", "username": "trainer", "password": "pw", "ca_file": str(secure.ca_file)
+    }  # fmt: skip
+    assert secure.security_for(None)["protocol"] == "SSL"  # TLS without credentials: refused by the broker
+    assert "pw" not in repr(secure)

@@ -6,6 +6,7 @@ import contextlib
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
@@ -87,8 +88,8 @@ def test_http_auth_idempotence_and_resolved() -> None:
     resolved = json.loads((FIXTURES / "alertmanager_concept_drift_resolved.json").read_text())
     assert client.post("/alerts", json=resolved, headers=ok).json()["results"] == {"resolved": 1}
     assert len(sent) == 1
-    refused = TestClient(create_app(CollectorRegistry(), AlertPolicy(streams()), sent.extend, token=""))
-    assert refused.post("/alerts", json=FIRING, headers={"Authorization": "Bearer "}).status_code == 401
+    with pytest.raises(ValueError, match="token"):  # no token would be a webhook open to anyone
+        create_app(CollectorRegistry(), AlertPolicy(streams()), sent.extend, token="")
 
 
 def test_a_model_key_label_no_command_can_carry_is_ignored_with_a_reason() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import ConsumerGroupState, KafkaException
-from confluent_kafka.admin import AdminClient
 
 from driftline.bench.throughput import Bench, Measure, Outputs, Process, Setup, phishing_events, warm_up_event
 from driftline.kafkaio.clients import make_producer
+from driftline.kafkaio.topics import admin_client
 
 #: Partitions of the benchmark's events topic (Bench.topics).
 PARTITIONS = 6
@@ -16,7 +16,7 @@ PARTITIONS = 6
 
 def wait_for_group(bootstrap: str, group: str, members: int, processes: list[Process], timeout: float = 120) -> None:
     """Until the group is stable with ``members`` members, each assigned some partition."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.popen.poll() is not None for p in processes):

@@ -17,6 +17,7 @@ from confluent_kafka import Message
 
 from driftline.collector.lake import to_frame, write_frame
 from driftline.config import Settings
+from driftline.kafkaio.clients import secured
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Archiver:
             commit_when_idle=False,  # a file per batch, not per pause
             batch=5000,
         )
-        self.loop = StreamLoop(bootstrap, config, self, None)
+        self.loop = StreamLoop(secured(bootstrap, settings.kafka), config, self, None)
         self.archived = 0
         self._buffer: list[tuple[bytes | None, bytes, int, int]] = []
         self._last_seen = time.monotonic()

@@ -85,7 +85,7 @@ class MqttBridge:
             protocol=mqtt.MQTTv311,
             manual_ack=True,
         )
-        self.client.username_pw_set(self.settings.username, self.settings.password)
+        self.client.username_pw_set(self.settings.username, self.settings.password.get_secret_value())
         self.client.max_inflight_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message

@@ -29,6 +29,7 @@ from driftline.collector.mqtt_bridge import MqttBridge
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
 from driftline.config import Settings, load_settings
+from driftline.kafkaio.clients import cluster
 from driftline.kafkaio.health import KafkaProbe
 from driftline.logs import setup_logging
 
@@ -83,7 +84,7 @@ def retire_slots(settings: Settings, timeout_s: float = 300.0) -> None:
     used = [int(path.stem.removeprefix("slot-")) for path in folder.glob("slot-*.lock")]
     for index in sorted(i for i in used if i >= workers):
         slot = Slot.claim(folder, index)
-        ingestor = Ingestor(settings, Publisher(settings.kafka.bootstrap_servers, settings.collector.send_timeout_s))
+        ingestor = Ingestor(settings, Publisher(cluster(settings), settings.collector.send_timeout_s))
         bridge = MqttBridge(ingestor, slot=index)
         drained = bridge.retire(timeout=timeout_s)
         ingestor.publisher.close()
@@ -112,10 +113,10 @@ def build(settings: Settings, slot: int | None = None) -> FastAPI:
 
     Each has a producer of its own, polled on its own thread (the event loop, paho's network thread).
     """
-    publishers = [Publisher(settings.kafka.bootstrap_servers, settings.collector.send_timeout_s) for _ in range(2)]
+    publishers = [Publisher(cluster(settings), settings.collector.send_timeout_s) for _ in range(2)]
     ingestor = Ingestor(settings, publishers[0])
     # Ingest answers 503 by itself while Kafka is away; /healthz says so before a device tries.
-    probe = KafkaProbe(settings.kafka.bootstrap_servers)
+    probe = KafkaProbe(cluster(settings))
     app = create_app(ingestor, probe.problem)
 
     @asynccontextmanager

@@ -11,14 +11,19 @@ import base64
 import hashlib
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from driftline.processes import ManagedProcess, ProcessError, free_port, port_open
+
+if TYPE_CHECKING:  # confluent-kafka is imported only when a client is made
+    from driftline.kafkaio.clients import Cluster
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +85,48 @@ def _cluster_id() -> str:
             return text
 
 
+#: The broker's own principal (inter-broker and controller traffic, ACL administration): a super user.
+ADMIN = "admin"
+
+
+def make_tls_material(folder: Path, host: str = "127.0.0.1") -> None:
+    """A throw-away CA (``ca.pem``) and a broker key and certificate for ``host`` it signed (``broker.pem``)."""
+    if (folder / "broker.pem").exists():
+        return
+    if shutil.which("openssl") is None:
+        raise BrokerError("openssl is needed to make the local broker's TLS certificates")
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30", "-subj", "/CN=driftline local CA",
+         "-keyout", "ca.key", "-out", "ca.pem"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={host}", "-keyout", "broker.key", "-out", "broker.csr"],
+        ["x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "30",
+         "-extfile", "san.cnf", "-out", "broker.crt"],
+    ]  # fmt: skip
+    (folder / "san.cnf").write_text(f"subjectAltName=IP:{host},DNS:localhost\n")
+    for step in steps:
+        done = subprocess.run(["openssl", *step], cwd=folder, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BrokerError(f"openssl {step[0]} failed: {done.stderr.strip()[-500:]}")
+    # Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate chain.
+    key = subprocess.run(
+        ["openssl", "pkcs8", "-topk8", "-nocrypt", "-in", "broker.key"], cwd=folder, capture_output=True, check=True
+    ).stdout
+    (folder / "broker.pem").write_bytes(key + (folder / "broker.crt").read_bytes() + (folder / "ca.pem").read_bytes())
+
+
 @dataclass
 class LocalBroker:
     """One Kafka process in KRaft combined mode, bound to loopback ports chosen at construction.
 
     Ports and the data folder stay the same across :meth:`stop` and :meth:`start`, so a restarted
     broker serves the records it had.
+
+    With ``users`` (name → password) the client listener speaks SASL with SCRAM-SHA-512 only
+    (SASL_SSL with ``tls``, a CA and a certificate for 127.0.0.1 made with openssl on first
+    start), the users are created when the storage is formatted, and KRaft's StandardAuthorizer
+    refuses whatever no ACL allows (see :mod:`driftline.kafkaio.acls`). Without ``users`` the
+    broker is the plain, fast one the tests and ``driftline stack`` use.
     """
 
     data_dir: Path
@@ -99,29 +140,126 @@ class LocalBroker:
     voters: str = ""
     replicas: int = 1
     cluster_id: str = field(default_factory=lambda: _cluster_id())
+    users: dict[str, str] | None = field(default=None, repr=False)
+    tls: bool = False
     _process: ManagedProcess | None = field(default=None, init=False, repr=False)
 
     @property
+    def secure(self) -> bool:
+        return self.users is not None
+
+    @property
+    def protocol(self) -> str:
+        if not self.secure:
+            return "SSL" if self.tls else "PLAINTEXT"
+        return "SASL_SSL" if self.tls else "SASL_PLAINTEXT"
+
+    @property
     def bootstrap_servers(self) -> str:
+        """The client listener; on a secure broker, connect with :meth:`cluster_for` a user."""
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate clients trust (``tls`` only)."""
+        return self.data_dir / "tls" / "ca.pem"
+
+    def security_for(self, user: str | None) -> dict[str, Any]:
+        """The ``kafka.security`` section of a service connecting as ``user`` (None: no credentials)."""
+        section: dict[str, Any] = {"protocol": self.protocol if user else self.protocol.removeprefix("SASL_")}
+        if user is not None:
+            section |= {"username": user, "password": self._password(user)}
+        if self.tls:
+            section["ca_file"] = str(self.ca_file)
+        return section
+
+    def cluster_for(self, user: str | None) -> Cluster:
+        """Bootstrap servers authenticated as ``user`` (the broker's own :data:`ADMIN` included)."""
+        from driftline.config import KafkaSecurity
+        from driftline.kafkaio.clients import Cluster, security_config
+
+        return Cluster(self.bootstrap_servers, security_config(KafkaSecurity(**self.security_for(user))))
+
+    def _password(self, user: str) -> str:
+        if user == ADMIN:
+            return self._admin_password
+        if self.users is None or user not in self.users:
+            raise BrokerError(f"no Kafka user {user!r} on this broker")
+        return self.users[user]
+
+    @property
+    def _admin_password(self) -> str:
+        # Kept beside the data, so a restarted broker (and its clients) use the password it was formatted with.
+        path = self.data_dir / "admin.password"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(24))
+        return path.read_text()
 
     @property
     def log_file(self) -> Path:
         return self.data_dir / "broker.log"
 
+    def _listeners(self) -> list[str]:
+        if not self.secure and not self.tls:
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            ]
+        admin = self._admin_password
+        lines = [
+            f"listeners=CLIENT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=CLIENT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=CLIENT",
+        ]
+        if self.secure:
+            # SCRAM credentials live in the metadata log, which the controller cannot read before it
+            # runs: its own listener authenticates the broker with PLAIN from this file instead.
+            lines += [
+                f"listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,CLIENT:{self.protocol}",
+                "listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512",
+                "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+                "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+                "sasl.mechanism.controller.protocol=PLAIN",
+                "listener.name.client.scram-sha-512.sasl.jaas.config="
+                f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN}" '
+                f'password="{admin}";',
+                "listener.name.controller.plain.sasl.jaas.config="
+                f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{ADMIN}" '
+                f'password="{admin}" user_{ADMIN}="{admin}";',
+                "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                f"super.users=User:{ADMIN}",
+                "allow.everyone.if.no.acl.found=false",
+            ]
+        else:
+            lines.append("listener.security.protocol.map=CONTROLLER:PLAINTEXT,CLIENT:SSL")
+        if self.tls:
+            tls = self.data_dir / "tls"
+            lines += [
+                "listener.name.client.ssl.keystore.type=PEM",
+                f"listener.name.client.ssl.keystore.location={tls / 'broker.pem'}",
+                "listener.name.client.ssl.truststore.type=PEM",
+                f"listener.name.client.ssl.truststore.location={self.ca_file}",
+                # The broker connects to itself by address: its certificate names 127.0.0.1.
+                "listener.name.client.ssl.endpoint.identification.algorithm=https",
+            ]
+        return lines
+
     def _properties(self) -> Path:
         path = self.data_dir / "server.properties"
+        path.touch(mode=0o600)  # it holds the admin password on a secure broker
         path.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
                     f"node.id={self.node_id}",
                     f"controller.quorum.voters={self.voters or f'1@127.0.0.1:{self.controller_port}'}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                    "controller.listener.names=CONTROLLER",
-                    "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    *self._listeners(),
                     f"log.dirs={self.data_dir / 'logs'}",
                     # One node: every internal topic has a single replica. A cluster: an acknowledged
                     # write is on two nodes at least, so losing one loses nothing.
@@ -159,14 +297,26 @@ class LocalBroker:
         jars = fetch_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         props = self._properties()
+        if self.tls:
+            make_tls_material(self.data_dir / "tls")
         if not (self.data_dir / "logs" / "meta.properties").exists():
+            scram = [
+                arg
+                for user in ([ADMIN, *self.users] if self.users is not None else [])
+                for arg in ("--add-scram", f"SCRAM-SHA-512=[name={user},password={self._password(user)}]")
+            ]
             fmt = subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(props), jars=jars),
+                self._java(
+                    "kafka.tools.StorageTool", "format", "-t", self.cluster_id, "-c", str(props), *scram, jars=jars
+                ),
                 capture_output=True,
                 text=True,
             )
             if fmt.returncode != 0:
-                raise BrokerError(f"formatting Kafka storage failed: {(fmt.stdout + fmt.stderr).strip()[-2000:]}")
+                output = (fmt.stdout + fmt.stderr).strip()[-2000:]
+                for user in self.users or {}:
+                    output = output.replace(self._password(user), "***")
+                raise BrokerError(f"formatting Kafka storage failed: {output.replace(self._admin_password, '***')}")
         ready = self.answers if wait else lambda: port_open(self.controller_port)
         self._process = ManagedProcess(
             f"Kafka node {self.node_id}", self._java("kafka.Kafka", str(props), jars=jars), self.log_file, ready=ready
@@ -186,7 +336,7 @@ class LocalBroker:
         if not port_open(self.port):
             return False
         try:
-            admin_client(self.bootstrap_servers).list_topics(timeout=3)
+            admin_client(self.cluster_for(ADMIN) if self.secure else self.bootstrap_servers).list_topics(timeout=3)
             return True
         except KafkaException:
             return False

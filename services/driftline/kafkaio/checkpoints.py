@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from driftline.checkpoint import Checkpoint, CheckpointError, Signer, signer_for
 from driftline.config import Settings
 from driftline.faults import crash_point
-from driftline.kafkaio.clients import end_offset, make_consumer
+from driftline.kafkaio.clients import end_offset, make_consumer, secured
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class _Partition:
 def store_for(settings: Settings, bootstrap: str) -> KafkaCheckpointStore:
     """The deployment's checkpoint store, signing with its configured key."""
     spec = settings.topics.checkpoints
-    return KafkaCheckpointStore(bootstrap, spec.name, spec.partitions, signer_for(settings))
+    return KafkaCheckpointStore(secured(bootstrap, settings.kafka), spec.name, spec.partitions, signer_for(settings))
 
 
 class KafkaCheckpointStore:

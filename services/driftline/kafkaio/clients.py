@@ -9,38 +9,113 @@ kafka-python and every Java client choose too.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from driftline.config import ConfigError, KafkaSecurity, KafkaSettings, Settings
 
 #: Java's partitioner (murmur2 of the key; keyless records spread at random).
 PARTITIONER = "murmur2_random"
 
 
+class Cluster(str):
+    """Bootstrap servers that also carry how this service authenticates to them.
+
+    A ``str``, so it travels wherever bootstrap servers already do (the stream loop, the checkpoint
+    store, the publishers) and every client built from it through this module is authenticated.
+    It prints as the servers alone: the credentials never reach a log line or an error message.
+    """
+
+    security: Mapping[str, Any]
+
+    def __new__(cls, servers: str, security: Mapping[str, Any]) -> Cluster:
+        cluster = super().__new__(cls, servers)
+        cluster.security = MappingProxyType(dict(security))
+        return cluster
+
+    def __repr__(self) -> str:
+        return f"Cluster({str(self)!r})"
+
+    def __reduce__(self) -> tuple[type[Cluster], tuple[str, dict[str, Any]]]:
+        return Cluster, (str(self), dict(self.security))
+
+
+def security_config(security: KafkaSecurity) -> dict[str, Any]:
+    """The librdkafka settings of a ``kafka.security`` section, the password read from its file if so configured."""
+    config: dict[str, Any] = {"security.protocol": security.protocol.lower(), **security.client_settings}
+    if security.protocol.startswith("SASL_"):
+        config["sasl.mechanism"] = security.mechanism
+        config["sasl.username"] = security.username
+        config["sasl.password"] = _password(security)
+    if security.protocol in ("SASL_SSL", "SSL") and security.ca_file is not None:
+        if not security.ca_file.is_file():
+            raise ConfigError(f"kafka.security.ca_file: {security.ca_file} does not exist")
+        config["ssl.ca.location"] = str(security.ca_file)
+    return config
+
+
+def _password(security: KafkaSecurity) -> str:
+    if security.password_file is None:
+        return security.password.get_secret_value()
+    try:
+        password = security.password_file.read_text().strip()
+    except OSError as e:
+        # The path and the reason, never the content.
+        raise ConfigError(f"kafka.security.password_file: cannot read {security.password_file}: {e.strerror}") from None
+    if not password:
+        raise ConfigError(f"kafka.security.password_file: {security.password_file} is empty")
+    return password
+
+
+def secured(servers: str, kafka: KafkaSettings) -> Cluster:
+    """``servers`` as a :class:`Cluster` authenticated as ``kafka.security`` says (a Cluster stays as it is)."""
+    if isinstance(servers, Cluster):
+        return servers
+    return Cluster(servers, security_config(kafka.security))
+
+
+def cluster(settings: Settings, servers: str | None = None) -> Cluster:
+    """The configured cluster (or ``servers``), with this service's credentials."""
+    return secured(servers or settings.kafka.bootstrap_servers, settings.kafka)
+
+
+def client_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
+    """What every client needs: the servers and, from a :class:`Cluster`, its security settings."""
+    security = getattr(bootstrap_servers, "security", {})
+    return {"bootstrap.servers": str(bootstrap_servers), **security, **overrides}
+
+
 def producer_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:
     """An idempotent producer that waits for all in-sync replicas: an acknowledged send is durable."""
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": 5,
-        "partitioner": PARTITIONER,
-        **overrides,
-    }
+    return client_config(
+        bootstrap_servers,
+        **{
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "partitioner": PARTITIONER,
+            **overrides,
+        },
+    )
 
 
 def consumer_config(bootstrap_servers: str, group_id: str | None, **overrides: Any) -> dict[str, Any]:
     """A consumer that starts at the earliest record, commits only when told to, and sees committed data only."""
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        # librdkafka needs a group id even for a consumer that only assigns partitions by hand.
-        "group.id": group_id or "driftline-unmanaged",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "isolation.level": "read_committed",
-        **overrides,
-    }
+    return client_config(
+        bootstrap_servers,
+        **{
+            # librdkafka needs a group id even for a consumer that only assigns partitions by hand.
+            "group.id": group_id or "driftline-unmanaged",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "isolation.level": "read_committed",
+            **overrides,
+        },
+    )
 
 
 def make_producer(bootstrap_servers: str, **overrides: Any) -> Producer:

@@ -9,6 +9,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from driftline.config import ConfigError, Topics
+from driftline.kafkaio.clients import client_config
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
 
 
 def admin_client(bootstrap_servers: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "client.id": "driftline-admin"})
+    """An admin client, authenticated as a :class:`~driftline.kafkaio.clients.Cluster` says."""
+    return AdminClient(client_config(bootstrap_servers, **{"client.id": "driftline-admin"}))
 
 
 def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: int = 1) -> list[str]:
@@ -50,7 +52,14 @@ def ensure_topics(bootstrap_servers: str, topics: Topics, replication_factor: in
                 future.result()
                 created.append(name)
             except KafkaException as e:
-                if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                code = e.args[0].code()
+                if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+                    # On a secured cluster services may not create topics: the operator does, once.
+                    raise ConfigError(
+                        f"topics: {name} does not exist and this Kafka user may not create it; "
+                        "create the topics as the operator (`driftline topics`)"
+                    ) from None
+                if code != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise  # another service may create it between our list and create; anything else is real
         if created:
             log.info("created topics %s", ", ".join(created))

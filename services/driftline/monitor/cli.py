@@ -29,9 +29,9 @@ def register(app: typer.Typer) -> None:
         from driftline.runtime import kafka_for, stop_on_signals
 
         settings = load_settings(config)
+        webhook_token(settings)  # refused (beyond loopback without a token) before Kafka is looked for
         with kafka_for(settings) as bootstrap:
             service = MonitorService(settings, bootstrap, port=port)
-            webhook_token(settings)
             with service:
                 typer.echo(f"monitor on {service.url}/metrics (webhook {service.url}/alerts); Ctrl-C stops it")
                 try:
@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         """Publish a reset (or rollback, or snapshot) command for a stream or one model key to the control topic."""
         from driftline.config import ConfigError, load_settings
         from driftline.contracts import ControlCommand
-        from driftline.kafkaio.clients import make_producer
+        from driftline.kafkaio.clients import cluster, make_producer
         from driftline.monitor.webhook import kafka_publisher
 
         settings = load_settings(config)
@@ -84,6 +84,6 @@ def register(app: typer.Typer) -> None:
             reason=reason,
             issuer="driftline-cli",
         )
-        kafka_publisher(make_producer(servers), settings.topics.control.name)([command])
+        kafka_publisher(make_producer(cluster(settings, servers)), settings.topics.control.name)([command])
         what = f"{mode} reset" if action == "reset" else action
         typer.echo(f"sent {command.command_id}: {what} of {model_key or 'every model of ' + stream}")

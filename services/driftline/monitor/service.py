@@ -14,9 +14,9 @@ from prometheus_client import Counter
 
 from driftline.config import Settings
 from driftline.contracts import ContractError, ControlCommand, Outcome, parse
-from driftline.httpserver import BackgroundServer
+from driftline.httpserver import BackgroundServer, configured_token, refuse_unguarded
 from driftline.kafkaio.checkpoints import store_for
-from driftline.kafkaio.clients import make_producer
+from driftline.kafkaio.clients import make_producer, secured
 from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.monitor.app import create_app
@@ -31,9 +31,14 @@ def webhook_token(settings: Settings) -> str:
     """The configured token, else one generated once and kept in ``state_dir/monitor/webhook_token``.
 
     Alertmanager's launcher reads the same file, so the two agree without a token in the config.
+    A monitor listening beyond loopback must be given one: a generated token there is a token
+    nobody outside this host knows, and the start is refused rather than silently generating it.
     """
-    if settings.monitor.webhook_token:
-        return settings.monitor.webhook_token
+    m = settings.monitor
+    configured = configured_token(m.webhook_token, m.webhook_token_file, "monitor.webhook_token")
+    refuse_unguarded(m.host, configured, "monitor.webhook_token")
+    if configured:
+        return configured
     path = Path(settings.state_dir) / "monitor" / "webhook_token"
     if path.exists():
         return path.read_text().strip()
@@ -67,6 +72,7 @@ class MonitorService:
     probe: KafkaProbe | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self.bootstrap = secured(self.bootstrap, self.settings.kafka)
         self.state = build_state(self.settings)
         self.policy = AlertPolicy(self.settings.streams)
         self.port = self.settings.monitor.port if self.port is None else self.port
@@ -94,7 +100,10 @@ class MonitorService:
         store = store_for(self.settings, self.bootstrap)
         self.loop = StreamLoop(self.bootstrap, config, self, store, on_recovery=lambda _: recoveries.inc())
         self.probe = KafkaProbe(self.bootstrap).start()
-        app = create_app(registry, self.policy, self.publish_commands, webhook_token(self.settings), self.problem)
+        token = webhook_token(self.settings)
+        app = create_app(
+            registry, self.policy, self.publish_commands, token, self.problem, self.settings.monitor.max_body_bytes
+        )
         self._server = BackgroundServer(app, host=self.settings.monitor.host, port=self.port or 0).start()
         self.port = self._server.port
         self._threads = [threading.Thread(target=self._consume, name="monitor-consumer", daemon=True)]

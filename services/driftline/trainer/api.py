@@ -8,8 +8,9 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from driftline.config import Settings
 from driftline.contracts import FeatureName, FeatureValue
-from driftline.httpserver import add_ops_routes
+from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes, configured_token, refuse_unguarded
 from driftline.trainer.core import TrainerCore, UnknownStream
 
 
@@ -20,8 +21,23 @@ class PredictRequest(BaseModel):
     features: dict[FeatureName, FeatureValue]
 
 
-def create_app(core: TrainerCore, healthy: Callable[[], str | None] = lambda: None) -> FastAPI:
+def api_token(settings: Settings) -> str:
+    """The token /predict and /models demand ("" leaves them open); refused beyond loopback without one."""
+    t = settings.trainer
+    token = configured_token(t.api_token, t.api_token_file, "trainer.api_token")
+    refuse_unguarded(t.host, token, "trainer.api_token")
+    return token
+
+
+def create_app(
+    core: TrainerCore,
+    healthy: Callable[[], str | None] = lambda: None,
+    token: str = "",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The trainer's app; with a ``token``, every route but /healthz and /metrics demands it as a bearer token."""
     app = FastAPI(title="driftline trainer", description="Serves the current model of each model key.")
+    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
 
     @app.post("/predict")
     def predict(request: PredictRequest) -> dict[str, Any]:

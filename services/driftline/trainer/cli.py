@@ -18,9 +18,11 @@ def register(app: typer.Typer) -> None:
         """Clean events and learn River models online, predict-then-learn; serve /predict and /metrics."""
         from driftline.config import load_settings
         from driftline.runtime import kafka_for, stop_on_signals
+        from driftline.trainer.api import api_token
         from driftline.trainer.runner import TrainerRunner
 
         settings = load_settings(config)
+        api_token(settings)  # an unguarded HTTP setup is refused before Kafka is even looked for
         stop = stop_on_signals()
         with kafka_for(settings) as bootstrap:
             runner = TrainerRunner(settings, bootstrap, port=port)

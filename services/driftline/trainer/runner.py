@@ -8,7 +8,7 @@ import time
 from driftline.config import Settings
 from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.health import KafkaProbe
-from driftline.trainer.api import create_app
+from driftline.trainer.api import api_token, create_app
 from driftline.trainer.service import TrainerService
 
 
@@ -16,13 +16,16 @@ class TrainerRunner:
     """``with TrainerRunner(settings, bootstrap) as runner:`` trains until the block ends."""
 
     def __init__(self, settings: Settings, bootstrap: str, port: int | None = None) -> None:
+        t = settings.trainer
+        # Refused before anything starts: a trainer beyond loopback without a token would serve anyone.
+        token = api_token(settings)
         self.service = TrainerService(settings, bootstrap)
         self.server = BackgroundServer(
-            create_app(self.service.core, self.problem),
-            settings.trainer.host,
-            settings.trainer.port if port is None else port,
+            create_app(self.service.core, self.problem, token, t.max_body_bytes),
+            t.host,
+            t.port if port is None else port,
         )
-        self.probe = KafkaProbe(bootstrap)
+        self.probe = KafkaProbe(self.service.bootstrap)  # with the service's Kafka credentials
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.service.run, args=(self._stop,), name="trainer", daemon=True)
 

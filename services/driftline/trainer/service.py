@@ -29,6 +29,7 @@ from driftline.contracts import (
     parse_any,
 )
 from driftline.kafkaio.checkpoints import store_for
+from driftline.kafkaio.clients import secured
 from driftline.kafkaio.deadletter import dead_letter_headers
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.trainer.core import TrainerCore, UnknownStream
@@ -48,7 +49,7 @@ class TrainerService:
 
     def __init__(self, settings: Settings, bootstrap: str, core: TrainerCore | None = None) -> None:
         self.settings = settings
-        self.bootstrap = bootstrap
+        self.bootstrap = bootstrap = secured(bootstrap, settings.kafka)
         self.core = core or TrainerCore(settings)
         self.stopped = threading.Event()
         #: Why the loop stopped on its own, if it did (health checks and the CLI report it).
@@ -156,7 +157,7 @@ class TrainerService:
             return [], set()  # acks, ours or another instance's, share the topic
         acks = self.core.on_command(command)
         changed = {self._unit_of_key(ack.model_key) for ack in acks if ack.status == "applied" and ack.model_key}
-        topic = self.settings.topics.control.name
+        topic = self.settings.topics.acks.name
         return [self._output(topic, ack, ack.model_key or ack.stream) for ack in acks], changed
 
     def _on_drift(self, message: Message) -> tuple[list[Output], set[str]]:

@@ -24,6 +24,7 @@ from driftline.collector.service import Ingestor
 from driftline.collector.simulator.generator import Emission, SimOptions, Simulation
 from driftline.collector.simulator.scenarios import SCENARIOS
 from driftline.config import ConfigError, Settings
+from driftline.kafkaio.clients import cluster
 
 
 @dataclass
@@ -202,7 +203,7 @@ def run_simulation(
     servers = bootstrap or settings.kafka.bootstrap_servers
     if not servers:
         raise ConfigError("simulate: no Kafka bootstrap servers given or configured")
-    publisher = Publisher(servers, settings.collector.send_timeout_s)
+    publisher = Publisher(cluster(settings, servers), settings.collector.send_timeout_s)
     try:
         return simulate(simulations, kafka_sink(Ingestor(settings, publisher)), rate, 500, out_dir, progress)
     finally:
