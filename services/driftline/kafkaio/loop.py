@@ -213,7 +213,8 @@ class StreamLoop:
                 except Exception as e:
                     if not recoverable(e):
                         raise
-                    attempt += 1
+                    # The backoff grows while faults follow each other; one that cleared starts it anew.
+                    attempt = attempt + 1 if self.fault else 1
                     self._recover(e, attempt, stop)
                     continue
                 self._final_commit()
