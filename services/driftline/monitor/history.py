@@ -30,9 +30,10 @@ class KeyHistory:
     task: str
     version: int
     points: deque[tuple[float, float, float | None]]  # (event time, score, mean label delay)
-    marks: deque[tuple[float, str, str]]  # (event time, "drift" or "version", what happened)
+    marks: deque[tuple[float, str, str]]  # (event time, "drift", "data" or "version", what happened)
     labelled: int = 0
-    drifts: int = 0
+    drifts: int = 0  # concept drifts
+    data_drifts: int = 0
     last_event_ts: float = float("-inf")
     _n: int = 0
     _error: float = 0.0
@@ -47,6 +48,7 @@ class KeyHistory:
             "version": self.version,
             "labelled": self.labelled,
             "drifts": self.drifts,
+            "data_drifts": self.data_drifts,
             "t": [p[0] for p in points],
             "score": [p[1] for p in points],
             "delay": [p[2] for p in points],
@@ -107,12 +109,17 @@ class History:
             key._n, key._error, key._delay, key._delays = 0, 0.0, 0.0, 0
 
     def drifted(self, key: KeyHistory, outcome: Outcome, event: DriftEvent) -> None:
-        """Mark a drift detection at the event time of the outcome that caused it."""
+        """Mark a drift detection (concept: "drift", a feature's: "data") at its outcome's event time."""
         if event.level != "drift":
             return
-        key.drifts += 1
-        what = f"{event.drift_kind} drift ({event.detector}{', ' + event.feature if event.feature else ''})"
-        key.marks.append((outcome.event_ts.timestamp(), "drift", what))
+        if event.drift_kind == "concept":
+            key.drifts += 1
+            key.marks.append((outcome.event_ts.timestamp(), "drift", f"concept drift ({event.detector})"))
+        else:
+            key.data_drifts += 1
+            key.marks.append(
+                (outcome.event_ts.timestamp(), "data", f"data drift of {event.feature} ({event.detector})")
+            )
 
     def view(self) -> dict[str, dict[str, Any]]:
         """Per stream, its most recently active keys (newest first) and how many were left out, for JSON."""

@@ -31,12 +31,13 @@ def status_data(state: MonitorState) -> dict[str, Any]:
     """The page's data: per stream and model its totals, per model key its recent history."""
     with state.lock:
         history = state.history.view()
-        drifts: dict[tuple[str, str], int] = {}
-        last_drift: dict[tuple[str, str], float] = {}
-        for (stream, model, *_), n in state.drifts.items():
-            drifts[(stream, model)] = drifts.get((stream, model), 0) + n
-        for (stream, model, *_), ts in state.last_drift_ts.items():
-            last_drift[(stream, model)] = max(ts, last_drift.get((stream, model), ts))
+        drifts: dict[tuple[str, str, str], int] = {}  # (stream, model, kind)
+        last_drift: dict[tuple[str, str], float] = {}  # concept drifts only
+        for (stream, model, kind, *_), n in state.drifts.items():
+            drifts[(stream, model, kind)] = drifts.get((stream, model, kind), 0) + n
+        for (stream, model, kind, *_), ts in state.last_drift_ts.items():
+            if kind == "concept":
+                last_drift[(stream, model)] = max(ts, last_drift.get((stream, model), ts))
         models = []
         for (stream, model), series in sorted(state.series.items()):
             scores = series.scores.get("prequential") or next(iter(series.scores.values()), None)
@@ -54,7 +55,8 @@ def status_data(state: MonitorState) -> dict[str, Any]:
                     "score_name": name,
                     "score": values.get((name, "rolling")),
                     "label_delay_mean_s": hist.total / hist.count if hist.count else None,
-                    "drifts": drifts.get((stream, model), 0),
+                    "drifts": drifts.get((stream, model, "concept"), 0),
+                    "data_drifts": drifts.get((stream, model, "data"), 0),
                     "last_drift_ts": last_drift.get((stream, model)),
                 }
             )

@@ -13,7 +13,7 @@
     return e;
   };
 
-  // Vertical lines at drift detections (solid red) and model versions (dashed green).
+  // Concept drifts: red lines; new model versions: dashed green lines; data drifts: purple ticks on top.
   const marksPlugin = (entry) => ({
     hooks: {
       draw: [(u) => {
@@ -22,12 +22,14 @@
         for (const m of entry.marks) {
           const x = u.valToPos(m.t, "x", true);
           if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
-          ctx.strokeStyle = m.kind === "drift" ? "#d62728" : "#2ca02c";
-          ctx.setLineDash(m.kind === "drift" ? [] : [5, 4]);
-          ctx.lineWidth = 2;
+          const style = { drift: ["#d62728", []], version: ["#2ca02c", [6, 4]], data: ["#9467bd", []] }[m.kind];
+          if (!style) continue;
+          ctx.strokeStyle = style[0];
+          ctx.setLineDash(style[1]);
+          ctx.lineWidth = 3;
           ctx.beginPath();
           ctx.moveTo(x, u.bbox.top);
-          ctx.lineTo(x, u.bbox.top + u.bbox.height);
+          ctx.lineTo(x, m.kind === "data" ? u.bbox.top + 12 * devicePixelRatio : u.bbox.top + u.bbox.height);
           ctx.stroke();
         }
         ctx.restore();
@@ -37,14 +39,15 @@
 
   function modelTable(stream) {
     const table = el("table", { class: "models" });
-    const head = ["model", "version", "predictions", "labelled", "score (rolling)", "mean label delay s", "drifts", "last drift (UTC, wall clock)"];
+    const head = ["model", "version", "predictions", "labelled", "score (rolling)", "mean label delay s", "concept drifts", "data drifts", "last concept drift (UTC, wall clock)"];
     table.appendChild(el("tr")).append(...head.map((h) => el("th", {}, h)));
     for (const m of stream.models) {
       const row = el("tr", { "data-stream": m.stream, "data-model": m.model });
       row.append(
         el("td", {}, m.model), el("td", {}, String(m.version)), el("td", {}, String(m.predictions)),
         el("td", {}, String(m.labelled)), el("td", {}, `${m.score_name} ${fmt(m.score)}`),
-        el("td", {}, fmt(m.label_delay_mean_s, 1)), el("td", {}, String(m.drifts)), el("td", {}, when(m.last_drift_ts)),
+        el("td", {}, fmt(m.label_delay_mean_s, 1)), el("td", {}, String(m.drifts)), el("td", {}, String(m.data_drifts)),
+        el("td", {}, when(m.last_drift_ts)),
       );
       table.appendChild(row);
     }
@@ -53,15 +56,16 @@
 
   function keyTable(stream) {
     const table = el("table", { class: "keys" });
-    const head = ["model key", "model", "version", "labelled", "last score", "last label delay s", "drifts", "versions seen"];
+    const head = ["model key", "model", "version", "labelled", "last score", "last label delay s", "concept drifts", "data drifts", "versions seen"];
     table.appendChild(el("tr")).append(...head.map((h) => el("th", {}, h)));
     for (const k of stream.keys) {
       const row = el("tr", { "data-stream": stream.stream, "data-model-key": k.model_key });
       const versions = k.marks.filter((m) => m.kind === "version").length + 1;
+      const last = (values) => values.filter((v) => v !== null).at(-1);
       row.append(
         el("td", {}, k.model_key), el("td", {}, k.model), el("td", {}, String(k.version)), el("td", {}, String(k.labelled)),
-        el("td", {}, fmt(k.score[k.score.length - 1])), el("td", {}, fmt(k.delay[k.delay.length - 1], 1)),
-        el("td", {}, String(k.drifts)), el("td", {}, String(versions)),
+        el("td", {}, fmt(last(k.score))), el("td", {}, fmt(last(k.delay), 1)),
+        el("td", {}, String(k.drifts)), el("td", {}, String(k.data_drifts)), el("td", {}, String(versions)),
       );
       table.appendChild(row);
     }
@@ -77,7 +81,7 @@
       series: [
         {},
         { label: scoreName, stroke: "#1f77b4", width: 2, spanGaps: true },
-        { label: "label delay s", stroke: "#ff7f0e", width: 1, scale: "s", spanGaps: true },
+        { label: "label delay s", stroke: "rgba(255,127,14,0.6)", width: 1, scale: "s", spanGaps: true },
       ],
       axes: [{}, { label: scoreName }, { side: 1, scale: "s", label: "label delay s", grid: { show: false } }],
       plugins: [marksPlugin(entry)],
