@@ -130,24 +130,31 @@ def refuse_unguarded(host: str, token: str, setting: str) -> None:
 
 
 class Guard:
-    """ASGI middleware: a bearer token on every path but :data:`OPEN_PATHS`, and a request-body limit on all.
+    """ASGI middleware: a bearer token on every path but ``open_paths``, and a request-body limit on all.
 
     The token is checked before the body is read, so an unauthenticated caller learns nothing
     about the endpoints' schemas; a body beyond ``max_body_bytes`` is a 413 (declared or counted).
     An empty ``token`` leaves the paths open (only allowed on loopback: :func:`refuse_unguarded`).
     """
 
-    def __init__(self, app: ASGIApp, token: str = "", max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str = "",
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        open_paths: frozenset[str] = OPEN_PATHS,
+    ) -> None:
         self.app = app
         self._token = token.encode()
         self.max_body_bytes = max_body_bytes
+        self.open_paths = open_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if self._token and scope["path"] not in OPEN_PATHS:
+        if self._token and scope["path"] not in self.open_paths:
             presented = (bearer_token(headers.get("authorization")) or "").encode()
             if not hmac.compare_digest(presented, self._token):
                 await _refuse(scope, send, 401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})

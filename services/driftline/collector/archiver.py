@@ -43,6 +43,7 @@ class Archiver:
         self.archived = 0
         self._buffer: list[tuple[bytes | None, bytes, int, int]] = []
         self._last_seen = time.monotonic()
+        self._assigned = threading.Event()
 
     def run(self, stop: threading.Event | None = None, idle_exit_s: float | None = None) -> int:
         """Archive until ``stop`` is set (or after ``idle_exit_s`` without new events); returns events archived."""
@@ -58,7 +59,8 @@ class Archiver:
 
     def _stop_when_idle(self, stop: threading.Event, idle_s: float) -> None:
         while not stop.wait(0.2):
-            if time.monotonic() - self._last_seen >= idle_s:
+            # Idle only counts once partitions are assigned: joining the group can take longer than idle_s.
+            if self._assigned.is_set() and time.monotonic() - self._last_seen >= idle_s:
                 stop.set()
 
     # The loop's handler
@@ -88,7 +90,8 @@ class Archiver:
         return b""
 
     def restore(self, unit: str, state: bytes | None) -> None:
-        pass
+        self._last_seen = time.monotonic()
+        self._assigned.set()
 
     def release(self, unit: str) -> None:
         # Not archived yet: the partition's next reader (or this loop, starting over) reads them again.

@@ -168,7 +168,8 @@ def read_topic(bootstrap_servers: str, topic: str, partitions: int, timeout: flo
 def end_offset(consumer: Consumer, tp: TopicPartition, timeout: float = 30.0) -> int:
     """The partition's end (its last stable offset for a read_committed consumer).
 
-    A topic created a moment ago answers "not leader" until its leader is known: asked again.
+    A topic created a moment ago answers "not leader" until its leader is known, and a new leader
+    (after a broker was lost) "offset not available" until its high watermark caught up: asked again.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -179,6 +180,7 @@ def end_offset(consumer: Consumer, tp: TopicPartition, timeout: float = 30.0) ->
                 KafkaError.NOT_LEADER_FOR_PARTITION,
                 KafkaError.LEADER_NOT_AVAILABLE,
                 KafkaError.UNKNOWN_TOPIC_OR_PART,
+                KafkaError.OFFSET_NOT_AVAILABLE,
                 KafkaError._TIMED_OUT,
             )
             if not retriable or time.monotonic() > deadline:

@@ -1,4 +1,4 @@
-"""The monitor's HTTP server: /metrics for Prometheus, /alerts for Alertmanager, /healthz."""
+"""The monitor's HTTP server: /metrics for Prometheus, /alerts for Alertmanager, /healthz, the /ui status page."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes
+from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, OPEN_PATHS, Guard, add_ops_routes
+from driftline.monitor.state import MonitorState
+from driftline.monitor.ui import UI_PATHS, add_ui_routes
 from driftline.monitor.webhook import AlertmanagerPayload, AlertPolicy, Publish, handle_notification
 
 log = logging.getLogger(__name__)
@@ -24,15 +26,23 @@ def create_app(
     token: str,
     healthy: Callable[[], str | None] = lambda: None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    state: MonitorState | None = None,
 ) -> FastAPI:
-    """The FastAPI app; ``token`` is the bearer token the webhook demands (never empty: see webhook_token)."""
+    """The FastAPI app; ``token`` is the bearer token the webhook demands (never empty: see webhook_token).
+
+    With ``state``, it also serves the status page of that state on /ui.
+    """
     if not token:
         raise ValueError("the monitor's webhook needs a token")
     app = FastAPI(title="driftline monitor", docs_url=None, redoc_url=None)
-    # The token guards every route but /metrics and /healthz, and is checked before any body is read.
-    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
+    # The token guards every route but /metrics, /healthz and the read-only status page (which shows
+    # what /metrics already does), and is checked before any body is read.
+    open_paths = OPEN_PATHS | UI_PATHS if state is not None else OPEN_PATHS
+    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes, open_paths=open_paths)
 
     add_ops_routes(app, registry, healthy)
+    if state is not None:
+        add_ui_routes(app, state)
 
     @app.post("/alerts")
     async def alerts(request: Request) -> dict[str, object]:

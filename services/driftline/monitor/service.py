@@ -102,13 +102,19 @@ class MonitorService:
         self.probe = KafkaProbe(self.bootstrap).start()
         token = webhook_token(self.settings)
         app = create_app(
-            registry, self.policy, self.publish_commands, token, self.problem, self.settings.monitor.max_body_bytes
+            registry,
+            self.policy,
+            self.publish_commands,
+            token,
+            self.problem,
+            self.settings.monitor.max_body_bytes,
+            state=self.state,
         )
         self._server = BackgroundServer(app, host=self.settings.monitor.host, port=self.port or 0).start()
         self.port = self._server.port
         self._threads = [threading.Thread(target=self._consume, name="monitor-consumer", daemon=True)]
         self._threads[0].start()
-        log.info("monitor serving /metrics and /alerts on %s", self.url)
+        log.info("monitor serving /metrics, /alerts and the status page /ui on %s", self.url)
         return self
 
     def problem(self) -> str | None:

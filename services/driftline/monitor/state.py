@@ -29,6 +29,7 @@ from driftline.contracts import DriftEvent, Outcome
 from driftline.dedupe import RecentIds
 from driftline.labels import Labels
 from driftline.monitor.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
+from driftline.monitor.history import History
 from driftline.monitor.scores import ScoreError, Scores
 
 #: Label delay histogram buckets, in seconds: from near-immediate feedback to a day.
@@ -177,6 +178,8 @@ class MonitorState:
         self.drifts: Counter[tuple[str, str, str, str, str]] = Counter()
         self.warnings: Counter[tuple[str, str, str, str, str]] = Counter()
         self.last_drift_ts: dict[tuple[str, str, str, str, str], float] = {}
+        # The status page's short memory; not in _STATE: it is not checkpointed.
+        self.history = History(max_keys=min(max_model_keys, 500))
 
     #: What a checkpoint holds: everything but the configuration and the lock.
     _STATE = (
@@ -199,6 +202,8 @@ class MonitorState:
         with self.lock:
             for name, value in values.items():
                 setattr(self, name, value)
+            # Outcomes after the checkpoint come again: drawing them twice would distort the page.
+            self.history = fresh.history
 
     def drop(self, reason: str) -> None:
         """Count an outcome that was not used (invalid, duplicate, unknown stream, unscorable)."""
@@ -223,6 +228,7 @@ class MonitorState:
 
     def _observe(self, outcome: Outcome, stream: StreamConfig) -> list[DriftEvent]:
         track = self._track(outcome, stream)
+        history = self.history.seen(outcome, stream.task)
         targets = [self._series(outcome)]
         device = self._device_series(outcome, stream)
         if device is not None:
@@ -240,12 +246,15 @@ class MonitorState:
         if outcome.label is not None and outcome.prediction is not None:
             estimate = "holdout" if outcome.holdout else "prequential"
             error = targets[0].score(estimate, outcome)
+            self.history.labelled(history, outcome, error)
             for series in targets[1:]:
                 series.score(estimate, outcome)
             if outcome.label_delay_s is not None and outcome.label_delay_s >= 0:
                 for series in targets:
                     series.label_delay.observe(outcome.label_delay_s)
             events += self._concept_drift(track, outcome, stream, error)
+        for event in events:
+            self.history.drifted(history, outcome, event)
         self.accepted[(outcome.stream, outcome.model_name)] += 1
         return events
 
