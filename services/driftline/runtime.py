@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from driftline.config import ConfigError, Settings
 from driftline.kafkaio.broker import LocalBroker
-from driftline.kafkaio.clients import cluster
+from driftline.kafkaio.clients import cluster, require_reachable
 from driftline.kafkaio.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ def kafka_for(settings: Settings, start_local: bool = False, fresh: bool = True)
     """
     if settings.kafka.bootstrap_servers:
         servers = cluster(settings)
+        require_reachable(servers)
         ensure_topics(servers, settings.topics, settings.kafka.replication_factor)
         yield servers
         return

@@ -243,9 +243,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def stack(
         config: ConfigOption = None,
-        events: Annotated[int, typer.Option(help="Events per scenario (rooms, machines).")] = 20_000,
-        devices: Annotated[int, typer.Option(help="Simulated sensors per scenario.")] = 4,
-        rate: Annotated[float | None, typer.Option(help="Events per second; default: as fast as possible.")] = None,
+        events: Annotated[int, typer.Option(min=1, help="Events per scenario (rooms, machines).")] = 20_000,
+        devices: Annotated[int, typer.Option(min=1, help="Simulated sensors per scenario.")] = 4,
+        rate: Annotated[
+            float | None, typer.Option(min=0.001, help="Events per second; default: as fast as possible.")
+        ] = None,
         seed: Annotated[int, typer.Option(help="Same seed, same simulated run.")] = 0,
         hold: Annotated[bool, typer.Option("--hold/--no-hold", help="Keep the stack up after the run.")] = True,
         free_ports: Annotated[
