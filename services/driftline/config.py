@@ -338,6 +338,8 @@ class ServiceSettings(Strict):
     """Address the service's HTTP server listens on."""
     port: Annotated[int, Field(ge=0, le=65535)]
     """Its port (0: any free port)."""
+    access_log: bool = False
+    """Log a line per HTTP request (uvicorn's access log); off, the log keeps to what the service does."""
 
 
 class ConsumerSettings(ServiceSettings):

@@ -104,7 +104,8 @@ class MonitorService:
         app = create_app(
             registry, self.policy, self.publish_commands, token, self.problem, self.settings.monitor.max_body_bytes
         )
-        self._server = BackgroundServer(app, host=self.settings.monitor.host, port=self.port or 0).start()
+        m = self.settings.monitor
+        self._server = BackgroundServer(app, host=m.host, port=self.port or 0, access_log=m.access_log).start()
         self.port = self._server.port
         self._threads = [threading.Thread(target=self._consume, name="monitor-consumer", daemon=True)]
         self._threads[0].start()
