@@ -190,16 +190,15 @@ def register(app: typer.Typer) -> None:
 
         Reads the Kafka of kafka.bootstrap_servers, which must be set.
         """
-        import contextlib
-
         from driftline.collector.archiver import Archiver
         from driftline.config import load_settings
+        from driftline.runtime import stop_on_signals
 
         settings = load_settings(config)
         with _kafka(settings, "archive") as bootstrap:
             archiver = Archiver(settings, bootstrap, lake)
-            with contextlib.suppress(KeyboardInterrupt):
-                archiver.run(idle_exit_s=idle_exit)
+            # SIGTERM too (the stack stops it so): the buffered batch is written on the way out.
+            archiver.run(stop_on_signals(), idle_exit_s=idle_exit)
         typer.echo(f"archived {archiver.archived} events into {archiver.lake_dir}")
 
     @app.command("export")
