@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 import typer.core
 from rich.console import Console
+from rich.markup import escape
 
 from driftline.checkpoint import CheckpointError
 from driftline.cli_options import ConfigOption
@@ -288,7 +289,7 @@ USER_ERRORS = (ConfigError, ContractError, ModelSpecError, BrokerError, ProcessE
 
 def _fail(message: str, code: int) -> None:
     # One line, naming the problem: these are the user's to fix, not tracebacks or boxes to read.
-    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -303,7 +304,7 @@ def main() -> None:
         where = f" (see `{ctx.command_path} --help`)" if isinstance(e, _click_errors.UsageError) and ctx else ""
         _fail(" ".join(e.format_message().split()) + where, e.exit_code)
     except typer.Abort:
-        sys.exit(130)  # Ctrl-C: the shell's code for SIGINT, no message
+        _fail("aborted", 1)  # end of input at a prompt; Ctrl-C arrives as exit code 130
     except USER_ERRORS as e:
         _fail(str(e), 2)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -128,6 +129,9 @@ def test_environment_errors_name_the_variable() -> None:
     assert line == "error: environment variable DRIFTLINE_KAFKA__NOPE: kafka.nope: unknown key"
     line = _one_line_error(driftline("config", env={"DRIFTLINE_COLLECTOR__PORT": "many"}))
     assert line.startswith("error: environment variable DRIFTLINE_COLLECTOR__PORT: collector.port:")
+    bad_name = json.dumps({"Bad Name": {"task": "binary", "features": {"t": {}}}})
+    line = _one_line_error(driftline("config", env={"DRIFTLINE_STREAMS": bad_name}))
+    assert line.startswith("error: environment variable DRIFTLINE_STREAMS: streams.Bad Name.[key]:")  # not markup
     line = _one_line_error(driftline("config", env={"DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS": "x:1"}))
     assert line.startswith("error: environment variable DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS: no such setting")
 
