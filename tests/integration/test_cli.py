@@ -113,7 +113,7 @@ def test_an_unreachable_broker_is_one_line_and_quick(tmp_path: Path) -> None:
         stdout, stderr = process.communicate(timeout=60)
         line = _one_line_error(subprocess.CompletedProcess(args, process.returncode, stdout, stderr))
         assert "no broker reachable at 127.0.0.1:" in line, args
-    assert time.monotonic() - began < 40
+    assert time.monotonic() - began < 60  # a 5 s probe each, side by side, on a busy machine
 
 
 def test_bad_arguments_are_one_line_errors() -> None:
