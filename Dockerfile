@@ -1,10 +1,14 @@
 # One image for every driftline service; the command picks the service (see docker-compose.yml).
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY services ./services
-RUN pip install --no-cache-dir .
+# constraints.txt pins every dependency to the versions the test suite passed with.
+RUN pip install --no-cache-dir -c constraints.txt .
 COPY config ./config
 COPY schemas ./schemas
+# Not root: uid 1000, the first user on most Linux hosts, who owns the bind-mounted ./.driftline.
+RUN useradd --uid 1000 --create-home driftline && mkdir -p /app/.driftline && chown driftline /app/.driftline
+USER driftline
 ENTRYPOINT ["driftline"]
 CMD ["--help"]

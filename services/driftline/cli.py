@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
+from rich.markup import escape
 
 from driftline.checkpoint import CheckpointError
 from driftline.cli_options import ConfigOption
 from driftline.config import ConfigError, load_settings
 from driftline.contracts import ContractError
 from driftline.kafkaio.broker import BrokerError
+from driftline.kafkaio.clients import KafkaUnreachable
 from driftline.logs import setup_logging
 from driftline.modelspec import ModelSpecError
 from driftline.processes import ProcessError
@@ -26,6 +29,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+# Recent typer vendors click as typer._click (its own exception classes); older releases use click.
+_click_errors: Any = getattr(getattr(typer.core, "_click", None), "exceptions", None) or __import__("click").exceptions
+
+
+def _flag_type(display: Any) -> Any:
+    """Typer's help shows a ``<bool>`` type beside plain flags, which take no value: show none."""
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else display(self, ctx)
+
+    return display_type_rich
+
+
+if hasattr(typer.core.TyperOption, "display_type_rich"):  # typer >= 0.20 has the column
+    typer.core.TyperOption.display_type_rich = _flag_type(typer.core.TyperOption.display_type_rich)  # type: ignore[method-assign]
 
 
 def _print_version(asked: bool) -> None:
@@ -120,12 +138,13 @@ def broker(
 @app.command()
 def topics(config: ConfigOption = None) -> None:
     """Create driftline's topics on the configured cluster."""
-    from driftline.kafkaio.clients import cluster
+    from driftline.kafkaio.clients import cluster, require_reachable
     from driftline.kafkaio.topics import ensure_topics
 
     settings = load_settings(config)
     if not settings.kafka.bootstrap_servers:
         raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create topics on")
+    require_reachable(settings.kafka.bootstrap_servers)
     created = ensure_topics(cluster(settings), settings.topics, settings.kafka.replication_factor)
     typer.echo(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
 
@@ -142,7 +161,7 @@ def acls(
 ) -> None:
     """Print (or create) the Kafka ACLs of every driftline role for the configured topics (docs/security.md)."""
     from driftline.kafkaio.acls import ROLES, apply_acls, grants
-    from driftline.kafkaio.clients import cluster
+    from driftline.kafkaio.clients import cluster, require_reachable
 
     settings = load_settings(config)
     names = dict(item.split("=", 1) for item in principal or [])
@@ -151,6 +170,7 @@ def acls(
     if apply:
         if not settings.kafka.bootstrap_servers:
             raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create ACLs on")
+        require_reachable(settings.kafka.bootstrap_servers)
         typer.echo(f"created {apply_acls(cluster(settings), settings, names)} ACLs")
         return
     for g in grants(settings):
@@ -161,7 +181,7 @@ def acls(
 @app.command()
 def smoke(
     config: ConfigOption = None,
-    count: Annotated[int, typer.Option(help="Events to send and read back.")] = 1000,
+    count: Annotated[int, typer.Option(min=1, help="Events to send and read back.")] = 1000,
 ) -> None:
     """Produce events to Kafka and consume them back (starts a local broker if none is configured)."""
     from driftline.runtime import kafka_for
@@ -179,11 +199,12 @@ app.add_typer(checkpoints_app, name="checkpoints")
 
 def _stored(config: Path | None) -> list[tuple[dict, list[bytes] | None]]:
     from driftline.kafkaio.checkpoints import store_for
-    from driftline.kafkaio.clients import cluster
+    from driftline.kafkaio.clients import cluster, require_reachable
 
     settings = load_settings(config)
     if not settings.kafka.bootstrap_servers:
         raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster whose checkpoints to read")
+    require_reachable(settings.kafka.bootstrap_servers)
     store = store_for(settings, cluster(settings))
     try:
         return list(store.manifests())
@@ -263,13 +284,31 @@ def _register_services() -> None:
 _register_services()
 
 
+USER_ERRORS = (ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError, CheckpointError, KafkaUnreachable)
+
+
+def _fail(message: str, code: int) -> None:
+    # One line, naming the problem: these are the user's to fix, not tracebacks or boxes to read.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
-        app()
-    except (ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError, CheckpointError) as e:
-        # One line, naming the problem: these are the user's to fix, not tracebacks to read.
-        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        # Not standalone: click's own handling draws a multi-line box around a usage error.
+        code = app(standalone_mode=False)
+    except _click_errors.NoArgsIsHelpError as e:
+        sys.exit(e.exit_code)  # typer has printed the help already
+    except _click_errors.ClickException as e:
+        ctx = getattr(e, "ctx", None)
+        where = f" (see `{ctx.command_path} --help`)" if isinstance(e, _click_errors.UsageError) and ctx else ""
+        _fail(" ".join(e.format_message().split()) + where, e.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)  # end of input at a prompt; Ctrl-C arrives as exit code 130
+    except USER_ERRORS as e:
+        _fail(str(e), 2)
+    else:
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

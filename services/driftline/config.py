@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -337,6 +338,8 @@ class ServiceSettings(Strict):
     """Address the service's HTTP server listens on."""
     port: Annotated[int, Field(ge=0, le=65535)]
     """Its port (0: any free port)."""
+    access_log: bool = False
+    """Log a line per HTTP request (uvicorn's access log); off, the log keeps to what the service does."""
 
 
 class ConsumerSettings(ServiceSettings):
@@ -517,9 +520,26 @@ def _secret(key: str) -> bool:
     return any(word in key for word in ("password", "token", "secret", "client_settings"))
 
 
+def _env_source(loc: tuple[Any, ...], environ: Mapping[str, str] | None = None) -> str | None:
+    """The DRIFTLINE_* variable that set the value at ``loc`` (or a section holding it), if one did.
+
+    The environment overrides the file, so a variable naming the key, or one of its sections
+    as JSON (DRIFTLINE_TOPICS), is where a bad value came from.
+    """
+    environ = os.environ if environ is None else environ
+    present = {name.upper() for name in environ}
+    for depth in range(len(loc), 0, -1):
+        name = "DRIFTLINE_" + "__".join(str(p) for p in loc[:depth]).upper()
+        if name in present:
+            return name
+    return None
+
+
 def _one_line(error: ValidationError, source: str) -> str:
     first = error.errors(include_url=False)[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if variable := _env_source(first["loc"]):
+        source = f"environment variable {variable}"
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     else:
@@ -538,8 +558,32 @@ def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings
         raise ConfigError(_one_line(e, source)) from None
 
 
+#: DRIFTLINE_* variables that are not settings: read by the CLI, the tests or ./run.
+OTHER_VARIABLES = frozenset({"CONFIG", "LOG_LEVEL", "TOKEN", "VENV", "CACHE", "CRASH_AT"})
+
+
+def check_environment(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a DRIFTLINE_* variable that names no setting: pydantic-settings would ignore it silently.
+
+    A typo such as DRIFTLINE_KAFKA_BOOTSTRAP_SERVERS (one underscore) would otherwise leave the
+    setting at its default with nothing said.
+    """
+    environ = os.environ if environ is None else environ
+    for name in sorted(environ):
+        if not name.upper().startswith("DRIFTLINE_"):
+            continue
+        rest = name[len("DRIFTLINE_") :].upper()
+        if rest in OTHER_VARIABLES or rest.split("__", 1)[0].lower() in Settings.model_fields:
+            continue
+        raise ConfigError(
+            f"environment variable {name}: no such setting (top-level keys: {', '.join(Settings.model_fields)}; "
+            "nested keys take a double underscore, e.g. DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS)"
+        )
+
+
 def load_settings(path: Path | str | None = None) -> Settings:
     """Read the config file (``path``, else DRIFTLINE_CONFIG, else the default) and the environment."""
+    check_environment()
     chosen = Path(path or os.environ.get("DRIFTLINE_CONFIG") or DEFAULT_CONFIG)
     if not chosen.exists():
         raise ConfigError(f"{chosen}: no such config file")

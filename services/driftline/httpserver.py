@@ -27,10 +27,13 @@ from driftline.processes import free_port
 class BackgroundServer:
     """``with BackgroundServer(app, port=0) as server: server.url`` serves ``app`` until the block ends."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, access_log: bool = False) -> None:
         self.host = host
         self.port = port or free_port()
-        self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port, log_level="warning"))
+        # uvicorn's access lines are INFO: the level stays at warning unless they were asked for.
+        level = "info" if access_log else "warning"
+        config = uvicorn.Config(app, host=host, port=self.port, log_level=level, access_log=access_log)
+        self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"http-{self.port}", daemon=True)
 
     @property

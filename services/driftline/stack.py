@@ -1,9 +1,10 @@
 """``driftline stack``: the whole pipeline on one machine, with simulated sensors.
 
-Kafka (started here when none is configured), Mosquitto, the collector (HTTP + MQTT bridge), the
-trainer and the monitor as their own processes, Prometheus scraping them and Alertmanager calling
-the monitor's webhook. The simulator then posts its fleet's events and late labels to the
-collector over HTTP, with per-device tokens minted for this run.
+Kafka (started here on port 9092 when none is configured), Mosquitto, the collector (HTTP + MQTT
+bridge), the trainer, the monitor and an archiver (events into a Parquet lake) as their own
+processes, Prometheus scraping them and Alertmanager calling the monitor's webhook. The simulator
+then posts its fleet's events and late labels to the collector over HTTP, with per-device tokens
+minted for this run.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from driftline.processes import ManagedProcess, free_port, http_ok, refuse_taken
 log = logging.getLogger(__name__)
 
 SCENARIOS = ("rooms", "machines")
+#: The local broker's client port when none is configured: fixed, so `reset --bootstrap`, `archive`
+#: and other commands can find it while the stack runs.
+KAFKA_PORT = 9092
 
 
 @dataclass
@@ -42,17 +46,22 @@ class StackPorts:
     prometheus: int
     alertmanager: int
     mqtt: int
+    #: The local broker's; None with a configured Kafka, which the stack does not start.
+    kafka: int | None = None
 
     def check_free(self) -> None:
         """Refuse at once a port another program holds: it, not ours, would answer there."""
         names = {"mqtt": "mosquitto"}
-        for name, port in vars(self).items():
-            refuse_taken_port(names.get(name, name), port)
+        ports = vars(self)
+        for name in sorted(ports, key=lambda name: name != "kafka"):  # in starting order: Kafka first
+            if (port := ports[name]) is not None:
+                refuse_taken_port(names.get(name, name), port)
 
     @classmethod
     def of(cls, settings: Settings, free: bool) -> StackPorts:
+        kafka = None if settings.kafka.bootstrap_servers else KAFKA_PORT
         if free:
-            return cls(*(free_port() for _ in range(6)))
+            return cls(*(free_port() for _ in range(6)), kafka=kafka and free_port())
         return cls(
             settings.collector.port,
             settings.trainer.port,
@@ -60,6 +69,7 @@ class StackPorts:
             9090,
             9093,
             settings.collector.mqtt.port,
+            kafka,
         )
 
 
@@ -79,6 +89,8 @@ class LocalStack:
     tokens: dict[str, str]
     scrape_interval: str = "5s"
     config: Path | None = None
+    #: A line per HTTP request in the collector's, trainer's and monitor's logs.
+    access_log: bool = False
     processes: list[Any] = field(default_factory=list)
 
     def url(self, service: str) -> str:
@@ -102,6 +114,11 @@ class LocalStack:
             "DRIFTLINE_TOPICS": self.settings.topics.model_dump_json(),
             "DRIFTLINE_TRAINER__GROUP_ID": self.settings.trainer.group_id,
             "DRIFTLINE_MONITOR__GROUP_ID": self.settings.monitor.group_id,
+            **{
+                f"DRIFTLINE_{service}__ACCESS_LOG": "true"
+                for service in ("COLLECTOR", "TRAINER", "MONITOR")
+                if self.access_log
+            },
         }
 
     def _service(self, name: str, env: dict[str, str], config: Path | None) -> ManagedProcess:
@@ -111,6 +128,21 @@ class LocalStack:
             name, argv, self.state / "logs" / f"{name}.log", lambda: http_ok(f"{url}/metrics"), env=env,
             port=getattr(self.ports, name),
         )  # fmt: skip
+
+    @property
+    def lake(self) -> Path:
+        """Where the stack's archiver writes the events, for `driftline export --lake`."""
+        return self.state / "lake"
+
+    def _archiver(self, env: dict[str, str], config: Path | None) -> ManagedProcess:
+        argv = [sys.executable, "-m", "driftline.cli", "archive", "--lake", str(self.lake),
+                *(["--config", str(config)] if config else [])]  # fmt: skip
+        log_file = self.state / "logs" / "archiver.log"
+
+        def archiving() -> bool:  # no port to ask: its first line says it found Kafka and consumes
+            return log_file.exists() and "archiving " in log_file.read_text(errors="replace")
+
+        return ManagedProcess("archiver", argv, log_file, archiving, env=env)
 
     def start(self) -> LocalStack:
         """Start every process once; a started stack is returned as it is."""
@@ -138,6 +170,7 @@ class LocalStack:
             ("monitor", lambda: self._service("monitor", env, config)),
             ("trainer", lambda: self._service("trainer", env, config)),
             ("collector", lambda: self._service("collector", env, config)),
+            ("archiver", lambda: self._archiver(env, config)),
             ("prometheus", lambda: prometheus_process(
                 self.state / "prometheus",
                 ScrapeTargets(*(f"127.0.0.1:{p}" for p in (self.ports.monitor, self.ports.trainer,
@@ -243,13 +276,18 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def stack(
         config: ConfigOption = None,
-        events: Annotated[int, typer.Option(help="Events per scenario (rooms, machines).")] = 20_000,
-        devices: Annotated[int, typer.Option(help="Simulated sensors per scenario.")] = 4,
-        rate: Annotated[float | None, typer.Option(help="Events per second; default: as fast as possible.")] = None,
+        events: Annotated[int, typer.Option(min=1, help="Events per scenario (rooms, machines).")] = 20_000,
+        devices: Annotated[int, typer.Option(min=1, help="Simulated sensors per scenario.")] = 4,
+        rate: Annotated[
+            float | None, typer.Option(min=0.001, help="Events per second; default: as fast as possible.")
+        ] = None,
         seed: Annotated[int, typer.Option(help="Same seed, same simulated run.")] = 0,
         hold: Annotated[bool, typer.Option("--hold/--no-hold", help="Keep the stack up after the run.")] = True,
         free_ports: Annotated[
             bool, typer.Option("--free-ports", help="Pick free ports instead of the defaults.")
+        ] = False,
+        access_log: Annotated[
+            bool, typer.Option("--access-log", help="Log every HTTP request (collector, trainer, monitor).")
         ] = False,
     ) -> None:
         """Run the local stack: Kafka, collector, trainer, monitor, Mosquitto, Prometheus, Alertmanager
@@ -270,9 +308,9 @@ def register(app: typer.Typer) -> None:
         tokens = device_tokens(SCENARIOS, devices)
         ports = StackPorts.of(settings, free_ports)
         ports.check_free()  # before Kafka starts: a clash fails in a moment, not after it
-        with kafka_for(settings, start_local=True) as bootstrap:
+        with kafka_for(settings, start_local=True, port=ports.kafka) as bootstrap:
             console.print(f"Kafka on {bootstrap}; starting the services (logs in {state / 'logs'}) ...")
-            with LocalStack(settings, bootstrap, state, ports, tokens, config=config) as local:
+            with LocalStack(settings, bootstrap, state, ports, tokens, config=config, access_log=access_log) as local:
                 for name in ("collector", "trainer", "monitor", "prometheus", "alertmanager"):
                     console.print(f"  {name:<12} {local.url(name)}")
                 options = SimOptions(devices=devices, events=events, seed=seed)
@@ -312,6 +350,8 @@ def register(app: typer.Typer) -> None:
                 picture = draw_run(settings, bootstrap, truth, state / "drift.png")
                 console.print(f"true drift points: {report.truth_file}; Prometheus: {local.url('prometheus')}")
                 console.print(f"accuracy, true and detected drifts over event time: {picture}")
+                console.print(f"the events are archived in {local.lake} (complete once the stack stops): "
+                              f"`driftline export rooms --lake {local.lake}`")  # fmt: skip
                 if hold:
                     console.print("the stack keeps running; Ctrl-C stops it")
                     stop_on_signals().wait()

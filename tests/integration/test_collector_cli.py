@@ -99,9 +99,14 @@ def test_replay_to_a_collector_needs_no_kafka_and_counts_a_422_as_rejected(
             result = runner.invoke(app, [*args, "--url", server.url, "--device", "dev-a", "--token", "token-a"])
             assert result.exit_code == 0, result.output
             assert "2 accepted, 2 rejected" in result.output
+            # Rows 0-1 only: nothing delivered is a failure, not a success with a count of rejects.
+            result = runner.invoke(app, [*args, "--url", server.url, "--device", "dev-a", "--token", "token-a",
+                                         "--limit", "2"])  # fmt: skip
+            assert result.exit_code == 1 and "0 accepted, 2 rejected" in result.output
+            assert "replay delivered nothing: every row was rejected" in result.output
             result = runner.invoke(app, [*args, "--url", server.url, "--device", "dev-a", "--token", "wrong"])
             assert isinstance(result.exception, ConfigError) and "collector answered 401" in str(result.exception)
     finally:
         publisher.close()
     assert len(read_topic(bootstrap, settings.topics.events.name, expected=2)) == 2
-    assert len(read_topic(bootstrap, settings.topics.deadletter.name, expected=2)) == 2
+    assert len(read_topic(bootstrap, settings.topics.deadletter.name, expected=4)) == 4

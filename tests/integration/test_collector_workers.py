@@ -90,6 +90,15 @@ def test_http_workers_share_the_port_and_the_metrics(config: dict[str, Any], tmp
             assert accepted_total(url, "http") == 80
     records = read_topic(bootstrap, config["topics"]["events"]["name"], expected=80)
     assert sorted(orjson.loads(r.value)["event_id"] for r in records) == sorted(f"dev-a-{i}" for i in range(80))
+    assert "POST /v1/streams/rooms/events" not in (tmp_path / "http.log").read_text(), "no access lines by default"
+
+
+def test_access_lines_are_logged_when_asked_for(config: dict[str, Any], tmp_path: Path) -> None:
+    config = {**config, "collector": {"access_log": True}}
+    server, url = collector(tmp_path, config, 1, "loud")
+    with server, httpx.Client(base_url=url, timeout=30) as client:
+        assert client.post("/v1/streams/rooms/events", json=[event(0)], headers=auth("dev-a")).status_code == 202
+    assert '"POST /v1/streams/rooms/events HTTP/1.1" 202' in (tmp_path / "loud.log").read_text()
 
 
 def publish(broker: Mosquitto, device: str, events: list[dict[str, Any]]) -> None:

@@ -188,7 +188,62 @@ def test_a_foreign_server_on_a_stack_port_fails_the_stack_at_once_in_one_line(tm
 
 def test_each_process_was_started_once_and_is_alive_until_the_stop(stack_run: dict[str, Any]) -> None:
     local: LocalStack = stack_run["local"]
-    assert len(local.processes) == 6 and all(p.running for p in local.processes)
-    assert local.start() is local and len(local.processes) == 6  # a second start starts nothing
+    assert len(local.processes) == 7 and all(p.running for p in local.processes)
+    assert local.start() is local and len(local.processes) == 7  # a second start starts nothing
     logs = [*local.state.rglob("*.log")]
     assert logs and not [log for log in logs if "address already in use" in log.read_text(errors="replace").lower()]
+    # Quiet by default: no line per HTTP request, though the simulator posted thousands.
+    assert not [log for log in logs if 'HTTP/1.1" 20' in log.read_text(errors="replace")]
+
+
+def test_the_archiver_fills_the_lake_for_export(stack_run: dict[str, Any], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    local: LocalStack = stack_run["local"]
+    archiver = next(p for p in local.processes if getattr(p, "name", "") == "archiver")
+    archiver.stop()  # SIGTERM: it writes what it holds before it exits
+    total = 0
+    for stream in ("rooms", "machines"):
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("driftline")), "export", stream, "-c", str(CONFIG),
+             "--lake", str(local.lake), "--out", str(tmp_path), "--format", "csv"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        total += sum(len(pd.read_csv(tmp_path / f"{stream}-{part}.csv")) for part in ("train", "validation", "test"))
+    assert 0.95 * 2 * EVENTS <= total <= 2 * EVENTS  # every distinct event (a few may be faults, dead-lettered)
+
+
+def test_the_local_kafka_has_a_fixed_port_unless_one_is_configured() -> None:
+    from driftline.config import settings_from_dict
+    from driftline.stack import KAFKA_PORT
+
+    assert StackPorts.of(settings_from_dict({}), free=False).kafka == KAFKA_PORT == 9092
+    assert StackPorts.of(settings_from_dict({"kafka": {"bootstrap_servers": "k:9092"}}), free=False).kafka is None
+
+
+def test_a_taken_kafka_port_fails_the_stack_at_once_in_one_line(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from driftline.stack import KAFKA_PORT
+
+    with socket.socket() as foreign:
+        try:
+            foreign.bind(("127.0.0.1", KAFKA_PORT))
+            foreign.listen()
+        except OSError:
+            pass  # held already by another program: the stack must refuse it all the same
+        env = {**os.environ, "DRIFTLINE_STATE_DIR": str(tmp_path)}
+        env.pop("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "driftline.cli", "stack", "--no-hold", "-c", str(CONFIG)],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == f"error: kafka: port {KAFKA_PORT} is already in use by another program"

@@ -38,3 +38,18 @@ def test_unknown_sources_are_clear_errors(tmp_path: Path) -> None:
         list(rows_from_source("river:Nope", "y"))
     with pytest.raises(ConfigError, match="no such file"):
         list(rows_from_source(str(tmp_path / "missing.csv"), "y"))
+
+
+def test_river_columns_that_break_the_feature_pattern_get_a_prefix() -> None:
+    events = list(to_events(rows_from_source("river:Bananas", "label"), "bananas", "dev", "label", limit=5))
+    rules = StreamRules.of("bananas", StreamConfig(task="binary", features={"x_1": {}, "x_2": {}}))
+    results = check_items(events, SensorEvent, "bananas", "dev", rules)
+    assert all(isinstance(r, Accepted) for r in results) and len(results) == 5
+    assert set(results[0].message.features) == {"x_1", "x_2"}
+
+
+def test_columns_no_prefix_can_save_or_that_collide_are_refused() -> None:
+    with pytest.raises(ConfigError, match="column 'a b' cannot name a feature"):
+        list(to_events(iter([{"a b": 1.0, "y": 0}]), "s", "d", "y"))
+    with pytest.raises(ConfigError, match="would both be the feature 'x_1'"):
+        list(to_events(iter([{"1": 1.0, "x_1": 2.0, "y": 0}]), "s", "d", "y"))

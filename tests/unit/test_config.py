@@ -101,3 +101,20 @@ def test_every_key_of_the_reference_is_described() -> None:
     undescribed = [row.split("|")[1].strip() for row in rows if not row.rstrip(" |").split("|")[-1].strip()]
     assert len(rows) > 60
     assert undescribed == []
+
+
+def test_a_setting_from_the_environment_is_blamed_on_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLINE_TOPICS", '{"events": {"name": "e", "partitions": 0}}')
+    with pytest.raises(ConfigError) as caught:
+        settings_from_dict({}, "test.toml")
+    assert str(caught.value).startswith("environment variable DRIFTLINE_TOPICS: topics.events.partitions:")
+
+
+def test_a_variable_naming_no_setting_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    monkeypatch.setenv("DRIFTLINE_LOG_LEVEL", "INFO")  # not a setting, but driftline's own
+    load_settings(path)
+    monkeypatch.setenv("DRIFTLINE_TRAINER_PORT", "1")
+    with pytest.raises(ConfigError, match="environment variable DRIFTLINE_TRAINER_PORT: no such setting"):
+        load_settings(path)

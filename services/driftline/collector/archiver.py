@@ -51,6 +51,7 @@ class Archiver:
         if idle_exit_s is not None:
             threading.Thread(target=self._stop_when_idle, args=(stop, idle_exit_s), daemon=True).start()
         self._last_seen = time.monotonic()
+        log.info("archiving %s into %s", self.settings.topics.events.name, self.lake_dir)
         try:
             self.loop.run(stop)
         finally:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from driftline.config import Settings
 
-RateOption = Annotated[float | None, typer.Option(help="Events per second; default: as fast as possible.")]
+RateOption = Annotated[float | None, typer.Option(min=0.001, help="Events per second; default: as fast as possible.")]
 
 
 @contextmanager
@@ -69,8 +69,8 @@ def register(app: typer.Typer) -> None:
         target: Annotated[str | None, typer.Option(help="Label column (default: the stream's target).")] = None,
         ts_column: Annotated[str | None, typer.Option(help="Event-time column; default: now + 1 s per row.")] = None,
         rate: RateOption = None,
-        limit: Annotated[int | None, typer.Option(help="Replay at most this many rows.")] = None,
-        batch: Annotated[int, typer.Option(help="Events per Kafka (or HTTP) batch.")] = 500,
+        limit: Annotated[int | None, typer.Option(min=1, help="Replay at most this many rows.")] = None,
+        batch: Annotated[int, typer.Option(min=1, help="Events per Kafka (or HTTP) batch.")] = 500,
         url: Annotated[str | None, typer.Option(help="Post to this collector instead of Kafka.")] = None,
         token: Annotated[
             str | None, typer.Option(help="The device's token, with --url.", envvar="DRIFTLINE_TOKEN")
@@ -115,13 +115,19 @@ def register(app: typer.Typer) -> None:
                 elapsed = time.monotonic() - started
                 bar.update(task, advance=len(chunk), rate=(accepted + rejected) / elapsed if elapsed else 0.0)
         typer.echo(f"replayed {accepted + rejected} rows: {accepted} accepted, {rejected} rejected (dead-lettered)")
+        if not accepted:
+            # Nothing reached the stream: a success code would let a script carry on as if it had.
+            why = "the source has no rows" if not rejected else "every row was rejected"
+            typer.echo(f"error: replay delivered nothing: {why}; compare the source's columns with the "
+                       f"features of stream {stream!r} (`driftline config`)", err=True)  # fmt: skip
+            raise typer.Exit(1)
 
     @app.command()
     def simulate(
         config: ConfigOption = None,
         scenario: Annotated[list[str] | None, typer.Option(help="rooms and/or machines (default: both).")] = None,
-        devices: Annotated[int, typer.Option(help="Virtual sensors per scenario.")] = 4,
-        events: Annotated[int, typer.Option(help="Events per scenario.")] = 10_000,
+        devices: Annotated[int, typer.Option(min=1, help="Virtual sensors per scenario.")] = 4,
+        events: Annotated[int, typer.Option(min=1, help="Events per scenario.")] = 10_000,
         seed: Annotated[int, typer.Option(help="Same seed, same run.")] = 0,
         rate: RateOption = None,
         late_labels: Annotated[float, typer.Option(help="Fraction of labels sent later as LabelEvents.")] = 0.2,
@@ -184,16 +190,15 @@ def register(app: typer.Typer) -> None:
 
         Reads the Kafka of kafka.bootstrap_servers, which must be set.
         """
-        import contextlib
-
         from driftline.collector.archiver import Archiver
         from driftline.config import load_settings
+        from driftline.runtime import stop_on_signals
 
         settings = load_settings(config)
         with _kafka(settings, "archive") as bootstrap:
             archiver = Archiver(settings, bootstrap, lake)
-            with contextlib.suppress(KeyboardInterrupt):
-                archiver.run(idle_exit_s=idle_exit)
+            # SIGTERM too (the stack stops it so): the buffered batch is written on the way out.
+            archiver.run(stop_on_signals(), idle_exit_s=idle_exit)
         typer.echo(f"archived {archiver.archived} events into {archiver.lake_dir}")
 
     @app.command("export")
@@ -211,11 +216,16 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.lake import Split, export
         from driftline.config import ConfigError, load_settings
 
-        settings = load_settings(config)
+        parts = split.split(",")
+        if len(parts) != 3:
+            # Two fractions would leave the third to Split's default, a split nobody asked for.
+            raise ConfigError(f"export --split: give three fractions train,validation,test (e.g. 0.7,0.15,0.15), "
+                              f"got {split!r}")  # fmt: skip
         try:
-            fractions = Split(*(float(x) for x in split.split(",")))
-        except (TypeError, ValueError) as e:
+            fractions = Split(*(float(x) for x in parts))
+        except ValueError as e:
             raise ConfigError(f"export --split: {e}") from None
+        settings = load_settings(config)
         folder = lake or settings.collector.lake_dir or settings.state_dir / "lake"
         try:
             paths = export(folder, stream, out, fractions, settings.stream(stream).target, fmt)

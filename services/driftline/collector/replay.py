@@ -1,4 +1,9 @@
-"""Replay a CSV or Parquet file, or a dataset bundled with River, as sensor events of one stream."""
+"""Replay a CSV or Parquet file, or a dataset bundled with River, as sensor events of one stream.
+
+A column whose name is not a valid feature name (a letter or ``_`` first, then letters, digits,
+``_``, ``.`` or ``-``; River's Bananas names its features "1" and "2") becomes a feature named
+``x_`` + the column; a column even that cannot name is refused.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,34 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import TypeAdapter, ValidationError
 
 from driftline.config import ConfigError
+from driftline.contracts import FeatureName
+
+#: Put before a column name that is not a valid feature name ("1" -> "x_1").
+RENAME_PREFIX = "x_"
+_FEATURE_NAME: TypeAdapter[str] = TypeAdapter(FeatureName)
+
+
+def _valid(name: str) -> bool:
+    try:
+        _FEATURE_NAME.validate_python(name)
+    except ValidationError:
+        return False
+    return True
+
+
+def feature_name(column: str) -> str:
+    """The feature a column becomes: its own name if valid, else ``x_`` + it; refused if neither is valid."""
+    if _valid(column):
+        return column
+    if _valid(RENAME_PREFIX + column):
+        return RENAME_PREFIX + column
+    raise ConfigError(
+        f"replay: column {column!r} cannot name a feature (a letter or _ first, then letters, digits, _ . -; "
+        "at most 64 characters), not even as x_" + column + "; rename it in the source"
+    )
 
 
 def _plain(value: Any) -> Any:
@@ -55,8 +86,13 @@ def to_events(
     interval_s: float = 1.0,
     limit: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Event payloads: every column but the target (and time) is a feature; the target is the label."""
+    """Event payloads: every column but the target (and time) is a feature; the target is the label.
+
+    Columns are renamed to valid feature names by :func:`feature_name`; two columns that would
+    become one feature are refused.
+    """
     start = start or datetime.now(UTC)
+    names: dict[str, str] = {}
     for i, row in enumerate(rows):
         if limit is not None and i >= limit:
             return
@@ -65,11 +101,16 @@ def to_events(
         ts = row.pop(ts_column) if ts_column else None
         when = pd.Timestamp(ts) if ts is not None else pd.Timestamp(start + timedelta(seconds=i * interval_s))
         when = when.tz_localize("UTC") if when.tzinfo is None else when
+        for column in row.keys() - names.keys():
+            name = feature_name(column)
+            if name in names.values() or (name != column and name in row):
+                raise ConfigError(f"replay: columns {column!r} and {name!r} would both be the feature {name!r}")
+            names[column] = name
         yield {
             "event_id": f"{device_id}-{i}",
             "device_id": device_id,
             "stream": stream,
             "ts": when.isoformat(),
-            "features": row,
+            "features": {names[column]: value for column, value in row.items()},
             **({"label": label} if label is not None else {}),
         }

@@ -319,7 +319,11 @@ class LocalBroker:
                 raise BrokerError(f"formatting Kafka storage failed: {output.replace(self._admin_password, '***')}")
         ready = self.answers if wait else lambda: port_open(self.controller_port)
         self._process = ManagedProcess(
-            f"Kafka node {self.node_id}", self._java("kafka.Kafka", str(props), jars=jars), self.log_file, ready=ready
+            f"Kafka node {self.node_id}",
+            self._java("kafka.Kafka", str(props), jars=jars),
+            self.log_file,
+            ready=ready,
+            port=self.port,  # taken: fail at once, naming it, rather than time out later
         )
         try:
             self._process.start(timeout)

@@ -8,6 +8,7 @@ kafka-python and every Java client choose too.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -80,6 +81,47 @@ def secured(servers: str, kafka: KafkaSettings) -> Cluster:
 def cluster(settings: Settings, servers: str | None = None) -> Cluster:
     """The configured cluster (or ``servers``), with this service's credentials."""
     return secured(servers or settings.kafka.bootstrap_servers, settings.kafka)
+
+
+class KafkaUnreachable(RuntimeError):
+    """No bootstrap server accepts connections: Kafka is down, or the address is wrong."""
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    # "host:port", "[::1]:9092" or "SASL_SSL://host:port"; Kafka's default port when none is given.
+    server = server.rsplit("://", 1)[-1]
+    if server.startswith("["):
+        host, _, rest = server[1:].partition("]")
+        port = rest.removeprefix(":")
+    else:
+        host, _, port = server.rpartition(":") if ":" in server else (server, "", "")
+    return host, int(port or 9092)
+
+
+def require_reachable(bootstrap_servers: str, timeout: float = 5.0) -> None:
+    """Fail in one line unless some bootstrap server accepts a TCP connection within ``timeout``.
+
+    librdkafka retries an unreachable broker quietly for as long as each call's timeout and then
+    fails with a traceback-worthy error after a screen of connection logs; a plain connect first
+    tells a user at once that Kafka is not there.
+    """
+    servers = [s.strip() for s in str(bootstrap_servers).split(",") if s.strip()]
+    deadline = time.monotonic() + timeout
+    reason = "no servers given"
+    while servers:
+        for server in servers:
+            try:
+                host, port = _host_port(server)
+                with socket.create_connection((host, port), timeout=min(2.0, max(0.1, timeout))):
+                    return
+            except ValueError:
+                raise KafkaUnreachable(f"kafka: {server!r} is not host:port") from None
+            except OSError as e:
+                reason = e.strerror or str(e) or type(e).__name__
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    raise KafkaUnreachable(f"kafka: no broker reachable at {bootstrap_servers} ({reason}); is Kafka running there?")
 
 
 def client_config(bootstrap_servers: str, **overrides: Any) -> dict[str, Any]:

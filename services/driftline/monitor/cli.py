@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         """Publish a reset (or rollback, or snapshot) command for a stream or one model key to the control topic."""
         from driftline.config import ConfigError, load_settings
         from driftline.contracts import ControlCommand
-        from driftline.kafkaio.clients import cluster, make_producer
+        from driftline.kafkaio.clients import cluster, make_producer, require_reachable
         from driftline.monitor.webhook import kafka_publisher
 
         settings = load_settings(config)
@@ -74,6 +74,7 @@ def register(app: typer.Typer) -> None:
         servers = bootstrap or settings.kafka.bootstrap_servers
         if not servers:
             raise ConfigError("kafka.bootstrap_servers: empty; pass --bootstrap host:port of the running cluster")
+        require_reachable(servers)
         chosen: Literal["cold", "warm"] = "cold" if mode == "cold" else "warm"
         command = ControlCommand(
             command_id=f"manual-{uuid.uuid4().hex}",

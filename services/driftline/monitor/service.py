@@ -110,7 +110,8 @@ class MonitorService:
             self.settings.monitor.max_body_bytes,
             state=self.state,
         )
-        self._server = BackgroundServer(app, host=self.settings.monitor.host, port=self.port or 0).start()
+        m = self.settings.monitor
+        self._server = BackgroundServer(app, host=m.host, port=self.port or 0, access_log=m.access_log).start()
         self.port = self._server.port
         self._threads = [threading.Thread(target=self._consume, name="monitor-consumer", daemon=True)]
         self._threads[0].start()

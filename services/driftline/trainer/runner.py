@@ -24,6 +24,7 @@ class TrainerRunner:
             create_app(self.service.core, self.problem, token, t.max_body_bytes),
             t.host,
             t.port if port is None else port,
+            access_log=t.access_log,
         )
         self.probe = KafkaProbe(self.service.bootstrap)  # with the service's Kafka credentials
         self._stop = threading.Event()
