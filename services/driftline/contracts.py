@@ -217,6 +217,7 @@ class OutcomeRecord:
         if value.__class__ is not int:
             raise ValueError(f"must be the integer 1, not {value!r}")
         return value
+
     kind: Literal["outcome"] = "outcome"
 
     def to_bytes(self) -> bytes:
