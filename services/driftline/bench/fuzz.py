@@ -546,8 +546,9 @@ def _mqtt_message(item: Item, rng: random.Random) -> Request:
 
 
 def _refused_payload(kind: str, item: Item, rng: random.Random) -> bytes:
-    if item.kind in ("too_deep", "too_deep_for_parser", "too_large"):
-        # Their own limits would be met before the body's fault (a parser stops at the depth first).
+    if item.kind in ("too_deep", "too_deep_for_parser", "too_large", "not_an_object"):
+        # Their own limits would be met before the body's fault (a parser stops at the depth first), and a
+        # prefix of a lone number (``1`` of ``1.5``) is JSON: an object's prefix never is.
         item = Item(b'{"event_id":"b0","device_id":"dev-h","features":{"x":1}}', "wrong_type")
     if kind == "not_json":
         value = rng.choice(NOT_JSON_VALUES)
