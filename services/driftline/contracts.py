@@ -91,9 +91,24 @@ class Contract(BaseModel):
 
     version: Literal[1] = 1
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _integer_version(cls, value: Any) -> Any:
+        # The schema says the integer 1; lax validation took true and 1.0 (found by fuzzing).
+        if value.__class__ is not int:
+            raise ValueError(f"must be the integer 1, not {value!r}")
+        return value
+
     def to_bytes(self) -> bytes:
         # The serializer itself: bytes at once, not a str to encode (the collector's hot path).
         return self.__pydantic_serializer__.to_json(self, exclude_none=True)
+
+
+def _time_text(value: Any) -> Any:
+    """An event time as the schema has it, a date-time string (lax validation took a number as Unix time)."""
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError(f"must be an ISO 8601 date-time string with a time zone, not {type(value).__name__}")
 
 
 def _check_features(features: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +133,7 @@ class SensorEvent(Contract):
     metadata: dict[Annotated[str, Field(max_length=64)], ShortText] | None = None
 
     _features = field_validator("features")(_check_features)
+    _ts = field_validator("ts", mode="before")(_time_text)
 
 
 class LabelEvent(Contract):
@@ -129,6 +145,8 @@ class LabelEvent(Contract):
     event_id: Identifier
     label: Label
     ts: AwareDatetime = Field(description="When the label became known.")
+
+    _ts = field_validator("ts", mode="before")(_time_text)
 
 
 class Outcome(Contract):
@@ -191,6 +209,15 @@ class OutcomeRecord:
     learn_ms: float | None = None
     label_delay_s: float | None = None
     version: Literal[1] = 1
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _integer_version(cls, value: Any) -> Any:
+        # The schema says the integer 1; lax validation took true and 1.0 (found by fuzzing).
+        if value.__class__ is not int:
+            raise ValueError(f"must be the integer 1, not {value!r}")
+        return value
+
     kind: Literal["outcome"] = "outcome"
 
     def to_bytes(self) -> bytes:

@@ -131,3 +131,20 @@ def test_units_of_different_quantities_do_not_convert() -> None:
         convert(1, "degC", "A")
     with pytest.raises(UnitError, match="unknown unit 'furlong'"):
         convert(1, "furlong", "A")
+
+
+def test_a_number_near_the_float_limit_is_treated_as_missing_and_cannot_poison_the_model() -> None:
+    """Found by fuzzing: valid events with 1e308 overflowed the mean and the model's scaler, and every
+    later prediction of the key was NaN (the trainer then failed on each event)."""
+    from river import linear_model, preprocessing
+
+    c = cleaner(x={})
+    model = preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    for value in (1.0, 1e308, -1e308, 2.0, 1e101, 3.0):
+        result = c.clean({"x": value})
+        model.learn_one(result.features, True)
+        if abs(value) > 1e100:
+            assert result.steps == ["huge:x", "imputed:x"]
+    assert c.clean({"x": None}).features == {"x": pytest.approx(2.0)}  # the mean of 1, 2 and 3
+    proba = model.predict_proba_one({"x": 1e99})
+    assert all(p == p for p in proba.values())

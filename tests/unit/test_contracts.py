@@ -199,3 +199,15 @@ def test_a_non_finite_model_answer_is_refused_by_name(value: float) -> None:
 def test_numpy_answers_become_plain_values() -> None:
     assert checked_scalar(np.float32(0.5), "p") == 0.5 and type(checked_scalar(np.int64(3), "p")) is int
     assert checked_scalar(np.bool_(True), "p") is True
+
+
+@pytest.mark.parametrize(("field", "value"), [("version", True), ("version", 1.0), ("ts", 1700000000), ("ts", 1.7e9)])
+def test_version_and_time_are_typed_as_the_schema_says(field: str, value: object) -> None:
+    """Found by fuzzing: lax validation took ``version: true`` and a number as a Unix time."""
+    base = {"event_id": "e", "device_id": "d", "stream": "rooms", "ts": "2025-01-01T00:00:00Z", "features": {}}
+    with pytest.raises(ContractError) as caught:
+        parse(SensorEvent, {**base, field: value})
+    assert caught.value.problems[0][0] == field
+    label = {"event_id": "e", "device_id": "d", "stream": "rooms", "ts": "2025-01-01T00:00:00Z", "label": True}
+    with pytest.raises(ContractError):
+        parse(LabelEvent, {**label, field: value})

@@ -1,4 +1,4 @@
-"""`driftline bench throughput|drift|soak|faults`: run the benchmark suites."""
+"""`driftline bench throughput|drift|soak|faults|fuzz`: run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -95,6 +95,23 @@ def faults(
 
     with tempfile.TemporaryDirectory(prefix="driftline-faults-") as folder:
         _report_with_progress("faults", lambda say, progress: suite(Path(folder), out, _command(), say, progress))
+
+
+@bench_app.command("fuzz")
+def fuzz(
+    payloads: Annotated[int, typer.Option(min=10, help="Malformed payloads to send.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated payloads.")] = 0,
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 400 payloads, as the CI test.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder of fuzz.md and .json.")] = Path("benchmarks/results"),
+) -> None:
+    """Malformed payloads (schemathesis from /openapi.json, and the contracts' Hypothesis strategies) over HTTP
+    and MQTT, interleaved with valid events, against the collector, its MQTT bridge and the trainer on a local
+    broker: 4xx and a dead letter per bad item, no 5xx, everyone up, one outcome per valid event."""
+    from driftline.bench.fuzz import Plan, bench
+
+    plan = Plan.quick() if quick else Plan(payloads=payloads)
+    plan.seed = seed
+    _report_with_progress("payloads sent", lambda say, progress: bench(plan, out, _command(), say, progress))
 
 
 def _command() -> str:

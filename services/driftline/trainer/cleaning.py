@@ -8,7 +8,6 @@ imputation needs and returns, for each event, the cleaned features plus the step
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,8 +80,13 @@ def _typed(value: Any, spec: FeatureSpec) -> Value | None:
     return value if isinstance(value, str) else str(value)
 
 
-#: Numbers beyond these are not finite: the fast path's range check then fails and the general path decides.
-_LOWEST, _HIGHEST = -sys.float_info.max, sys.float_info.max
+#: The largest magnitude a number may have to be learned: beyond it a value is treated as missing (step
+#: ``huge:<name>``). The contracts take any finite number, but one reading near the float limit (1e308) overflows
+#: a scaler's variance or a mean to infinity, and every later prediction of the model key is NaN; squares and
+#: sums of numbers up to this bound stay finite.
+MAX_MAGNITUDE = 1e100
+#: The fast path's range check fails beyond these, and the general path decides.
+_LOWEST, _HIGHEST = -MAX_MAGNITUDE, MAX_MAGNITUDE
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,8 @@ class Cleaner:
                 return None, "unit_unknown"
             if converted != value or unit != spec.unit:
                 value, step = converted, "converted"
+        if not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+            return None, "huge"
         low = spec.min if spec.min is not None else -math.inf
         high = spec.max if spec.max is not None else math.inf
         if low <= value <= high:
