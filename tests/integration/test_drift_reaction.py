@@ -27,6 +27,18 @@ pytestmark = pytest.mark.kafka
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+def send_paced(bootstrap: str, topic: str, m1: list[SensorEvent], m2: list[SensorEvent], pace: float) -> None:
+    """Both machines' events, 50 of each at a time at ``pace`` events/s: like live devices, so
+    "soon after" is a number of events, not a race."""
+    producer = make_producer(bootstrap)
+    for start in range(0, max(len(m1), len(m2)), 50):
+        for event in (*m1[start : start + 50], *m2[start : start + 50]):
+            send(producer, topic, event, key=f"machines/{event.device_id}")
+        producer.flush()
+        time.sleep(50 / pace)
+    producer.close()
+
+
 def versions(trainer: TrainerRunner) -> dict[str, int]:
     return {m["model_key"]: m["model_version"] for m in httpx.get(f"{trainer.url}/models").json()}
 
@@ -98,14 +110,7 @@ def test_an_abrupt_change_on_one_device_resets_that_device_alone_soon_after_its_
     monitor = MonitorService(settings, bootstrap, port=0).start()
     try:
         with TrainerRunner(settings, bootstrap, port=0) as trainer:
-            producer = make_producer(bootstrap)
-            # Paced like live devices, so "soon after" is a number of events, not a race.
-            for start in range(0, n, 50):
-                for event in (*m1[start : start + 50], *m2[start : start + 50]):
-                    send(producer, settings.topics.events.name, event, key=f"machines/{event.device_id}")
-                producer.flush()
-                time.sleep(50 / pace)
-            producer.close()
+            send_paced(bootstrap, settings.topics.events.name, m1, m2, pace)
             seen = outcomes.count(2 * n, timeout=120)
             wait_for(lambda: sum(monitor.state.accepted.values()) == 2 * n, "every outcome judged")
             alarms = before_sentinel(bootstrap, settings.topics.drift.name, drift, no_model_key_sentinel("machines"))

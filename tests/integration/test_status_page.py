@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from kafka_helpers import make_producer, send
 from monitor_fixtures import wait_for
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
-from test_drift_reaction import machine_events, versions
+from test_drift_reaction import machine_events, send_paced, versions
 
 from conftest import unique_topics
 from driftline.config import settings_from_dict
@@ -96,13 +94,7 @@ def run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     ensure_topics(bootstrap, settings.topics)
     m1, m2 = machine_events("m1", n, None, seed=1), machine_events("m2", n, flip_at, seed=2)
     with MonitorService(settings, bootstrap, port=0) as monitor, TrainerRunner(settings, bootstrap, port=0) as trainer:
-        producer = make_producer(bootstrap)
-        for start in range(0, n, 50):
-            for event in (*m1[start : start + 50], *m2[start : start + 50]):
-                send(producer, settings.topics.events.name, event, key=f"machines/{event.device_id}")
-            producer.flush()
-            time.sleep(50 / pace)
-        producer.close()
+        send_paced(bootstrap, settings.topics.events.name, m1, m2, pace)
         wait_for(lambda: sum(monitor.state.accepted.values()) == 2 * n, "every outcome judged", timeout=180)
         yield {"monitor": monitor, "versions": versions(trainer)}
 
