@@ -36,3 +36,13 @@ def test_start_is_idempotent(tmp_path: Path) -> None:
     finally:
         process.stop()
     assert not process.running
+
+
+def test_ports_drawn_together_are_distinct() -> None:
+    from driftline.kafkaio.cluster import LocalCluster
+    from driftline.processes import free_ports
+
+    assert len(set(free_ports(50))) == 50
+    nodes = LocalCluster(Path("/nonexistent")).nodes  # nothing starts before start()
+    ports = [n.port for n in nodes] + [n.controller_port for n in nodes]
+    assert len(set(ports)) == 6

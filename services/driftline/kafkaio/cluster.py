@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from driftline.kafkaio.broker import BrokerError, LocalBroker, _cluster_id
-from driftline.processes import free_port
+from driftline.processes import free_ports
 
 
 @dataclass
@@ -25,12 +25,15 @@ class LocalCluster:
     nodes: list[LocalBroker] = field(init=False)
 
     def __post_init__(self) -> None:
-        controllers = [free_port() for _ in range(self.size)]
+        # Every node's two ports drawn at once: drawn one by one, two nodes could get the same one.
+        ports = free_ports(2 * self.size)
+        clients, controllers = ports[: self.size], ports[self.size :]
         voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(controllers))
         cluster_id = _cluster_id()
         self.nodes = [
             LocalBroker(
                 data_dir=self.data_dir / f"node-{i + 1}",
+                port=clients[i],
                 controller_port=port,
                 heap=self.heap,
                 node_id=i + 1,
