@@ -55,10 +55,10 @@ def test_a_new_model_version_restarts_its_detectors() -> None:
     state = state_for({"rooms": ROOMS})
     for o in outcomes(300):
         state.observe(o)
-    assert state.tracks["rooms"].concept.position == 300
+    assert state.tracks["rooms"].concept.detector.position == 300
     for o in outcomes(10, model_version=2, prefix="v2-", start=START + timedelta(seconds=300)):
         state.observe(o)
-    assert state.tracks["rooms"].model_version == 2 and state.tracks["rooms"].concept.position == 10
+    assert state.tracks["rooms"].model_version == 2 and state.tracks["rooms"].concept.detector.position == 10
     assert state.series[("rooms", "logistic")].version == 2
 
 
@@ -72,13 +72,13 @@ def test_a_restarted_trainer_starting_at_version_one_again_is_judged_afresh() ->
     for o in outcomes(3000, model_version=1, prefix="r", start=restarted, error_after=0.5, change_at=1500):
         events += state.observe(o)
     track = state.tracks["rooms"]
-    assert track.model_version == 1 and track.concept.position == 3000
+    assert track.model_version == 1 and track.concept.detector.position == 3000
     drifts = [e for e in events if e.level == "drift" and e.drift_kind == "concept"]
     assert [e.model_version for e in drifts] == [1] and drifts[0].position > 1500
     # A late outcome of the replaced version 7 (an older event) is scored but starts no new life.
     late = next(outcomes(1, model_version=7, prefix="late", start=START + timedelta(seconds=300)))
     assert state.observe(late) == []
-    assert state.tracks["rooms"].model_version == 1 and state.tracks["rooms"].concept.position == 3000
+    assert state.tracks["rooms"].model_version == 1 and state.tracks["rooms"].concept.detector.position == 3000
     assert state.series[("rooms", "logistic")].labels["prequential"] == 3301
 
 
@@ -149,7 +149,7 @@ def test_a_model_whose_error_only_falls_raises_no_concept_alarm() -> None:
     state = state_for(drifting_rooms(warmup=0))
     learning = outcomes(4000, error_before=0.5, error_after=0.05, change_at=1000, seed=5)
     assert concept_drifts(state, learning) == []
-    assert state.tracks["rooms"].concept.falls >= 1  # the fall was seen, and kept quiet
+    assert state.tracks["rooms"].concept.detector.falls >= 1  # the fall was seen, and kept quiet
 
 
 def test_a_new_version_warms_up_before_it_may_alarm() -> None:

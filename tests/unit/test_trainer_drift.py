@@ -1,82 +1,109 @@
-"""The trainer's reaction to a concept drift: per model key, by the stream's policy, once."""
+"""The trainer's own reaction to a concept drift: per model key, by the stream's policy, where the monitor sees it."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from driftline.config import settings_from_dict
-from driftline.contracts import DriftEvent, SensorEvent
+from driftline.contracts import Outcome, SensorEvent, parse
+from driftline.monitor.state import MonitorState
 from driftline.trainer.core import TrainerCore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+#: Device m2's concept starts to flip at this event, and has flipped (its label is the opposite of
+#: what it was) this many events later.
+FLIP = 1500
+GRADUAL = 400
 
 
-def core_with_devices(tmp_path: Path, policy: str) -> TrainerCore:
-    stream = {
-        "task": "binary",
-        "scope": "device",
-        "features": {"x": {}},
-        "drift": {"on_alert": policy},
-    }
-    core = TrainerCore(settings_from_dict({"state_dir": str(tmp_path), "streams": {"machines": stream}}, "test"))
-    for i in range(20):
+def core_for(tmp_path: Path, policy: str) -> TrainerCore:
+    stream = {"task": "binary", "scope": "device", "features": {"x": {}}, "drift": {"on_alert": policy}}
+    return TrainerCore(settings_from_dict({"state_dir": str(tmp_path), "streams": {"machines": stream}}, "test"))
+
+
+def events(n: int = 3000, seed: int = 0) -> list[SensorEvent]:
+    """Three devices with the same concept (x > 0.5), except that m2's flips gradually from ``FLIP``."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
         for device in ("m1", "m2", "m3"):
-            core.on_event(
+            x = rng.random()
+            label = x > 0.5
+            flipped = device == "m2" and rng.random() < min(max((i - FLIP) / GRADUAL, 0.0), 1.0)
+            ts = T0 + timedelta(seconds=i)
+            label = not label if flipped else label
+            out.append(
                 SensorEvent(
-                    event_id=f"e{i}",
-                    device_id=device,
-                    stream="machines",
-                    ts=T0 + timedelta(seconds=i),
-                    features={"x": float(i % 3)},
-                    label=i % 3 == 0,
+                    event_id=f"e{i}", device_id=device, stream="machines", ts=ts, features={"x": x}, label=label
                 )
             )
-    return core
+    return out
 
 
-def detection(key: str, level: str = "drift", version: int = 1, ident: str = "d1") -> DriftEvent:
-    return DriftEvent(
-        drift_id=f"{key}:{ident}", drift_kind="concept", level=level, stream="machines", model_key=key,
-        model_name="logistic", model_version=version, detector="ADWIN", position=700,
-    )  # fmt: skip
+def run(core: TrainerCore, stream: list[SensorEvent]) -> list[Outcome]:
+    """The outcomes the trainer emits, as the monitor would read them."""
+    return [parse(Outcome, o.to_bytes()) for e in stream if (o := core.on_event(e)) is not None]
 
 
 def versions(core: TrainerCore) -> dict[str, int]:
     return {key: slot.version for key, slot in sorted(core.slots.items())}
 
 
-def test_a_drift_resets_only_the_model_key_that_drifted(tmp_path: Path) -> None:
-    core = core_with_devices(tmp_path, "warm_reset")
-    assert core.on_drift(detection("machines/m2", "warning", ident="w1")) == "background"
-    assert core.on_drift(detection("machines/m2")) == "warm"  # the background model is served
+def test_a_drift_resets_only_the_model_key_that_drifted_soon_after_the_change(tmp_path: Path) -> None:
+    core = core_for(tmp_path, "warm_reset")
+    outcomes = run(core, events())
     assert versions(core) == {"machines/m1": 1, "machines/m2": 2, "machines/m3": 1}
+    first_v2 = next(o for o in outcomes if o.model_key == "machines/m2" and o.model_version == 2)
+    assert T0 + timedelta(seconds=FLIP) < first_v2.event_ts < T0 + timedelta(seconds=FLIP + 300)
+    assert core.metrics.drift_reactions.labels("machines", "background")._value.get() == 1
     assert core.metrics.drift_reactions.labels("machines", "warm")._value.get() == 1
 
 
-def test_a_drift_read_twice_or_about_a_replaced_version_changes_nothing(tmp_path: Path) -> None:
-    core = core_with_devices(tmp_path, "cold_reset")
-    assert core.on_drift(detection("machines/m1")) == "cold"
-    assert core.on_drift(detection("machines/m1")) is None  # a replay after a crash
-    assert core.on_drift(detection("machines/m1", ident="d2")) is None  # judged version 1, now 2
-    assert core.on_drift(detection("machines/nowhere")) is None
-    assert versions(core)["machines/m1"] == 2
+def test_the_trainer_resets_right_after_the_outcome_where_the_monitor_reports_the_drift(tmp_path: Path) -> None:
+    core = core_for(tmp_path, "cold_reset")
+    outcomes = run(core, events())
+    monitor = MonitorState(core.settings)
+    drifts = [d for o in outcomes for d in monitor.observe(o) if d.drift_kind == "concept" and d.level == "drift"]
+    assert [d.model_key for d in drifts] == ["machines/m2"]
+    (drift,) = drifts
+    mine = [o for o in outcomes if o.model_key == drift.model_key]
+    judged = [i for i, o in enumerate(mine) if o.model_version == drift.model_version and o.label is not None]
+    last = judged[drift.position - 1]  # the outcome the detection was made on
+    assert mine[last].model_version == drift.model_version
+    assert mine[last + 1].model_version == drift.model_version + 1
 
 
-@pytest.mark.parametrize(("policy", "done", "version"), [("notify", None, 1), ("rollback", None, 1)])
-def test_notify_changes_nothing_and_rollback_needs_a_snapshot(
-    tmp_path: Path, policy: str, done: str | None, version: int
-) -> None:
-    core = core_with_devices(tmp_path, policy)
-    assert core.on_drift(detection("machines/m3", "warning")) is None  # only warm_reset prepares a model
-    assert core.on_drift(detection("machines/m3", ident="d2")) is done
-    assert versions(core)["machines/m3"] == version
+def test_the_same_events_give_the_same_resets_at_the_same_outcomes(tmp_path: Path) -> None:
+    stream = events(seed=7)
+    first = run(core_for(tmp_path / "a", "warm_reset"), stream)
+    second = run(core_for(tmp_path / "b", "warm_reset"), stream)
+    assert [(o.outcome_id, o.model_version, o.prediction) for o in first] == [
+        (o.outcome_id, o.model_version, o.prediction) for o in second
+    ]
+
+
+def test_a_model_that_only_gets_better_is_never_reset(tmp_path: Path) -> None:
+    core = core_for(tmp_path, "cold_reset")
+    run(core, [e for e in events() if e.device_id != "m2"])
+    assert versions(core) == {"machines/m1": 1, "machines/m3": 1}
+
+
+@pytest.mark.parametrize("policy", ["notify", "rollback"])
+def test_notify_changes_nothing_and_rollback_needs_a_snapshot(tmp_path: Path, policy: str) -> None:
+    core = core_for(tmp_path, policy)
+    run(core, events())
+    assert versions(core)["machines/m2"] == 1
 
 
 def test_rollback_serves_the_newest_snapshot_of_that_key(tmp_path: Path) -> None:
-    core = core_with_devices(tmp_path, "rollback")
-    core.slots["machines/m3"].snapshot(core.snapshot_root, core.signer)
-    assert core.on_drift(detection("machines/m3")) == "rollback"
-    assert versions(core) == {"machines/m1": 1, "machines/m2": 1, "machines/m3": 2}
+    core = core_for(tmp_path, "rollback")
+    stream = events()
+    run(core, stream[: 3 * FLIP])
+    core.slots["machines/m2"].snapshot(core.snapshot_root, core.signer)
+    run(core, stream[3 * FLIP :])
+    assert versions(core) == {"machines/m1": 1, "machines/m2": 2, "machines/m3": 1}
+    assert core.metrics.drift_reactions.labels("machines", "rollback")._value.get() == 1

@@ -26,8 +26,8 @@ from river.datasets import synth
 from river.datasets.base import SyntheticDataset
 from river.drift.datasets import Occupancy
 
+from driftline.detectors import BINARY_DETECTORS, DebouncedDetector, make_detector
 from driftline.modelspec import build_model
-from driftline.monitor.detectors import BINARY_DETECTORS, DebouncedDetector, make_detector
 from driftline.trainer.slot import model_input
 
 GENERATORS = ("SEA", "Agrawal", "STAGGER", "Hyperplane", "RandomRBFDrift", "Mixed")

@@ -74,6 +74,26 @@ def as_number(value: Any) -> float:
     return float(value)
 
 
+def normalised(task: Task, classes: Labels | None, label: Any, prediction: Any) -> tuple[Any, Any]:
+    """A label and a prediction in the form the task compares them in (see the module's docstring)."""
+    if task == "regression":
+        return as_number(label), as_number(prediction)
+    if task == "binary":
+        if classes is None:
+            return as_positive(label), as_positive(prediction)
+        try:
+            return classes.to_model(label), classes.to_model(prediction)
+        except LabelError as e:
+            raise ScoreError(str(e)) from None
+    return str(label), str(prediction)
+
+
+def outcome_error(task: Task, classes: Labels | None, label: Any, prediction: Any) -> float:
+    """A labelled prediction's error as concept-drift detectors judge it: 0/1, or the absolute error."""
+    y, p = normalised(task, classes, label, prediction)
+    return abs(y - p) if task == "regression" else float(y != p)
+
+
 class Scores:
     """One metric set for a task, cumulative and rolling over ``window`` labelled outcomes.
 
@@ -96,37 +116,22 @@ class Scores:
 
     def update(self, label: Any, prediction: Any, proba: dict[str, float] | None) -> float:
         """Score one labelled prediction; return its error (0/1, or the absolute error)."""
-        if self.task == "regression":
-            y, p = as_number(label), as_number(prediction)
-            error = abs(y - p)
-            pairs: dict[str, tuple[Any, Any]] = {name: (y, p) for name in self._metrics}
-        elif self.task == "binary":
+        y, p = normalised(self.task, self.classes, label, prediction)
+        pairs: dict[str, tuple[Any, Any]] = {name: (y, p) for name in self._metrics if name not in PROBA_METRICS}
+        if self.task == "binary" and proba:
             named = self.classes
-            if named is None:
-                y, p = as_positive(label), as_positive(prediction)
-            else:
-                try:
-                    y, p = named.to_model(label), named.to_model(prediction)
-                except LabelError as e:
-                    raise ScoreError(str(e)) from None
-            error = float(y != p)
-            pairs = {name: (y, p) for name in self._metrics if name not in PROBA_METRICS}
-            p_pos = (named.positive_proba(proba) if named else positive_proba(proba)) if proba else None
+            p_pos = named.positive_proba(proba) if named else positive_proba(proba)
             if p_pos is not None:
                 y_proba = {True: min(max(p_pos, 0.0), 1.0), False: min(max(1.0 - p_pos, 0.0), 1.0)}
                 pairs.update({name: (y, y_proba) for name in PROBA_METRICS})
-        else:
-            y, p = str(label), str(prediction)
-            error = float(y != p)
-            pairs = {name: (y, p) for name in self._metrics if name not in PROBA_METRICS}
-            if proba:
-                pairs["log_loss"] = (y, dict(proba))
+        elif self.task == "multiclass" and proba:
+            pairs["log_loss"] = (y, dict(proba))
         for name, (y_true, y_pred) in pairs.items():
             for metric in self._metrics[name].values():
                 metric.update(y_true, y_pred)
         self._updated.update(pairs)
         self.count += 1
-        return error
+        return abs(y - p) if self.task == "regression" else float(y != p)
 
     def values(self) -> dict[tuple[str, str], float]:
         """(metric, window) -> value, leaving out metrics that are not defined yet (or not finite)."""

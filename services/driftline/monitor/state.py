@@ -24,11 +24,12 @@ from typing import Any
 
 from river import stats
 
+from driftline.concept import ConceptWatch
 from driftline.config import ConfigError, Settings, StreamConfig
 from driftline.contracts import DriftEvent, Outcome
 from driftline.dedupe import RecentIds
+from driftline.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
 from driftline.labels import Labels
-from driftline.monitor.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
 from driftline.monitor.history import History
 from driftline.monitor.scores import ScoreError, Scores
 
@@ -101,26 +102,26 @@ class Series:
 
 @dataclass
 class ModelTrack:
-    """The detectors judging one model key's current model (name and version)."""
+    """The detectors judging one model key: its concept-drift judge and its features' data detectors."""
 
     stream: str
     model_key: str
-    model_name: str
-    model_version: int
-    concept: DebouncedDetector | None
+    concept: ConceptWatch
     data: dict[str, DebouncedDetector]
-    error_mean: stats.Mean = field(default_factory=stats.Mean)
-    last_event_ts: float = float("-inf")  # newest event time seen for the model key, any version
-    #: Labelled outcomes judged for the model key, every version: warm-up and cool-down count in them.
-    judged: int = 0
-    version_began: int = 0
-    quiet_until: int = 0
     #: Per feature, the event time (epoch s) before which its data detector stays quiet.
     data_quiet_until: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def model_name(self) -> str:
+        return self.concept.model_name or ""
+
+    @property
+    def model_version(self) -> int:
+        return self.concept.model_version or 0
+
     def judges(self, outcome: Outcome) -> bool:
         """True if ``outcome`` comes from the model these detectors judge."""
-        return (self.model_name, self.model_version) == (outcome.model_name, outcome.model_version)
+        return self.concept.judges(outcome.model_name, outcome.model_version)
 
 
 def check_drift_spec(name: str, stream: StreamConfig) -> None:
@@ -252,59 +253,33 @@ class MonitorState:
             if outcome.label_delay_s is not None and outcome.label_delay_s >= 0:
                 for series in targets:
                     series.label_delay.observe(outcome.label_delay_s)
-            events += self._concept_drift(track, outcome, stream, error)
+            events += self._concept_drift(track, outcome, error)
         for event in events:
             self.history.drifted(history, outcome, event)
         self.accepted[(outcome.stream, outcome.model_name)] += 1
         return events
 
     def _track(self, outcome: Outcome, stream: StreamConfig) -> ModelTrack:
-        """The track judging ``outcome``'s model key; a new one when a new model life began.
+        """The track judging ``outcome``'s model key; its concept judge begins a new life on a new model.
 
-        Any change of model (name or version) whose event is not older than the newest event
-        seen for the key begins a new life with fresh detectors: a reset raises the version, a
-        restarted trainer starts again at 1. An older event of another model is a late outcome
-        of a replaced one: it is scored, but never rewinds the detectors.
+        Data drift is the sensors', not the model's: the data detectors outlive the model's lives.
         """
-        event_ts = outcome.event_ts.timestamp()
         track = self.tracks.get(outcome.model_key)
-        if track is not None:
-            self.tracks.move_to_end(outcome.model_key)
-            late = event_ts < track.last_event_ts
-            track.last_event_ts = max(track.last_event_ts, event_ts)
-            if track.judges(outcome) or late:
-                return track
-        spec = stream.drift
-        # A new life of the key: fresh detectors, but the count and the cool-down carry over, so the
-        # reset a drift caused cannot be followed by another alarm on the same change.
-        judged, quiet_until = (track.judged, track.quiet_until) if track is not None else (0, 0)
-        # Data drift is the sensors', not the model's: its detectors outlive the model's lives.
-        data = track.data if track is not None else self._data_detectors(stream)
-        data_quiet = track.data_quiet_until if track is not None else {}
-        track = ModelTrack(
-            stream=outcome.stream,
-            model_key=outcome.model_key,
-            model_name=outcome.model_name,
-            model_version=outcome.model_version,
-            last_event_ts=event_ts,
-            judged=judged,
-            version_began=judged,
-            quiet_until=quiet_until,
-            concept=DebouncedDetector(
-                spec.concept, spec.concept_params, spec.debounce, warnings=True, rising_only=True
-            ),
-            data=data,
-            data_quiet_until=data_quiet,
-        )
-        # Counters exist at 0 before the first detection: Prometheus' increase() needs a prior sample.
-        self.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
-        self.warnings[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
-        for name, detector in track.data.items():
-            self.drifts[(outcome.stream, outcome.model_name, "data", detector.name, name)] += 0
-        self.tracks[outcome.model_key] = track
+        if track is None:
+            track = ModelTrack(
+                outcome.stream, outcome.model_key, ConceptWatch(stream.drift, stream.task), self._data_detectors(stream)
+            )
+            self.tracks[outcome.model_key] = track
         self.tracks.move_to_end(outcome.model_key)
         while len(self.tracks) > self.max_model_keys:
             self.tracks.popitem(last=False)
+        if track.concept.see(outcome.model_name, outcome.model_version, outcome.event_ts.timestamp()):
+            # Counters exist at 0 before the first detection: Prometheus' increase() needs a prior sample.
+            spec = stream.drift
+            self.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
+            self.warnings[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
+            for name, detector in track.data.items():
+                self.drifts[(outcome.stream, outcome.model_name, "data", detector.name, name)] += 0
         return track
 
     @staticmethod
@@ -342,26 +317,12 @@ class MonitorState:
             self.devices[key] = self._new_series(outcome.stream, stream)
         return self.devices[key]
 
-    def _concept_drift(
-        self, track: ModelTrack, outcome: Outcome, stream: StreamConfig, error: float
-    ) -> list[DriftEvent]:
-        if track.concept is None or not track.judges(outcome):
+    def _concept_drift(self, track: ModelTrack, outcome: Outcome, error: float) -> list[DriftEvent]:
+        alarm = track.concept.judge(outcome.model_name, outcome.model_version, error)
+        if alarm is None or track.concept.detector is None:
             return []
-        value = error
-        if stream.task == "regression" and track.concept.binary:
-            # Binary detectors judge 0/1 errors: a regression error counts as one when above the mean.
-            value = float(track.error_mean.n > 0 and error > track.error_mean.get())
-            track.error_mean.update(error)
-        track.judged += 1
-        alarm = track.concept.update(value)
-        if alarm is None:
-            return []
-        # A model still learning its first events, or within a drift's cool-down, raises nothing.
-        if track.judged - track.version_began <= stream.drift.warmup or track.judged <= track.quiet_until:
-            return []
-        if alarm.level == "drift":
-            track.quiet_until = track.judged + stream.drift.debounce
-        return [self._record(track, "concept", None, track.concept, alarm.level, alarm.position, alarm.statistic)]
+        detector = track.concept.detector
+        return [self._record(track, "concept", None, detector, alarm.level, alarm.position, alarm.statistic)]
 
     def _data_drift(self, track: ModelTrack, outcome: Outcome, cooldown_s: float) -> list[DriftEvent]:
         if not track.judges(outcome):

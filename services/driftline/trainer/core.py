@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from driftline.checkpoint import CheckpointError, signer_for
+from driftline.concept import ConceptWatch
 from driftline.config import Settings, StreamConfig
 from driftline.contracts import (
     ControlAck,
     ControlCommand,
-    DriftEvent,
     LabelEvent,
     OutcomeRecord,
     SensorEvent,
@@ -30,6 +30,7 @@ from driftline.contracts import (
 from driftline.dedupe import RecentIds
 from driftline.keys import model_key, stream_of
 from driftline.labels import LabelError, Labels
+from driftline.monitor.scores import ScoreError, outcome_error
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.holdout import is_holdout
 from driftline.trainer.metrics import TrainerMetrics
@@ -65,6 +66,8 @@ class KeyState:
     cleaner: Cleaner
     recent: RecentIds
     pending: PendingLabels
+    #: Judges the key's errors outcome by outcome, as the monitor does, so a drift is acted on where it shows.
+    watch: ConceptWatch
     applied: RecentIds = field(default_factory=lambda: RecentIds(APPLIED_REMEMBERED))
 
 
@@ -115,6 +118,7 @@ class TrainerCore:
                 Cleaner(stream),
                 RecentIds(stream.dedupe_window),
                 PendingLabels(stream.label_ttl_s, stream.max_pending_labels),
+                ConceptWatch(stream.drift, stream.task),
             )
             self._report_version(slot)
         return slot, self.keys[key]
@@ -166,11 +170,12 @@ class TrainerCore:
                 expired = state.pending.add(pending)
                 if expired:
                     self.metrics.labels_expired.labels(event.stream).inc(expired)
-                return self._outcome(key, event.stream, pending, answer, predict_s=predict_s)
+                return self._watch(slot, state, self._outcome(key, event.stream, pending, answer, predict_s=predict_s))
             learn_s = self._learn(slot, event.stream, pending, y, encoded)
-            return self._outcome(
+            outcome = self._outcome(
                 key, event.stream, pending, answer, label=event.label, predict_s=predict_s, learn_s=learn_s
             )
+            return self._watch(slot, state, outcome)
 
     def on_label(self, label: LabelEvent) -> OutcomeRecord | None:
         """Learn from the waiting event this label belongs to; None if no prediction waits for it."""
@@ -190,9 +195,10 @@ class TrainerCore:
             self.metrics.label_delay.labels(label.stream).observe(max(delay, 0.0))
             learn_s = self._learn(slot, label.stream, pending, y)
             prediction = self.labels[label.stream].from_model(pending.predictions.get(pending.model_name))
-            return self._outcome(
+            outcome = self._outcome(
                 key, label.stream, pending, prediction, label=label.label, learn_s=learn_s, label_delay_s=delay
             )
+            return self._watch(slot, state, outcome)
 
     def _learn(
         self, slot: ModelSlot, stream_name: str, pending: Pending, label: Any, encoded: dict[str, float] | None = None
@@ -274,6 +280,8 @@ class TrainerCore:
                 # The running config decides cleaning and promotion; the models keep their own spec.
                 stream = self.settings.streams.get(stream_of(key), slot.stream)
                 slot.stream = key_state.cleaner.stream = stream
+                if getattr(key_state, "watch", None) is None:  # a checkpoint from before the trainer judged drift
+                    key_state.watch = ConceptWatch(stream.drift, stream.task)
                 self.slots[key], self.keys[key] = slot, key_state
                 self._report_version(slot)
         return list(restored)
@@ -313,42 +321,54 @@ class TrainerCore:
                 "cleaning": cleaned.steps,
             }
 
-    # Control
+    # Drift
 
-    def on_drift(self, drift: DriftEvent) -> str | None:
-        """React to a concept drift of one model key by its stream's ``drift.on_alert`` policy.
+    def _watch(self, slot: ModelSlot, state: KeyState, outcome: OutcomeRecord) -> OutcomeRecord:
+        """Judge the key's outcome as the monitor will, and act on a concept drift before the next event.
 
-        A warning starts a background model (for a later warm reset); a drift applies the
-        policy to that key alone: ``warm_reset`` swaps the background model in (a cold reset if
-        none), ``cold_reset`` starts afresh, ``rollback`` serves the newest snapshot, ``notify``
-        changes nothing. A detection about a version already replaced, or one read twice, is
-        ignored. Returns what was done (``background``, ``warm``, ``cold``, ``rollback``), or None.
+        The monitor's judge sees the same outcomes in the same order, so its drift event names the
+        outcome after which the trainer acted; acting here, not on the monitor's message, puts the
+        reset at the same place in the key's events on every run.
         """
-        if drift.drift_kind != "concept":
-            return None
-        with self.lock:
-            slot = self.slots.get(drift.model_key)
-            if slot is None or drift.model_version != slot.version:
-                return None
-            if self.keys[drift.model_key].applied.seen(drift.drift_id):
-                return None
-            policy = slot.stream.drift.on_alert
-            done: str | None = None
-            if drift.level == "warning":
-                done = "background" if policy == "warm_reset" and slot.start_background() else None
-            elif policy == "rollback":
-                try:
-                    done = "rollback" if slot.rollback(self.snapshot_root, self.signer) else None
-                except CheckpointError as e:
-                    log.error("%s: drift rollback refused: %s", drift.model_key, e)
-            elif policy != "notify":
-                done = slot.reset("warm" if policy == "warm_reset" else "cold")
-            if done is not None:
-                self._report_version(slot)
-                self.metrics.drift_reactions.labels(drift.stream, done).inc()
-                delay = (utc_now() - drift.ts).total_seconds()
-                self.metrics.drift_reaction_seconds.labels(drift.stream).observe(max(delay, 0.0))
-            return done
+        watch = state.watch
+        watch.see(outcome.model_name, outcome.model_version, outcome.event_ts.timestamp())
+        if outcome.label is None or outcome.prediction is None:
+            return outcome
+        labels = self.labels[outcome.stream]
+        try:
+            error = outcome_error(slot.stream.task, labels if labels.named else None, outcome.label, outcome.prediction)
+        except ScoreError:
+            return outcome
+        alarm = watch.judge(outcome.model_name, outcome.model_version, error)
+        if alarm is not None:
+            done = self._react(slot, alarm.level)
+            log.info("concept %s on %s (%s at %s): %s", alarm.level, slot.key, watch.spec.concept, alarm.position, done)
+        return outcome
+
+    def _react(self, slot: ModelSlot, level: str) -> str | None:
+        """Apply the stream's ``drift.on_alert`` to one model key: what was done, or None.
+
+        A warning starts a background model (for a later warm reset); a drift applies the policy:
+        ``warm_reset`` swaps the background model in (a cold reset if none), ``cold_reset`` starts
+        afresh, ``rollback`` serves the newest snapshot, ``notify`` changes nothing.
+        """
+        policy = slot.stream.drift.on_alert
+        done: str | None = None
+        if level == "warning":
+            done = "background" if policy == "warm_reset" and slot.start_background() else None
+        elif policy == "rollback":
+            try:
+                done = "rollback" if slot.rollback(self.snapshot_root, self.signer) else None
+            except CheckpointError as e:
+                log.error("%s: drift rollback refused: %s", slot.key, e)
+        elif policy != "notify":
+            done = slot.reset("warm" if policy == "warm_reset" else "cold")
+        if done is not None:
+            self._report_version(slot)
+            self.metrics.drift_reactions.labels(stream_of(slot.key), done).inc()
+        return done
+
+    # Control
 
     def _count_command(self, command: ControlCommand, status: str) -> None:
         # Anyone who can write to the control topic names the stream: bound the label by config.

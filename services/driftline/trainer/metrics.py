@@ -98,15 +98,9 @@ class TrainerMetrics:
         )
         self.drift_reactions = Counter(
             "driftline_trainer_drift_reactions",
-            "Concept drifts acted on, per model key, by what was done (background, warm, cold, rollback).",
+            "Concept drifts the trainer detected and acted on at once, per model key, by what was done "
+            "(background, warm, cold, rollback).",
             ["stream", "action"],
-            registry=r,
-        )
-        self.drift_reaction_seconds = Histogram(
-            "driftline_trainer_drift_reaction_seconds",
-            "From the monitor's detection of a concept drift to the trainer's reaction.",
-            ["stream"],
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=r,
         )
         self.promotions = Counter(

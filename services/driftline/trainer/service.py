@@ -21,7 +21,6 @@ from driftline.contracts import (
     Contract,
     ContractError,
     ControlCommand,
-    DriftEvent,
     LabelEvent,
     OutcomeRecord,
     SensorEvent,
@@ -65,7 +64,7 @@ class TrainerService:
             trainer,
             trainer.group_id,
             [topics.events.name, topics.labels.name],
-            side_topics=[(spec.name, spec.partitions) for spec in (topics.control, topics.drift)],
+            side_topics=[(topics.control.name, topics.control.partitions)],
             client_id=f"{settings.kafka.client_id}-trainer",
             batch=trainer.max_poll_records,
         )
@@ -126,9 +125,7 @@ class TrainerService:
             return [self._reject(message, f"processing_error: {type(e).__name__}: {e}")]
 
     def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
-        if message.topic() == self.settings.topics.control.name:
-            return self._on_control(message)
-        return self._on_drift(message)
+        return self._on_control(message)
 
     def _on_data(
         self, unit: str, message: Message, contract: type[C], handle: Callable[[C], OutcomeRecord | None]
@@ -159,17 +156,6 @@ class TrainerService:
         changed = {self._unit_of_key(ack.model_key) for ack in acks if ack.status == "applied" and ack.model_key}
         topic = self.settings.topics.acks.name
         return [self._output(topic, ack, ack.model_key or ack.stream) for ack in acks], changed
-
-    def _on_drift(self, message: Message) -> tuple[list[Output], set[str]]:
-        try:
-            drift = parse(DriftEvent, message.value())
-        except ContractError:
-            return [], set()  # the drift topic is the monitor's; a bad record there is not the trainer's to judge
-        done = self.core.on_drift(drift)
-        if done is None:
-            return [], set()
-        log.info("concept %s on %s (%s at %s): %s", drift.level, drift.model_key, drift.detector, drift.position, done)
-        return [], {self._unit_of_key(drift.model_key)}
 
     def _unit_of_key(self, key: str) -> str:
         for unit, keys in self._keys.items():
