@@ -379,6 +379,13 @@ class TrainerSettings(ConsumerSettings):
     """Kafka consumer group of the trainers."""
     max_poll_records: Annotated[int, Field(ge=1)] = 500
     """Records fetched per poll."""
+    align_labels_s: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="Handle each partition's events and labels in the order of their time (ts), an event waiting "
+        "at most this long for an older label still to be read: the same input then gives the same models "
+        "whatever the timing, at up to this much latency. 0: as they arrive. A label dated before its "
+        "event is then handled first and finds no prediction.",
+    )
     snapshot_every: Annotated[int, Field(ge=0)] = Field(
         default=10_000, description="Learned events between snapshots of a model key; 0: only on command."
     )

@@ -58,6 +58,16 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def wait_until(done: Callable[[], bool], timeout: float, step: float = 0.5) -> float | None:
+    """Seconds until ``done()``, or None after ``timeout``."""
+    began = time.monotonic()
+    while not done():
+        if time.monotonic() - began > timeout:
+            return None
+        time.sleep(step)
+    return time.monotonic() - began
+
+
 def find_program(name: str, *also: str) -> str:
     """The path of an installed program, looking in sbin folders too (Debian puts daemons there)."""
     for candidate in (name, *also):

@@ -26,7 +26,7 @@ import typer
 
 from driftline.cli_options import ConfigOption
 from driftline.config import Settings
-from driftline.processes import ManagedProcess, free_port, http_ok, refuse_taken_port
+from driftline.processes import ManagedProcess, free_port, http_ok, refuse_taken_port, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,9 @@ SCENARIOS = ("rooms", "machines")
 #: The local broker's client port when none is configured: fixed, so `reset --bootstrap`, `archive`
 #: and other commands can find it while the stack runs.
 KAFKA_PORT = 9092
+#: The trainer's `align_labels_s` in the stack (unless configured): events and labels are handled in
+#: the order of their time, so the same seed gives the same models, resets and drift report.
+STACK_ALIGN_LABELS_S = 2.0
 
 
 @dataclass
@@ -114,6 +117,7 @@ class LocalStack:
             "DRIFTLINE_TOPICS": self.settings.topics.model_dump_json(),
             "DRIFTLINE_TRAINER__GROUP_ID": self.settings.trainer.group_id,
             "DRIFTLINE_MONITOR__GROUP_ID": self.settings.monitor.group_id,
+            "DRIFTLINE_TRAINER__ALIGN_LABELS_S": str(self.settings.trainer.align_labels_s or STACK_ALIGN_LABELS_S),
             **{
                 f"DRIFTLINE_{service}__ACCESS_LOG": "true"
                 for service in ("COLLECTOR", "TRAINER", "MONITOR")
@@ -259,17 +263,33 @@ def _cell(column: str, value: float | None) -> str:
     return f"{value or 0:.0f}"  # a counter Prometheus has no series of has counted nothing yet
 
 
-def wait_for_outcomes(stack: LocalStack, expected: int, timeout: float) -> int:
-    """Wait until Prometheus has seen the monitor account for ``expected`` outcomes (or time runs out)."""
+def wait_until_drained(stack: LocalStack, timeout: float) -> bool:
+    """Wait until the trainer has handled every event and label sent, the monitor every outcome, and
+    Prometheus has scraped the monitor's final count; False if ``timeout`` ran out first."""
+    from driftline.httpserver import exposed_total
+    from driftline.kafkaio.lags import GroupLags
+
+    topics = stack.settings.topics
+    lags = GroupLags(
+        stack.bootstrap,
+        {stack.settings.trainer.group_id: [topics.events, topics.labels],
+         stack.settings.monitor.group_id: [topics.outcomes]},
+        {topics.outcomes.name},  # the trainer's transactions
+    )  # fmt: skip
     deadline = time.monotonic() + timeout
-    seen = 0
-    while time.monotonic() < deadline:
+    try:
+        if wait_until(lags.caught_up, timeout, 1.0) is None:
+            return False
+    finally:
+        lags.close()
+
+    def scraped() -> bool:
+        with urllib.request.urlopen(f"{stack.url('monitor')}/metrics", timeout=10) as response:
+            counted = exposed_total(response.read().decode(), "driftline_predictions_total")
         result = stack.query("sum(driftline_predictions_total)")
-        seen = int(float(result[0]["value"][1])) if result else 0
-        if seen >= expected:
-            break
-        time.sleep(2)
-    return seen
+        return bool(result) and float(result[0]["value"][1]) == counted
+
+    return wait_until(scraped, max(deadline - time.monotonic(), 30.0), 1.0) is not None
 
 
 def register(app: typer.Typer) -> None:
@@ -323,10 +343,9 @@ def register(app: typer.Typer) -> None:
                         progress=lambda n: bar.update(task, advance=n),
                     )  # fmt: skip
                 console.print(str(report))
-                console.print("waiting for the trainer and the monitor to catch up ...")
-                sent = report.events
-                seen = wait_for_outcomes(local, int(sent * 0.95), timeout=max(120.0, sent / 200))
-                console.print(f"the monitor has accounted for {seen} predictions of {sent} events sent")
+                console.print("waiting for the trainer and the monitor to handle everything sent ...")
+                if not wait_until_drained(local, timeout=max(120.0, report.events / 200)):
+                    console.print("[red]the trainer or the monitor did not catch up in time: the report is partial")
                 truth = json.loads(report.truth_file.read_text())["drift_points"] if report.truth_file else []
                 # One column per stream keeps the table narrow enough for any terminal.
                 by_stream = dict(sorted(summary(local).items()))

@@ -48,7 +48,7 @@ from driftline.kafkaio.clients import read_topic
 from driftline.kafkaio.cluster import LocalCluster
 from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.topics import ensure_topics
-from driftline.processes import free_port
+from driftline.processes import free_port, wait_until
 
 Fault = Literal["outage", "node_loss"]
 DEVICES = ("d1", "d2", "d3")
@@ -182,15 +182,6 @@ def health(url: str) -> int:
         return 0
 
 
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
 def coordinator_of(bootstrap: str, group: str) -> int:
     """The node id coordinating ``group``."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -250,7 +241,7 @@ def run(
         archiving.start()
 
         # Midway through the backlog: outputs produced, their transactions open.
-        wait_for(lambda: len(outcomes_of(bootstrap, settings)) >= backlog // 3, timeout=180)
+        wait_until(lambda: len(outcomes_of(bootstrap, settings)) >= backlog // 3, 180, 0.2)
         say(f"{fault}: striking")
         seen_before = len(outcomes_of(bootstrap, settings))
         struck = time.monotonic()
@@ -265,7 +256,9 @@ def run(
         posting.start()
         for service, url in urls.items():
             if fault == "outage":
-                result.unhealthy_during[service] = wait_for(lambda url=url: health(url) == 503, timeout=outage_s - 2)
+                result.unhealthy_during[service] = (
+                    wait_until(lambda url=url: health(url) == 503, outage_s - 2, 0.2) is not None
+                )
         if fault == "outage":
             time.sleep(max(0.0, outage_s - (time.monotonic() - struck)))
             result.exits = {name: p.popen.poll() for name, p in processes.items()}
@@ -274,15 +267,15 @@ def run(
         fault_over = time.monotonic()
         posting.join(timeout=300)
         # The first outcome after the fault: the trainer resumed.
-        wait_for(lambda: len(outcomes_of(bootstrap_left, settings)) > seen_before, timeout=300)
+        wait_until(lambda: len(outcomes_of(bootstrap_left, settings)) > seen_before, 300, 0.2)
         result.resumed_after_s = time.monotonic() - fault_over
         for service, url in urls.items():
-            result.healthy_after[service] = wait_for(lambda url=url: health(url) == 200, timeout=90)
+            result.healthy_after[service] = wait_until(lambda url=url: health(url) == 200, 90, 0.2) is not None
         devices.post(backlog + during, backlog + during + after)
         say(f"{fault}: checking every acknowledged event")
 
         total = len(devices.accepted)
-        wait_for(lambda: len(outcomes_of(bootstrap_left, settings)) >= total, timeout=300)
+        wait_until(lambda: len(outcomes_of(bootstrap_left, settings)) >= total, 300, 0.2)
         time.sleep(2.0)  # and nothing more after them
         outcomes = outcomes_of(bootstrap_left, settings)
         per_event = Counter((o.device_id, o.event_id) for o in outcomes)
@@ -291,7 +284,7 @@ def run(
         result.missing = len(devices.accepted - set(per_event))
         result.duplicates = sum(n - 1 for n in per_event.values())
         result.unexpected = len(set(per_event) - devices.accepted) + len(devices.unexpected)
-        wait_for(lambda: monitor_counted(urls["monitor"]) >= total, timeout=120)
+        wait_until(lambda: monitor_counted(urls["monitor"]) >= total, 120, 0.2)
         result.monitor_counted = monitor_counted(urls["monitor"])
         trainer_metrics = httpx.get(f"{urls['trainer']}/metrics", timeout=5).text
         monitor_metrics = httpx.get(f"{urls['monitor']}/metrics", timeout=5).text
@@ -300,7 +293,7 @@ def run(
             "monitor": exposed_total(monitor_metrics, "driftline_monitor_kafka_recoveries_total"),
         }
         lake = folder / "lake"
-        wait_for(lambda: not devices.accepted - archived(lake), timeout=120)
+        wait_until(lambda: not devices.accepted - archived(lake), 120, 0.2)
         result.archived_missing = len(devices.accepted - archived(lake))
         result.exits = {name: p.popen.poll() for name, p in processes.items()} | {
             "archiver": None if archiving.is_alive() else 1

@@ -54,6 +54,7 @@ from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.clients import read_topic
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
+from driftline.processes import wait_until
 from driftline.trainer.runner import TrainerRunner
 
 HTTP_DEVICE, MQTT_DEVICE = "dev-h", "dev-m"
@@ -795,15 +796,6 @@ def count_sent(requests: list[Request], result: FuzzRun) -> None:
     result.schemathesis_cases = sum(r.kind == "schemathesis" for r in requests)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.25)
-    return True
-
-
 def check_topics(settings: Settings, checker: Checker, result: FuzzRun) -> None:
     """The dead letters and the outcomes against what the answers and the sent messages call for."""
     bootstrap = settings.kafka.bootstrap_servers
@@ -814,7 +806,7 @@ def check_topics(settings: Settings, checker: Checker, result: FuzzRun) -> None:
     def letters() -> list[Any]:
         return read_topic(bootstrap, topics.deadletter.name, topics.deadletter.partitions)
 
-    wait_for(lambda: len(letters()) >= expected_dead, timeout=120)
+    wait_until(lambda: len(letters()) >= expected_dead, 120, 0.25)
     records = letters()
     by_source: list[Any] = []
     for record in records:
@@ -854,7 +846,7 @@ def check_topics(settings: Settings, checker: Checker, result: FuzzRun) -> None:
         spec = topics.outcomes
         return [parse(Outcome, m.value()) for m in read_topic(bootstrap, spec.name, spec.partitions)]
 
-    wait_for(lambda: len(outcomes()) >= len(checker.accepted), timeout=180)
+    wait_until(lambda: len(outcomes()) >= len(checker.accepted), 180, 0.25)
     time.sleep(2.0)  # and nothing more after them
     seen = outcomes()
     per_event = Counter(o.event_id for o in seen)
@@ -902,7 +894,7 @@ def run(
             device = None
             result.send_s = time.monotonic() - sending
             result.statuses = {str(k): v for k, v in sorted(checker.statuses.items())}
-            wait_for(lambda: services.bridge.settled >= result.mqtt_messages, timeout=120)
+            wait_until(lambda: services.bridge.settled >= result.mqtt_messages, 120, 0.25)
             say("fuzz: checking the dead letters and the outcomes")
             check_topics(settings, checker, result)
             result.rejected_by_reason = dict(checker.rejected.most_common())

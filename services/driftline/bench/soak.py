@@ -40,8 +40,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from driftline.bench.scaling import wait_for_group
 from driftline.bench.throughput import process_cpu, process_rss_mb
@@ -49,12 +47,12 @@ from driftline.collector.client import CollectorError
 from driftline.collector.simulator.generator import Emission, SimOptions, Simulation
 from driftline.collector.simulator.run import http_sink, interleave, paced
 from driftline.collector.simulator.scenarios import SCENARIOS
-from driftline.config import Settings, TopicSpec, load_settings
+from driftline.config import Settings, load_settings
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.broker import LocalBroker
-from driftline.kafkaio.clients import end_offset, make_consumer
+from driftline.kafkaio.lags import GroupLags
 from driftline.kafkaio.topics import ensure_topics
-from driftline.processes import ManagedProcess, free_port, http_ok, tail
+from driftline.processes import ManagedProcess, free_port, http_ok, tail, wait_until
 from driftline.stack import device_tokens
 
 CONFIG = Path(__file__).resolve().parents[3] / "config" / "driftline.toml"
@@ -173,38 +171,6 @@ class Result:
     died: dict[str, str] = field(default_factory=dict)
 
 
-class Lags:
-    """Each consumer group's lag: the end of its input partitions minus its committed offsets."""
-
-    def __init__(self, bootstrap: str, groups: dict[str, list[TopicSpec]], transactional: set[str]) -> None:
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
-        self.consumer = make_consumer(bootstrap, None)
-        self.groups = {
-            g: [TopicPartition(t.name, p) for t in ts for p in range(t.partitions)] for g, ts in groups.items()
-        }
-        # A read-committed consumer stops before a partition's last commit marker until more records
-        # come: on a topic written in transactions, one offset per partition is never consumed.
-        self.slack = {g: sum(t.partitions for t in ts if t.name in transactional) for g, ts in groups.items()}
-
-    def lag(self, group: str) -> int:
-        partitions = self.groups[group]
-        request = [ConsumerGroupTopicPartitions(group, partitions)]
-        committed = self.admin.list_consumer_group_offsets(request)[group].result(10).topic_partitions
-        offsets = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in committed}  # none yet: -1001
-        return sum(
-            max(0, end_offset(self.consumer, tp) - offsets.get((tp.topic, tp.partition), 0)) for tp in partitions
-        )
-
-    def all(self) -> dict[str, int]:
-        return {group: self.lag(group) for group in self.groups}
-
-    def caught_up(self) -> bool:
-        return all(lag <= self.slack[group] for group, lag in self.all().items())
-
-    def close(self) -> None:
-        self.consumer.close()
-
-
 def tree_pids(pid: int) -> list[int]:
     """``pid`` and its descendants (a collector with several workers is several processes)."""
     pids, todo = [], [pid]
@@ -286,16 +252,6 @@ class Stack:
             self.processes.pop(name).stop()
 
 
-def wait_until(done: Callable[[], bool], timeout: float, step: float = 0.5) -> float | None:
-    """Seconds until ``done()``, or None after ``timeout``."""
-    began = time.monotonic()
-    while not done():
-        if time.monotonic() - began > timeout:
-            return None
-        time.sleep(step)
-    return time.monotonic() - began
-
-
 def fleet(events: int, devices: int, prefix: str = "", after: float = 0.0) -> Iterator[Emission]:
     """The simulated fleet of `driftline stack`, ``events`` per stream; event ids prefixed, time shifted by ``after``.
 
@@ -311,7 +267,7 @@ def fleet(events: int, devices: int, prefix: str = "", after: float = 0.0) -> It
             for e in emissions)  # fmt: skip
 
 
-def measure_capacity(stack: Stack, lags: Lags, plan: Plan) -> tuple[float, Sent]:
+def measure_capacity(stack: Stack, lags: GroupLags, plan: Plan) -> tuple[float, Sent]:
     """Post a burst of the fleet as fast as the collector takes it; events/s until the trainer committed all."""
     sink = http_sink(stack.url("collector"), stack.tokens)
     group = stack.settings.trainer.group_id
@@ -327,7 +283,7 @@ def measure_capacity(stack: Stack, lags: Lags, plan: Plan) -> tuple[float, Sent]
 class Sampler(threading.Thread):
     """Samples every service's memory and CPU and every group's lag, every ``every`` seconds, until stopped."""
 
-    def __init__(self, stack: Stack, lags: Lags, every: float, posted: Callable[[], int]) -> None:
+    def __init__(self, stack: Stack, lags: GroupLags, every: float, posted: Callable[[], int]) -> None:
         super().__init__(daemon=True)
         self.stack, self.lags, self.every, self.posted = stack, lags, every, posted
         self.broker = broker_pid()
@@ -384,7 +340,7 @@ def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progres
         if plan.lake_batch_s is not None:
             stack.env["DRIFTLINE_COLLECTOR__LAKE_BATCH_SECONDS"] = str(plan.lake_batch_s)
         topics = settings.topics
-        lags = Lags(
+        lags = GroupLags(
             broker.bootstrap_servers,
             {settings.trainer.group_id: [topics.events, topics.labels], settings.monitor.group_id: [topics.outcomes],
              LAKE_GROUP: [topics.events]},
@@ -402,7 +358,7 @@ def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progres
     return report(result, command, out)
 
 
-def soak(plan: Plan, stack: Stack, lags: Lags, say: Callable[[str], None], advance: Callable[[], None]) -> Result:
+def soak(plan: Plan, stack: Stack, lags: GroupLags, say: Callable[[str], None], advance: Callable[[], None]) -> Result:
     late = SimOptions().late_label_fraction
     sent = Sent()
     capacity = float("nan")

@@ -38,6 +38,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from driftline.checkpoint import Checkpoint, offset_key
 from driftline.config import ConsumerSettings
 from driftline.faults import crash_point
+from driftline.kafkaio.align import Aligner
 from driftline.kafkaio.checkpoints import KafkaCheckpointStore
 from driftline.kafkaio.clients import consumer_config, end_offset, make_consumer, producer_config
 
@@ -96,7 +97,8 @@ class Handler(Protocol):
 
     def release(self, unit: str) -> None: ...
 
-    # Optional: ``before_commit()``, called first in every commit (the archiver writes its files there).
+    # Optional: ``before_commit()``, called first in every commit (the archiver writes its files there);
+    # ``time_of(message) -> float``, the time a record is ordered by when the loop aligns its inputs.
 
 
 @dataclass
@@ -121,6 +123,9 @@ class LoopConfig:
     commit_when_idle: bool = True
     session_timeout_ms: int = 10_000
     batch: int = 500
+    #: Hand out the records of a unit's input topics merged by the handler's ``time_of``, a record
+    #: waiting at most this long for an older one of another topic (see :mod:`.align`); 0: as they arrive.
+    align_wait_s: float = 0.0
 
     @classmethod
     def of(cls, settings: ConsumerSettings, group_id: str, topics: list[str], **more: Any) -> LoopConfig:
@@ -196,6 +201,9 @@ class StreamLoop:
         self._transactions: ThreadPoolExecutor | None = None
         #: The producer is blocked inside librdkafka on the transactions thread: not to be touched.
         self._wedged = False
+        self._aligner: Aligner[Message] | None = (
+            Aligner(config.topics, config.align_wait_s) if config.align_wait_s > 0 else None
+        )
 
     # Start and stop
 
@@ -249,6 +257,8 @@ class StreamLoop:
         try:
             for name in list(self._units):
                 self.handler.release(name)
+            if self._aligner is not None:
+                self._aligner.drop()
             self._units.clear()
             self._unit_of_tp.clear()
             self._side_positions = {}
@@ -346,6 +356,8 @@ class StreamLoop:
                 messages = self.consumer.consume(1, timeout=0.1)
             if self._failure is not None:
                 raise self._failure
+            if self._aligner is not None:
+                messages = self._aligned(messages)
             for message in messages:
                 self._handle(message)
             if self.side is not None and self._side_positions:
@@ -354,6 +366,19 @@ class StreamLoop:
             self.producer.poll(0)
             if self._commit_due(idle=drained):
                 self._commit()
+
+    def _aligned(self, messages: list[Message]) -> list[Message]:
+        """Of ``messages`` and those that waited, the ones whose turn has come (errors at once)."""
+        assert self._aligner is not None
+        now: list[Message] = []
+        for message in messages:
+            tp = (message.topic(), message.partition())
+            unit = self._unit_of_tp.get(tp)
+            if message.error() is not None or unit is None:
+                now.append(message)
+            else:
+                self._aligner.add(unit.name, tp[0], self.handler.time_of(message), message)  # type: ignore[attr-defined]
+        return now + self._aligner.ready()
 
     def _commit_due(self, idle: bool) -> bool:
         c = self.config
@@ -602,6 +627,8 @@ class StreamLoop:
     def _drop(self, names: set[str], partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._unit_of_tp.pop((tp.topic, tp.partition), None)
+        if self._aligner is not None:
+            self._aligner.drop(names)  # not handled, so not committed: the next owner reads them
         for name in names:
             self._units.pop(name, None)
             self.handler.release(name)

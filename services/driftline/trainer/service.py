@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import TypeVar
 
+import orjson
 from confluent_kafka import Message
 
 from driftline.config import Settings
@@ -67,6 +69,7 @@ class TrainerService:
             side_topics=[(topics.control.name, topics.control.partitions)],
             client_id=f"{settings.kafka.client_id}-trainer",
             batch=trainer.max_poll_records,
+            align_wait_s=trainer.align_labels_s,
         )
         self.loop = StreamLoop(
             bootstrap,
@@ -123,6 +126,14 @@ class TrainerService:
             # One event a model cannot digest must not stop the stream: park it, go on.
             log.exception("failed on a record of %s", message.topic())
             return [self._reject(message, f"processing_error: {type(e).__name__}: {e}")]
+
+    @staticmethod
+    def time_of(message: Message) -> float:
+        """An event's or a label's own time (epoch s), for aligning the two topics; unreadable: first."""
+        try:
+            return datetime.fromisoformat(orjson.loads(message.value())["ts"]).timestamp()
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return float("-inf")  # handled at once, and dead-lettered there
 
     def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
         return self._on_control(message)
