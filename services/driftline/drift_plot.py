@@ -23,12 +23,16 @@ def read_messages(bootstrap: str, topic: str, partitions: int, model: type[C], t
     return [m for m in messages if isinstance(m, model)]
 
 
-def rolling_accuracy(outcomes: list[Outcome], window: int = 200) -> dict[str, list[tuple[datetime, float]]]:
-    """Per stream, (event time, accuracy of the last ``window`` prequential outcomes) in event-time order."""
+def rolling_accuracy(outcomes: list[Outcome], window: int = 1000) -> dict[str, list[tuple[datetime, float]]]:
+    """Per stream, (event time, accuracy of the last ``window`` prequential outcomes) in event-time order.
+
+    As the monitor counts it: outcomes without a prediction (a model that has learned nothing yet
+    answers none) are not counted as wrong, they are not counted.
+    """
     series: dict[str, list[tuple[datetime, float]]] = {}
     by_stream: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
-        if outcome.label is not None and not outcome.holdout:
+        if outcome.label is not None and outcome.prediction is not None and not outcome.holdout:
             by_stream[outcome.stream].append(outcome)
     for stream, scored in by_stream.items():
         recent: deque[bool] = deque(maxlen=window)
@@ -38,6 +42,18 @@ def rolling_accuracy(outcomes: list[Outcome], window: int = 200) -> dict[str, li
             points.append((outcome.event_ts, sum(recent) / len(recent)))
         series[stream] = points
     return series
+
+
+def model_resets(outcomes: list[Outcome]) -> dict[str, list[tuple[datetime, str, int]]]:
+    """Per stream, (event time, model key, new version) of each first outcome of a new model version."""
+    newest: dict[str, int] = {}
+    resets: dict[str, list[tuple[datetime, str, int]]] = defaultdict(list)
+    for outcome in sorted(outcomes, key=lambda o: o.event_ts):
+        before = newest.get(outcome.model_key)
+        if before is not None and outcome.model_version > before:
+            resets[outcome.stream].append((outcome.event_ts, outcome.model_key, outcome.model_version))
+        newest[outcome.model_key] = max(before or 0, outcome.model_version)
+    return dict(resets)
 
 
 def detection_times(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[str, list[datetime]]:
@@ -62,9 +78,10 @@ def detection_times(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[s
 
 
 def plot_run(
-    outcomes: list[Outcome], drifts: list[DriftEvent], truth: list[dict[str, Any]], path: Path, window: int = 200
+    outcomes: list[Outcome], drifts: list[DriftEvent], truth: list[dict[str, Any]], path: Path, window: int = 1000
 ) -> Path:
-    """Draw one panel per stream into a PNG at ``path``."""
+    """Draw one panel per stream into a PNG at ``path``: rolling accuracy over the monitor's ``window``,
+    the true drifts (orange, named above the panel), the detections (red) and the resets (green)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display here, and none needed
@@ -72,8 +89,9 @@ def plot_run(
 
     accuracy = rolling_accuracy(outcomes, window)
     detected = detection_times(outcomes, drifts)
+    resets = model_resets(outcomes)
     streams = sorted(accuracy)
-    figure, axes = plt.subplots(len(streams), 1, figsize=(11, 3.2 * max(len(streams), 1)), squeeze=False)
+    figure, axes = plt.subplots(len(streams), 1, figsize=(11, 3.4 * max(len(streams), 1)), squeeze=False)
     for axis, stream in zip(axes[:, 0], streams, strict=True):
         times, values = zip(*accuracy[stream], strict=True)
         axis.plot(times, values, color="tab:blue", linewidth=1, label=f"rolling accuracy ({window} labels)")
@@ -84,13 +102,17 @@ def plot_run(
                 axis.axvspan(start, end, color="tab:orange", alpha=0.2, label=label)
             else:
                 axis.axvline(start, color="tab:orange", linestyle="--", label=label)
-            axis.annotate(point["kind"], (start, 0.02), fontsize=7, color="tab:orange")
+            # Above the panel, slanted: close drifts' names would overlap side by side.
+            axis.annotate(point["kind"], (start, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                          textcoords="offset points", fontsize=7, color="tab:orange", rotation=30)  # fmt: skip
         for n, when in enumerate(detected.get(stream, [])):
             axis.axvline(when, color="tab:red", linewidth=1.5, label="concept drift detected" if n == 0 else None)
-        axis.set_title(stream)
+        for n, (when, _, _) in enumerate(resets.get(stream, [])):
+            axis.axvline(when, color="tab:green", linestyle=":", linewidth=1.5, label="model reset" if n == 0 else None)
+        axis.set_title(stream, loc="left", fontsize=10)
         axis.set_ylim(0, 1.02)
         axis.set_ylabel("accuracy")
-        axis.legend(loc="lower left", fontsize=8)
+        axis.legend(loc="lower right", fontsize=7, framealpha=0.9)
     axes[-1, 0].set_xlabel("event time")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

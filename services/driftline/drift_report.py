@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from driftline.contracts import DriftEvent, Outcome
-from driftline.drift_plot import detection_times
+from driftline.drift_plot import detection_times, model_resets
 
 #: Labelled outcomes of the reset model key whose accuracy is compared before and after a reset.
 ACCURACY_WINDOW = 500
@@ -67,18 +67,6 @@ class DriftReport:
         ]
 
 
-def _resets(outcomes: list[Outcome]) -> dict[str, list[tuple[datetime, str, int]]]:
-    """Per stream, (event time, model key, new version) of each first outcome of a new model version."""
-    newest: dict[str, int] = {}
-    resets: dict[str, list[tuple[datetime, str, int]]] = defaultdict(list)
-    for outcome in sorted(outcomes, key=lambda o: o.event_ts):
-        before = newest.get(outcome.model_key)
-        if before is not None and outcome.model_version > before:
-            resets[outcome.stream].append((outcome.event_ts, outcome.model_key, outcome.model_version))
-        newest[outcome.model_key] = max(before or 0, outcome.model_version)
-    return resets
-
-
 def _accuracy(outcomes: list[Outcome]) -> float | None:
     return sum(o.prediction == o.label for o in outcomes) / len(outcomes) if outcomes else None
 
@@ -86,7 +74,7 @@ def _accuracy(outcomes: list[Outcome]) -> float | None:
 def score_run(outcomes: list[Outcome], drifts: list[DriftEvent], truth: list[dict[str, Any]]) -> DriftReport:
     """Score each true drift of ``truth`` (the simulator's ``drift_points``) against what the run did."""
     detected = detection_times(outcomes, drifts)
-    resets = _resets(outcomes)
+    resets = model_resets(outcomes)
     times: dict[str, list[datetime]] = defaultdict(list)  # the stream's events, in event-time order
     labelled: dict[str, list[Outcome]] = defaultdict(list)  # per model key, in event-time order
     for outcome in sorted(outcomes, key=lambda o: o.event_ts):

@@ -247,7 +247,7 @@ def draw_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]], pa
     """Draw the run's rolling accuracy with the true and the detected drifts."""
     from driftline.drift_plot import plot_run
 
-    return plot_run(*read_run(settings, bootstrap), truth, path)
+    return plot_run(*read_run(settings, bootstrap), truth, path, settings.monitor.window)
 
 
 def report_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]]) -> Any:

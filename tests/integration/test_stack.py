@@ -187,6 +187,33 @@ def test_a_foreign_server_on_a_stack_port_fails_the_stack_at_once_in_one_line(tm
     assert took < 30, f"the clash took {took:.0f}s to be reported"
 
 
+def report_of(stdout: str) -> str:
+    """The drift report as `driftline stack` prints it: its table, then its false alarms."""
+    start = stdout.index("drift report")
+    return stdout[start : stdout.index("\n", stdout.index("false alarms", start))]
+
+
+def test_two_stack_runs_with_the_same_seed_print_the_same_drift_report(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    reports = []
+    for run in ("first", "second"):
+        env = {**os.environ, "DRIFTLINE_STATE_DIR": str(tmp_path / run), "COLUMNS": "160"}
+        env.pop("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "driftline.cli", "stack", "--no-hold", "--free-ports", "-c", str(CONFIG),
+             "--events", "4000", "--devices", "3", "--seed", "5"],
+            capture_output=True, text=True, env=env, timeout=900,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+        assert "did not catch up" not in result.stdout
+        reports.append(report_of(result.stdout))
+    assert reports[0] == reports[1]
+    assert "yes (" in reports[0], reports[0]  # not vacuous: true drifts were detected, and scored
+
+
 def test_each_process_was_started_once_and_is_alive_until_the_stop(stack_run: dict[str, Any]) -> None:
     local: LocalStack = stack_run["local"]
     assert len(local.processes) == 7 and all(p.running for p in local.processes)

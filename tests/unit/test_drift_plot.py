@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from driftline.contracts import DriftEvent, Outcome
-from driftline.drift_plot import detection_times, plot_run, rolling_accuracy
+from driftline.drift_plot import detection_times, model_resets, plot_run, rolling_accuracy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -23,6 +23,8 @@ def test_rolling_accuracy_follows_event_time_and_skips_holdout_and_unlabelled() 
     outcomes = [outcome(i, right=i < 4) for i in range(8)][::-1]  # arrive out of order
     outcomes.append(outcome(99, right=False, holdout=True))
     outcomes.append(Outcome(**{**outcome(98, True).model_dump(), "label": None}))
+    # A model that has learned nothing answers nothing: not a wrong answer, no answer.
+    outcomes.append(Outcome(**{**outcome(97, False).model_dump(), "prediction": None}))
     series = rolling_accuracy(outcomes, window=4)["rooms"]
     assert [t for t, _ in series] == [T0 + timedelta(seconds=i) for i in range(8)]
     assert [v for _, v in series] == [1, 1, 1, 1, 0.75, 0.5, 0.25, 0]
@@ -45,3 +47,12 @@ def test_the_picture_is_a_png(tmp_path: Path) -> None:
               "end_ts": (T0 + timedelta(seconds=5)).isoformat()}]  # fmt: skip
     path = plot_run([outcome(i, i % 3 > 0) for i in range(30)], [], truth, tmp_path / "run.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resets_are_the_first_outcomes_of_each_new_version_per_model_key() -> None:
+    outcomes = [outcome(i, True, version=1 + (i >= 5) + (i >= 8)) for i in range(10)]
+    outcomes += [outcome(i, True, key="rooms/x", version=1) for i in range(10)]
+    outcomes.append(outcome(3, True, version=1))  # a late label of the replaced model: no new reset
+    assert model_resets(outcomes) == {
+        "rooms": [(T0 + timedelta(seconds=5), "rooms", 2), (T0 + timedelta(seconds=8), "rooms", 3)]
+    }
