@@ -509,6 +509,8 @@ def live_view(sources: Sources, console: Console, *above: RenderableType, every:
         stop.set()
         poller.join(timeout=5)
         live.stop()
+        if not console.is_terminal:
+            console.line()  # rich ends the last drawing with a new line on terminals only
 
 
 # The command
