@@ -8,10 +8,12 @@ trainer's own /models; and against ports nobody listens on it must say so in one
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from monitor_fixtures import wait_for
+from rich.console import Console
 from test_drift_reaction import machine_events, send_paced
 
 from conftest import REPO, unique_topics
@@ -26,7 +29,7 @@ from driftline.config import settings_from_dict
 from driftline.kafkaio.topics import ensure_topics
 from driftline.monitor.service import MonitorService
 from driftline.processes import free_ports
-from driftline.status import samples
+from driftline.status import Sources, live_view, samples
 from driftline.trainer.runner import TrainerRunner
 
 pytestmark = pytest.mark.kafka
@@ -120,3 +123,24 @@ def test_status_against_ports_nobody_listens_on_is_one_line_and_exit_2(tmp_path:
     [line] = done.stderr.splitlines()
     assert line.startswith("error: no service answered: ")
     assert all(url in line for url in urls), line
+
+
+def test_the_stacks_live_view_in_a_log_is_drawn_once_at_the_end(services: dict[str, Any]) -> None:
+    from rich.progress import Progress
+
+    out = io.StringIO()
+    console = Console(file=out, width=100)  # not a terminal: as in CI logs
+    assert not console.is_terminal
+    bar = Progress(console=console)
+    [nobody] = free_ports(1)
+    sources = Sources(services["trainer"], services["monitor"], f"http://127.0.0.1:{nobody}", TOKEN)
+    with live_view(sources, console, bar, every=0.2):
+        task = bar.add_task("simulating", total=None)
+        bar.update(task, advance=10)
+        time.sleep(2)  # about ten looks
+        console.print("a line printed meanwhile")
+    text = out.getvalue()
+    assert text.count("streams") == 1 and text.count("a line printed meanwhile") == 1, text
+    assert len(text.splitlines()) < 30, text
+    assert "machines" in text and "1-2" in text  # the run's stream and its model versions
+    assert text.endswith("\n")
