@@ -71,6 +71,9 @@ class Sources:
         from driftline.httpserver import configured_token
 
         t = settings.trainer
+        for name, url in (("trainer", trainer), ("monitor", monitor), ("collector", collector)):
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise typer.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint=f"--{name}")
         return cls(
             (trainer or f"http://127.0.0.1:{t.port}").rstrip("/"),
             (monitor or f"http://127.0.0.1:{settings.monitor.port}").rstrip("/"),
@@ -84,7 +87,7 @@ class Sources:
 
 @dataclass
 class Snapshot:
-    """The services' raw answers at one moment: ``answers[(service, path)]`` is text or parsed JSON."""
+    """The services' answers at one moment: ``answers[(service, path)]`` is a /metrics page's samples or JSON."""
 
     taken: float
     answers: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -100,7 +103,10 @@ class Snapshot:
 
 
 def fetch(sources: Sources, timeout: float = 3.0, client: httpx.Client | None = None) -> Snapshot:
-    """Ask every service for what it knows; a service that does not answer is noted, not raised."""
+    """Ask every service for what it knows; a service that does not answer is noted, not raised.
+
+    A /metrics page is kept parsed (a list of :class:`Sample`), the JSON answers as they came.
+    """
     snapshot = Snapshot(time.time())
     own = client is None
     http = client or httpx.Client(timeout=timeout)
@@ -118,7 +124,13 @@ def fetch(sources: Sources, timeout: float = 3.0, client: httpx.Client | None = 
                 if response.status_code != 200:
                     snapshot.failures[(service, url)] = _refusal(response, path)
                     continue
-                snapshot.answers[(service, path)] = response.text if path == "/metrics" else response.json()
+                try:
+                    answer = samples(response.text) if path == "/metrics" else response.json()
+                except ValueError:
+                    what = "Prometheus text" if path == "/metrics" else "JSON"
+                    snapshot.failures[(service, url)] = f"answered, but not with {what}: is it the {service}?"
+                    continue
+                snapshot.answers[(service, path)] = answer
     finally:
         if own:
             http.close()
@@ -126,11 +138,11 @@ def fetch(sources: Sources, timeout: float = 3.0, client: httpx.Client | None = 
 
 
 def _why(error: httpx.HTTPError) -> str:
-    if isinstance(error, httpx.ConnectError):
-        return "did not answer (connection refused)"
     if isinstance(error, httpx.TimeoutException):
         return "did not answer in time"
-    return f"did not answer ({type(error).__name__}: {error})"
+    # "[Errno 111] Connection refused" -> "connection refused"
+    reason = str(error).split("] ", 1)[-1] or type(error).__name__
+    return f"did not answer ({reason[:1].lower()}{reason[1:]})"
 
 
 def _refusal(response: httpx.Response, path: str) -> str:
@@ -149,10 +161,8 @@ class Sample:
     value: float
 
 
-def samples(text: str | None) -> list[Sample]:
-    """Every sample of a Prometheus text exposition (none for a service that did not answer)."""
-    if not text:
-        return []
+def samples(text: str) -> list[Sample]:
+    """Every sample of a Prometheus text exposition; ValueError if it is not one."""
     return [
         Sample(s.name, dict(s.labels), float(s.value))
         for family in text_string_to_metric_families(text)
@@ -247,9 +257,9 @@ class Status:
 
 def shape(snapshot: Snapshot, previous: Snapshot | None = None) -> Status:
     """Per stream and model key, what the services' answers say; rates against ``previous`` when given."""
-    trainer = samples(snapshot.get("trainer", "/metrics"))
-    monitor = samples(snapshot.get("monitor", "/metrics"))
-    collector = samples(snapshot.get("collector", "/metrics"))
+    trainer = snapshot.get("trainer", "/metrics") or []
+    monitor = snapshot.get("monitor", "/metrics") or []
+    collector = snapshot.get("collector", "/metrics") or []
     streams: dict[str, StreamStatus] = {}
 
     def stream(name: str) -> StreamStatus:
@@ -269,10 +279,10 @@ def shape(snapshot: Snapshot, previous: Snapshot | None = None) -> Status:
             s.resets = int(resets.get(name, 0) + commands.get(name, 0))
     if previous is not None and snapshot.taken > previous.taken:
         elapsed = snapshot.taken - previous.taken
-        before = _by(samples(previous.get("trainer", "/metrics")), CONSUMED, "stream")
+        before = _by(previous.get("trainer", "/metrics") or [], CONSUMED, "stream")
         for name, rate in _rates(consumed, before, elapsed).items():
             stream(name).events_per_s = rate
-        before = _by(samples(previous.get("collector", "/metrics")), ACCEPTED, "stream")
+        before = _by(previous.get("collector", "/metrics") or [], ACCEPTED, "stream")
         for name, rate in _rates(accepted, before, elapsed).items():
             stream(name).ingest_per_s = rate
     _monitor_metrics(monitor, stream)

@@ -26,10 +26,11 @@ from test_drift_reaction import machine_events, send_paced
 
 from conftest import REPO, unique_topics
 from driftline.config import settings_from_dict
+from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.topics import ensure_topics
 from driftline.monitor.service import MonitorService
 from driftline.processes import free_ports
-from driftline.status import Sources, live_view, samples
+from driftline.status import Sources, fetch, live_view, samples
 from driftline.trainer.runner import TrainerRunner
 
 pytestmark = pytest.mark.kafka
@@ -144,3 +145,19 @@ def test_the_stacks_live_view_in_a_log_is_drawn_once_at_the_end(services: dict[s
     assert len(text.splitlines()) < 30, text
     assert "machines" in text and "1-2" in text  # the run's stream and its model versions
     assert text.endswith("\n")
+
+
+def test_another_program_on_a_services_port_is_named_not_a_traceback() -> None:
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    other = FastAPI()  # someone else's web server on the port status was pointed at
+    for path in ("/models", "/metrics"):
+        other.add_api_route(path, lambda: HTMLResponse("<html>hello</html>"), methods=["GET"])
+    [nobody] = free_ports(1)
+    with BackgroundServer(other) as server:
+        snapshot = fetch(Sources(server.url, f"http://127.0.0.1:{nobody}", f"http://127.0.0.1:{nobody}"))
+    assert snapshot.answers == {}
+    assert snapshot.failures[("trainer", f"{server.url}/models")] == "answered, but not with JSON: is it the trainer?"
+    assert snapshot.failures[("trainer", f"{server.url}/metrics")].startswith("answered, but not with Prometheus text")
+    assert snapshot.failures[("monitor", f"http://127.0.0.1:{nobody}")] == "did not answer (connection refused)"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from fastapi.testclient import TestClient
 from rich.console import Console
 
@@ -26,7 +27,7 @@ from driftline.monitor.app import create_app as monitor_app
 from driftline.monitor.exposition import registry_for
 from driftline.monitor.state import MonitorState
 from driftline.monitor.webhook import AlertPolicy
-from driftline.status import Snapshot, Sources, as_json, render, render_live, shape
+from driftline.status import Snapshot, Sources, as_json, render, render_live, samples, shape
 from driftline.trainer.api import create_app as trainer_app
 from driftline.trainer.core import TrainerCore
 
@@ -69,10 +70,10 @@ class Pipeline:
 
         answers: dict[tuple[str, str], Any] = {
             ("trainer", "/models"): self.trainer.get("/models").json(),
-            ("trainer", "/metrics"): self.trainer.get("/metrics").text,
+            ("trainer", "/metrics"): samples(self.trainer.get("/metrics").text),
             ("monitor", "/ui/data"): self.monitor.get("/ui/data").json(),
-            ("monitor", "/metrics"): self.monitor.get("/metrics").text,
-            ("collector", "/metrics"): generate_latest(self.collector.registry).decode(),
+            ("monitor", "/metrics"): samples(self.monitor.get("/metrics").text),
+            ("collector", "/metrics"): samples(generate_latest(self.collector.registry).decode()),
         }
         return Snapshot(taken, answers)
 
@@ -189,6 +190,8 @@ def test_the_token_and_urls_come_from_the_config_unless_given() -> None:
     assert sources.trainer == f"http://127.0.0.1:{settings.trainer.port}" and sources.token == "from-config"
     given = Sources.of(settings, trainer="http://h:1/", token="")
     assert (given.trainer, given.token) == ("http://h:1", "")
+    with pytest.raises(typer.BadParameter, match="'h:1' is not an http:// or https:// URL"):
+        Sources.of(settings, monitor="h:1")
 
 
 def test_a_trainer_with_many_keys_shows_the_first_of_each_stream(tmp_path: Path) -> None:
