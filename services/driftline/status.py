@@ -469,7 +469,7 @@ def notes(status: Status) -> Text:
 
 def render(status: Status, keys: int = KEYS_SHOWN) -> RenderableType:
     """``driftline status``: the streams, their model keys, the lag and what did not answer."""
-    parts: list[RenderableType] = [streams_table(status)]
+    parts: list[RenderableType] = [_streams(status)]
     if any(s.model_keys for s in status.streams):
         parts.append(keys_table(status, keys))
     parts.append(notes(status))
@@ -478,7 +478,11 @@ def render(status: Status, keys: int = KEYS_SHOWN) -> RenderableType:
 
 def render_live(status: Status) -> RenderableType:
     """The stack's live view: the streams table and the lag (model keys would make it too tall)."""
-    return Group(streams_table(status), notes(status))
+    return Group(_streams(status), notes(status))
+
+
+def _streams(status: Status) -> RenderableType:
+    return streams_table(status) if status.streams else Text("no stream reported yet", style="dim")
 
 
 class _Latest:
@@ -580,10 +584,14 @@ def register(app: typer.Typer) -> None:
             return
         previous: Snapshot | None = None
         try:
-            if as_json_:
+            if as_json_ or not console.is_terminal:
+                # Into a file or a pipe: one look after the other (JSON: a line each), not redrawn.
                 while True:
                     previous, shaped = snapshot_status(sources, previous)
-                    typer.echo(json.dumps(as_json(shaped)))
+                    if as_json_:
+                        typer.echo(json.dumps(as_json(shaped)))
+                    else:
+                        console.print(f"at {_clock(shaped.taken)}:", render(shaped, keys))
                     time.sleep(every)
             with Live(console=console, auto_refresh=False) as live:
                 while True:
