@@ -9,6 +9,7 @@ a :class:`Snapshot`; :func:`shape` turns a snapshot (and the one before it, for 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,8 @@ from rich.text import Text
 from driftline.cli_options import ConfigOption
 from driftline.config import Settings
 from driftline.keys import stream_of
+
+log = logging.getLogger(__name__)
 
 #: Services and the paths asked of each: the trainer's /models takes its api token, the rest are open.
 PATHS = {
@@ -508,9 +511,13 @@ def live_view(sources: Sources, console: Console, *above: RenderableType, every:
     def poll() -> None:
         previous = None
         while not stop.is_set():
-            snapshot = fetch(sources, timeout=max(every, 1.0))
-            latest.renderable = render_live(shape(snapshot, previous))
-            previous = snapshot
+            try:
+                snapshot = fetch(sources, timeout=max(every, 1.0))
+                latest.renderable = render_live(shape(snapshot, previous))
+                previous = snapshot
+            except Exception as e:  # the view must never stop what it watches: it says what went wrong
+                log.debug("status view failed", exc_info=True)
+                latest.renderable = Text(f"status view: {type(e).__name__}: {e}", style="yellow")
             stop.wait(every)
 
     live = Live(Group(*above, latest), console=console, refresh_per_second=4)
