@@ -20,6 +20,7 @@ from driftline.kafkaio.clients import KafkaUnreachable
 from driftline.logs import setup_logging
 from driftline.modelspec import ModelSpecError
 from driftline.processes import ProcessError
+from driftline.status import ServicesUnreachable
 
 app = typer.Typer(
     name="driftline",
@@ -275,16 +276,28 @@ def _register_services() -> None:
     from driftline.collector.cli import register as register_collector
     from driftline.monitor.cli import register as register_monitor
     from driftline.stack import register as register_stack
+    from driftline.status import register as register_status
     from driftline.trainer.cli import register as register_trainer
 
-    for register in (register_collector, register_trainer, register_monitor, register_stack, register_bench):
+    registers = (
+        register_collector,
+        register_trainer,
+        register_monitor,
+        register_stack,
+        register_status,
+        register_bench,
+    )
+    for register in registers:
         register(app)
 
 
 _register_services()
 
 
-USER_ERRORS = (ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError, CheckpointError, KafkaUnreachable)
+USER_ERRORS = (
+    ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError, CheckpointError, KafkaUnreachable,
+    ServicesUnreachable,
+)  # fmt: skip
 
 
 def _fail(message: str, code: int) -> None:

@@ -320,6 +320,7 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.simulator.run import run_simulation
         from driftline.config import load_settings
         from driftline.runtime import kafka_for, stop_on_signals
+        from driftline.status import Sources, live_view
 
         console = Console()
         settings = load_settings(config)
@@ -335,16 +336,20 @@ def register(app: typer.Typer) -> None:
                     console.print(f"  {name:<12} {local.url(name)}")
                 options = SimOptions(devices=devices, events=events, seed=seed)
                 columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-                with Progress(*columns, console=console) as bar:
+                bar = Progress(*columns, console=console)
+                # The services' per-stream view under the bar, redrawn each second until they caught up.
+                urls = {name: local.url(name) for name in ("trainer", "monitor", "collector")}
+                with live_view(Sources.of(settings, **urls), console, bar):
                     task = bar.add_task("simulate", total=None)
                     report = run_simulation(
                         settings, scenarios=SCENARIOS, options=options, rate=rate,
                         collector_url=local.url("collector"), tokens=tokens, out_dir=state / "simulation",
                         progress=lambda n: bar.update(task, advance=n),
                     )  # fmt: skip
-                console.print(str(report))
-                console.print("waiting for the trainer and the monitor to handle everything sent ...")
-                if not wait_until_drained(local, timeout=max(120.0, report.events / 200)):
+                    console.print(str(report))
+                    console.print("waiting for the trainer and the monitor to handle everything sent ...")
+                    drained = wait_until_drained(local, timeout=max(120.0, report.events / 200))
+                if not drained:
                     console.print("[red]the trainer or the monitor did not catch up in time: the report is partial")
                 truth = json.loads(report.truth_file.read_text())["drift_points"] if report.truth_file else []
                 # One column per stream keeps the table narrow enough for any terminal.
