@@ -64,6 +64,15 @@ def test_an_exported_model_imported_into_another_trainer_answers_bit_identically
     assert done.stdout.startswith(f"wrote {exported}: phish logistic v1, 400 learned, ")
     header = peek(exported.read_bytes(), "phish.model")
     assert (header.model_key, header.learned, header.task) == ("phish", 400, "binary")
+    shown = driftline("models", "show", str(exported), env=cli_env(a, SECRET_A))
+    assert shown.returncode == 0 and shown.stdout.endswith("ok: the signature and the digest verify\n"), shown.stderr
+    assert json.loads(shown.stdout.rsplit("\n", 2)[0])["sha256"] == header.sha256
+    unverified = driftline("models", "show", str(exported), env=cli_env(b, SECRET_B))
+    assert (
+        unverified.returncode == 1
+        and "REFUSED" in unverified.stdout
+        and "signature does not match" in unverified.stdout
+    )
     missing = driftline("models", "export", "--model-key", "phish/nobody", env=cli_env(a, SECRET_A))
     assert missing.returncode == 2 and missing.stderr.strip().endswith("holds model key 'phish/nobody'")
 

@@ -196,7 +196,8 @@ def probes(trainer: TrainerCore) -> list[dict[str, float] | None]:
 
 def test_an_imported_champion_answers_as_its_source_did(tmp_path: Path) -> None:
     source, target = core(tmp_path, "a", 0, 400), core(tmp_path, "b", 600, 650)
-    assert probes(source) != probes(target)
+    before = probes(target)
+    assert probes(source) != before
     data = transfer.export(source.slots["phish"], source.signer)
     [ack] = target.on_command(import_of(data))
     assert (ack.status, ack.model_version) == ("applied", 2), ack.detail
@@ -208,6 +209,10 @@ def test_an_imported_champion_answers_as_its_source_did(tmp_path: Path) -> None:
     restored = core(tmp_path, "c", 0, 0)
     restored.restore(target.snapshot(["phish"]))
     assert probes(restored) == probes(source)
+    # The replaced model was kept as a snapshot: a rollback undoes the import.
+    [undone] = target.on_command(ControlCommand(command_id="undo", action="rollback", stream="phish", issuer="t"))
+    assert (undone.status, undone.model_version) == ("applied", 3)
+    assert probes(target) == before
 
 
 def test_an_imported_challenger_competes_and_the_champion_stays(tmp_path: Path) -> None:

@@ -408,6 +408,10 @@ class TrainerCore:
         except (CheckpointError, ValueError) as e:
             return self._ack(command, key, "failed", slot.version, str(e))
         role = command.role or "champion"
+        if role == "champion":
+            # The model it replaces is kept as the newest snapshot: a rollback undoes the import.
+            slot.snapshot(self.snapshot_root, self.signer)
+            self.metrics.snapshots.labels(command.stream).inc()
         installed = slot.install(header.model_name, model, role, header.learned)
         self._report_version(slot)
         source = f"{header.model_key} v{header.model_version} ({header.learned} learned)"
