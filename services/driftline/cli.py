@@ -361,7 +361,7 @@ def models_import(
     answers = await_ack(servers, acks.name, command.command_id, since, wait)
     answer = next((a for a in answers if a.status != "ignored"), None)
     if answer is None:
-        who = f"{len(answers)} trainers ignored it" if answers else f"no trainer answered in {wait:g}s"
+        who = f"ignored by {len(answers)} trainer(s)" if answers else f"no trainer answered in {wait:g}s"
         _fail(f"{command.command_id}: no trainer holds model key {model_key!r} ({who})", 1)
     elif answer.status == "failed":
         _fail(f"{command.command_id}: the trainer refused it: {answer.detail}", 1)

@@ -111,6 +111,13 @@ def test_an_exported_model_imported_into_another_trainer_answers_bit_identically
         assert challenger.stdout.splitlines()[-1].startswith("applied: imported phish v2 (400 learned) as challenger")
         assert models(trainer_b.url)["phish"]["candidates"] == ["logistic", "logistic#1"]
 
+        nobody = driftline(
+            "models", "import", str(again), "--model-key", "phish/nobody", "--wait", "5", env=cli_env(b, SECRET_B)
+        )
+        assert nobody.returncode == 1 and nobody.stderr.strip().endswith(
+            "no trainer holds model key 'phish/nobody' (ignored by 1 trainer(s))"
+        ), nobody.stderr
+
     # Restarted, B restores the imported champion and its challenger from its checkpoint.
     with TrainerRunner(b, bootstrap, port=0) as trainer_b:
         assert probe(trainer_b.url) == answers_a
