@@ -346,7 +346,11 @@ def models_import(
     if key_file is not None:
         from driftline.modelfile import resign
 
-        data = resign(data, Signer(_model_file(key_file).strip()), signer, str(file))
+        try:
+            signed_with = Signer(_model_file(key_file).strip())
+        except ValueError as e:
+            raise ConfigError(f"--key-file {key_file}: {e}") from None
+        data = resign(data, signed_with, signer, str(file))
     command = import_command(data, model_key, role, settings, signer, str(file))  # type: ignore[arg-type]
     servers = cluster(settings, bootstrap)
     if not servers:

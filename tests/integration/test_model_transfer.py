@@ -11,7 +11,7 @@ from kafka_helpers import TopicReader, produce
 from test_cli import driftline
 from test_trainer_control import FEATURES, ROWS, models, phishing_events
 
-from driftline.config import Settings
+from driftline.config import Settings, StreamConfig
 from driftline.contracts import Outcome
 from driftline.modelfile import peek
 from driftline.trainer.runner import TrainerRunner
@@ -123,3 +123,44 @@ def test_an_exported_model_imported_into_another_trainer_answers_bit_identically
         assert probe(trainer_b.url) == answers_a
         restored = models(trainer_b.url)["phish"]
         assert (restored["model_version"], restored["candidates"]) == (2, ["logistic", "logistic#1"])
+
+
+def test_a_bad_model_file_or_argument_is_one_line_and_nothing_is_sent(tmp_path: Path) -> None:
+    """Refused before Kafka is looked for: the configured bootstrap server does not even exist."""
+    from test_cli import _one_line_error
+
+    from driftline.checkpoint import Signer
+    from driftline.modelfile import ModelHeader, dump
+    from driftline.modelspec import build_model
+
+    stream = StreamConfig(**STREAMS["phish"])
+    good = tmp_path / "phish.model"
+    header = ModelHeader.of("phish", stream, model_key="phish", model_name="logistic", model_version=1, learned=0)
+    good.write_bytes(dump(header, build_model("logistic"), Signer(SECRET_A.encode())))
+    tampered = tmp_path / "tampered.model"
+    tampered.write_bytes(good.read_bytes()[:-1] + b"\x00")
+    short_key = tmp_path / "short.key"
+    short_key.write_text("short")
+    env = {
+        "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:9",
+        "DRIFTLINE_STATE_DIR": str(tmp_path / "state"),
+        "DRIFTLINE_STREAMS": json.dumps(STREAMS),
+        "DRIFTLINE_CHECKPOINTS__SECRET": SECRET_A,
+    }
+
+    def refused(*args: str) -> str:
+        return _one_line_error(driftline("models", "import", *args, env=env))
+
+    assert refused(str(tampered), "--model-key", "phish").endswith(
+        "model does not match its signed digest (tampered or truncated)"
+    )
+    assert refused(str(good), "--model-key", "phish", "--as", "boss").endswith(
+        "--as: expected champion or challenger, got 'boss'"
+    )
+    assert refused(str(tmp_path / "none.model"), "--model-key", "phish").endswith(
+        "none.model: No such file or directory"
+    )
+    assert "--key-file" in refused(str(good), "--model-key", "phish", "--key-file", str(short_key))
+    assert "phish.model: features differ from stream rooms's" in refused(str(good), "--model-key", "rooms")
+    assert refused(str(good), "--model-key", "nowhere").endswith("streams.nowhere: no such stream (configured: "
+                                                                  "rooms, machines, phish)")  # fmt: skip

@@ -20,7 +20,15 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from driftline import modelfile
 from driftline.checkpoint import Signer
 from driftline.config import ConfigError, Settings
-from driftline.contracts import MAX_COMMAND_BYTES, ContractError, ControlAck, ControlCommand, parse_any
+from driftline.contracts import (
+    MAX_COMMAND_BYTES,
+    MAX_TEXT,
+    ContractError,
+    ControlAck,
+    ControlCommand,
+    parse,
+    parse_any,
+)
 from driftline.kafkaio.clients import end_offset, make_consumer
 from driftline.keys import stream_of
 from driftline.trainer.slot import ModelSlot
@@ -87,16 +95,17 @@ def import_command(
     stream_name = stream_of(key)
     if misfit := header.misfit(stream_name, settings.stream(stream_name)):
         raise modelfile.ModelFileError(f"{name}: {misfit}")
-    return ControlCommand(
-        command_id=f"import-{uuid.uuid4().hex}",
-        action="import",
-        stream=stream_name,
-        model_key=key,
-        role=role,
-        model=base64.b64encode(data).decode(),
-        reason=f"import of {header.model_key} v{header.model_version} ({header.model_name})"[:200],
-        issuer="driftline-cli",
-    )
+    command = {
+        "command_id": f"import-{uuid.uuid4().hex}",
+        "action": "import",
+        "stream": stream_name,
+        "model_key": key,
+        "role": role,
+        "model": base64.b64encode(data).decode(),
+        "reason": f"import of {header.model_key} v{header.model_version} ({header.model_name})"[:MAX_TEXT],
+        "issuer": "driftline-cli",
+    }
+    return parse(ControlCommand, command)  # a bad model key is a ContractError naming the field
 
 
 def acks_ends(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
