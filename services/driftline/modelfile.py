@@ -9,7 +9,7 @@ Layout (docs/security.md, "Model files", describes it for people)::
 
 The payload is a pickle, and unpickling runs code: a file is only as safe as the key that signed
 it. So :func:`load` checks the magic, the format, the signature and the payload's digest, in that
-order, and unpickles only a file that passed all four.
+order, then whether the model fits where it goes, and unpickles only a file that passed all of it.
 
 >>> from driftline.checkpoint import Signer
 >>> signer = Signer(b"a key of the deployment")
@@ -107,6 +107,10 @@ def dump(header: ModelHeader, model: Any, signer: Signer) -> bytes:
     payload = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     header = dataclasses.replace(header, size=len(payload), sha256=hashlib.sha256(payload).hexdigest())
     line = json.dumps(dataclasses.asdict(header), sort_keys=True, separators=(",", ":")).encode()
+    return _assemble(line, payload, signer)
+
+
+def _assemble(line: bytes, payload: bytes, signer: Signer) -> bytes:
     return MAGIC + b" %d\n" % FORMAT + signer.sign_blob(line) + b"\n" + payload
 
 
@@ -170,4 +174,4 @@ def resign(data: bytes, verify_with: Signer, sign_with: Signer, name: str) -> by
     """The same file signed with another key, once the first key verified it (a move between deployments)."""
     _, line, payload = _parts(data, name)
     verify(data, verify_with, name)
-    return MAGIC + b" %d\n" % FORMAT + sign_with.sign_blob(line) + b"\n" + payload
+    return _assemble(line, payload, sign_with)
