@@ -270,6 +270,132 @@ def checkpoints_verify(config: ConfigOption = None) -> None:
         raise typer.Exit(1)
 
 
+models_app = typer.Typer(
+    help="One model key's model as a signed file: export it from the checkpoints, import it into a trainer.",
+    no_args_is_help=True,
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("export")
+def models_export(
+    model_key: Annotated[str, typer.Option("--model-key", help="The model key whose model to export.")],
+    out: Annotated[Path | None, typer.Option("--out", help="The file to write (default: <model key>.model).")] = None,
+    challenger: Annotated[
+        str | None, typer.Option("--challenger", help="Export this challenger (by name) instead of the champion.")
+    ] = None,
+    group: Annotated[str | None, typer.Option("--group", help="The trainer group (default: trainer.group_id).")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the model of a model key, from the newest checkpoint holding it, to a signed model file."""
+    import re
+
+    from driftline.checkpoint import signer_for
+    from driftline.trainer.transfer import export, slot_in
+
+    settings = load_settings(config)
+    signer = signer_for(settings)
+    slot = slot_in(_stored(config), group or settings.trainer.group_id, model_key, signer)
+    data = export(slot, signer, challenger)
+    path = out or Path(re.sub(r"[^A-Za-z0-9_.-]", "_", model_key) + ".model")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    name = challenger or slot.served.name
+    typer.echo(f"wrote {path}: {model_key} {name} v{slot.version}, {slot.learned:,} learned, {len(data):,} bytes")
+
+
+def _model_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror}") from None
+
+
+@models_app.command("import")
+def models_import(
+    file: Annotated[Path, typer.Argument(help="A model file written by `driftline models export`.")],
+    model_key: Annotated[str, typer.Option("--model-key", help="The model key to give the model to.")],
+    role: Annotated[
+        str, typer.Option("--as", help="champion: serve it (a new model version); challenger: score it beside.")
+    ] = "champion",
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            help="The key the file was signed with, when not this deployment's checkpoint key; the file is "
+            "verified with it and signed again with this deployment's key.",
+        ),
+    ] = None,
+    wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for the trainer's ack (0: none).")] = 30,
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap servers (default: kafka.bootstrap_servers).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Send a model file to the trainer holding a model key, as its champion or a challenger (a control command)."""
+    from driftline.checkpoint import Signer, signer_for
+    from driftline.kafkaio.clients import cluster, make_producer, require_reachable
+    from driftline.monitor.webhook import kafka_publisher
+    from driftline.trainer.transfer import acks_ends, await_ack, import_command
+
+    if role not in ("champion", "challenger"):
+        raise ConfigError(f"--as: expected champion or challenger, got {role!r}")
+    settings = load_settings(config)
+    signer = signer_for(settings)
+    data = _model_file(file)
+    if key_file is not None:
+        from driftline.modelfile import resign
+
+        try:
+            signed_with = Signer(_model_file(key_file).strip())
+        except ValueError as e:
+            raise ConfigError(f"--key-file {key_file}: {e}") from None
+        data = resign(data, signed_with, signer, str(file))
+    command = import_command(data, model_key, role, settings, signer, str(file))  # type: ignore[arg-type]
+    servers = cluster(settings, bootstrap)
+    if not servers:
+        raise ConfigError("kafka.bootstrap_servers: empty; pass --bootstrap host:port of the running cluster")
+    require_reachable(servers)
+    acks = settings.topics.acks
+    since = acks_ends(servers, acks.name, acks.partitions)
+    kafka_publisher(make_producer(servers), settings.topics.control.name)([command])
+    typer.echo(f"sent {command.command_id}: {file} to {model_key} as {role}")
+    if not wait:
+        return
+    answers = await_ack(servers, acks.name, command.command_id, since, wait)
+    answer = next((a for a in answers if a.status != "ignored"), None)
+    if answer is None:
+        who = f"ignored by {len(answers)} trainer(s)" if answers else f"no trainer answered in {wait:g}s"
+        _fail(f"{command.command_id}: no trainer holds model key {model_key!r} ({who})", 1)
+    elif answer.status == "failed":
+        _fail(f"{command.command_id}: the trainer refused it: {answer.detail}", 1)
+    else:
+        typer.echo(f"{answer.status}: {answer.detail} (model version {answer.model_version})")
+
+
+@models_app.command("show")
+def models_show(
+    file: Annotated[Path, typer.Argument(help="A model file.")],
+    config: ConfigOption = None,
+) -> None:
+    """A model file's header, and whether its signature verifies with the configured key (exit 1 if not)."""
+    import dataclasses
+    import json
+
+    from driftline.checkpoint import signer_for
+    from driftline.modelfile import ModelFileError, peek, verify
+
+    data = _model_file(file)
+    typer.echo(json.dumps(dataclasses.asdict(peek(data, str(file))), indent=1, sort_keys=True))
+    try:
+        verify(data, signer_for(load_settings(config)), str(file))
+    except ModelFileError as e:
+        typer.echo(f"REFUSED  {e}")
+        raise typer.Exit(1) from None
+    typer.echo("ok: the signature and the digest verify")
+
+
 def _register_services() -> None:
     # Each service package owns its commands; the CLI only gathers them.
     from driftline.bench.cli import register as register_bench

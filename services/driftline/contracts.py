@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -24,11 +24,15 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import core_schema
 
 #: Largest serialized message a contract accepts; bigger ones are rejected before parsing.
 MAX_MESSAGE_BYTES = 64 * 1024
+#: A control command may carry a model file (``import``): it stays below Kafka's default record
+#: limit (librdkafka's ``message.max.bytes``, 1,000,000; the broker's 1 MiB), with room for the record's framing.
+MAX_COMMAND_BYTES = 900_000
 MAX_FEATURES = 256
 #: Deepest nesting of arrays and objects in one message (an item of a batch); the contracts need 2.
 MAX_JSON_DEPTH = 32
@@ -88,6 +92,8 @@ class Contract(BaseModel):
     """Base of every message: strict, immutable, unknown fields rejected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    #: Largest serialized message of this contract.
+    max_bytes: ClassVar[int] = MAX_MESSAGE_BYTES
 
     version: Literal[1] = 1
 
@@ -230,20 +236,39 @@ def checked_scalar(value: Any, what: str) -> Any:
     return value
 
 
+ControlAction = Literal["reset", "rollback", "snapshot", "import"]
+
+
 class ControlCommand(Contract):
     """An order to the trainer for a stream or a single model key; ``command_id`` makes it idempotent."""
 
+    max_bytes: ClassVar[int] = MAX_COMMAND_BYTES
+
     kind: Literal["control_command"] = "control_command"
     command_id: Identifier
-    action: Literal["reset", "rollback", "snapshot"]
+    action: ControlAction
     stream: StreamName
     model_key: ModelKey | None = Field(default=None, description="None: every model key of the stream.")
     mode: Literal["cold", "warm"] = Field(
         default="cold", description="For reset: a fresh model, or the background one."
     )
+    role: Literal["champion", "challenger"] | None = Field(
+        default=None, description="For import: serve the model (champion, the default), or score it beside."
+    )
+    model: Annotated[str, Field(max_length=MAX_COMMAND_BYTES)] | None = Field(
+        default=None, description="For import (only): a signed model file (docs/security.md), base64."
+    )
     reason: ShortText = ""
     issuer: ShortText = "unknown"
     ts: AwareDatetime = Field(default_factory=utc_now)
+
+    @model_validator(mode="after")
+    def _model_only_for_import(self) -> ControlCommand:
+        if self.action == "import" and (self.model is None or self.model_key is None):
+            raise ValueError("an import names one model_key and carries its model")
+        if self.action != "import" and self.model is not None:
+            raise ValueError(f"a {self.action} command carries no model")
+        return self
 
 
 class ControlAck(Contract):
@@ -251,7 +276,7 @@ class ControlAck(Contract):
 
     kind: Literal["control_ack"] = "control_ack"
     command_id: Identifier
-    action: Literal["reset", "rollback", "snapshot"]
+    action: ControlAction
     stream: StreamName
     model_key: ModelKey | None = None
     status: Literal["applied", "duplicate", "ignored", "failed"]
@@ -304,10 +329,10 @@ def problems_of(error: ValidationError) -> list[tuple[str, str]]:
     return [(_field_path(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in error.errors(include_url=False)]
 
 
-def _check_size(raw: bytes | str) -> None:
+def _check_size(raw: bytes | str, limit: int) -> None:
     size = len(raw.encode() if isinstance(raw, str) else raw)
-    if size > MAX_MESSAGE_BYTES:
-        raise ContractError([("(message)", f"payload is {size} bytes, more than the {MAX_MESSAGE_BYTES} allowed")])
+    if size > limit:
+        raise ContractError([("(message)", f"payload is {size} bytes, more than the {limit} allowed")])
 
 
 def parse(model: type[C], raw: bytes | str | dict[str, Any]) -> C:
@@ -317,7 +342,7 @@ def parse(model: type[C], raw: bytes | str | dict[str, Any]) -> C:
             return model.model_validate(raw)
         except ValidationError as e:
             raise ContractError(problems_of(e)) from None
-    _check_size(raw)
+    _check_size(raw, model.max_bytes)
     try:
         return model.model_validate_json(raw)
     except ValidationError as e:
@@ -326,7 +351,7 @@ def parse(model: type[C], raw: bytes | str | dict[str, Any]) -> C:
 
 def parse_any(raw: bytes | str) -> Contract:
     """Validate a message of any contract, chosen by its ``kind`` field."""
-    _check_size(raw)
+    _check_size(raw, max(contract.max_bytes for contract in CONTRACTS.values()))
     try:
         data = json.loads(raw)
     except ValueError as e:
@@ -334,4 +359,5 @@ def parse_any(raw: bytes | str) -> Contract:
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind not in CONTRACTS:
         raise ContractError([("kind", f"unknown message kind {kind!r}; expected one of {sorted(CONTRACTS)}")])
+    _check_size(raw, CONTRACTS[kind].max_bytes)
     return parse(CONTRACTS[kind], data)

@@ -7,6 +7,7 @@ waiting prediction and are learned then. Holdout events are predicted and scored
 
 from __future__ import annotations
 
+import base64
 import logging
 import pickle
 import threading
@@ -15,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from driftline import modelfile
 from driftline.checkpoint import CheckpointError, signer_for
 from driftline.concept import ConceptWatch
 from driftline.config import Settings, StreamConfig
 from driftline.contracts import (
+    MAX_TEXT,
     ControlAck,
     ControlCommand,
     LabelEvent,
@@ -397,6 +400,8 @@ class TrainerCore:
         return acks
 
     def _apply(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
+        if command.action == "import":
+            return self._import(command, key, slot)
         if command.action == "snapshot":
             path = slot.snapshot(self.snapshot_root, self.signer)
             self.metrics.snapshots.labels(command.stream).inc()
@@ -414,6 +419,24 @@ class TrainerCore:
         self._report_version(slot)
         return self._ack(command, key, "applied", slot.version, detail)
 
+    def _import(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
+        """Install the command's model file, verified with the checkpoint key before anything is unpickled."""
+        name = f"the model of command {command.command_id}"
+        try:
+            data = base64.b64decode(command.model or "", validate=True)
+            header, model = modelfile.load(data, self.signer, name, lambda h: h.misfit(stream_of(key), slot.stream))
+        except (CheckpointError, ValueError) as e:
+            return self._ack(command, key, "failed", slot.version, str(e))
+        role = command.role or "champion"
+        if role == "champion":
+            # The model it replaces is kept as the newest snapshot: a rollback undoes the import.
+            slot.snapshot(self.snapshot_root, self.signer)
+            self.metrics.snapshots.labels(command.stream).inc()
+        installed = slot.install(header.model_name, model, role, header.learned)
+        self._report_version(slot)
+        source = f"{header.model_key} v{header.model_version} ({header.learned} learned)"
+        return self._ack(command, key, "applied", slot.version, f"imported {source} as {role} {installed}")
+
     @staticmethod
     def _ack(command: ControlCommand, key: str | None, status: str, version: int | None, detail: str) -> ControlAck:
         return ControlAck(
@@ -423,5 +446,5 @@ class TrainerCore:
             model_key=key,
             status=status,
             model_version=version,
-            detail=detail,
+            detail=detail[:MAX_TEXT],  # a model key or a file's complaint can be longer than an ack holds
         )

@@ -185,6 +185,31 @@ class ModelSlot:
         self.version += 1
         return applied
 
+    def install(self, name: str, model: Any, role: str, learned: int) -> str:
+        """Take in an imported model; returns the name it learns under.
+
+        ``champion``: it replaces the served model (a new version, as after a reset; ``learned``
+        is then the imported model's count). ``challenger``: it joins the candidates, scored and
+        promoted like a configured challenger, and the served model stays as it is.
+        """
+        replaced = self.served if role == "champion" else None
+        taken = {candidate.name for candidate in self.candidates if candidate is not replaced}
+        name = next(n for n in (name, *(f"{name}#{i}" for i in range(1, len(taken) + 2))) if n not in taken)
+        scored = len(self.candidates) > 1 or role == "challenger"
+        window = _window_metric(self.stream.task, self.stream.promote_window) if scored else None
+        if role == "champion":
+            self.candidates[self.champion] = Candidate(name, model, window)
+            self.background = None
+            self.learned = learned
+            self.version += 1
+        else:
+            for candidate in self.candidates:
+                if candidate.recent is None:  # a lone champion kept no score: from now on it competes
+                    candidate.recent = _window_metric(self.stream.task, self.stream.promote_window)
+            self.candidates.append(Candidate(name, model, window))
+        self.since_promotion = 0
+        return name
+
     # Snapshots: signed pickles on local disk, newest kept few.
 
     def _folder(self, root: Path) -> Path:
