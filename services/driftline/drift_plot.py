@@ -44,37 +44,56 @@ def rolling_accuracy(outcomes: list[Outcome], window: int = 1000) -> dict[str, l
     return series
 
 
+def key_clocks(outcomes: list[Outcome]) -> list[datetime]:
+    """For each outcome, in the order given (the trainer's, per model key), the newest event time its key had seen.
+
+    That is when, in the stream's own time, the trainer emitted it: a late label's outcome carries
+    its old event's time, an event that arrived out of order an older one still.
+    """
+    newest: dict[str, datetime] = {}
+    clocks = []
+    for outcome in outcomes:
+        clock = newest[outcome.model_key] = max(newest.get(outcome.model_key, outcome.event_ts), outcome.event_ts)
+        clocks.append(clock)
+    return clocks
+
+
 def model_resets(outcomes: list[Outcome]) -> dict[str, list[tuple[datetime, str, int]]]:
-    """Per stream, (event time, model key, new version) of each first outcome of a new model version."""
+    """Per stream, (key's time, model key, new version) where each model key's new version began.
+
+    ``outcomes`` in the trainer's order (as read from the topic): the first outcome of a higher
+    version marks the reset, at the stream time the key had reached then.
+    """
     newest: dict[str, int] = {}
     resets: dict[str, list[tuple[datetime, str, int]]] = defaultdict(list)
-    for outcome in sorted(outcomes, key=lambda o: o.event_ts):
+    for outcome, clock in zip(outcomes, key_clocks(outcomes), strict=True):
         before = newest.get(outcome.model_key)
         if before is not None and outcome.model_version > before:
-            resets[outcome.stream].append((outcome.event_ts, outcome.model_key, outcome.model_version))
+            resets[outcome.stream].append((clock, outcome.model_key, outcome.model_version))
         newest[outcome.model_key] = max(before or 0, outcome.model_version)
-    return dict(resets)
+    return {stream: sorted(found) for stream, found in resets.items()}
 
 
 def detection_times(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[str, list[datetime]]:
-    """Per stream, the event time at which each concept drift was detected.
+    """Per stream, the stream time at which each concept drift was detected.
 
     A detection's ``position`` counts the labelled outcomes (holdout ones too) of one model life —
-    model key, served model and version — that the monitor's detector had judged; the event time
-    of that outcome places it on the picture's time axis.
+    model key, served model and version — that the detector had judged, in the trainer's order;
+    the key's time at that outcome (:func:`key_clocks`: a late label is judged when it arrives,
+    not when its event happened) places it on the picture's time axis.
     """
-    scored: dict[tuple[str, str, int], list[Outcome]] = defaultdict(list)
-    for outcome in outcomes:
+    scored: dict[tuple[str, str, int], list[datetime]] = defaultdict(list)
+    for outcome, clock in zip(outcomes, key_clocks(outcomes), strict=True):
         if outcome.label is not None and outcome.prediction is not None:
-            scored[(outcome.model_key, outcome.model_name, outcome.model_version)].append(outcome)
+            scored[(outcome.model_key, outcome.model_name, outcome.model_version)].append(clock)
     times: dict[str, list[datetime]] = defaultdict(list)
     for drift in drifts:
         if drift.drift_kind != "concept" or drift.level != "drift":
             continue
         seen = scored.get((drift.model_key, drift.model_name, drift.model_version), [])
         if seen:
-            times[drift.stream].append(seen[min(drift.position, len(seen)) - 1].event_ts)
-    return dict(times)
+            times[drift.stream].append(seen[min(drift.position, len(seen)) - 1])
+    return {stream: sorted(found) for stream, found in times.items()}
 
 
 def plot_run(

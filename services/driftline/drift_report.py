@@ -28,6 +28,8 @@ class DriftScore:
 
     stream: str
     kind: str
+    #: The concepts before and after (``A->B``): a recurring drift returns to one seen before.
+    change: str
     start: datetime
     detected: bool
     alarms: int
@@ -57,7 +59,7 @@ class DriftReport:
         return [
             [
                 d.stream,
-                f"{d.kind} at {d.start:%H:%M:%S}",
+                f"{' '.join(filter(None, (d.kind, d.change)))} at {d.start:%H:%M:%S}",
                 f"yes ({d.alarms} alarm{'s' if d.alarms != 1 else ''})" if d.detected else "no",
                 delay(d.detection_delay_events, d.detection_delay_s),
                 delay(d.reset_delay_events, d.reset_delay_s) if d.reset_model_key else "no reset",
@@ -108,6 +110,7 @@ def score_run(outcomes: list[Outcome], drifts: list[DriftEvent], truth: list[dic
                 DriftScore(
                     stream=stream,
                     kind=point["kind"],
+                    change=f"{point['from_concept']}->{point['to_concept']}" if "to_concept" in point else "",
                     start=start,
                     detected=bool(mine),
                     alarms=len(mine),

@@ -30,16 +30,19 @@ def test_rolling_accuracy_follows_event_time_and_skips_holdout_and_unlabelled() 
     assert [v for _, v in series] == [1, 1, 1, 1, 0.75, 0.5, 0.25, 0]
 
 
-def test_a_detection_lands_at_the_event_time_of_its_position() -> None:
+def test_a_detection_lands_at_the_stream_time_its_outcome_was_emitted_at() -> None:
     outcomes = [outcome(i, True) for i in range(10)] + [outcome(i, True, version=2) for i in range(10, 20)]
-    outcomes.insert(11, outcome(50, True, version=2, holdout=True))  # judged by the detector too
-    outcomes.insert(12, Outcome(**{**outcome(51, True, version=2).model_dump(), "model_name": "hoeffding"}))
+    # A late label of event 5, arriving after event 10: judged too, at the time it arrived.
+    outcomes.insert(11, outcome(5, True, version=2, holdout=True))
+    outcomes.insert(12, Outcome(**{**outcome(6, True, version=2).model_dump(), "model_name": "hoeffding"}))
     drift = DriftEvent(
         drift_id="x", drift_kind="concept", stream="rooms", model_key="rooms", model_name="logistic",
         model_version=2, detector="ADWIN", position=3,
     )  # fmt: skip
     warning = drift.model_copy(update={"level": "warning"})
     assert detection_times(outcomes, [drift, warning]) == {"rooms": [T0 + timedelta(seconds=11)]}
+    on_the_late_label = drift.model_copy(update={"position": 2})
+    assert detection_times(outcomes, [on_the_late_label]) == {"rooms": [T0 + timedelta(seconds=10)]}
 
 
 def test_the_picture_is_a_png(tmp_path: Path) -> None:
@@ -53,6 +56,9 @@ def test_resets_are_the_first_outcomes_of_each_new_version_per_model_key() -> No
     outcomes = [outcome(i, True, version=1 + (i >= 5) + (i >= 8)) for i in range(10)]
     outcomes += [outcome(i, True, key="rooms/x", version=1) for i in range(10)]
     outcomes.append(outcome(3, True, version=1))  # a late label of the replaced model: no new reset
+    # The first outcome of version 2 is an event that came late (time 1, after event 4): the reset
+    # is where the key's stream had got to, not an hour back at that event's own time.
+    outcomes.insert(5, outcome(1, True, version=2))
     assert model_resets(outcomes) == {
-        "rooms": [(T0 + timedelta(seconds=5), "rooms", 2), (T0 + timedelta(seconds=8), "rooms", 3)]
+        "rooms": [(T0 + timedelta(seconds=4), "rooms", 2), (T0 + timedelta(seconds=8), "rooms", 3)]
     }

@@ -51,7 +51,9 @@ def truth(seq: int, kind: str) -> dict:
 
 def test_each_true_drift_is_scored_and_alarms_before_the_first_are_false() -> None:
     report = score_run(
-        run_outcomes(), [detection(500), detection(1100)], [truth(1000, "abrupt"), truth(2000, "gradual")]
+        run_outcomes(),
+        [detection(500), detection(1100)],
+        [truth(1000, "abrupt"), {**truth(2000, "gradual"), "from_concept": "B", "to_concept": "A"}],
     )
     abrupt, gradual = report.drifts
     assert (abrupt.detected, abrupt.alarms, abrupt.detection_delay_events, abrupt.detection_delay_s) == (
@@ -63,4 +65,4 @@ def test_each_true_drift_is_scored_and_alarms_before_the_first_are_false() -> No
     assert report.false_alarms == {"rooms": 1}
     rows = report.rows()
     assert rows[0][:4] == ["rooms", "abrupt at 00:16:40", "yes (1 alarm)", "99 events / 99 s"]
-    assert rows[1][2:5] == ["no", "-", "no reset"]
+    assert rows[1][1:5] == ["gradual B->A at 00:33:20", "no", "-", "no reset"]  # which concept it returns to
