@@ -137,3 +137,15 @@ def test_the_pinned_sdk_is_the_one_built_for_the_composed_grafana() -> None:
 
     grafana = re.search(r"image: grafana/grafana:(\d+\.\d+)", (REPO / "docker-compose.yml").read_text())
     assert grafana and version("grafana-foundation-sdk").split("!")[1].startswith(grafana[1] + ".")
+
+
+def test_every_metric_the_dashboards_read_is_documented(dashboards: dict[str, dict[str, Any]]) -> None:
+    documented = (REPO / "docs" / "metrics.md").read_text()
+    read = {
+        re.sub(r"_(bucket|sum|count)$", "", m)
+        for document in dashboards.values()
+        for p in document["panels"]
+        for m in metrics_of(p)
+    }
+    assert len(read) > 30
+    assert sorted(m for m in read if f"`{m}" not in documented) == []
