@@ -7,15 +7,14 @@ Whether every query returns data is tested against a real Prometheus after real 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from driftline.cli import main
 from driftline.ops.dashboards import DASHBOARD_DIR, dashboard_documents, stale_dashboards, write_dashboards
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,20 +48,22 @@ def test_a_hand_edit_a_missing_file_and_a_stray_are_found(tmp_path: Path) -> Non
     assert stale_dashboards(tmp_path) == ["driftline-accuracy.json", "driftline-labels.json", "mine.json"]
 
 
-def test_the_command_writes_and_checks(tmp_path: Path) -> None:
-    def driftline(*args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        command = [sys.executable, "-m", "driftline.cli", "dashboards", *args]
-        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+def test_the_command_writes_and_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def driftline(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["driftline", "dashboards", *args])
+        with pytest.raises(SystemExit) as done:
+            main()
+        out, err = capsys.readouterr()
+        return int(done.value.code or 0), out, err
 
-    stale = driftline("--check", "--out", str(tmp_path))
-    assert stale.returncode == 1 and "stale dashboards" in stale.stderr and "driftline-fleet.json" in stale.stderr
-    assert driftline("--out", str(tmp_path)).returncode == 0
-    assert driftline("--check", "--out", str(tmp_path)).stdout == "dashboards are up to date\n"
-    not_a_folder = driftline("--out", str(tmp_path / "driftline-fleet.json"))
-    assert (
-        not_a_folder.returncode == 2 and not_a_folder.stderr.count("\n") == 1 and "not a folder" in not_a_folder.stderr
-    )
+    code, _, err = driftline("--check", "--out", str(tmp_path))
+    assert code == 1 and "stale dashboards" in err and "driftline-fleet.json" in err
+    assert driftline("--out", str(tmp_path))[0] == 0
+    assert driftline("--check", "--out", str(tmp_path))[:2] == (0, "dashboards are up to date\n")
+    code, _, err = driftline("--out", str(tmp_path / "driftline-fleet.json"))
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "is not a folder" in err
 
 
 def test_the_fleet_overview_shows_the_collector_and_the_trainer(dashboards: dict[str, dict[str, Any]]) -> None:
