@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from dashboard_queries import dashboard_queries, has_data, unknown_metrics
+from kafka_helpers import make_producer, produce
 
 from conftest import REPO, unique_topics
 from driftline.collector.simulator import SimOptions
@@ -20,9 +21,7 @@ from driftline.collector.simulator.run import run_simulation
 from driftline.config import Settings, Topics, load_settings
 from driftline.contracts import ControlCommand
 from driftline.httpserver import exposed_total
-from driftline.kafkaio.clients import cluster, make_producer
 from driftline.kafkaio.topics import ensure_topics
-from driftline.monitor.webhook import kafka_publisher
 from driftline.stack import (
     SCENARIOS,
     LocalStack,
@@ -38,14 +37,13 @@ DEVICES = 3
 CONFIG = REPO / "config" / "driftline.toml"
 # Dashboard queries that may rightly be empty after this run: the regression panels (the simulated
 # fleet is all classification; test_monitor_prometheus.py runs them on a regression stream), and
-# what this run does not do: promote a challenger, dead-letter a record in the trainer.
+# what this run may not do: promote a challenger.
 MAY_BE_EMPTY = {
     "driftline_mae",
     "driftline_rmse",
     "driftline_r2",
     "driftline_prediction_quantile",
     "driftline_trainer_promotions_total",
-    "driftline_trainer_messages_invalid_total",
 }
 
 
@@ -146,10 +144,17 @@ def post_bad_input(local: LocalStack) -> None:
     assert httpx.post(url, json=[], headers={**headers, "Authorization": "Bearer wrong"}).status_code == 401
 
 
+def send_a_record_that_is_no_event(bootstrap: str, topic: str) -> None:
+    """Past the collector, straight onto the events topic: the trainer dead-letters it."""
+    producer = make_producer(bootstrap)
+    producer.send(topic, key=b"rooms", value=b"{nope").get(timeout=30)
+    producer.close()
+
+
 def reset_by_command(settings: Settings, bootstrap: str, stream: str) -> None:
     """What `driftline reset --stream <stream>` sends."""
     command = ControlCommand(command_id=f"test-{uuid.uuid4().hex}", action="reset", stream=stream, issuer="test")
-    kafka_publisher(make_producer(cluster(settings, bootstrap)), settings.topics.control.name)([command])
+    produce(bootstrap, settings.topics.control.name, [(stream, command)])
 
 
 def wait_until_prometheus_has(local: LocalStack, promql: str, what: str, timeout: float = 90) -> None:
@@ -162,8 +167,10 @@ def wait_until_prometheus_has(local: LocalStack, promql: str, what: str, timeout
 def test_every_dashboard_query_has_data_after_a_real_run(stack_run: dict[str, Any], bootstrap: str) -> None:
     local: LocalStack = stack_run["local"]
     post_bad_input(local)
+    send_a_record_that_is_no_event(bootstrap, stack_run["settings"].topics.events.name)
     reset_by_command(stack_run["settings"], bootstrap, "rooms")
-    # The run's first reset after a drift may still be on its way, as may the command's.
+    # The run's first reset after a drift may still be on its way, as may the command's and the dead letter.
+    wait_until_prometheus_has(local, "driftline_trainer_messages_invalid_total > 0", "dead letter of the trainer")
     wait_until_prometheus_has(local, 'driftline_trainer_drift_reactions_total{action=~"warm|cold"} > 0', "drift reset")
     wait_until_prometheus_has(local, 'driftline_trainer_commands_total{status="applied"} > 0', "reset by command")
     wait_for_scrapes(local, 2)  # rate() windows need two samples of every series
