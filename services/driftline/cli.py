@@ -106,6 +106,28 @@ def schemas(
 
 
 @app.command()
+def dashboards(
+    out: Annotated[Path | None, typer.Option(help="Folder to write to (default: grafana/dashboards).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Fail if the folder differs from the generator.")] = False,
+) -> None:
+    """Write the Grafana dashboards (services/driftline/ops/dashboards.py) as JSON."""
+    from driftline.ops.dashboards import DASHBOARD_DIR, stale_dashboards, write_dashboards
+
+    folder = out or DASHBOARD_DIR
+    if folder.exists() and not folder.is_dir():
+        raise typer.BadParameter(f"{folder} is not a folder", param_hint="--out")
+    if check:
+        stale = stale_dashboards(folder)
+        if stale:
+            err.print(f"stale dashboards in {folder}: {', '.join(stale)}; run `driftline dashboards`")
+            raise typer.Exit(1)
+        typer.echo("dashboards are up to date")
+        return
+    for path in write_dashboards(folder):
+        typer.echo(f"wrote {path}")
+
+
+@app.command()
 def broker(
     data_dir: Annotated[Path, typer.Option(help="Where the broker keeps its data and log.")] = Path(".driftline/kafka"),
     port: Annotated[int, typer.Option(help="Client port on 127.0.0.1 (0: any free port).")] = 0,
