@@ -36,7 +36,7 @@ SCENARIOS = ("rooms", "machines")
 KAFKA_PORT = 9092
 #: The trainer's `align_labels_s` in the stack (unless configured): events and labels are handled in
 #: the order of their time, so the same seed gives the same models, resets and drift report.
-STACK_ALIGN_LABELS_S = 2.0
+STACK_ALIGN_LABELS_S = 10.0
 
 
 @dataclass
