@@ -271,13 +271,15 @@ def checkpoints_verify(config: ConfigOption = None) -> None:
 
 def _register_services() -> None:
     # Each service package owns its commands; the CLI only gathers them.
+    from driftline.backtest.cli import register as register_backtest
     from driftline.bench.cli import register as register_bench
     from driftline.collector.cli import register as register_collector
     from driftline.monitor.cli import register as register_monitor
     from driftline.stack import register as register_stack
     from driftline.trainer.cli import register as register_trainer
 
-    for register in (register_collector, register_trainer, register_monitor, register_stack, register_bench):
+    for register in (register_collector, register_trainer, register_monitor, register_stack, register_bench,
+                     register_backtest):  # fmt: skip
         register(app)
 
 
