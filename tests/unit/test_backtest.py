@@ -222,6 +222,18 @@ def test_the_cli_compares_specs_in_a_table_a_json_report_and_a_plot(
     assert (out / "s.png").stat().st_size > 10_000
 
 
+def test_without_model_the_cli_replays_the_streams_model_and_challengers(
+    lake_config: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, lake = lake_config
+    config.write_text(config.read_text() + 'model = "logistic"\nchallengers = ["naive_bayes", "logistic"]\n')
+    out = tmp_path / "out"
+    code, _, _ = run_cli(monkeypatch, capsys, "backtest", "--stream", "s", "-c", str(config), "--lake", str(lake),
+                         "--out", str(out))  # fmt: skip
+    assert code == 0
+    assert list(json.loads((out / "s.json").read_text())["models"]) == ["logistic", "naive_bayes"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

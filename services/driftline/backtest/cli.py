@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         stream: Annotated[str, typer.Option(help="The configured stream to replay.")],
         model: Annotated[
             list[str] | None,
-            typer.Option("--model", help="A model spec (preset or pipeline); repeat to compare. Default: the stream's"),
+            typer.Option(help="A model spec (preset or pipeline); repeat to compare. Default: the stream's models."),
         ] = None,
         config: ConfigOption = None,
         lake: Annotated[
@@ -64,7 +64,8 @@ def register(app: typer.Typer) -> None:
 
         settings = load_settings(config)
         stream_config = settings.stream(stream)
-        specs = model or [stream_config.model]
+        # By default the stream's champion and challengers, as the trainer runs them (once each).
+        specs = model or list(dict.fromkeys([stream_config.model, *stream_config.challengers]))
         try:
             check_specs(specs)
         except ModelSpecError as e:

@@ -11,6 +11,9 @@ Holdout by time: when the first event past the train part comes, every model key
 models are copied and frozen; the copies predict the validation and test events, learning
 nothing, scored once each label is known. The live models go on, so the prequential figures
 cover every event.
+
+To judge a candidate model before it joins a stream as a challenger, run the stream's model and the
+candidate's spec side by side: ``Backtest(name, stream, [stream.model, candidate]).run(rows)``.
 """
 
 from __future__ import annotations
