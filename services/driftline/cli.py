@@ -420,6 +420,7 @@ def models_show(
 
 def _register_services() -> None:
     # Each service package owns its commands; the CLI only gathers them.
+    from driftline.backtest.cli import register as register_backtest
     from driftline.bench.cli import register as register_bench
     from driftline.collector.cli import register as register_collector
     from driftline.monitor.cli import register as register_monitor
@@ -434,6 +435,7 @@ def _register_services() -> None:
         register_stack,
         register_status,
         register_bench,
+        register_backtest,
     )
     for register in registers:
         register(app)

@@ -1,8 +1,8 @@
-"""The archiver: a consumer group reading the events topic into the lake in batches.
+"""The archiver: a consumer group reading the events and labels topics into the lake in batches.
 
 It runs the one consumer loop of driftline (:class:`~driftline.kafkaio.loop.StreamLoop`) without
 state or outputs: records are buffered, and every commit first writes the buffer to Parquet files,
-so offsets are committed only after their events are in the lake. A crash re-archives rather than
+so offsets are committed only after their events (and late labels) are in the lake. A crash re-archives rather than
 loses; :func:`~driftline.collector.lake.export` drops the resulting duplicates.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from confluent_kafka import Message
 
-from driftline.collector.lake import to_frame, write_frame
+from driftline.collector.lake import LABELS_DIR, Record, to_frame, to_label_frame, write_frame
 from driftline.config import Settings
 from driftline.kafkaio.clients import secured
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
@@ -29,7 +29,7 @@ class Archiver:
         self.lake_dir = lake_dir or settings.collector.lake_dir or settings.state_dir / "lake"
         config = LoopConfig(
             group_id=group,
-            topics=[settings.topics.events.name],
+            topics=[settings.topics.events.name, settings.topics.labels.name],
             client_id=f"{settings.kafka.client_id}-archiver",
             static_membership=False,
             exactly_once=False,
@@ -40,8 +40,10 @@ class Archiver:
             batch=5000,
         )
         self.loop = StreamLoop(secured(bootstrap, settings.kafka), config, self, None)
-        self.archived = 0
-        self._buffer: list[tuple[bytes | None, bytes, int, int]] = []
+        self.archived = 0  # events
+        self.archived_labels = 0
+        #: Records not written yet, by (topic, partition): the loop's unit.
+        self._buffer: dict[tuple[str, int], list[Record]] = {}
         self._last_seen = time.monotonic()
         self._assigned = threading.Event()
 
@@ -51,7 +53,8 @@ class Archiver:
         if idle_exit_s is not None:
             threading.Thread(target=self._stop_when_idle, args=(stop, idle_exit_s), daemon=True).start()
         self._last_seen = time.monotonic()
-        log.info("archiving %s into %s", self.settings.topics.events.name, self.lake_dir)
+        topics = self.settings.topics
+        log.info("archiving %s and %s into %s", topics.events.name, topics.labels.name, self.lake_dir)
         try:
             self.loop.run(stop)
         finally:
@@ -67,10 +70,11 @@ class Archiver:
     # The loop's handler
 
     def unit_of(self, topic: str, partition: int) -> str:
-        return f"p{partition}"
+        return f"{topic}:{partition}"
 
     def on_record(self, unit: str, message: Message) -> list[Output]:
-        self._buffer.append((message.key(), message.value(), message.partition(), message.offset()))
+        record = (message.key(), message.value(), message.partition(), message.offset())
+        self._buffer.setdefault((message.topic(), message.partition()), []).append(record)
         self._last_seen = time.monotonic()
         return []
 
@@ -79,10 +83,16 @@ class Archiver:
         if not self._buffer:
             return
         # Emptied first: a batch whose write failed is not written again on the way out.
-        batch, self._buffer = self._buffer, []
-        files = write_frame(to_frame(batch), self.lake_dir)
-        self.archived += len(batch)
-        log.info("lake: archived %d events into %d files under %s", len(batch), len(files), self.lake_dir)
+        buffer, self._buffer = self._buffer, {}
+        labels_topic = self.settings.topics.labels.name
+        events = [r for (topic, _), records in buffer.items() if topic != labels_topic for r in records]
+        labels = [r for (topic, _), records in buffer.items() if topic == labels_topic for r in records]
+        files = write_frame(to_frame(events), self.lake_dir) if events else []
+        files += write_frame(to_label_frame(labels), self.lake_dir / LABELS_DIR) if labels else []
+        self.archived += len(events)
+        self.archived_labels += len(labels)
+        log.info("lake: archived %d events and %d labels into %d files under %s",
+                 len(events), len(labels), len(files), self.lake_dir)  # fmt: skip
 
     def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
         return [], set()
@@ -96,5 +106,5 @@ class Archiver:
 
     def release(self, unit: str) -> None:
         # Not archived yet: the partition's next reader (or this loop, starting over) reads them again.
-        partition = int(unit.removeprefix("p"))
-        self._buffer = [record for record in self._buffer if record[2] != partition]
+        topic, _, partition = unit.rpartition(":")
+        self._buffer.pop((topic, int(partition)), None)

@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without events.")] = None,
     ) -> None:
-        """Archive the events topic into Parquet files partitioned by stream and date, until Ctrl-C (or --idle-exit).
+        """Archive the events and labels topics into Parquet files by stream and date, until Ctrl-C (or --idle-exit).
 
         Reads the Kafka of kafka.bootstrap_servers, which must be set.
         """
@@ -199,7 +199,8 @@ def register(app: typer.Typer) -> None:
             archiver = Archiver(settings, bootstrap, lake)
             # SIGTERM too (the stack stops it so): the buffered batch is written on the way out.
             archiver.run(stop_on_signals(), idle_exit_s=idle_exit)
-        typer.echo(f"archived {archiver.archived} events into {archiver.lake_dir}")
+        archived = f"{archiver.archived} events and {archiver.archived_labels} labels"
+        typer.echo(f"archived {archived} into {archiver.lake_dir}")
 
     @app.command("export")
     def export_cmd(
@@ -216,13 +217,8 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.lake import Split, export
         from driftline.config import ConfigError, load_settings
 
-        parts = split.split(",")
-        if len(parts) != 3:
-            # Two fractions would leave the third to Split's default, a split nobody asked for.
-            raise ConfigError(f"export --split: give three fractions train,validation,test (e.g. 0.7,0.15,0.15), "
-                              f"got {split!r}")  # fmt: skip
         try:
-            fractions = Split(*(float(x) for x in parts))
+            fractions = Split.parse(split)
         except ValueError as e:
             raise ConfigError(f"export --split: {e}") from None
         settings = load_settings(config)

@@ -1,8 +1,10 @@
-"""The raw-data lake: Parquet files partitioned by stream and event date, and time-split exports.
+"""The raw-data lake: Parquet files partitioned by stream and date, and time-split exports.
 
 Layout: ``<lake>/stream=<stream>/date=<YYYY-MM-DD>/part-<YYYYmmddTHHMMSS>-<8 hex>.parquet``, one file per stream and
-date per batch. Features, label, units and metadata are kept as JSON text so any event fits any
-file; :func:`export` flattens them into columns.
+event date per batch. Features, label, units and metadata are kept as JSON text so any event fits any
+file; :func:`export` flattens them into columns. Late labels (the labels topic) are a table of their own,
+``<lake>/kind=labels/stream=<stream>/date=<label date>/part-...parquet`` (:data:`LABEL_COLUMNS`), so a
+backtest can join them to their events by ``(device_id, event_id)``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,49 +21,79 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from driftline.contracts import ContractError, SensorEvent, parse
+from driftline.contracts import Contract, ContractError, LabelEvent, SensorEvent, parse
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ["event_id", "device_id", "stream", "ts", "label", "features", "units", "metadata", "model_key",
            "kafka_partition", "kafka_offset"]  # fmt: skip
+LABEL_COLUMNS = ["event_id", "device_id", "stream", "ts", "label", "model_key", "kafka_partition", "kafka_offset"]
+#: The labels' table, under the lake folder (the events' ``stream=*`` folders are beside it).
+LABELS_DIR = "kind=labels"
+Record = tuple[bytes | None, bytes, int, int]
 
 
 def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def to_frame(records: Iterable[tuple[bytes | None, bytes, int, int]]) -> pd.DataFrame:
-    """Rows for (key, value, partition, offset) records of the events topic; unreadable ones are skipped."""
+def _frame(
+    records: Iterable[Record], contract: type[Contract], row: Callable[[Any], dict[str, Any]], columns: list[str]
+) -> pd.DataFrame:
     rows = []
     for key, value, partition, offset in records:
         try:
-            event = parse(SensorEvent, value)
+            message = parse(contract, value)
         except ContractError as e:
-            log.warning("lake: skipping record %s/%s that is not a sensor event: %s", partition, offset, e)
+            log.warning("lake: skipping record %s/%s that is not a %s: %s", partition, offset, contract.__name__, e)
             continue
-        rows.append(
-            {
-                "event_id": event.event_id,
-                "device_id": event.device_id,
-                "stream": event.stream,
-                "ts": event.ts,
-                "label": _json(event.label),
-                "features": _json(event.features),
-                "units": _json(event.units),
-                "metadata": _json(event.metadata),
-                "model_key": key.decode() if key else None,
-                "kafka_partition": partition,
-                "kafka_offset": offset,
-            }
-        )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+        base = {"model_key": key.decode() if key else None, "kafka_partition": partition, "kafka_offset": offset}
+        rows.append({**row(message), **base})
+    frame = pd.DataFrame(rows, columns=columns)
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame
 
 
+def to_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """Rows for (key, value, partition, offset) records of the events topic; unreadable ones are skipped."""
+    return _frame(
+        records,
+        SensorEvent,
+        lambda event: {
+            "event_id": event.event_id,
+            "device_id": event.device_id,
+            "stream": event.stream,
+            "ts": event.ts,
+            "label": _json(event.label),
+            "features": _json(event.features),
+            "units": _json(event.units),
+            "metadata": _json(event.metadata),
+        },
+        COLUMNS,
+    )
+
+
+def to_label_frame(records: Iterable[Record]) -> pd.DataFrame:
+    """Rows for (key, value, partition, offset) records of the labels topic; unreadable ones are skipped."""
+    return _frame(
+        records,
+        LabelEvent,
+        lambda label: {
+            "event_id": label.event_id,
+            "device_id": label.device_id,
+            "stream": label.stream,
+            "ts": label.ts,
+            "label": _json(label.label),
+        },
+        LABEL_COLUMNS,
+    )
+
+
 def write_frame(frame: pd.DataFrame, lake_dir: Path) -> list[Path]:
-    """One new Parquet file per (stream, date) present in ``frame``."""
+    """One new Parquet file per (stream, date) present in ``frame``, under ``lake_dir``.
+
+    Events go to the lake folder itself, labels to its :data:`LABELS_DIR`.
+    """
     written = []
     if frame.empty:
         return written
@@ -77,13 +109,22 @@ def write_frame(frame: pd.DataFrame, lake_dir: Path) -> list[Path]:
     return written
 
 
+def _read(root: Path, stream: str | None, columns: list[str]) -> pd.DataFrame:
+    pattern = f"stream={stream}/date=*/part-*.parquet" if stream else "stream=*/date=*/part-*.parquet"
+    files = sorted(root.glob(pattern))
+    if not files:
+        return pd.DataFrame(columns=columns)
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+
+
 def read_lake(lake_dir: Path, stream: str | None = None) -> pd.DataFrame:
     """Every archived event (of ``stream``), as written."""
-    pattern = f"stream={stream}/date=*/part-*.parquet" if stream else "stream=*/date=*/part-*.parquet"
-    files = sorted(lake_dir.glob(pattern))
-    if not files:
-        return pd.DataFrame(columns=COLUMNS)
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return _read(lake_dir, stream, COLUMNS)
+
+
+def read_labels(lake_dir: Path, stream: str | None = None) -> pd.DataFrame:
+    """Every archived late label (of ``stream``), as written (:data:`LABEL_COLUMNS`)."""
+    return _read(lake_dir / LABELS_DIR, stream, LABEL_COLUMNS)
 
 
 @dataclass
@@ -95,6 +136,15 @@ class Split:
     def __post_init__(self) -> None:
         if min(self.train, self.validation, self.test) < 0 or abs(self.train + self.validation + self.test - 1) > 1e-9:
             raise ValueError(f"split fractions must be non-negative and sum to 1, got {self}")
+
+    @classmethod
+    def parse(cls, text: str) -> Split:
+        """``train,validation,test`` fractions; ValueError naming what is wrong."""
+        parts = text.split(",")
+        if len(parts) != 3:
+            # Two fractions would leave the third to the default, a split nobody asked for.
+            raise ValueError(f"give three fractions train,validation,test (e.g. 0.7,0.15,0.15), got {text!r}")
+        return cls(*(float(x) for x in parts))
 
 
 def flatten(frame: pd.DataFrame, target: str = "label") -> pd.DataFrame:

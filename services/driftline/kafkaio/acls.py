@@ -88,7 +88,7 @@ def grants(settings: Settings) -> list[Grant]:
     group("monitor", monitor_group, UNMANAGED_GROUP)
     transactions("monitor", monitor_group)
 
-    topic("archiver", "read", t.events.name)
+    topic("archiver", "read", t.events.name, t.labels.name)
     group("archiver", ARCHIVER_GROUP)
 
     # The operator: `driftline topics`, `reset`, `checkpoints`; may read every topic to look into it.
