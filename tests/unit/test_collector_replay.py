@@ -53,3 +53,21 @@ def test_columns_no_prefix_can_save_or_that_collide_are_refused() -> None:
         list(to_events(iter([{"a b": 1.0, "y": 0}]), "s", "d", "y"))
     with pytest.raises(ConfigError, match="would both be the feature 'x_1'"):
         list(to_events(iter([{"1": 1.0, "x_1": 2.0, "y": 0}]), "s", "d", "y"))
+
+
+def test_rows_without_times_end_now_so_none_is_from_the_future(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from driftline.collector.replay import replay_start, source_size
+
+    assert source_size("river:Phishing") == 1250
+    path = tmp_path / "rows.csv"
+    path.write_text("a,y\n1,0\n2,1\n3,0\n")
+    assert source_size(str(path)) == 3
+    assert source_size("river:NoSuchSet") is None
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    start = replay_start(source_size("river:Phishing"), 1.0, now)
+    events = list(to_events(rows_from_source("river:Phishing", "label"), "phishing", "dev", "label", start=start))
+    stamps = [datetime.fromisoformat(e["ts"]) for e in events]
+    assert len(stamps) == 1250 and stamps == sorted(stamps)
+    assert stamps[-1] < now and now - stamps[0] == timedelta(seconds=1250)

@@ -67,7 +67,9 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
         device: Annotated[str, typer.Option(help="Device id the events are sent as.")] = "replay",
         target: Annotated[str | None, typer.Option(help="Label column (default: the stream's target).")] = None,
-        ts_column: Annotated[str | None, typer.Option(help="Event-time column; default: now + 1 s per row.")] = None,
+        ts_column: Annotated[
+            str | None, typer.Option(help="Event-time column; default: 1 s per row, the last one now.")
+        ] = None,
         rate: RateOption = None,
         limit: Annotated[int | None, typer.Option(min=1, help="Replay at most this many rows.")] = None,
         batch: Annotated[int, typer.Option(min=1, help="Events per Kafka (or HTTP) batch.")] = 500,
@@ -86,13 +88,15 @@ def register(app: typer.Typer) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from driftline.collector.client import CollectorError
-        from driftline.collector.replay import rows_from_source, to_events
+        from driftline.collector.replay import replay_start, rows_from_source, source_size, to_events
         from driftline.collector.simulator.run import paced
         from driftline.config import ConfigError, load_settings
 
         settings = load_settings(config)
         column = target or settings.stream(stream).target
-        events = to_events(rows_from_source(source, column), stream, device, column, ts_column, limit=limit)
+        size = source_size(source)
+        start = replay_start(min(size, limit or size) if size is not None else limit, 1.0)
+        events = to_events(rows_from_source(source, column), stream, device, column, ts_column, start, limit=limit)
         accepted = rejected = 0
         started = time.monotonic()
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -76,6 +76,32 @@ def rows_from_source(source: str, target: str) -> Iterator[dict[str, Any]]:
     yield from frame.to_dict("records")
 
 
+def source_size(source: str) -> int | None:
+    """How many rows ``source`` holds, when that is known without reading it all (None otherwise)."""
+    if source.startswith("river:"):
+        from river import datasets
+
+        dataset_class = getattr(datasets, source.removeprefix("river:"), None)
+        # River's file datasets know their size once made (making one reads nothing yet).
+        return getattr(dataset_class(), "n_samples", None) if isinstance(dataset_class, type) else None
+    path = Path(source)
+    if path.suffix == ".csv" and path.exists():
+        with path.open("rb") as lines:
+            return max(sum(1 for _ in lines) - 1, 0)
+    if path.suffix in (".parquet", ".pq") and path.exists():
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    return None
+
+
+def replay_start(rows: int | None, interval_s: float, now: datetime | None = None) -> datetime:
+    """When the first row of a source without times is stamped: ``rows`` intervals back, so the last
+    lands now. Stamped forwards from now, rows beyond the collector's clock-skew limit would be
+    refused as events from the future."""
+    return (now or datetime.now(UTC)) - timedelta(seconds=(rows or 0) * interval_s)
+
+
 def to_events(
     rows: Iterator[dict[str, Any]],
     stream: str,
@@ -91,7 +117,7 @@ def to_events(
     Columns are renamed to valid feature names by :func:`feature_name`; two columns that would
     become one feature are refused.
     """
-    start = start or datetime.now(UTC)
+    start = start or replay_start(limit, interval_s)
     names: dict[str, str] = {}
     for i, row in enumerate(rows):
         if limit is not None and i >= limit:
