@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from driftline.contracts import CONTRACTS
+from driftline.generated import stale_documents, write_documents
 
 _CHECKOUT = Path(__file__).resolve().parents[2]
 #: The repository's schemas/ folder (the package lives in services/driftline); in an installed
@@ -29,19 +30,9 @@ def schema_documents() -> dict[str, str]:
 
 
 def write_schemas(folder: Path = SCHEMA_DIR) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in schema_documents().items():
-        path = folder / name
-        path.write_text(text)
-        written.append(path)
-    return written
+    return write_documents(schema_documents(), folder)
 
 
 def stale_schemas(folder: Path = SCHEMA_DIR) -> list[str]:
-    """Names of schema files that are missing or differ from the models."""
-    return [
-        name
-        for name, text in schema_documents().items()
-        if not (folder / name).exists() or (folder / name).read_text() != text
-    ]
+    """Names of schema files that are missing or differ from the models, or that no model makes."""
+    return stale_documents(schema_documents(), folder)

@@ -18,6 +18,8 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import LineInterpolation
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh
 
+from driftline.generated import stale_documents, write_documents
+
 _CHECKOUT = Path(__file__).resolve().parents[3]
 #: The repository's grafana/dashboards (the package lives in services/driftline/ops); in an
 #: installed package, the one in the working directory.
@@ -575,18 +577,9 @@ def dashboard_documents() -> dict[str, str]:
 
 
 def write_dashboards(folder: Path = DASHBOARD_DIR) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in dashboard_documents().items():
-        path = folder / name
-        path.write_text(text)
-        written.append(path)
-    return written
+    return write_documents(dashboard_documents(), folder)
 
 
 def stale_dashboards(folder: Path = DASHBOARD_DIR) -> list[str]:
     """Names of dashboard files that are missing, differ from the generator's, or that it does not make."""
-    documents = dashboard_documents()
-    differ = [n for n, text in documents.items() if not (folder / n).exists() or (folder / n).read_text() != text]
-    strays = [p.name for p in sorted(folder.glob("*.json")) if p.name not in documents]
-    return differ + strays
+    return stale_documents(dashboard_documents(), folder)
