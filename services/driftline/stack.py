@@ -218,7 +218,7 @@ SUMMARY_QUERIES = {
     "concept drifts": 'sum by (stream) (driftline_drift_detected_total{kind="concept"})',
     "data drifts": 'sum by (stream) (driftline_drift_detected_total{kind="data"})',
     # A drift's reset is the trainer's own reaction; people's resets arrive as commands.
-    "models reset": 'sum by (stream) (driftline_trainer_drift_reactions_total{action=~"warm|cold|rollback"} '
+    "resets (per model key)": 'sum by (stream) (driftline_trainer_drift_reactions_total{action=~"warm|cold|rollback"} '
     'or driftline_trainer_commands_total{action=~"reset|rollback", status="applied"})',
 }
 
