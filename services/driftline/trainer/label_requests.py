@@ -1,21 +1,29 @@
 """Which events' labels to ask for under a label budget, and the requests still open.
 
-The rule is the randomized variable-uncertainty strategy of Žliobaitė, Bifet, Pfahringer and
-Holmes, "Active Learning With Drifting Streaming Data" (IEEE TNNLS 25(1), 2014), per model key:
+The rule, per model key, is uncertainty sampling with a budget:
 
 * an event's *confidence* is its model's probability of the predicted class
-  (:func:`~driftline.labels.confidence_of`; none: 0, so the budget alone paces a model without
-  probabilities);
-* spending is an exponentially weighted share of recent events whose label was asked for
-  (``window`` events), starting at the budget; while it is at or above the budget nothing is asked;
-* otherwise the label is asked for when the confidence is below a threshold ``theta`` times a
-  random factor drawn from N(1, ``spread``). Asking tightens ``theta`` by the ``step``, not asking
-  loosens it, so ``theta`` follows the confidences the model currently has and the share asked for
-  stays near the budget whatever they are. The random factor now and then asks about an event the
-  model is sure of: without it, a change where the model is confidently wrong would never be seen.
+  (:func:`~driftline.labels.confidence_of`);
+* a threshold tracks the ``(1 - explore) * budget`` quantile of the model's recent confidences by
+  stochastic approximation (after each event it rises by ``step * target`` if the confidence was
+  above it, falls by ``step * (1 - target)`` if not), so it follows the model as it grows surer or
+  less sure, with O(1) memory per model key;
+* an event is asked about when its confidence is at or below the threshold, or, with probability
+  ``explore * budget``, at random: the model's least sure events teach it the most, and the random
+  share now and then asks about an event it is sure of, without which a change where the model is
+  confidently wrong would never be seen (Žliobaitė et al., "Active Learning With Drifting
+  Streaming Data", IEEE TNNLS 2014, randomize for the same reason);
+* a token bucket caps it all: every event adds ``budget`` of a label to it, up to ``budget *
+  window`` labels saved for a burst of unsure events (after a change, say), and a question costs one
+  label; without a whole label in the bucket nothing is asked. So from the start, at most
+  ``budget * n`` of the first ``n`` events are asked about, and at most ``budget * (n + window)`` of
+  any ``n`` in a row, whatever the confidences do. When the model's confidences all rise at once,
+  the threshold needs a while (about ``1 / (step * budget)`` events) to follow, and less than the
+  budget is spent meanwhile. A model without probabilities is asked about as often as the bucket
+  allows: the budget alone paces it.
 
 The random draws come from a generator seeded by the model key, kept in the checkpoint with the
-rest, so the same events in the same order are asked for the same way after a restart.
+rest, so the same events in the same order are asked about the same way after a restart.
 """
 
 from __future__ import annotations
@@ -28,54 +36,53 @@ from typing import Any
 
 from driftline.contracts import LabelRequest
 
-#: Events over which spending is averaged.
-SPENDING_WINDOW = 1000
-#: Relative change of the threshold per event.
+#: Events whose share of the budget may be saved up for a burst.
+SAVING_WINDOW = 1000
+#: How far the threshold moves per event (in probability, scaled as above).
 THRESHOLD_STEP = 0.01
-#: Standard deviation of the threshold's random factor.
-THRESHOLD_SPREAD = 1.0
+#: Share of the budget spent on events chosen at random rather than by confidence.
+EXPLORE = 0.1
 
 
 class BudgetedUncertainty:
-    """Decides, event by event, whether to ask for its label; asks for about ``budget`` of the events."""
+    """Decides, event by event, whether to ask for its label; asks about at most ``budget`` of the events."""
 
     def __init__(
         self,
         budget: float,
         seed: int | str = 0,
-        window: int = SPENDING_WINDOW,
+        window: int = SAVING_WINDOW,
         step: float = THRESHOLD_STEP,
-        spread: float = THRESHOLD_SPREAD,
+        explore: float = EXPLORE,
     ) -> None:
         if not 0 < budget <= 1:
             raise ValueError(f"label budget must be in (0, 1], got {budget}")
+        if not 0 <= explore <= 1:
+            raise ValueError(f"explore must be in [0, 1], got {explore}")
         self.budget = budget
         self.window = window
         self.step = step
-        self.spread = spread
+        self.explore = explore
+        self.target = (1 - explore) * budget
         self.threshold = 1.0
-        # Starting at the budget rather than 0 keeps the first events from being all asked for.
-        self._spent = budget * window
+        self.saved_cap = max(1.0, budget * window)
+        self.saved = 0.0
         self._rng = random.Random(zlib.crc32(seed.encode()) if isinstance(seed, str) else seed)
         self.seen = 0
         self.asked = 0
 
-    @property
-    def spending(self) -> float:
-        """The recent share of events asked for."""
-        return self._spent / self.window
-
     def ask(self, confidence: float | None) -> bool:
-        """Whether to ask for the label of an event its model predicted with ``confidence``."""
-        asked = False
-        if self.spending < self.budget:
-            factor = self._rng.gauss(1.0, self.spread)
-            if (0.0 if confidence is None else confidence) < self.threshold * factor:
-                asked = True
-                self.threshold *= 1 - self.step
-            else:
-                self.threshold *= 1 + self.step
-        self._spent = self._spent * (1 - 1 / self.window) + asked
+        """Whether to ask for the label of an event its model predicted with ``confidence`` (None: unknown)."""
+        unsure = confidence is None or confidence <= self.threshold
+        # Drawn for every event, asked or not, so one decision never shifts the draws of the next.
+        chance = self._rng.random() < self.explore * self.budget
+        self.saved = min(self.saved_cap, self.saved + self.budget)
+        # A whole label, with room for the rounding of the budget's sum (0.1 ten times is not 1.0).
+        asked = self.saved >= 1 - 1e-9 and (unsure or chance)
+        if asked:
+            self.saved -= 1
+        if confidence is not None:
+            self.threshold += self.step * (self.target - unsure)
         self.seen += 1
         self.asked += asked
         return asked
