@@ -466,7 +466,9 @@ class MonitorSettings(ConsumerSettings):
     """A file holding webhook_token."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     """Request body size at most (413 beyond)."""
-    window: Annotated[int, Field(ge=10)] = Field(default=1000, description="Labelled outcomes in rolling metrics.")
+    window: Annotated[int, Field(ge=10)] = Field(
+        default=1000, description="Labelled outcomes in rolling metrics; predictions in the confidence estimate."
+    )
     max_device_series: Annotated[int, Field(ge=0)] = Field(default=50, description="Per-device series per stream.")
     dedupe_window: Annotated[int, Field(ge=1)] = Field(default=100_000, description="Outcome ids remembered.")
     group_id: str = Field(default="driftline-monitor", min_length=1, description="Kafka consumer group of the monitor.")
