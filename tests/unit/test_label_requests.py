@@ -194,3 +194,12 @@ def test_label_requests_survive_a_checkpoint(tmp_path: Path) -> None:
                 asked.append(request.event_id)
         later.append(asked)
     assert later[0] and later[0] == later[1]
+
+
+def test_open_requests_stay_bounded_by_the_waiting_predictions_when_nobody_lists_them(tmp_path: Path) -> None:
+    core = core_for(tmp_path, label_budget=1.0, label_ttl_s=5)
+    for event in phishing(400):
+        outcome = core.on_event(event)
+        assert outcome is not None and core.label_request(outcome) is not None
+    state = core.keys["phish"]
+    assert state.requests is not None and len(state.requests) <= len(state.pending) + 1

@@ -302,7 +302,7 @@ class TrainerCore:
             )
             if state.requests is None:
                 state.requests = OpenRequests(stream.max_pending_labels)
-            state.requests.add(ident, request)
+            state.requests.add(ident, request, state.pending)
         self.metrics.label_requests.labels(outcome.stream).inc()
         return request
 

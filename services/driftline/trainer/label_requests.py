@@ -20,7 +20,7 @@ The rule, per model key, is uncertainty sampling with a budget:
   any ``n`` in a row, whatever the confidences do. When the model's confidences all rise at once,
   the threshold needs a while (about ``1 / (step * budget)`` events) to follow, and less than the
   budget is spent meanwhile. A model without probabilities is asked about as often as the bucket
-  allows: the budget alone paces it.
+  allows: the budget alone paces it. A budget of 1 asks about every event.
 
 The random draws come from a generator seeded by the model key, kept in the checkpoint with the
 rest, so the same events in the same order are asked about the same way after a restart.
@@ -78,7 +78,8 @@ class BudgetedUncertainty:
         chance = self._rng.random() < self.explore * self.budget
         self.saved = min(self.saved_cap, self.saved + self.budget)
         # A whole label, with room for the rounding of the budget's sum (0.1 ten times is not 1.0).
-        asked = self.saved >= 1 - 1e-9 and (unsure or chance)
+        # A budget of 1 asks about every event: nothing to choose.
+        asked = self.budget >= 1 or (self.saved >= 1 - 1e-9 and (unsure or chance))
         if asked:
             self.saved -= 1
         if confidence is not None:
@@ -95,10 +96,18 @@ class OpenRequests:
         self.capacity = capacity
         self._items: OrderedDict[str, LabelRequest] = OrderedDict()
 
-    def add(self, ident: str, request: LabelRequest) -> None:
+    def add(self, ident: str, request: LabelRequest, waiting: Any) -> None:
+        """Keep ``request``; forget the oldest ones whose prediction no longer waits (``ident in waiting``).
+
+        Predictions stop waiting roughly oldest first, so trimming the front keeps the requests
+        bounded by the predictions that wait, even when nobody lists them.
+        """
         self._items[ident] = request
-        while len(self._items) > self.capacity:
-            self._items.popitem(last=False)
+        while self._items:
+            oldest = next(iter(self._items))
+            if len(self._items) <= self.capacity and oldest in waiting:
+                break
+            del self._items[oldest]
 
     def answered(self, ident: str) -> bool:
         """Forget the request of ``ident``; whether there was one."""
