@@ -139,4 +139,5 @@ def confidence_of(prediction: Any, proba: dict[Any, float] | None) -> float | No
     value = proba.get(prediction)
     if value is None:
         value = proba.get(str(prediction))
-    return float(max(proba.values()) if value is None else value)
+    # Some models' probabilities overshoot [0, 1] by a rounding error.
+    return min(1.0, max(0.0, float(max(proba.values()) if value is None else value)))

@@ -72,6 +72,11 @@ def test_the_rule_is_deterministic_given_the_events_and_survives_a_pickle() -> N
     assert [other.ask(c) for c in values] != decisions
 
 
+def test_a_full_budget_asks_about_every_event() -> None:
+    sampler = BudgetedUncertainty(1.0, seed=0)
+    assert all(sampler.ask(c) for c in [*confidences(500, 7), None, 1.0])
+
+
 def test_a_budget_outside_0_1_is_refused() -> None:
     with pytest.raises(ValueError, match="label budget"):
         BudgetedUncertainty(0.0)
@@ -85,6 +90,7 @@ def test_confidence_is_the_probability_of_the_prediction() -> None:
     assert confidence_of(False, {False: 0.6, True: 0.4}) == 0.6
     assert confidence_of("c", {"a": 0.5, "b": 0.3}) == 0.5  # not among them: the top class
     assert confidence_of(True, None) is None
+    assert confidence_of(True, {True: 1.0000000002, False: 0.0}) == 1.0
 
 
 def phishing(n: int, labelled: bool = False) -> list[SensorEvent]:
