@@ -14,13 +14,15 @@ The rule, per model key, is uncertainty sampling with a budget:
   confidently wrong would never be seen (Žliobaitė et al., "Active Learning With Drifting
   Streaming Data", IEEE TNNLS 2014, randomize for the same reason);
 * a token bucket caps it all: every event adds ``budget`` of a label to it, up to ``budget *
-  window`` labels saved for a burst of unsure events (after a change, say), and a question costs one
+  window`` labels (at least 2) saved for a burst of unsure events (after a change, say), and a question costs one
   label; without a whole label in the bucket nothing is asked. So from the start, at most
-  ``budget * n`` of the first ``n`` events are asked about, and at most ``budget * (n + window)`` of
-  any ``n`` in a row, whatever the confidences do. When the model's confidences all rise at once,
-  the threshold needs a while (about ``1 / (step * budget)`` events) to follow, and less than the
-  budget is spent meanwhile. A model without probabilities is asked about as often as the bucket
-  allows: the budget alone paces it. A budget of 1 asks about every event.
+  ``budget * n`` of the first ``n`` events are asked about, and at most ``budget * n`` plus the
+  bucket's size of any ``n`` in a row, whatever the confidences do. When the model's confidences all rise at once
+  (or sit on one value, as a young tree's single leaf gives them), the threshold needs a while
+  (about ``1 / (step * budget)`` events) to follow; meanwhile a full bucket asks about the next
+  event whatever its confidence, so the budget is spent rather than lost. A model without
+  probabilities is asked about as often as the bucket allows: the budget alone paces it. A budget
+  of 1 asks about every event.
 
 The random draws come from a generator seeded by the model key, kept in the checkpoint with the
 rest, so the same events in the same order are asked about the same way after a restart.
@@ -65,7 +67,7 @@ class BudgetedUncertainty:
         self.explore = explore
         self.target = (1 - explore) * budget
         self.threshold = 1.0
-        self.saved_cap = max(1.0, budget * window)
+        self.saved_cap = max(2.0, budget * window)
         self.saved = 0.0
         self._rng = random.Random(zlib.crc32(seed.encode()) if isinstance(seed, str) else seed)
         self.seen = 0
@@ -78,8 +80,10 @@ class BudgetedUncertainty:
         chance = self._rng.random() < self.explore * self.budget
         self.saved = min(self.saved_cap, self.saved + self.budget)
         # A whole label, with room for the rounding of the budget's sum (0.1 ten times is not 1.0).
+        # A full bucket would waste what the next event adds: that event is asked about, sure or not.
+        full = self.saved >= self.saved_cap - 1e-9
         # A budget of 1 asks about every event: nothing to choose.
-        asked = self.budget >= 1 or (self.saved >= 1 - 1e-9 and (unsure or chance))
+        asked = self.budget >= 1 or (self.saved >= 1 - 1e-9 and (unsure or chance or full))
         if asked:
             self.saved -= 1
         if confidence is not None:
