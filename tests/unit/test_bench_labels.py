@@ -54,7 +54,7 @@ def test_a_budget_curve_learns_only_what_was_asked() -> None:
 
 def test_the_estimate_error_is_measured_against_the_same_predictions() -> None:
     stationary, drifting = (
-        estimate_error(name, 0, "logistic", 4000, 200)[0] for name in ("SEA stationary", "SEA abrupt")
+        estimate_error(name, 0, "logistic", 4000, 200, 50)[0] for name in ("SEA stationary", "SEA abrupt")
     )
     assert stationary["change"] is None and stationary["mae_after_change"] is None
     assert drifting["change"] == 2000 and drifting["mae_after_change"] is not None

@@ -8,7 +8,9 @@ estimating:
   (:class:`~driftline.trainer.label_requests.BudgetedUncertainty`, fed the confidence of each
   prediction) or at random (each event with probability ``budget``, seeded), at budgets from 1%
   to 100%. Labels come at once here; in the service they come later, which delays learning alike for both.
-* **Accuracy estimate.** A model learns every label; after each event the monitor's estimator
+* **Accuracy estimate.** A model learns every label, ``delay`` events after its event (labels come
+  late, which is when the estimate is wanted: until they come, the model cannot react to a
+  change either); after each event the monitor's estimator
   (:class:`~driftline.monitor.estimate.ConfidenceAccuracy`, the mean probability of the predicted
   class over the last ``window`` predictions) is set against the accuracy those same ``window``
   predictions realised. Its error is the absolute difference, on stationary streams and on streams
@@ -63,6 +65,7 @@ class Plan:
     seeds: int = 5
     length: int = 20_000  # events of a generated stream (a real one has what it has)
     window: int = 1000  # the estimate's window, as the monitor's default
+    delay: int = 500  # events between an event and its label in the estimate's runs
     jobs: int = 2
 
     @classmethod
@@ -75,6 +78,7 @@ class Plan:
             seeds=1,
             length=3000,
             window=200,
+            delay=50,
             jobs=1,
         )
 
@@ -118,19 +122,23 @@ def budget_curve(name: str, seed: int, model_name: str, budgets: tuple[float, ..
     return rows
 
 
-def estimate_error(name: str, seed: int, model_name: str, length: int, window: int) -> list[dict]:
-    """The confidence estimate against the realised accuracy of the same last ``window`` predictions."""
+def estimate_error(name: str, seed: int, model_name: str, length: int, window: int, delay: int) -> list[dict]:
+    """The confidence estimate against the realised accuracy of the same last ``window`` predictions, each
+    event's label learned ``delay`` events later."""
     data, change = stream(name, seed, length)
     model = build_model(model_name)
     estimate = ConfidenceAccuracy(window)
     recent: deque[bool] = deque(maxlen=window)
+    waiting: deque[tuple[dict[str, Any], Any]] = deque()
     errors: list[tuple[int, float]] = []  # (event index, estimate minus realised)
     trace: list[tuple[int, float, float]] = []
     for i, (x, y) in enumerate(data):
         prediction, proba = _predict(model, x)
         estimate.update(prediction, proba)
         recent.append(prediction == y)
-        model.learn_one(x, y)
+        waiting.append((x, y))
+        if len(waiting) > delay:
+            model.learn_one(*waiting.popleft())
         value = estimate.get()
         if len(recent) == window and value is not None:
             realised = sum(recent) / window
@@ -163,8 +171,8 @@ def units(plan: Plan) -> list[Unit]:
         for model in plan.models:
             # A real stream is the same every seed: only the choosers' seeds change.
             work += [(budget_curve, (s, seed, model, plan.budgets, plan.length)) for s in plan.budget_streams]
-            work += [(estimate_error, (s, seed, model, plan.length, plan.window)) for s in plan.estimate_streams
-                     if seed == 0 or s not in REAL]  # fmt: skip
+            estimated = [s for s in plan.estimate_streams if seed == 0 or s not in REAL]
+            work += [(estimate_error, (s, seed, model, plan.length, plan.window, plan.delay)) for s in estimated]
     return work
 
 
@@ -280,7 +288,8 @@ def report(plan: Plan, s: dict[str, Any], command: str, out: Path) -> Path:
         "## Error of the confidence estimate",
         "",
         f"The estimate (mean probability of the predicted class over the last {plan.window:,} predictions) against "
-        f"the accuracy those predictions realised, once per event after the first {plan.window:,}; "
+        f"the accuracy those predictions realised, once per event after the first {plan.window:,}; each label "
+        f"learned {plan.delay:,} events after its event; "
         "points of accuracy. Bias: estimate minus realised (positive: the estimate promises too much).",
         "",
         "| stream | drift | model | runs | mean abs. error | bias | max abs. error | after the change |",
