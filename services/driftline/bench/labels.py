@@ -266,13 +266,18 @@ def report(plan: Plan, s: dict[str, Any], command: str, out: Path) -> Path:
     for row in s["budget"]:
         cells = [f"{_pct(c['uncertainty'])} / {_pct(c['random'])}" for c in row["by_budget"].values()]
         lines.append(f"| {row['stream']} | {row['model']} | " + " | ".join(cells) + " |")
-    cells_by_budget = [(b, c) for row in s["budget"] for b, c in zip(budgets, row["by_budget"].values(), strict=True)]
-    shares = [c["uncertainty_label_share"] / b for b, c in cells_by_budget if b < 1]
+    cells = [(row, b, c) for row in s["budget"] for b, c in zip(budgets, row["by_budget"].values(), strict=True)]
+    cells_by_budget = [(b, c) for _, b, c in cells]
+    shares = sorted((c["uncertainty_label_share"] / b, row["stream"], row["model"], b) for row, b, c in cells if b < 1)
     if shares:
+        least = shares[0]
         lines += [
             "",
-            f"Labels the rule asked for, as a share of its budget: {min(shares):.0%} to {max(shares):.0%} "
-            "(never more: the budget is a cap).",
+            f"Labels the rule asked for, as a share of its budget: {least[0]:.0%} to {shares[-1][0]:.0%} (never more: "
+            f"the budget is a cap); the least on {least[1]} with {least[2]} at {least[3]:.0%}"
+            + "".join(f", then {x:.0%} ({st}, {m}, {b:.0%})" for x, st, m, b in shares[1:2])
+            + "".join(f", the rest from {x:.0%}" for x, *_ in shares[2:3])
+            + ".",
         ]
     wins = [c["uncertainty"] - c["random"] for b, c in cells_by_budget if b < 1]
     if wins:
