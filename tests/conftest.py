@@ -33,7 +33,7 @@ def bootstrap(kafka_broker: LocalBroker) -> str:
 def unique_topics(prefix: str = "t") -> dict[str, Any]:
     """Topic names private to one test, so tests sharing the broker never see each other's records."""
     run = uuid.uuid4().hex[:8]
-    roles = ("events", "labels", "outcomes", "drift", "control", "acks", "deadletter", "checkpoints")
+    roles = ("events", "labels", "outcomes", "drift", "control", "acks", "deadletter", "checkpoints", "label_requests")
     return {
         role: {"name": f"{prefix}-{run}.{role}", "partitions": 3 if role in ("events", "labels", "checkpoints") else 1}
         for role in roles

@@ -168,6 +168,11 @@ class StreamConfig(Strict):
     """Event time a prediction waits for its late label."""
     max_pending_labels: Annotated[int, Field(ge=1)] = 100_000
     """Predictions waiting for labels, per model key."""
+    label_budget: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.0,
+        description="Share of unlabelled events whose label the trainer asks for (0.05: 5%), choosing the ones "
+        "its model is least sure of (docs/architecture.md#label-requests); 0: asks for none.",
+    )
     per_device_metrics: bool = False
     """Expose per-device series (capped) in the monitor and trainer."""
     drift: DriftSpec = Field(default_factory=DriftSpec)
@@ -247,6 +252,9 @@ class Topics(Strict):
     """The trainer's answers to control commands: a topic of their own, so the trainer needs no write access
     to the control topic (docs/security.md)."""
     deadletter: TopicSpec = TopicSpec(name="driftline.deadletter.v1", partitions=1)
+    label_requests: TopicSpec = TopicSpec(name="driftline.label-requests.v1")
+    """The trainer's requests for labels (streams with a label_budget), keyed by model key; an annotation tool
+    reads them here or at the trainer's GET /label-requests."""
     checkpoints: TopicSpec = TopicSpec(name="driftline.checkpoints.v1")
     """Compacted: the newest checkpoint of each unit (state and the offsets it corresponds to), chunked."""
 
@@ -465,7 +473,9 @@ class MonitorSettings(ConsumerSettings):
     """A file holding webhook_token."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     """Request body size at most (413 beyond)."""
-    window: Annotated[int, Field(ge=10)] = Field(default=1000, description="Labelled outcomes in rolling metrics.")
+    window: Annotated[int, Field(ge=10)] = Field(
+        default=1000, description="Labelled outcomes in rolling metrics; predictions in the confidence estimate."
+    )
     max_device_series: Annotated[int, Field(ge=0)] = Field(default=50, description="Per-device series per stream.")
     dedupe_window: Annotated[int, Field(ge=1)] = Field(default=100_000, description="Outcome ids remembered.")
     group_id: str = Field(default="driftline-monitor", min_length=1, description="Kafka consumer group of the monitor.")

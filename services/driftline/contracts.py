@@ -185,6 +185,35 @@ class Outcome(Contract):
     label_delay_s: float | None = Field(default=None, description="Label time minus event time.")
 
 
+class LabelRequest(Contract):
+    """The trainer asks for the label of one waiting event: it expects that label to teach its model the most.
+
+    Answer it with a :class:`LabelEvent` of the same ``stream``, ``device_id`` and ``event_id``
+    before ``expires_at``; it then joins the waiting prediction like any late label.
+    """
+
+    kind: Literal["label_request"] = "label_request"
+    # Like an outcome's id: unique per (model key, event).
+    request_id: Annotated[str, Field(max_length=512)] = Field(description="Unique per model key and event.")
+    event_id: Identifier
+    stream: StreamName
+    device_id: Identifier
+    model_key: ModelKey
+    model_name: Annotated[str, Field(max_length=200)]
+    model_version: Annotated[int, Field(ge=1)]
+    prediction: Label | None = None
+    proba: dict[str, FiniteFloat] | None = Field(
+        default=None, description="Class probabilities, keyed by the class rendered as a string."
+    )
+    confidence: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        default=None, description="The model's probability of its prediction; None: the model gives none."
+    )
+    features: dict[FeatureName, Label] = Field(description="The cleaned features the model saw.")
+    event_ts: AwareDatetime
+    expires_at: AwareDatetime = Field(description="The prediction stops waiting for its label then (label_ttl_s).")
+    ts: AwareDatetime = Field(default_factory=utc_now, description="When the trainer asked.")
+
+
 @dataclass(slots=True)
 class OutcomeRecord:
     """An :class:`Outcome` as the trainer writes it: the same fields, serialized without validating them again.
@@ -306,7 +335,7 @@ class DriftEvent(Contract):
 #: Every contract, by its ``kind``.
 CONTRACTS: dict[str, type[Contract]] = {
     model.model_fields["kind"].default: model
-    for model in (SensorEvent, LabelEvent, Outcome, ControlCommand, ControlAck, DriftEvent)
+    for model in (SensorEvent, LabelEvent, Outcome, LabelRequest, ControlCommand, ControlAck, DriftEvent)
 }
 
 C = TypeVar("C", bound=Contract)

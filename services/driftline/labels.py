@@ -127,3 +127,17 @@ class Labels:
         if not self.named or not proba:
             return proba
         return {self.from_model(label): p for label, p in proba.items()}
+
+
+def confidence_of(prediction: Any, proba: dict[Any, float] | None) -> float | None:
+    """The probability a model gave its prediction (its top class's if the prediction is not among them).
+
+    ``proba`` may be keyed by the classes or by the classes rendered as text (outcomes); None without one.
+    """
+    if not proba:
+        return None
+    value = proba.get(prediction)
+    if value is None:
+        value = proba.get(str(prediction))
+    # Some models' probabilities overshoot [0, 1] by a rounding error.
+    return min(1.0, max(0.0, float(max(proba.values()) if value is None else value)))

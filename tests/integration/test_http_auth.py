@@ -54,12 +54,14 @@ def test_trainer_endpoints_demand_the_token_but_health_and_metrics_stay_open(tmp
         for headers in ({}, bearer("wrong"), {"Authorization": f"Basic {TOKEN}"}):
             assert client.post("/predict", json=predict, headers=headers).status_code == 401
             assert client.get("/models", headers=headers).status_code == 401
+            assert client.get("/label-requests?stream=rooms", headers=headers).status_code == 401
             assert client.get("/openapi.json", headers=headers).status_code == 401
         refused = client.get("/models")
         assert refused.headers["WWW-Authenticate"] == "Bearer" and TOKEN not in refused.text
         answer = client.post("/predict", json=predict, headers=bearer(TOKEN))
         assert answer.status_code == 200 and answer.json()["model_key"] == "rooms"
         assert client.get("/models", headers=bearer(TOKEN)).json()[0]["model_key"] == "rooms"
+        assert client.get("/label-requests?stream=rooms", headers=bearer(TOKEN)).json() == []
         assert client.get("/healthz").status_code == 200
         assert client.get("/metrics").status_code == 200
 

@@ -131,7 +131,7 @@ def test_no_credentials_and_a_device_principal_cannot_write(secure: tuple[LocalB
 #: What each principal may write; every other (principal, topic) pair is refused.
 WRITES = {
     "collector": {"events", "labels", "deadletter"},
-    "trainer": {"outcomes", "acks", "deadletter", "checkpoints"},
+    "trainer": {"outcomes", "acks", "label_requests", "deadletter", "checkpoints"},
     "monitor": {"drift", "control", "checkpoints"},
     "operator": {"control"},
     "archiver": set(),
@@ -144,7 +144,7 @@ def test_each_service_writes_only_its_own_topics(secure: tuple[LocalBroker, dict
     topics = as_user(secure, None).topics
     for user, allowed in WRITES.items():
         servers = broker.cluster_for(user)
-        for role in ("events", "labels", "outcomes", "control", "drift", "acks"):
+        for role in ("events", "labels", "outcomes", "control", "drift", "acks", "label_requests"):
             name = getattr(topics, role).name
             producer = make_producer(servers, **{"message.timeout.ms": 8000})
             if role in allowed:

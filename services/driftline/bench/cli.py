@@ -1,4 +1,4 @@
-"""`driftline bench throughput|drift|soak|faults|fuzz`: run the benchmark suites."""
+"""`driftline bench throughput|drift|soak|faults|fuzz|labels`: run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -112,6 +112,30 @@ def fuzz(
     plan = Plan.quick() if quick else Plan(payloads=payloads)
     plan.seed = seed
     _report_with_progress("payloads sent", lambda say, progress: bench(plan, out, _command(), say, progress))
+
+
+@bench_app.command("labels")
+def labels(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run (seconds): 1 seed, Phishing and SEA, 2 budgets, logistic.")
+    ] = False,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per generated stream (default 5; quick 1).")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default 2; quick 1).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder of labels.md, .json, .png and labels-estimate.png.")] = Path(
+        "benchmarks/results"
+    ),
+) -> None:
+    """Accuracy against the label budget, labels asked for by the trainer's rule (uncertainty) or at random, on
+    River's Phishing and Bananas and generated streams with a concept change; and the error of the monitor's
+    confidence estimate of accuracy against the realised accuracy, with and without drift. In process, no Kafka."""
+    from driftline.bench.labels import Plan, run
+
+    plan = Plan.quick() if quick else Plan()
+    if seeds is not None:
+        plan.seeds = seeds
+    if jobs is not None:
+        plan.jobs = jobs
+    _report_with_progress("label streams", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 def _command() -> str:

@@ -1,7 +1,7 @@
 """Who may do what on driftline's topics: the Kafka ACLs of each service's principal.
 
 One principal (SCRAM user) per role. Writes are the trust boundaries: only the collector writes
-events and labels, only the trainer writes outcomes and acks, only the monitor and the operator
+events and labels, only the trainer writes outcomes, acks and label requests, only the monitor and the operator
 write control commands. A principal without ACLs (a device's) may do nothing at all; a device
 reaches Kafka only through the collector, which checks its token. docs/security.md has the why.
 """
@@ -79,7 +79,8 @@ def grants(settings: Settings) -> list[Grant]:
     topic("collector", "write", t.events.name, t.labels.name, t.deadletter.name)
 
     topic("trainer", "read", t.events.name, t.labels.name, t.control.name, t.drift.name, t.checkpoints.name)
-    topic("trainer", "write", t.outcomes.name, t.acks.name, t.deadletter.name, t.checkpoints.name)
+    topic("trainer", "write", t.outcomes.name, t.acks.name, t.label_requests.name, t.deadletter.name)
+    topic("trainer", "write", t.checkpoints.name)
     group("trainer", trainer_group, UNMANAGED_GROUP)
     transactions("trainer", trainer_group)
 

@@ -55,11 +55,21 @@ class MonitorCollector(Collector):
             )
             for name in SCORE_NAMES
         }
+        # A name of its own, not driftline_accuracy{estimate=...}: no query of realised accuracy can take it in.
+        estimated = GaugeMetricFamily(
+            "driftline_accuracy_estimated",
+            "ESTIMATE, not measured: accuracy expected of the last predictions from the model's own confidence "
+            "(mean probability of the predicted class; needs no label, assumes calibrated probabilities).",
+            labels=["stream", "model", "method", "window"],
+        )
         for (stream, model), series in sorted(self.state.series.items()):
             for estimate, scores in sorted(series.scores.items()):
                 for (name, window), value in scores.values().items():
                     families[name].add_metric([stream, model, estimate, window], value)
+            if series.confidence is not None and (value := series.confidence.get()) is not None:
+                estimated.add_metric([stream, model, "confidence", "rolling"], value)
         yield from families.values()
+        yield estimated
 
     def _traffic(self) -> Iterator[Metric]:
         state = self.state

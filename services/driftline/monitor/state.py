@@ -3,7 +3,8 @@
 :meth:`MonitorState.observe` takes one :class:`~driftline.contracts.Outcome` and updates
 
 * the scores of its stream and model (prequential or holdout, cumulative and rolling),
-* label counts and label delays, and the distribution of predictions,
+* label counts and label delays, the distribution of predictions, and the accuracy estimated from
+  the predictions' confidence before their labels arrive,
 * the concept-drift detector of its model key (fed the error of each labelled outcome; only a
   rise of the error alarms, a new model version warms up first, and a drift's cool-down outlives
   the reset it causes; it also warns, which lets the trainer prepare a warm reset) and the
@@ -30,6 +31,7 @@ from driftline.contracts import DriftEvent, Outcome
 from driftline.dedupe import RecentIds
 from driftline.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
 from driftline.labels import Labels
+from driftline.monitor.estimate import ConfidenceAccuracy
 from driftline.monitor.history import History
 from driftline.monitor.scores import ScoreError, Scores
 
@@ -75,6 +77,8 @@ class Series:
     label_delay: Histogram = field(default_factory=lambda: Histogram(LABEL_DELAY_BUCKETS))
     scores: dict[str, Scores] = field(default_factory=dict)  # by estimate
     version: int = 0
+    #: Accuracy estimated from the predictions' confidence, before their labels (classification with probabilities).
+    confidence: ConfidenceAccuracy | None = None
 
     def score(self, estimate: str, outcome: Outcome) -> float:
         if estimate not in self.scores:
@@ -83,10 +87,14 @@ class Series:
         self.labels[estimate] += 1
         return error
 
-    def predicted(self, prediction: Any) -> None:
+    def predicted(self, prediction: Any, proba: dict[str, float] | None = None) -> None:
         self.predictions += 1
         if prediction is None:
             return
+        if proba:
+            if self.confidence is None:
+                self.confidence = ConfidenceAccuracy(self.window)
+            self.confidence.update(prediction, proba)
         if self.task == "regression":
             if isinstance(prediction, int | float) and not isinstance(prediction, bool):
                 if not self.quantiles:
@@ -242,7 +250,7 @@ class MonitorState:
         first_phase = outcome.label is None or outcome.label_delay_s is None
         if first_phase:
             for series in targets:
-                series.predicted(outcome.prediction)
+                series.predicted(outcome.prediction, outcome.proba)
             events += self._data_drift(track, outcome, stream.drift.data_cooldown_s)
         if outcome.label is not None and outcome.prediction is not None:
             estimate = "holdout" if outcome.holdout else "prequential"

@@ -1,17 +1,20 @@
-"""The trainer's HTTP face: predictions from the current model, Prometheus metrics, health."""
+"""The trainer's HTTP face: predictions from the current model, open label requests, Prometheus metrics, health."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from driftline.config import Settings
 from driftline.contracts import FeatureName, FeatureValue
 from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes, configured_token, refuse_unguarded
 from driftline.trainer.core import TrainerCore, UnknownStream
+
+#: Label requests one GET /label-requests returns at most.
+MAX_LABEL_REQUESTS = 1000
 
 
 class PredictRequest(BaseModel):
@@ -22,7 +25,7 @@ class PredictRequest(BaseModel):
 
 
 def api_token(settings: Settings) -> str:
-    """The token /predict and /models demand ("" leaves them open); refused beyond loopback without one."""
+    """The token /predict, /models and /label-requests demand ("" leaves them open); required beyond loopback."""
     t = settings.trainer
     token = configured_token(t.api_token, t.api_token_file, "trainer.api_token")
     refuse_unguarded(t.host, token, "trainer.api_token")
@@ -66,6 +69,22 @@ def create_app(
                 }
                 for key, slot in core.slots.items()
             ]
+
+    @app.get("/label-requests")
+    def label_requests(
+        stream: Annotated[str, Query(description="The stream whose requests to list.")],
+        limit: Annotated[int, Query(ge=1, le=MAX_LABEL_REQUESTS, description="At most this many.")] = 100,
+    ) -> list[dict[str, Any]]:
+        """Label requests no label has answered yet, oldest first (streams with a label_budget).
+
+        Answer one by posting a label for its stream, device_id and event_id to the collector before
+        its expires_at; a request answered, or whose prediction stopped waiting, leaves the list.
+        """
+        try:
+            requests = core.open_label_requests(stream, limit)
+        except UnknownStream as e:
+            raise HTTPException(404, str(e)) from None
+        return [request.model_dump(mode="json", exclude_none=True) for request in requests]
 
     add_ops_routes(app, core.metrics.registry, healthy)
     return app

@@ -25,6 +25,7 @@ from driftline.contracts import (
     ControlAck,
     ControlCommand,
     LabelEvent,
+    LabelRequest,
     OutcomeRecord,
     SensorEvent,
     checked_scalar,
@@ -32,10 +33,11 @@ from driftline.contracts import (
 )
 from driftline.dedupe import RecentIds
 from driftline.keys import model_key, stream_of
-from driftline.labels import LabelError, Labels
+from driftline.labels import LabelError, Labels, confidence_of
 from driftline.monitor.scores import ScoreError, outcome_error
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.holdout import is_holdout
+from driftline.trainer.label_requests import BudgetedUncertainty, OpenRequests
 from driftline.trainer.metrics import TrainerMetrics
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
 from driftline.trainer.slot import ModelSlot, model_input
@@ -72,6 +74,9 @@ class KeyState:
     #: Judges the key's errors outcome by outcome, as the monitor does, so a drift is acted on where it shows.
     watch: ConceptWatch
     applied: RecentIds = field(default_factory=lambda: RecentIds(APPLIED_REMEMBERED))
+    #: Streams with a label budget: which labels to ask for, and the requests no label answered yet.
+    asking: BudgetedUncertainty | None = None
+    requests: OpenRequests | None = None
 
 
 @dataclass
@@ -194,6 +199,8 @@ class TrainerCore:
                 self.metrics.labels_unmatched.labels(label.stream).inc()
                 return None
             self.metrics.labels_joined.labels(label.stream).inc()
+            if state.requests is not None and state.requests.answered(event_ident(label.device_id, label.event_id)):
+                self.metrics.label_requests_answered.labels(label.stream).inc()
             delay = (label.ts - pending.event_ts).total_seconds()
             self.metrics.label_delay.labels(label.stream).observe(max(delay, 0.0))
             learn_s = self._learn(slot, label.stream, pending, y)
@@ -262,6 +269,64 @@ class TrainerCore:
             label_delay_s,
         )
 
+    # Label requests
+
+    def label_request(self, outcome: OutcomeRecord) -> LabelRequest | None:
+        """Ask for the label of the event ``outcome`` just predicted, when its stream has a label budget and
+        :class:`~driftline.trainer.label_requests.BudgetedUncertainty` picks it; the request stays open
+        (:meth:`open_label_requests`) until a label answers it or the prediction stops waiting.
+
+        Only events that wait for a label are candidates; holdout events are never learned, so never asked about.
+        """
+        stream = self._stream(outcome.stream)
+        if not stream.label_budget or outcome.label is not None:
+            return None
+        if is_holdout(outcome.event_id, stream.holdout_fraction):
+            return None
+        ident = event_ident(outcome.device_id, outcome.event_id)
+        with self.lock:
+            state = self.keys.get(outcome.model_key)
+            if state is None or ident not in state.pending:
+                return None
+            if state.asking is None or state.asking.budget != stream.label_budget:
+                # Seeded by the model key: the same events in the same order are asked for alike.
+                state.asking = BudgetedUncertainty(stream.label_budget, seed=outcome.model_key)
+            confidence = confidence_of(outcome.prediction, outcome.proba)
+            if not state.asking.ask(confidence):
+                return None
+            request = LabelRequest(
+                request_id=outcome.outcome_id.removesuffix("/p"),
+                event_id=outcome.event_id,
+                stream=outcome.stream,
+                device_id=outcome.device_id,
+                model_key=outcome.model_key,
+                model_name=outcome.model_name,
+                model_version=outcome.model_version,
+                prediction=outcome.prediction,
+                proba=outcome.proba,
+                confidence=confidence,
+                features=outcome.features,
+                event_ts=outcome.event_ts,
+                expires_at=outcome.event_ts + state.pending.ttl,
+            )
+            if state.requests is None:
+                state.requests = OpenRequests(stream.max_pending_labels)
+            state.requests.add(ident, request, state.pending)
+        self.metrics.label_requests.labels(outcome.stream).inc()
+        return request
+
+    def open_label_requests(self, stream: str, limit: int) -> list[LabelRequest]:
+        """The oldest ``limit`` label requests of ``stream`` that no label answered and whose prediction still waits."""
+        self._stream(stream)
+        found: list[LabelRequest] = []
+        with self.lock:
+            for key, state in self.keys.items():
+                if stream_of(key) != stream or state.requests is None:
+                    continue
+                state.requests.prune(state.pending)
+                found.extend(state.requests)
+        return sorted(found, key=lambda r: (r.event_ts, r.request_id))[:limit]
+
     def key_of(self, stream: str, device_id: str) -> str:
         return model_key(stream, device_id, self._stream(stream).scope)
 
@@ -280,6 +345,9 @@ class TrainerCore:
         restored: dict[str, tuple[ModelSlot, KeyState]] = pickle.loads(state)
         with self.lock:
             for key, (slot, key_state) in restored.items():
+                for name in ("asking", "requests"):
+                    if not hasattr(key_state, name):  # a checkpoint from before label requests
+                        setattr(key_state, name, None)
                 # The running config decides cleaning and promotion; the models keep their own spec.
                 stream = self.settings.streams.get(stream_of(key), slot.stream)
                 slot.stream = key_state.cleaner.stream = stream

@@ -66,6 +66,18 @@ class TrainerMetrics:
         self.labels_unmatched = Counter(
             "driftline_trainer_labels_unmatched", "Labels for no waiting prediction.", ["stream"], registry=r
         )
+        self.label_requests = Counter(
+            "driftline_trainer_label_requests",
+            "Labels asked for (streams with a label_budget), on the label-requests topic.",
+            ["stream"],
+            registry=r,
+        )
+        self.label_requests_answered = Counter(
+            "driftline_trainer_label_requests_answered",
+            "Label requests a label answered while its prediction waited (learned like any late label).",
+            ["stream"],
+            registry=r,
+        )
         self.label_delay = Histogram(
             "driftline_trainer_label_delay_seconds",
             "Label time minus event time, for late labels.",

@@ -59,5 +59,9 @@ class PendingLabels:
     def pop(self, device_id: str, event_id: str) -> Pending | None:
         return self._items.pop(event_ident(device_id, event_id), None)
 
+    def __contains__(self, ident: object) -> bool:
+        """Whether the event of ``ident`` (:func:`event_ident`) still waits for its label."""
+        return ident in self._items
+
     def __len__(self) -> int:
         return len(self._items)

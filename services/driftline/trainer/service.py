@@ -1,4 +1,4 @@
-"""The trainer at the Kafka edge: events, labels, commands and drift in; outcomes, acks and dead letters out.
+"""The trainer at the Kafka edge: events, labels, commands, drift in; outcomes, label requests, acks, dead letters out.
 
 All Kafka I/O is the :class:`~driftline.kafkaio.loop.StreamLoop`'s; this class is the trainer's
 :class:`~driftline.kafkaio.loop.Handler`. Its unit of state is a partition number: events and
@@ -154,7 +154,11 @@ class TrainerService:
         self._keys.setdefault(unit, set()).add(self.core.key_of(parsed.stream, parsed.device_id))
         if outcome is None:
             return []
-        return [self._output(self.settings.topics.outcomes.name, outcome, outcome.model_key)]
+        outputs = [self._output(self.settings.topics.outcomes.name, outcome, outcome.model_key)]
+        # In the same transaction as the outcome: a request is published exactly once, like it.
+        if (request := self.core.label_request(outcome)) is not None:
+            outputs.append(self._output(self.settings.topics.label_requests.name, request, request.model_key))
+        return outputs
 
     def _on_control(self, message: Message) -> tuple[list[Output], set[str]]:
         try:
