@@ -330,6 +330,17 @@ def accuracy() -> dict[str, Any]:
                 high=1,
             ),
             _panel(
+                "Accuracy ESTIMATED from confidence (not measured) vs realised",
+                "An estimate before labels arrive: the mean probability the model gave its predictions over the "
+                "monitor's window (driftline_accuracy_estimated). As good as the model's probabilities are calibrated; "
+                "blind to a drift the model is sure of. The realised rolling accuracy beside it, once labels come.",
+                "percentunit",
+                _target(_score("accuracy_estimated", 'method="confidence"'), "ESTIMATE {{stream}}/{{model}}"),
+                _target(_rolling("accuracy"), "realised {{stream}}/{{model}}"),
+                low=0,
+                high=1,
+            ),
+            _panel(
                 "F1, precision, recall (rolling)",
                 "Of the positive class (binary) or macro-averaged (multiclass).",
                 "percentunit",
