@@ -8,13 +8,20 @@ a restart (state from the checkpoint topic) the trainer goes on exactly as an un
 
 from __future__ import annotations
 
+import json
+import signal
+import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 from kafka_helpers import TopicReader, produce
 from river import datasets
+from test_trainer_recovery import Processes
 
+from driftline.config import Settings
 from driftline.contracts import Outcome, SensorEvent
 from driftline.trainer.runner import TrainerRunner
 from driftline.trainer.slot import model_input
@@ -60,17 +67,22 @@ def probe(url: str) -> list[Any]:
         ]
 
 
-def test_a_tuned_stream_serves_the_candidate_chosen_online_and_keeps_it_across_a_restart(
-    make_settings, bootstrap
-) -> None:
-    settings = make_settings({"phish": tuned_stream()})
-    # The oracle: River's selector, built from the same config, predicting then learning each event.
+def oracle_run(settings: Settings) -> list[tuple[str, Any]]:
+    """River's selector built from the same config, predicting then learning each event: (served name, prediction)."""
     oracle = build_tuned("logistic", settings.streams["phish"].tuning, "binary")  # type: ignore[arg-type]
     expected: list[tuple[str, Any]] = []
     for x, y in ROWS[: FIRST + SECOND]:
         encoded = model_input(x)
         expected.append((f"logistic [{serving(oracle)}]", oracle.predict_one(encoded)))
         oracle.learn_one(encoded, y)
+    return expected
+
+
+def test_a_tuned_stream_serves_the_candidate_chosen_online_and_keeps_it_across_a_restart(
+    make_settings, bootstrap
+) -> None:
+    settings = make_settings({"phish": tuned_stream()})
+    expected = oracle_run(settings)
 
     reader = TopicReader(bootstrap, settings.topics.outcomes.name, Outcome)
     produce(bootstrap, settings.topics.events.name, (("phish", e) for e in events(0, FIRST)))
@@ -100,3 +112,70 @@ def test_a_tuned_stream_serves_the_candidate_chosen_online_and_keeps_it_across_a
     assert [o.event_id for o in everything] == [f"e{i}" for i in range(FIRST + SECOND)]  # nothing learned twice
     assert [(o.model_name, o.prediction) for o in everything[FIRST:]] == expected[FIRST:]
     assert after["learned"] == FIRST + SECOND and after["tuning"]["serving"] == GOOD
+
+
+def process_config(settings: Settings, tmp_path: Path) -> Path:
+    """The test's settings as a config file for `driftline trainer` processes, committing and checkpointing often."""
+    stream = tuned_stream()
+    lines = [
+        f'state_dir = "{settings.state_dir}"',
+        "[kafka]",
+        f'bootstrap_servers = "{settings.kafka.bootstrap_servers}"',
+        "[checkpoints]",
+        'secret = "a key every life of the trainer shares"',
+        "[topics]",
+        *(f'{role} = {{ name = "{topic.name}", partitions = {topic.partitions} }}' for role, topic in settings.topics),
+        "[trainer]",
+        f'group_id = "trainer-tuning-{uuid.uuid4().hex[:6]}"',
+        "max_poll_records = 40",
+        "commit_interval_s = 0.05",
+        "checkpoint_every_events = 150",
+        "[streams.phish]",
+        'task = "binary"',
+        'model = "logistic"',
+        "features = { " + ", ".join(f'{name} = {{ missing = "keep" }}' for name in stream["features"]) + " }",
+        "[streams.phish.tuning]",
+        "grid = { " + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in GRID.items()) + " }",
+        *(f"{key} = {json.dumps(value)}" for key, value in stream["tuning"].items() if key != "grid"),
+    ]
+    path = tmp_path / "tuned.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_tuned_trainer_killed_9_times_over_commits_the_uninterrupted_selector_s_outcomes(
+    make_settings, bootstrap, tmp_path: Path
+) -> None:
+    """The selector's state (candidates, scores, the policy's random state) travels in checkpoints with offsets."""
+    settings = make_settings({"phish": tuned_stream()})
+    expected = oracle_run(settings)
+    config = process_config(settings, tmp_path)
+    produce(bootstrap, settings.topics.events.name, (("phish", e) for e in events(0, FIRST + SECOND)))
+    log = tmp_path / "trainer.log"
+    outcomes = TopicReader(bootstrap, settings.topics.outcomes.name, Outcome)
+    processes = Processes()
+    try:
+        # A checkpoint half written, then a transaction left open, then killed from outside midway.
+        for point in ("checkpoint:2", "commit:2"):
+            life = processes.start(config, "tuned", log, crash_at=point)
+            assert life.wait_exit(timeout=90) == -signal.SIGKILL, log.read_text()[-3000:]
+        committed_before = len(outcomes.drain(1.0))
+        assert committed_before < FIRST + SECOND - 200, "the crashes came too late to leave work for the others"
+        life = processes.start(config, "tuned", log)
+        outcomes.until(lambda seen: len(seen) >= committed_before + 100, timeout=120)
+        life.kill()
+        final = processes.start(config, "tuned", log)
+        outcomes.count(FIRST + SECOND, timeout=180)
+        committed = in_order(outcomes.drain(2.0))
+        served = final.models()["phish"]
+        assert final.stop() == 0
+    finally:
+        outcomes.close()
+        for process in processes.started:
+            process.kill()
+    # Every life after the first restored the selector from a checkpoint the one before committed.
+    assert log.read_text().count(" from checkpoint ") >= 3
+
+    assert Counter(o.event_id for o in committed) == Counter(f"e{i}" for i in range(FIRST + SECOND))
+    assert [(o.model_name, o.prediction) for o in committed] == expected
+    assert served["tuning"]["serving"] == GOOD and served["learned"] == FIRST + SECOND
