@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pickle
 import random
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +180,14 @@ def test_the_serving_gauge_marks_one_candidate() -> None:
     metrics.report_serving("plain", "plain", untuned)
     series = [s for family in metrics.registry.collect() for s in family.samples if s.name.endswith("tuning_serving")]
     assert {s.labels["model_key"] for s in series} == {"phish"}  # a model that is not tuned adds no series
+
+
+def test_the_readme_example_loads_and_tunes() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Online tuning", 1)[1]
+    example = tomllib.loads(section.split("```toml\n", 1)[1].split("```", 1)[0])
+    stream = {**example["streams"]["rooms"], "task": "binary", "features": {"co2": {}}}
+    settings = settings_from_dict({"streams": {"rooms": stream}}, "README.md")
+    slot = ModelSlot("rooms", settings.streams["rooms"])
+    assert len(slot.served.model.candidate_names) == 6
+    assert slot.serving == "logistic [optimizer=optim.SGD(0.001), l2=0.0]"
