@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from river import bandit, metrics, model_selection
 from river.model_selection.base import ModelSelector
 
+from driftline.contracts import Outcome
 from driftline.modelspec import ModelSpecError, build_model
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 
 #: Candidates one search space may hold: each learns (bandit burn-in, halving rungs) and is a metric series.
 MAX_CANDIDATES = 32
-#: Longest candidate name: it travels in outcomes as part of the model name (200 characters at most).
-MAX_NAME = 150
+#: Longest served name, ``model [candidate]``: outcomes carry it as their model name.
+MAX_SERVED_NAME = next(m.max_length for m in Outcome.model_fields["model_name"].metadata if hasattr(m, "max_length"))
 #: Where the selector keeps its candidates' names (River's selectors know models, not names).
 NAMES_ATTRIBUTE = "candidate_names"
 
@@ -84,6 +85,11 @@ def _check_path(params: dict[str, Any], path: str) -> None:
         level = level[part]
 
 
+def served_name(model: str, candidate: str) -> str:
+    """The model name a tuned model's outcomes carry: the stream's model and the candidate serving."""
+    return f"{model} [{candidate}]"
+
+
 def candidates(model: str, tuning: TuningSpec, regression: bool = False) -> list[tuple[str, Any]]:
     """Every candidate of the search space as (name, fresh model), in grid order."""
     base = build_model(model)
@@ -101,8 +107,11 @@ def candidates(model: str, tuning: TuningSpec, regression: bool = False) -> list
     chosen = []
     for combination in itertools.product(*tuning.grid.values()):
         name = ", ".join(f"{label}={_text(v)}" for label, v in zip(shown, combination, strict=True))
-        if len(name) > MAX_NAME:
-            raise TuningError(f"tuning.grid: candidate name {name[:40]!r}... is longer than {MAX_NAME} characters")
+        if len(served_name(model, name)) > MAX_SERVED_NAME:
+            raise TuningError(
+                f"tuning.grid: the served name {served_name(model, name)[:60]!r}... is longer than {MAX_SERVED_NAME} "
+                "characters, which outcomes carry (a preset or shorter model expression, or fewer values, helps)"
+            )
         new_params: dict[str, Any] = {}
         for path, value in zip(tuning.grid, combination, strict=True):
             # Built for each candidate: candidates sharing one optimizer object would share its state.

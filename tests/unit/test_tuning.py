@@ -52,6 +52,19 @@ def stream(task: str = "binary", **tuning: Any) -> StreamConfig:
             {"challengers": ["naive_bayes"]},
             "tuning and challengers: choose one",
         ),
+        (
+            {
+                "grid": {
+                    "LogisticRegression.optimizer": ["optim.SGD(0.1)", "optim.Adam(0.01, beta_1=0.9, beta_2=0.999)"]
+                }
+            },
+            {
+                "model": "preprocessing.StandardScaler | linear_model.LogisticRegression(l2=0.0, l1=0.0, "
+                "intercept_init=0.0, clip_gradient=1000000000000.0, optimizer=optim.SGD(0.01))"
+            },
+            "tuning.grid: the served name 'preprocessing.StandardScaler | linear_model.LogisticRegressi'... is longer "
+            "than 200 characters",
+        ),
     ],
 )
 def test_a_bad_search_space_is_one_line_naming_the_key(

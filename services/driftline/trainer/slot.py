@@ -15,7 +15,7 @@ from river import metrics, utils
 from driftline.checkpoint import Signer
 from driftline.config import StreamConfig
 from driftline.modelspec import build_model
-from driftline.tuning import build_tuned, serving
+from driftline.tuning import build_tuned, served_name, serving
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class ModelSlot:
     def serving(self) -> str:
         """The name outcomes carry: the served model's, with the candidate a tuned model serves now in brackets."""
         candidate = serving(self.served.model)
-        return self.served.name if candidate is None else f"{self.served.name} [{candidate}]"
+        return self.served.name if candidate is None else served_name(self.served.name, candidate)
 
     def predict(
         self, x: dict[str, Any], encoded: dict[str, float] | None = None
