@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 from river import datasets, evaluate, metrics
+from typer.testing import CliRunner
 
-from driftline.bench.tuning import BANDIT, CASES, HALVING, Plan, run
+from driftline.bench.tuning import BANDIT, CASES, HALVING
+from driftline.cli import app
 from driftline.config import TuningSpec
 from driftline.tuning import candidates
 
@@ -17,14 +19,16 @@ from driftline.tuning import candidates
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("tuning")
-    path = run(Plan.quick(), out, "pytest", lambda _: None, lambda total: lambda: None)
-    return path, json.loads((out / "tuning.json").read_text())
+    result = CliRunner().invoke(app, ["bench", "tuning", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| Phishing | 600 |" in result.output  # the command prints the report it wrote
+    return out / "tuning.md", json.loads((out / "tuning.json").read_text())
 
 
 def test_the_quick_run_writes_the_table_and_the_plot(quick: tuple[Path, dict[str, Any]]) -> None:
     path, data = quick
     text = path.read_text()
-    assert path.name == "tuning.md" and "Made by `pytest`" in text
+    assert "Made by `driftline " in text and data["plan"] == {"rows": 600, "simulated": 600, "halving_budget": 600}
     assert [c["case"] for c in data["cases"]] == [c.name for c in CASES]
     for case in CASES:
         assert f"| {case.name} |" in text
