@@ -114,6 +114,50 @@ class DriftSpec(Strict):
     firing accuracy alert does through the monitor's webhook."""
 
 
+class TuningSpec(Strict):
+    """A search space instead of one model: the trainer selects among its candidates online (driftline.tuning).
+
+    Each combination of the grid's values is a candidate cloned from the stream's `model`; River's
+    bandit or successive-halving selector learns them and serves the best one so far.
+    """
+
+    grid: dict[str, list[bool | int | float | str]] = Field(min_length=1)
+    """Parameter of the model (`Step.param` in a pipeline, e.g. `LogisticRegression.l2`) -> values to try; a
+    string value naming a River object (`"optim.SGD(0.1)"`) is built like a model expression. 2 to 32 candidates."""
+    selector: Literal["bandit", "successive_halving"] = "bandit"
+    """bandit: River's BanditClassifier/Regressor (every candidate learns during burn-in, then the policy's
+    pick); successive_halving: every candidate learns, the worse half stops at each rung until one is left."""
+    policy: Literal["epsilon_greedy", "ucb"] = "epsilon_greedy"
+    """The bandit's policy (bandit only)."""
+    epsilon: Annotated[float, Field(ge=0, le=1)] = 0.1
+    """epsilon_greedy: share of events that teach a random candidate instead of the best."""
+    decay: Annotated[float, Field(ge=0)] = 0.0
+    """epsilon_greedy: epsilon shrinks by exp(-decay * candidate updates so far)."""
+    delta: Annotated[float, Field(gt=0)] = 1.0
+    """ucb: weight of the exploration bonus."""
+    burn_in: Annotated[int, Field(ge=0)] = 100
+    """Labelled events every candidate learns before the bandit picks (bandit only)."""
+    seed: int = 42
+    """Seed of the bandit's random choices: the same events make the same choices."""
+    budget: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="successive_halving: candidate-updates spent before one candidate is left; "
+        "default 1000 per candidate.",
+    )
+    eta: Annotated[int, Field(ge=2)] = 2
+    """successive_halving: each rung keeps 1/eta of the candidates."""
+
+    @model_validator(mode="after")
+    def _selector_keys(self) -> TuningSpec:
+        bandit_only = {"policy", "epsilon", "decay", "delta", "burn_in"}
+        halving_only = {"budget", "eta"}
+        stray = sorted(self.model_fields_set & (halving_only if self.selector == "bandit" else bandit_only))
+        if stray:
+            verb = "does" if len(stray) == 1 else "do"
+            raise ValueError(f"{', '.join(stray)} {verb} not apply to selector = {self.selector!r}")
+        return self
+
+
 class StreamConfig(Strict):
     """One learning task: what its events carry and which model learns from them."""
 
@@ -137,6 +181,8 @@ class StreamConfig(Strict):
     """The model's inputs, by name."""
     model: str = Field(default="logistic", description="A preset name or a River pipeline expression.")
     challengers: list[str] = Field(default_factory=list, description="Other candidate models learning alongside.")
+    tuning: TuningSpec | None = None
+    """A search space around `model` tuned online (no challengers then); None: `model` as it is."""
     promote_margin: Annotated[float, Field(ge=0, le=1)] = 0.02
     """How much better a challenger must be: accuracy points, or the fraction of MAE."""
     promote_window: Annotated[int, Field(ge=10)] = 1000
@@ -216,6 +262,19 @@ class StreamConfig(Strict):
         if self.classes is None:
             return True
         return self.classes[1] if self.positive is None else self.positive
+
+    @model_validator(mode="after")
+    def _tunable(self) -> StreamConfig:
+        if self.tuning is None:
+            return self
+        if self.challengers:
+            raise ValueError(
+                "tuning and challengers: choose one (the tuned model already selects among its candidates)"
+            )
+        from driftline.tuning import candidates
+
+        candidates(self.model, self.tuning, self.task == "regression")
+        return self
 
     @field_validator("model", "challengers")
     @classmethod

@@ -26,6 +26,14 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
+def _optional_model(annotation: Any) -> type[BaseModel] | None:
+    """The model of an annotation ``Model | None``, else None."""
+    if get_origin(annotation) not in (typing.Union, types.UnionType):
+        return None
+    others = [a for a in get_args(annotation) if a is not type(None)]
+    return _model_of(others[0]) if len(others) == 1 else None
+
+
 def _type_name(annotation: Any) -> str:
     origin = get_origin(annotation)
     if origin is typing.Annotated:
@@ -70,6 +78,12 @@ def _rows(model: type[BaseModel], prefix: str, sections: list[Section], instance
             item = get_args(annotation)[1]
             sections.append((f"{key}.{PLACEHOLDERS.get(name, '<name>')}", item, None))
             rows.append(f"| `{key}` | table of `[{key}.{PLACEHOLDERS.get(name, '<name>')}]` | `{{}}` | see below |")
+            continue
+        optional = _optional_model(annotation)
+        if optional:
+            # An optional table (streams.<stream>.tuning): a row saying it is off by default, its keys below.
+            sections.append((key, optional, None))
+            rows.append(f"| `{key}` | table `[{key}]` or none | `null` | see below |")
             continue
         nested = _model_of(annotation)
         if nested:

@@ -1,4 +1,4 @@
-"""`driftline bench throughput|drift|soak|faults|fuzz|labels`: run the benchmark suites."""
+"""`driftline bench throughput|drift|soak|faults|fuzz|labels|tuning`: run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -136,6 +136,26 @@ def labels(
     if jobs is not None:
         plan.jobs = jobs
     _report_with_progress("label streams", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("tuning")
+def tuning(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run (seconds): 600 events per stream, halving budget 600.")
+    ] = False,
+    rows: Annotated[
+        int | None, typer.Option(min=100, help="Events per River dataset at most (default: all of it).")
+    ] = None,
+    simulated: Annotated[int, typer.Option(min=100, help="Events per simulator stream.")] = 20_000,
+    out: Annotated[Path, typer.Option(help="Folder of tuning.md, .json and .png.")] = Path("benchmarks/results"),
+) -> None:
+    """A tuned stream (River's bandit and successive-halving selectors over a grid around its model) against
+    each fixed candidate of the grid, prequentially on River datasets and the simulator's streams: the tuned
+    score beside the best and worst fixed candidate, and the time per event. In process, no Kafka."""
+    from driftline.bench.tuning import Plan, run
+
+    plan = Plan.quick() if quick else Plan(rows=rows, simulated=simulated)
+    _report_with_progress("streams", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 def _command() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Query
@@ -12,6 +13,7 @@ from driftline.config import Settings
 from driftline.contracts import FeatureName, FeatureValue
 from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes, configured_token, refuse_unguarded
 from driftline.trainer.core import TrainerCore, UnknownStream
+from driftline.tuning import scores
 
 #: Label requests one GET /label-requests returns at most.
 MAX_LABEL_REQUESTS = 1000
@@ -30,6 +32,14 @@ def api_token(settings: Settings) -> str:
     token = configured_token(t.api_token, t.api_token_file, "trainer.api_token")
     refuse_unguarded(t.host, token, "trainer.api_token")
     return token
+
+
+def _tuning(model: Any) -> dict[str, Any]:
+    tuned = scores(model)
+    if not tuned:
+        return {}
+    serving = next(c.name for c in tuned if c.serving)
+    return {"tuning": {"serving": serving, "candidates": [asdict(c) for c in tuned]}}
 
 
 def create_app(
@@ -56,16 +66,20 @@ def create_app(
 
     @app.get("/models")
     def models() -> list[dict[str, Any]]:
-        """Every model key this trainer holds, with its served model, version and learned count."""
+        """Every model key this trainer holds, with its served model, version and learned count.
+
+        A tuned model key adds ``tuning``: the candidate serving, and each candidate's score and learned count.
+        """
         with core.lock:
             return [
                 {
                     "model_key": key,
-                    "model_name": slot.served.name,
+                    "model_name": slot.serving,
                     "model_version": slot.version,
                     "learned": slot.learned,
                     "candidates": [c.name for c in slot.candidates],
                     "background": slot.background is not None,
+                    **_tuning(slot.served.model),
                 }
                 for key, slot in core.slots.items()
             ]

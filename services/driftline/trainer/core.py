@@ -135,6 +135,11 @@ class TrainerCore:
         # Per-device model keys become series only when the stream asks for them.
         if slot.stream.scope == "stream" or slot.stream.per_device_metrics:
             self.metrics.model_version.labels(stream_of(slot.key), slot.key).set(slot.version)
+        self._report_tuning(slot)
+
+    def _report_tuning(self, slot: ModelSlot) -> None:
+        if slot.stream.scope == "stream" or slot.stream.per_device_metrics:
+            self.metrics.report_serving(stream_of(slot.key), slot.key, slot.served.model)
 
     # Events and labels
 
@@ -164,13 +169,14 @@ class TrainerCore:
             encoded = model_input(cleaned.features)
             prediction, proba, predictions = slot.predict(cleaned.features, encoded)
             predict_s = time.perf_counter() - began
+            serving = slot.serving  # before learning, which may change a tuned model's choice
             bound.predict_seconds(slot.served.name).observe(predict_s)
             bound.predicted.inc()
             holdout = is_holdout(event.event_id, stream.holdout_fraction)
             labels = self.labels[event.stream]
             pending = Pending(
                 event.event_id, event.device_id, cleaned.features, event.ts, predictions,
-                _proba_text(labels.proba_from_model(proba)), slot.served.name, slot.version, holdout, cleaned.steps,
+                _proba_text(labels.proba_from_model(proba)), serving, slot.version, holdout, cleaned.steps,
             )  # fmt: skip
             answer = labels.from_model(prediction)
             known, y = (False, None) if event.label is None else self._model_label(key, event.stream, event.label)
@@ -230,6 +236,7 @@ class TrainerCore:
         bound.learned.inc()
         if promoted:
             self.metrics.promotions.labels(stream_name, promoted).inc()
+        self._report_tuning(slot)
         every = self.settings.trainer.snapshot_every
         if every and slot.learned % every == 0:
             slot.snapshot(self.snapshot_root, self.signer)
@@ -384,7 +391,7 @@ class TrainerCore:
                 "model_key": key,
                 "stream": stream_name,
                 "task": stream.task,
-                "model_name": slot.served.name,
+                "model_name": slot.serving,
                 "model_version": slot.version,
                 "prediction": prediction,
                 "proba": _proba_text(proba),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from driftline import tuning
 
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
@@ -102,6 +106,13 @@ class TrainerMetrics:
         self.model_version = Gauge(
             "driftline_trainer_model_version", "Version of the served model.", ["stream", "model_key"], registry=r
         )
+        self.tuning_serving = Gauge(
+            "driftline_trainer_tuning_serving",
+            "1 for the candidate a tuned model key serves now, 0 for its other candidates (tuned streams only).",
+            ["stream", "model_key", "candidate"],
+            registry=r,
+        )
+        self._serving: dict[str, str] = {}
         self.commands = Counter(
             "driftline_trainer_commands",
             "Control commands handled, by outcome.",
@@ -139,6 +150,15 @@ class TrainerMetrics:
         self.consumer_lag = Gauge(
             "driftline_trainer_consumer_lag_records", "Records not yet consumed, by topic.", ["topic"], registry=r
         )
+
+    def report_serving(self, stream: str, key: str, model: Any) -> None:
+        """Mark the candidate a tuned ``model`` serves; nothing for a model that is not tuned, or when unchanged."""
+        serving = tuning.serving(model)
+        if serving is None or self._serving.get(key) == serving:
+            return
+        self._serving[key] = serving
+        for candidate in getattr(model, tuning.NAMES_ATTRIBUTE):
+            self.tuning_serving.labels(stream, key, candidate).set(1 if candidate == serving else 0)
 
 
 class StreamMetrics:

@@ -15,6 +15,7 @@ from river import metrics, utils
 from driftline.checkpoint import Signer
 from driftline.config import StreamConfig
 from driftline.modelspec import build_model
+from driftline.tuning import build_tuned, served_name, serving
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +95,25 @@ class ModelSlot:
     def _fresh(self) -> list[Candidate]:
         specs = [self.stream.model, *self.stream.challengers]
         scored = len(specs) > 1
+        tuning = self.stream.tuning
         return [
             Candidate(
                 name,
-                build_model(spec),
+                build_tuned(spec, tuning, self.stream.task) if i == 0 and tuning else build_model(spec),
                 _window_metric(self.stream.task, self.stream.promote_window) if scored else None,
             )
-            for name, spec in zip(_unique_names(specs), specs, strict=True)
+            for i, (name, spec) in enumerate(zip(_unique_names(specs), specs, strict=True))
         ]
 
     @property
     def served(self) -> Candidate:
         return self.candidates[self.champion]
+
+    @property
+    def serving(self) -> str:
+        """The name outcomes carry: the served model's, with the candidate a tuned model serves now in brackets."""
+        candidate = serving(self.served.model)
+        return self.served.name if candidate is None else served_name(self.served.name, candidate)
 
     def predict(
         self, x: dict[str, Any], encoded: dict[str, float] | None = None
@@ -113,10 +121,11 @@ class ModelSlot:
         """The champion's prediction and probabilities, and every candidate's prediction.
 
         ``encoded``: ``model_input(x)`` when the caller has it already (it learns from it next).
+        The champion's prediction is also under :attr:`serving`, the name its outcome carries.
         """
         x = model_input(x) if encoded is None else encoded
         prediction, proba = self.served.predict(x, proba=self.is_classifier)
-        predictions = {self.served.name: prediction}
+        predictions = {self.served.name: prediction, self.serving: prediction}
         for candidate in self.candidates:
             if candidate is not self.served:
                 predictions[candidate.name] = candidate.predict(x, proba=False)[0]
