@@ -437,7 +437,8 @@ def final_counts(stack: Stack) -> dict[str, float]:
         - stack.metric("trainer", "driftline_trainer_events_dropped_total", reason="duplicate"),
         "trainer labels joined": stack.metric("trainer", "driftline_trainer_labels_joined_total"),
         "monitor predictions": stack.metric("monitor", "driftline_predictions_total"),
-        "events in the lake": float(sum(pq.read_metadata(f).num_rows for f in lake.rglob("*.parquet"))),
+        # Events only: the late labels have a table of their own (lake.LABELS_DIR).
+        "events in the lake": float(sum(pq.read_metadata(f).num_rows for f in lake.glob("stream=*/date=*/*.parquet"))),
     }
 
 
