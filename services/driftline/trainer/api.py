@@ -12,6 +12,7 @@ from driftline.config import Settings
 from driftline.contracts import FeatureName, FeatureValue
 from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes, configured_token, refuse_unguarded
 from driftline.trainer.core import TrainerCore, UnknownStream
+from driftline.trainer.slot import Candidate, ModelSlot
 
 
 class PredictRequest(BaseModel):
@@ -27,6 +28,19 @@ def api_token(settings: Settings) -> str:
     token = configured_token(t.api_token, t.api_token_file, "trainer.api_token")
     refuse_unguarded(t.host, token, "trainer.api_token")
     return token
+
+
+def _figures(slot: ModelSlot, candidate: Candidate) -> dict[str, Any]:
+    """What a candidate buys (its rolling score) and costs (µs per event), as `driftline status` shows it."""
+    return {
+        "name": candidate.name,
+        "served": candidate is slot.served,
+        "added": candidate.name in slot.added,
+        "score_metric": "mae" if slot.stream.task == "regression" else "accuracy",
+        "score": candidate.score,
+        "predict_us": candidate.predict_us,
+        "learn_us": candidate.learn_us,
+    }
 
 
 def create_app(
@@ -53,7 +67,8 @@ def create_app(
 
     @app.get("/models")
     def models() -> list[dict[str, Any]]:
-        """Every model key this trainer holds, with its served model, version and learned count."""
+        """Every model key this trainer holds: its served model, version, learned count, and each candidate's
+        rolling score and microseconds per predict and learn."""
         with core.lock:
             return [
                 {
@@ -62,6 +77,7 @@ def create_app(
                     "model_version": slot.version,
                     "learned": slot.learned,
                     "candidates": [c.name for c in slot.candidates],
+                    "figures": [_figures(slot, c) for c in slot.candidates],
                     "background": slot.background is not None,
                 }
                 for key, slot in core.slots.items()
