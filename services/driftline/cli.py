@@ -403,7 +403,7 @@ def _command_and_ack(
     elif answer.status == "failed":
         _fail(f"{command.command_id}: the trainer refused it: {answer.detail}", 1)
     else:
-        typer.echo(f"{answer.status}: {answer.detail} on {answer.model_key} (model version {answer.model_version})")
+        typer.echo(f"{answer.status}: {answer.detail} (model version {answer.model_version})")
 
 
 @models_app.command("show")
