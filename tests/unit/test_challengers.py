@@ -132,18 +132,22 @@ def test_a_command_without_its_spec_or_name_breaks_the_contract() -> None:
 
 
 def test_each_candidate_times_its_own_calls_within_a_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slot_module, "TIMING_WINDOW", 10)
+    monkeypatch.setattr(slot_module, "TIMING_WINDOW", 20)
     slot = ModelSlot("phish", StreamConfig(task="binary", features=FEATURES, challengers=["hoeffding"]))
-    for x, y in ROWS[:15]:
+    for x, y in ROWS[:3]:
+        _, _, predictions = slot.predict(x)
+        slot.learn(x, y, predictions)
+    assert all(c.predict_ns == c.learn_ns == 0 and c.learn_us is None for c in slot.candidates)  # 1 in 4 timed
+    for x, y in ROWS[3:30]:
         _, _, predictions = slot.predict(x)
         slot.learn(x, y, predictions)
     for candidate in slot.candidates:
-        assert (candidate.predicts, candidate.learns) == (15, 15)
+        assert (candidate.predicts, candidate.learns, candidate.learns_timed) == (30, 30, 7)
         assert candidate.predict_ns > 0 and candidate.learn_ns > 0
-        assert candidate.learn_us == candidate.learn_ns / 15 / 1000
-    for x, y in ROWS[15:25]:
+        assert candidate.learn_us == candidate.learn_ns / 7 / 1000
+    for x, y in ROWS[30:40]:
         slot.learn(x, y, {})
-    assert [c.learns for c in slot.candidates] == [15, 15]  # at 2 x the window, the sums halve: recent calls weigh
+    assert [c.learns for c in slot.candidates] == [20, 20]  # at 2 x the window, the sums halve: recent calls weigh
 
 
 def test_candidate_figures_are_per_stream_and_name_over_keys() -> None:
@@ -157,7 +161,7 @@ def test_candidate_figures_are_per_stream_and_name_over_keys() -> None:
     assert set(figures) == {"logistic", "hoeffding"}
     logistic = figures["logistic"]
     ns = sum(s.candidates[0].learn_ns for s in slots)
-    assert logistic.learn_s == ns / 30 / 1e9
+    assert logistic.learn_s == ns / sum(s.candidates[0].learns_timed for s in slots) / 1e9
     assert logistic.score == sum(s.candidates[0].score for s in slots) / 2  # type: ignore[misc]
     assert logistic.stream == "phish" and logistic.task == "binary"
 

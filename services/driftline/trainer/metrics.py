@@ -188,9 +188,9 @@ def candidate_figures(slots: Iterable[ModelSlot]) -> list[CandidateFigures]:
             if (score := candidate.score) is not None:
                 row[1].append(score)
             row[2] += candidate.predict_ns
-            row[3] += candidate.predicts
+            row[3] += candidate.predicts_timed
             row[4] += candidate.learn_ns
-            row[5] += candidate.learns
+            row[5] += candidate.learns_timed
     return [
         CandidateFigures(
             stream,
