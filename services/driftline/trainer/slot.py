@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 SNAPSHOTS_KEPT = 3
 #: A candidate's timing covers its last 1x to 2x this many calls: at twice as many, the sums halve.
 TIMING_WINDOW = 1000
-#: Every this many calls one is timed: a clock read costs ~0.1 µs here, beside a ~20 µs predict_one.
+#: Every this many calls one is timed: reading the clock twice is not free beside a quick predict_one.
 TIMING_SAMPLE = 4
 
 
