@@ -13,8 +13,8 @@ from rich.markup import escape
 
 from driftline.checkpoint import CheckpointError
 from driftline.cli_options import ConfigOption
-from driftline.config import ConfigError, load_settings
-from driftline.contracts import ContractError
+from driftline.config import ConfigError, Settings, load_settings
+from driftline.contracts import ContractError, ControlCommand
 from driftline.kafkaio.broker import BrokerError
 from driftline.kafkaio.clients import KafkaUnreachable
 from driftline.logs import setup_logging
@@ -357,9 +357,7 @@ def models_import(
 ) -> None:
     """Send a model file to the trainer holding a model key, as its champion or a challenger (a control command)."""
     from driftline.checkpoint import Signer, signer_for
-    from driftline.kafkaio.clients import cluster, make_producer, require_reachable
-    from driftline.monitor.webhook import kafka_publisher
-    from driftline.trainer.transfer import acks_ends, await_ack, import_command
+    from driftline.trainer.transfer import import_command
 
     if role not in ("champion", "challenger"):
         raise ConfigError(f"--as: expected champion or challenger, got {role!r}")
@@ -375,6 +373,17 @@ def models_import(
             raise ConfigError(f"--key-file {key_file}: {e}") from None
         data = resign(data, signed_with, signer, str(file))
     command = import_command(data, model_key, role, settings, signer, str(file))  # type: ignore[arg-type]
+    _command_and_ack(settings, bootstrap, command, wait, f"{file} to {model_key} as {role}")
+
+
+def _command_and_ack(
+    settings: Settings, bootstrap: str | None, command: ControlCommand, wait: float, what: str
+) -> None:
+    """Publish ``command`` to the control topic and print the first trainer's ack; exit 1 if none applies it."""
+    from driftline.kafkaio.clients import cluster, make_producer, require_reachable
+    from driftline.monitor.webhook import kafka_publisher
+    from driftline.trainer.transfer import acks_ends, await_ack
+
     servers = cluster(settings, bootstrap)
     if not servers:
         raise ConfigError("kafka.bootstrap_servers: empty; pass --bootstrap host:port of the running cluster")
@@ -382,14 +391,15 @@ def models_import(
     acks = settings.topics.acks
     since = acks_ends(servers, acks.name, acks.partitions)
     kafka_publisher(make_producer(servers), settings.topics.control.name)([command])
-    typer.echo(f"sent {command.command_id}: {file} to {model_key} as {role}")
+    typer.echo(f"sent {command.command_id}: {what}")
     if not wait:
         return
     answers = await_ack(servers, acks.name, command.command_id, since, wait)
     answer = next((a for a in answers if a.status != "ignored"), None)
+    target = f"model key {command.model_key!r}" if command.model_key else f"a model key of stream {command.stream!r}"
     if answer is None:
         who = f"ignored by {len(answers)} trainer(s)" if answers else f"no trainer answered in {wait:g}s"
-        _fail(f"{command.command_id}: no trainer holds model key {model_key!r} ({who})", 1)
+        _fail(f"{command.command_id}: no trainer holds {target} ({who})", 1)
     elif answer.status == "failed":
         _fail(f"{command.command_id}: the trainer refused it: {answer.detail}", 1)
     else:
@@ -416,6 +426,78 @@ def models_show(
         typer.echo(f"REFUSED  {e}")
         raise typer.Exit(1) from None
     typer.echo("ok: the signature and the digest verify")
+
+
+challenger_app = typer.Typer(
+    help="Challengers by command: a model spec learns beside a stream's champion, scored for promotion.",
+    no_args_is_help=True,
+)
+app.add_typer(challenger_app, name="challenger")
+
+StreamOption = Annotated[str, typer.Option("--stream", help="The stream whose model keys get the command.")]
+KeyOption = Annotated[
+    str | None, typer.Option("--model-key", help="Only this model key (default: every key of the stream).")
+]
+WaitOption = Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for a trainer's ack (0: none).")]
+BootstrapOption = Annotated[
+    str | None, typer.Option(help="Kafka bootstrap servers (default: kafka.bootstrap_servers).")
+]
+
+
+def _challenger_command(action: str, stream: str, model_key: str | None, **fields: Any) -> ControlCommand:
+    import uuid
+
+    from driftline.contracts import parse
+
+    command = {
+        "command_id": f"{action.replace('_', '-')}-{uuid.uuid4().hex}",
+        "action": action,
+        "stream": stream,
+        "model_key": model_key,
+        "issuer": "driftline-cli",
+        **fields,
+    }
+    return parse(ControlCommand, command)  # a bad model key or name is a ContractError naming the field
+
+
+@challenger_app.command("add")
+def challenger_add(
+    stream: StreamOption,
+    model: Annotated[str, typer.Option("--model", help="The challenger's model spec: a preset or River expression.")],
+    name: Annotated[str | None, typer.Option("--name", help="Its name in metrics (default: the spec).")] = None,
+    model_key: KeyOption = None,
+    wait: WaitOption = 30,
+    bootstrap: BootstrapOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add a challenger built from a model spec (e.g. a backtest's winner): it learns from the command on."""
+    from driftline.modelspec import check_model_expression
+
+    settings = load_settings(config)
+    settings.stream(stream)  # a clear error for an unknown stream
+    check_model_expression(model)
+    command = _challenger_command(
+        "add_challenger", stream, model_key, spec=model, candidate=name, reason=f"add challenger {name or model}"[:200]
+    )
+    _command_and_ack(settings, bootstrap, command, wait, f"challenger {name or model} to {model_key or stream}")
+
+
+@challenger_app.command("remove")
+def challenger_remove(
+    stream: StreamOption,
+    name: Annotated[str, typer.Option("--name", help="The challenger's name, as `challenger add` gave it.")],
+    model_key: KeyOption = None,
+    wait: WaitOption = 30,
+    bootstrap: BootstrapOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Remove a challenger added by `challenger add` (not a configured one, nor the served model)."""
+    settings = load_settings(config)
+    settings.stream(stream)
+    command = _challenger_command(
+        "remove_challenger", stream, model_key, candidate=name, reason=f"remove challenger {name}"[:200]
+    )
+    _command_and_ack(settings, bootstrap, command, wait, f"remove challenger {name} of {model_key or stream}")
 
 
 def _register_services() -> None:

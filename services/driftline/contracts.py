@@ -42,6 +42,8 @@ StreamName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][
 FeatureName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 MAX_TEXT = 256
+#: Longest model spec a command carries (``add_challenger``): a River pipeline expression.
+MAX_SPEC = 2000
 ShortText = Annotated[StrictStr, Field(max_length=MAX_TEXT)]
 
 
@@ -265,7 +267,7 @@ def checked_scalar(value: Any, what: str) -> Any:
     return value
 
 
-ControlAction = Literal["reset", "rollback", "snapshot", "import"]
+ControlAction = Literal["reset", "rollback", "snapshot", "import", "add_challenger", "remove_challenger"]
 
 
 class ControlCommand(Contract):
@@ -287,6 +289,14 @@ class ControlCommand(Contract):
     model: Annotated[str, Field(max_length=MAX_COMMAND_BYTES)] | None = Field(
         default=None, description="For import (only): a signed model file (docs/security.md), base64."
     )
+    spec: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SPEC)] | None = Field(
+        default=None, description="For add_challenger (only): the model spec (a preset or River expression)."
+    )
+    candidate: Annotated[StrictStr, Field(min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="For add_challenger: the challenger's name (default: the spec); for remove_challenger: "
+        "the added challenger to remove.",
+    )
     reason: ShortText = ""
     issuer: ShortText = "unknown"
     ts: AwareDatetime = Field(default_factory=utc_now)
@@ -297,6 +307,10 @@ class ControlCommand(Contract):
             raise ValueError("an import names one model_key and carries its model")
         if self.action != "import" and self.model is not None:
             raise ValueError(f"a {self.action} command carries no model")
+        if (self.action == "add_challenger") != (self.spec is not None):
+            raise ValueError("an add_challenger command, and only it, carries a spec")
+        if self.action == "remove_challenger" and self.candidate is None:
+            raise ValueError("a remove_challenger command names the candidate to remove")
         return self
 
 

@@ -210,6 +210,18 @@ class KeyStatus:
 
 
 @dataclass
+class CandidateStatus:
+    """One candidate model of a stream, from the trainer: its rolling score and microseconds per event."""
+
+    model: str
+    #: accuracy, or mae for regression
+    score_name: str = "accuracy"
+    score: float | None = None
+    predict_us: float | None = None
+    learn_us: float | None = None
+
+
+@dataclass
 class StreamStatus:
     """One stream: rates and counts from the trainer, scores and drifts from the monitor."""
 
@@ -229,6 +241,8 @@ class StreamStatus:
     resets: int | None = None
     last_drift: Drift | None = None
     model_keys: list[KeyStatus] = field(default_factory=list)
+    #: What each candidate model buys (rolling score, mean over model keys) and costs (µs per event).
+    candidates: list[CandidateStatus] = field(default_factory=list)
 
     @property
     def versions(self) -> tuple[int, int] | None:
@@ -289,6 +303,7 @@ def shape(snapshot: Snapshot, previous: Snapshot | None = None) -> Status:
         for name, rate in _rates(accepted, before, elapsed).items():
             stream(name).ingest_per_s = rate
     _monitor_metrics(monitor, stream)
+    _candidates(trainer, stream)
     _model_keys(snapshot.get("trainer", "/models"), snapshot.get("monitor", "/ui/data"), stream)
     lag = {topic: int(v) for topic, v in _by(trainer, "driftline_trainer_consumer_lag_records", "topic").items()}
     return Status(
@@ -336,6 +351,27 @@ def _monitor_metrics(monitor: list[Sample], stream: Callable[[str], StreamStatus
             if status.last_drift is None or s.value > status.last_drift.ts:
                 labels = s.labels
                 status.last_drift = Drift(s.value, labels["kind"], labels.get("feature", ""), labels.get("model", ""))
+
+
+CANDIDATE = "driftline_trainer_candidate_"
+
+
+def _candidates(trainer: list[Sample], stream: Callable[[str], StreamStatus]) -> None:
+    """The trainer's per candidate gauges: score (accuracy or MAE), seconds per predict and learn."""
+    found: dict[tuple[str, str], CandidateStatus] = {}
+    for s in trainer:
+        if not s.name.startswith(CANDIDATE) or "stream" not in s.labels or "model" not in s.labels:
+            continue
+        what = s.name.removeprefix(CANDIDATE)
+        candidate = found.setdefault((s.labels["stream"], s.labels["model"]), CandidateStatus(s.labels["model"]))
+        if what in ("accuracy", "mae"):
+            candidate.score_name, candidate.score = what, s.value
+        elif what == "predict_seconds":
+            candidate.predict_us = s.value * 1e6
+        elif what == "learn_seconds":
+            candidate.learn_us = s.value * 1e6
+    for (name, _), candidate in sorted(found.items()):
+        stream(name).candidates.append(candidate)
 
 
 def _model_keys(
@@ -460,6 +496,20 @@ def keys_table(status: Status, shown: int = KEYS_SHOWN) -> Table:
     return table
 
 
+def candidates_table(status: Status) -> Table:
+    """Per stream, each candidate model: what it buys (rolling score) next to what it costs (µs per event)."""
+    table = Table(title="candidates (trainer)", title_justify="left", box=box.SIMPLE)
+    table.add_column("stream", no_wrap=True)
+    table.add_column("candidate")
+    for column in ("rolling score", "µs predict", "µs learn"):
+        table.add_column(column, justify="right")
+    for s in status.streams:
+        for c in s.candidates:
+            score = "-" if c.score is None else f"{c.score_name} {c.score:.3f}"
+            table.add_row(s.stream, c.model, score, _number(c.predict_us, 1), _number(c.learn_us, 1))
+    return table
+
+
 def notes(status: Status) -> Text:
     """The trainer's consumer lag, and a line per service that did not answer."""
     lines = Text()
@@ -475,6 +525,8 @@ def render(status: Status, keys: int = KEYS_SHOWN) -> RenderableType:
     parts: list[RenderableType] = [_streams(status)]
     if any(s.model_keys for s in status.streams):
         parts.append(keys_table(status, keys))
+    if any(s.candidates for s in status.streams):
+        parts.append(candidates_table(status))
     parts.append(notes(status))
     return Group(*parts)
 

@@ -131,6 +131,9 @@ def test_the_status_page_draws_every_model_key_with_its_drift_and_reset(
         assert key in row.text
     model_row = browser.find_element(By.CSS_SELECTOR, 'table.models tr[data-stream="machines"]')
     assert model_row.find_elements(By.TAG_NAME, "td")[1].text == "2"  # the highest version seen
+    # The trainer's time per event, from the outcomes: what the served model's slot costs to predict and learn.
+    for cell in ("predict-us", "learn-us"):
+        assert float(model_row.find_element(By.CSS_SELECTOR, f"td.{cell}").text) > 0, cell
     assert browser.find_element(By.CSS_SELECTOR, "canvas").size["width"] > 0
     if target := os.environ.get(SCREENSHOT_ENV):
         browser.save_screenshot(target)

@@ -329,6 +329,14 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
     assert expected["labels"] == {("phish", "logistic"): {"prequential": total}}
 
 
+def untimed(models: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """/models without the candidates' times per event, which the probes themselves move."""
+    return {
+        key: {**m, "figures": [{k: v for k, v in f.items() if not k.endswith("_us")} for f in m["figures"]]}
+        for key, m in models.items()
+    }
+
+
 def test_a_clean_restart_keeps_every_model_and_serves_at_once(
     bootstrap: str, tmp_path: Path, events_topics: dict[str, Any]
 ) -> None:
@@ -353,7 +361,7 @@ def test_a_clean_restart_keeps_every_model_and_serves_at_once(
         took = time.monotonic() - began
         after = {m["model_key"]: m for m in httpx.get(f"{runner.url}/models").json()}
         assert probe(runner.url, keys) == probes  # /predict answers as soon as start() returns
-    assert after == before and {m["learned"] for m in after.values()} == {300}
+    assert untimed(after) == untimed(before) and {m["learned"] for m in after.values()} == {300}
     assert {key: m["model_version"] for key, m in after.items()} == {"phish/d1": 1, "phish/d2": 2, "phish/d3": 1}
     assert took < 20, f"the restarted trainer took {took:.1f}s to get its partitions back"
 

@@ -49,5 +49,10 @@ def test_the_state_feeds_the_history_and_a_restore_starts_it_over() -> None:
     assert len(key["t"]) == 60 and key["drifts"] >= 1
     assert [m["kind"] for m in key["marks"]].count("drift") == key["drifts"]
     assert stream["models"][0]["labelled"] == 3000
+    assert stream["models"][0]["predict_us_mean"] is None  # the synthetic outcomes carry no timings
+    state.observe(next(outcomes(1, prefix="timed")).model_copy(update={"predict_ms": 0.25, "learn_ms": 1.0}))
+    state.observe(next(outcomes(1, prefix="again")).model_copy(update={"predict_ms": 0.75}))
+    [model] = status_data(state)["streams"][0]["models"]
+    assert (model["predict_us_mean"], model["learn_us_mean"]) == (500.0, 1000.0)
     state.restore(None)
     assert status_data(state)["streams"] == []

@@ -80,7 +80,7 @@ class Pipeline:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     machines = {"task": "binary", "scope": "device", "features": {"x1": {}, "x2": {}}, "drift": {"data": None}}
-    rooms = {"task": "binary", "features": {"x1": {}, "x2": {}}, "drift": {"data": None}}
+    rooms = {"task": "binary", "challengers": ["hoeffding"], "features": {"x1": {}, "x2": {}}, "drift": {"data": None}}
     settings = settings_from_dict(
         {"state_dir": str(tmp_path_factory.mktemp("status")), "streams": {"machines": machines, "rooms": rooms}},
         "test",
@@ -169,6 +169,26 @@ def test_json_and_tables_show_what_was_shaped(run: dict[str, Any]) -> None:
     assert row(text, "machines/m2")[:3] == ["logistic", "2", f"{N:,}"]
     live = printed(render_live(status))
     assert row(live, "model versions") == ["1-2", "1"] and "machines/m2" not in live  # no per-key rows
+
+
+def test_each_candidate_shows_its_score_beside_its_time_per_event(run: dict[str, Any]) -> None:
+    status = shape(run["second"])
+    machines, rooms = status.streams
+    slot = run["pipeline"].core.slots["rooms"]
+    assert [c.model for c in rooms.candidates] == ["hoeffding", "logistic"]
+    for shown in rooms.candidates:
+        [candidate] = [c for c in slot.candidates if c.name == shown.model]
+        assert shown.score_name == "accuracy" and shown.score == candidate.score
+        assert shown.learn_us == pytest.approx(candidate.learn_us) and shown.predict_us == pytest.approx(
+            candidate.predict_us
+        )
+    # Machines' lone champions keep no score: only their time, summed over both model keys.
+    [logistic] = machines.candidates
+    assert logistic.score is None and logistic.learn_us is not None
+    text = printed(render(status)).split("candidates (trainer)")[1]
+    cells = [re.split(r"\s{2,}", line.strip()) for line in text.splitlines() if line.strip().startswith("rooms  ")]
+    assert [c[:3] for c in cells] == [["rooms", "hoeffding", f"accuracy {slot.candidates[1].score:.3f}"],
+                                      ["rooms", "logistic", f"accuracy {slot.candidates[0].score:.3f}"]]  # fmt: skip
 
 
 def printed(renderable: Any) -> str:

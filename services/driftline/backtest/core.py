@@ -13,7 +13,9 @@ nothing, scored once each label is known. The live models go on, so the prequent
 cover every event.
 
 To judge a candidate model before it joins a stream as a challenger, run the stream's model and the
-candidate's spec side by side: ``Backtest(name, stream, [stream.model, candidate]).run(rows)``.
+candidate's spec side by side: ``Backtest(name, stream, [stream.model, candidate]).run(rows)``; the
+winner joins the live stream with ``driftline challenger add --stream NAME --model SPEC`` (an
+``add_challenger`` command, applied by ``ModelSlot.add_challenger``).
 """
 
 from __future__ import annotations

@@ -79,6 +79,20 @@ class Series:
     version: int = 0
     #: Accuracy estimated from the predictions' confidence, before their labels (classification with probabilities).
     confidence: ConfidenceAccuracy | None = None
+    #: The trainer's time per event as outcomes report it (the key's whole slot: every candidate).
+    predict_ms: float = 0.0
+    predicts_timed: int = 0
+    learn_ms: float = 0.0
+    learns_timed: int = 0
+
+    def timed(self, outcome: Outcome) -> None:
+        """Add the trainer's predict and learn time of one outcome (each phase reports its own)."""
+        if outcome.predict_ms is not None:
+            self.predict_ms += outcome.predict_ms
+            self.predicts_timed += 1
+        if outcome.learn_ms is not None:
+            self.learn_ms += outcome.learn_ms
+            self.learns_timed += 1
 
     def score(self, estimate: str, outcome: Outcome) -> float:
         if estimate not in self.scores:
@@ -245,6 +259,7 @@ class MonitorState:
         events: list[DriftEvent] = []
         for series in targets:
             series.version = max(series.version, outcome.model_version)
+        targets[0].timed(outcome)
         # With delayed labels an event comes twice (prediction, then label); count its prediction
         # and features once, from the first.
         first_phase = outcome.label is None or outcome.label_delay_s is None

@@ -1,9 +1,12 @@
 """The status page: ``GET /ui`` (HTML), ``/ui/data`` (its JSON) and the vendored uPlot it draws with.
 
 For users without Grafana at hand: per stream and model key, the score over event time with drift
-detections and model versions marked, and the label delay. Everything comes from the monitor's own
-state; the page's assets ship in the package (no internet at run time). Like /metrics, these paths
-are read-only and open (see :data:`UI_PATHS`); the bearer token keeps guarding what acts (/alerts).
+detections and model versions marked, and the label delay; per stream and served model, the
+trainer's mean µs per event to predict and to learn (with every candidate of the key: outcomes
+carry the slot's time; each candidate's own is on the trainer's /models and /metrics). Everything
+comes from the monitor's own state; the page's assets ship in the package (no internet at run
+time). Like /metrics, these paths are read-only and open (see :data:`UI_PATHS`); the bearer token
+keeps guarding what acts (/alerts).
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ ASSETS = {
 }
 #: Paths the status page needs, open like /metrics: they show what /metrics already exposes.
 UI_PATHS = frozenset({"/ui", "/ui/data", *(f"/ui/{name}" for name in ASSETS)})
+
+
+def _mean_us(total_ms: float, n: int) -> float | None:
+    return total_ms / n * 1000 if n else None
 
 
 def status_data(state: MonitorState) -> dict[str, Any]:
@@ -55,6 +62,9 @@ def status_data(state: MonitorState) -> dict[str, Any]:
                     "score_name": name,
                     "score": values.get((name, "rolling")),
                     "label_delay_mean_s": hist.total / hist.count if hist.count else None,
+                    # The trainer's, from the outcomes: predicting and learning with every candidate of the key.
+                    "predict_us_mean": _mean_us(series.predict_ms, series.predicts_timed),
+                    "learn_us_mean": _mean_us(series.learn_ms, series.learns_timed),
                     "drifts": drifts.get((stream, model, "concept"), 0),
                     "data_drifts": drifts.get((stream, model, "data"), 0),
                     "last_drift_ts": last_drift.get((stream, model)),

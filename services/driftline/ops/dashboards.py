@@ -176,8 +176,13 @@ def _dashboard(
     return model
 
 
+def candidate(figure: str) -> str:
+    """A trainer's per candidate gauge, averaged over trainer instances (each holds its own model keys)."""
+    return f"avg by (stream, model) ({selector(f'driftline_trainer_candidate_{figure}', STREAM)})"
+
+
 def fleet() -> dict[str, Any]:
-    """What the services do: ingest, rejects, dead letters, lag, throughput, resets, promotions."""
+    """What the services do: ingest, rejects, dead letters, lag, throughput, resets, promotions, candidates."""
     streams = (STREAM,)
     rejected = selector("driftline_collector_events_rejected_total", *streams)
     refused = selector("driftline_collector_requests_refused_total")
@@ -275,6 +280,24 @@ def fleet() -> dict[str, Any]:
                     "{{stream}} {{model}}",
                 ),
                 counts=True,
+            ),
+            _panel(
+                "Candidates: rolling score",
+                "What each candidate model buys: its accuracy (MAE for regression) over the stream's promote_window, "
+                "the mean over the model keys scoring it (a key with challengers); beside its time per event.",
+                "none",
+                _target(candidate("accuracy"), "accuracy {{stream}}/{{model}}"),
+                _target(candidate("mae"), "MAE {{stream}}/{{model}}"),
+                low=0,
+            ),
+            _panel(
+                "Candidates: time per event",
+                "What each candidate model costs: the mean time of one learn_one and one predict_one over its recent "
+                "calls (every model key together); beside its rolling score.",
+                "s",
+                _target(candidate("learn_seconds"), "learn {{stream}}/{{model}}"),
+                _target(candidate("predict_seconds"), "predict {{stream}}/{{model}}"),
+                low=0,
             ),
             _panel(
                 "Outcomes scored per second",

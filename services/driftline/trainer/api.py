@@ -13,6 +13,7 @@ from driftline.config import Settings
 from driftline.contracts import FeatureName, FeatureValue
 from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes, configured_token, refuse_unguarded
 from driftline.trainer.core import TrainerCore, UnknownStream
+from driftline.trainer.slot import Candidate, ModelSlot
 from driftline.tuning import scores
 
 #: Label requests one GET /label-requests returns at most.
@@ -42,6 +43,19 @@ def _tuning(model: Any) -> dict[str, Any]:
     return {"tuning": {"serving": serving, "candidates": [asdict(c) for c in tuned]}}
 
 
+def _figures(slot: ModelSlot, candidate: Candidate) -> dict[str, Any]:
+    """What a candidate buys (its rolling score) and costs (µs per event), as `driftline status` shows it."""
+    return {
+        "name": candidate.name,
+        "served": candidate is slot.served,
+        "added": candidate.name in slot.added,
+        "score_metric": "mae" if slot.stream.task == "regression" else "accuracy",
+        "score": candidate.score,
+        "predict_us": candidate.predict_us,
+        "learn_us": candidate.learn_us,
+    }
+
+
 def create_app(
     core: TrainerCore,
     healthy: Callable[[], str | None] = lambda: None,
@@ -66,10 +80,9 @@ def create_app(
 
     @app.get("/models")
     def models() -> list[dict[str, Any]]:
-        """Every model key this trainer holds, with its served model, version and learned count.
-
-        A tuned model key adds ``tuning``: the candidate serving, and each candidate's score and learned count.
-        """
+        """Every model key this trainer holds: its served model, version, learned count, and each candidate's
+        rolling score and microseconds per predict and learn. A tuned model key adds ``tuning``: the candidate
+        serving, and each candidate's score and learned count."""
         with core.lock:
             return [
                 {
@@ -78,6 +91,7 @@ def create_app(
                     "model_version": slot.version,
                     "learned": slot.learned,
                     "candidates": [c.name for c in slot.candidates],
+                    "figures": [_figures(slot, c) for c in slot.candidates],
                     "background": slot.background is not None,
                     **_tuning(slot.served.model),
                 }

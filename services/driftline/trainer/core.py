@@ -34,11 +34,12 @@ from driftline.contracts import (
 from driftline.dedupe import RecentIds
 from driftline.keys import model_key, stream_of
 from driftline.labels import LabelError, Labels, confidence_of
+from driftline.modelspec import ModelSpecError
 from driftline.monitor.scores import ScoreError, outcome_error
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.holdout import is_holdout
 from driftline.trainer.label_requests import BudgetedUncertainty, OpenRequests
-from driftline.trainer.metrics import TrainerMetrics
+from driftline.trainer.metrics import CandidateCollector, CandidateFigures, TrainerMetrics, candidate_figures
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
 from driftline.trainer.slot import ModelSlot, model_input
 
@@ -92,6 +93,12 @@ class TrainerCore:
         self.signer = signer_for(self.settings)
         self.labels = {name: Labels.of(name, stream) for name, stream in self.settings.streams.items()}
         self._label_warned: set[str] = set()
+        self.metrics.registry.register(CandidateCollector(self.candidate_figures))
+
+    def candidate_figures(self) -> list[CandidateFigures]:
+        """Every candidate's rolling score and time per event, per stream (see :func:`candidate_figures`)."""
+        with self.lock:
+            return candidate_figures(self.slots.values())
 
     def _model_label(self, key: str, stream_name: str, label: Any) -> tuple[bool, Any]:
         """(True, the label as the models learn it), or (False, None) for a label that does not fit the stream.
@@ -477,6 +484,8 @@ class TrainerCore:
     def _apply(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
         if command.action == "import":
             return self._import(command, key, slot)
+        if command.action in ("add_challenger", "remove_challenger"):
+            return self._challenger(command, key, slot)
         if command.action == "snapshot":
             path = slot.snapshot(self.snapshot_root, self.signer)
             self.metrics.snapshots.labels(command.stream).inc()
@@ -511,6 +520,19 @@ class TrainerCore:
         self._report_version(slot)
         source = f"{header.model_key} v{header.model_version} ({header.learned} learned)"
         return self._ack(command, key, "applied", slot.version, f"imported {source} as {role} {installed}")
+
+    def _challenger(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
+        """Add a challenger built from the command's spec (learning from here on), or remove one added so."""
+        try:
+            if command.action == "add_challenger":
+                name = slot.add_challenger(command.spec or "", command.candidate)
+                detail = f"added challenger {name}"
+            else:
+                slot.remove_challenger(command.candidate or "")
+                detail = f"removed challenger {command.candidate}"
+        except (ModelSpecError, ValueError) as e:
+            return self._ack(command, key, "failed", slot.version, str(e))
+        return self._ack(command, key, "applied", slot.version, detail)
 
     @staticmethod
     def _ack(command: ControlCommand, key: str | None, status: str, version: int | None, detail: str) -> ControlAck:

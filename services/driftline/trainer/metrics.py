@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from driftline import tuning
+from driftline.keys import stream_of
+from driftline.trainer.slot import ModelSlot
 
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14400, 86400)
@@ -186,3 +192,88 @@ class StreamMetrics:
         if child is None:
             child = self._learn_seconds[model] = self._metrics.learn_seconds.labels(self.stream, model)
         return child
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFigures:
+    """One candidate model of a stream, over the model keys a trainer holds: what it costs, what it buys."""
+
+    stream: str
+    model: str
+    task: str
+    #: Mean over the keys of the rolling accuracy (MAE for regression); None when no key scores it.
+    score: float | None
+    #: Mean seconds per predict_one and learn_one over the candidate's recent calls, all keys together.
+    predict_s: float | None
+    learn_s: float | None
+
+
+def candidate_figures(slots: Iterable[ModelSlot]) -> list[CandidateFigures]:
+    """Per stream and candidate name (never per model key: the series stay as few as the configured models)."""
+    sums: dict[tuple[str, str], list[Any]] = {}
+    for slot in slots:
+        for candidate in slot.candidates:
+            row = sums.setdefault((stream_of(slot.key), candidate.name), [slot.stream.task, [], 0, 0, 0, 0])
+            if (score := candidate.score) is not None:
+                row[1].append(score)
+            row[2] += candidate.predict_ns
+            row[3] += candidate.predicts_timed
+            row[4] += candidate.learn_ns
+            row[5] += candidate.learns_timed
+    return [
+        CandidateFigures(
+            stream,
+            model,
+            task,
+            sum(scores) / len(scores) if scores else None,
+            predict_ns / predicts / 1e9 if predicts else None,
+            learn_ns / learns / 1e9 if learns else None,
+        )
+        for (stream, model), (task, scores, predict_ns, predicts, learn_ns, learns) in sorted(sums.items())
+    ]
+
+
+class CandidateCollector(Collector):
+    """Gauges of every candidate's accuracy (or MAE) and time per event, read from the models at scrape time.
+
+    Read when scraped, not counted per event: the hot path only adds nanoseconds to two ints per call.
+    """
+
+    def __init__(self, figures: Callable[[], list[CandidateFigures]]) -> None:
+        self._figures = figures
+
+    def describe(self) -> list[Metric]:
+        return []  # the families' series are known only at scrape time
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["stream", "model"]
+        accuracy = GaugeMetricFamily(
+            "driftline_trainer_candidate_accuracy",
+            "Rolling accuracy (over the stream's promote_window) of each candidate model, the mean over "
+            "the model keys that score it.",
+            labels=labels,
+        )
+        mae = GaugeMetricFamily(
+            "driftline_trainer_candidate_mae",
+            "Regression streams: rolling MAE of each candidate model, the mean over the model keys that score it.",
+            labels=labels,
+        )
+        predict = GaugeMetricFamily(
+            "driftline_trainer_candidate_predict_seconds",
+            "Mean time of one candidate's predict_one over its recent calls.",
+            labels=labels,
+        )
+        learn = GaugeMetricFamily(
+            "driftline_trainer_candidate_learn_seconds",
+            "Mean time of one candidate's learn_one over its recent calls.",
+            labels=labels,
+        )
+        for f in self._figures():
+            values = [f.stream, f.model]
+            if f.score is not None:
+                (mae if f.task == "regression" else accuracy).add_metric(values, f.score)
+            if f.predict_s is not None:
+                predict.add_metric(values, f.predict_s)
+            if f.learn_s is not None:
+                learn.add_metric(values, f.learn_s)
+        yield from (accuracy, mae, predict, learn)

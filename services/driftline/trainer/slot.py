@@ -6,7 +6,7 @@ import logging
 import pickle
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,21 @@ from driftline.tuning import build_tuned, served_name, serving
 log = logging.getLogger(__name__)
 
 SNAPSHOTS_KEPT = 3
+#: A candidate's timing covers its last 1x to 2x this many calls: at twice as many, the sums halve.
+TIMING_WINDOW = 1000
+#: Every this many calls one is timed: reading the clock twice is not free beside a quick predict_one.
+TIMING_SAMPLE = 4
+
+
+def _restore_fields(obj: Any, state: list[Any]) -> None:
+    """Set a slots dataclass from its pickled field values; fields newer than the pickle take their defaults.
+
+    A checkpoint written before a field existed then restores, instead of leaving the field unset.
+    """
+    for f, value in zip(fields(obj), [*state, *[MISSING] * len(fields(obj))], strict=False):
+        if value is MISSING:
+            value = f.default_factory() if f.default_factory is not MISSING else f.default
+        object.__setattr__(obj, f.name, value)
 
 
 def _window_metric(task: str, size: int) -> utils.Rolling:
@@ -50,13 +65,74 @@ class Candidate:
     model: Any
     #: Only a key with challengers scores its candidates (for promotion); a lone champion keeps none.
     recent: utils.Rolling | None
+    #: Nanoseconds spent in the timed calls of ``predict_one`` and ``learn_one`` (every
+    #: :data:`TIMING_SAMPLE`-th of the calls counted beside them, over the last :data:`TIMING_WINDOW`
+    #: to twice that): what this model costs per event, next to what ``recent`` says it buys.
+    predict_ns: int = 0
+    predicts: int = 0
+    learn_ns: int = 0
+    learns: int = 0
+
+    def __getstate__(self) -> list[Any]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def __setstate__(self, state: list[Any]) -> None:
+        _restore_fields(self, state)
 
     def predict(self, x: dict[str, Any], proba: bool) -> tuple[Any, dict[str, float] | None]:
-        prediction = self.model.predict_one(x)
+        self.predicts += 1
+        if self.predicts % TIMING_SAMPLE:
+            prediction = self.model.predict_one(x)
+        else:
+            # Only predict_one is timed: every candidate makes it, the served one alone adds probabilities.
+            began = time.perf_counter_ns()
+            prediction = self.model.predict_one(x)
+            self.predict_ns += time.perf_counter_ns() - began
+            if self.predicts >= 2 * TIMING_WINDOW:
+                self.predict_ns, self.predicts = self.predict_ns // 2, self.predicts // 2
         # predict_one and argmax of predict_proba_one can differ (ties, custom predict_one):
         # serve what predict_one says, as River's own evaluation does.
         probabilities = self.model.predict_proba_one(x) if proba else None
         return prediction, probabilities
+
+    def learn(self, x: dict[str, float], y: Any) -> None:
+        self.learns += 1
+        if self.learns % TIMING_SAMPLE:
+            self.model.learn_one(x, y)
+            return
+        began = time.perf_counter_ns()
+        self.model.learn_one(x, y)
+        self.learn_ns += time.perf_counter_ns() - began
+        if self.learns >= 2 * TIMING_WINDOW:
+            self.learn_ns, self.learns = self.learn_ns // 2, self.learns // 2
+
+    @property
+    def predicts_timed(self) -> int:
+        return self.predicts // TIMING_SAMPLE
+
+    @property
+    def learns_timed(self) -> int:
+        return self.learns // TIMING_SAMPLE
+
+    @property
+    def predict_us(self) -> float | None:
+        """Mean microseconds per ``predict_one`` over its recent timed calls; None before the first."""
+        return self.predict_ns / self.predicts_timed / 1000 if self.predicts_timed else None
+
+    @property
+    def learn_us(self) -> float | None:
+        """Mean microseconds per ``learn_one`` over its recent timed calls; None before the first."""
+        return self.learn_ns / self.learns_timed / 1000 if self.learns_timed else None
+
+    @property
+    def score(self) -> float | None:
+        """The rolling score (accuracy, or MAE for regression) of its recent labelled predictions, if kept."""
+        return self.recent.get() if self.recent is not None and len(self.recent.window) else None
+
+
+def _free_name(name: str, taken: list[str] | set[str]) -> str:
+    """``name``, or ``name#1``, ``name#2``... the first not taken."""
+    return next(n for n in (name, *(f"{name}#{i}" for i in range(1, len(taken) + 2))) if n not in taken)
 
 
 def _unique_names(specs: list[str]) -> list[str]:
@@ -83,10 +159,19 @@ class ModelSlot:
     background: list[Candidate] | None = None
     learned: int = 0
     since_promotion: int = 0
+    #: Challengers added by command (``add_challenger``), name -> spec: resets rebuild them beside
+    #: the configured ones, so they stay until removed by command.
+    added: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.candidates:
             self.candidates = self._fresh()
+
+    def __getstate__(self) -> list[Any]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def __setstate__(self, state: list[Any]) -> None:
+        _restore_fields(self, state)
 
     @property
     def is_classifier(self) -> bool:
@@ -94,6 +179,10 @@ class ModelSlot:
 
     def _fresh(self) -> list[Candidate]:
         specs = [self.stream.model, *self.stream.challengers]
+        names = _unique_names(specs)
+        for name, spec in self.added.items():
+            names.append(_free_name(name, names))
+            specs.append(spec)
         scored = len(specs) > 1
         tuning = self.stream.tuning
         return [
@@ -102,7 +191,7 @@ class ModelSlot:
                 build_tuned(spec, tuning, self.stream.task) if i == 0 and tuning else build_model(spec),
                 _window_metric(self.stream.task, self.stream.promote_window) if scored else None,
             )
-            for i, (name, spec) in enumerate(zip(_unique_names(specs), specs, strict=True))
+            for i, (name, spec) in enumerate(zip(names, specs, strict=True))
         ]
 
     @property
@@ -143,7 +232,7 @@ class ModelSlot:
         for candidate in self.candidates:
             if candidate.recent is not None and predictions.get(candidate.name) is not None:
                 candidate.recent.update(y, predictions[candidate.name])
-            candidate.model.learn_one(x, y)
+            candidate.learn(x, y)
         for candidate in self.background or ():
             candidate.model.learn_one(x, y)
         self.learned += 1
@@ -202,8 +291,7 @@ class ModelSlot:
         promoted like a configured challenger, and the served model stays as it is.
         """
         replaced = self.served if role == "champion" else None
-        taken = {candidate.name for candidate in self.candidates if candidate is not replaced}
-        name = next(n for n in (name, *(f"{name}#{i}" for i in range(1, len(taken) + 2))) if n not in taken)
+        name = _free_name(name, {candidate.name for candidate in self.candidates if candidate is not replaced})
         scored = len(self.candidates) > 1 or role == "challenger"
         window = _window_metric(self.stream.task, self.stream.promote_window) if scored else None
         if role == "champion":
@@ -212,12 +300,50 @@ class ModelSlot:
             self.learned = learned
             self.version += 1
         else:
-            for candidate in self.candidates:
-                if candidate.recent is None:  # a lone champion kept no score: from now on it competes
-                    candidate.recent = _window_metric(self.stream.task, self.stream.promote_window)
+            self._compete()
             self.candidates.append(Candidate(name, model, window))
         self.since_promotion = 0
         return name
+
+    def _compete(self) -> None:
+        for candidate in self.candidates:
+            if candidate.recent is None:  # a lone champion kept no score: from now on it competes
+                candidate.recent = self._window()
+
+    def _window(self) -> utils.Rolling:
+        return _window_metric(self.stream.task, self.stream.promote_window)
+
+    def add_challenger(self, spec: str, name: str | None = None) -> str:
+        """A fresh model of ``spec`` joins the candidates from this event on, scored and promoted like a
+        configured challenger; kept in :attr:`added`, so a reset rebuilds it. Returns its name.
+
+        Raises :class:`~driftline.modelspec.ModelSpecError` for a spec that builds no model, and
+        ValueError for a name a candidate has already.
+        """
+        name = name or spec
+        if name in {candidate.name for candidate in self.candidates} or name in self.added:
+            raise ValueError(f"{self.key} has a candidate named {name!r} already")
+        model = build_model(spec)
+        self._compete()
+        self.candidates.append(Candidate(name, model, self._window()))
+        if self.background is not None:  # a warm reset keeps it too
+            self.background.append(Candidate(name, build_model(spec), self._window()))
+        self.added[name] = spec
+        return name
+
+    def remove_challenger(self, name: str) -> None:
+        """Drop a challenger added by command (ValueError for another name, or while it is served)."""
+        if name not in self.added:
+            added = ", ".join(self.added) or "none"
+            raise ValueError(f"{self.key} has no challenger {name!r} added by command (added: {added})")
+        if self.served.name == name:
+            raise ValueError(f"{self.key}: {name!r} is the served model now; reset the key or promote another first")
+        served = self.served
+        self.candidates = [candidate for candidate in self.candidates if candidate.name != name]
+        self.champion = self.candidates.index(served)
+        if self.background is not None:
+            self.background = [candidate for candidate in self.background if candidate.name != name]
+        del self.added[name]
 
     # Snapshots: signed pickles on local disk, newest kept few.
 
@@ -229,7 +355,7 @@ class ModelSlot:
         folder.mkdir(parents=True, exist_ok=True)
         # Named by time first: the newest sorts last even when versions restarted elsewhere.
         path = folder / f"{time.time_ns():020d}-v{self.version:05d}-{self.learned:012d}.pkl"
-        state = {"candidates": self.candidates, "champion": self.champion, "learned": self.learned}
+        state = {"candidates": self.candidates, "champion": self.champion, "learned": self.learned, "added": self.added}
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(signer.sign_blob(pickle.dumps(state)))
         tmp.replace(path)  # a crash mid-write never leaves a half snapshot behind
@@ -251,6 +377,7 @@ class ModelSlot:
             return None
         state = pickle.loads(signer.open_blob(path.read_bytes(), str(path)))
         self.candidates, self.champion, self.learned = state["candidates"], state["champion"], state["learned"]
+        self.added = state.get("added", {})  # the challengers added by command then
         self.background = None
         self.since_promotion = 0
         self.version += 1
