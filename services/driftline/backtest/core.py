@@ -35,7 +35,7 @@ from driftline.labels import LabelError, Labels
 from driftline.modelspec import ModelSpecError, build_model
 from driftline.monitor.scores import ScoreError, Scores
 from driftline.trainer.cleaning import Cleaner
-from driftline.trainer.core import _proba_text
+from driftline.trainer.core import proba_text
 from driftline.trainer.pending import Pending, PendingLabels
 from driftline.trainer.slot import ModelSlot, model_input
 
@@ -196,7 +196,7 @@ class Backtest:
             prediction, proba, _ = slot.predict(cleaned.features, encoded)
             result.timing.predict_ns += self.clock() - began
             result.timing.predicted += 1
-            live[spec] = (self.labels.from_model(prediction), _proba_text(self.labels.proba_from_model(proba)))
+            live[spec] = (self.labels.from_model(prediction), proba_text(self.labels.proba_from_model(proba)))
             if known:
                 self._score(result, "prequential", row.label, *live[spec], row.ts, slot.key)
                 began = self.clock()
@@ -224,7 +224,7 @@ class Backtest:
         answers = {}
         for spec, slot in slots.items():
             prediction, proba, _ = slot.predict(cleaned.features, encoded)
-            answers[spec] = (self.labels.from_model(prediction), _proba_text(self.labels.proba_from_model(proba)))
+            answers[spec] = (self.labels.from_model(prediction), proba_text(self.labels.proba_from_model(proba)))
         return answers
 
     def on_label(self, row: LabelRow) -> None:

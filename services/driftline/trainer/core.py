@@ -55,7 +55,7 @@ def outcome_id(key: str, device_id: str, event_id: str, labelled: bool) -> str:
     return f"{key}/{event_ident(device_id, event_id)}/{'l' if labelled else 'p'}"
 
 
-def _proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
+def proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
     if not proba:
         return None
     return {str(label): checked_scalar(float(p), f"the probability of {label!r}") for label, p in proba.items()}
@@ -183,7 +183,7 @@ class TrainerCore:
             labels = self.labels[event.stream]
             pending = Pending(
                 event.event_id, event.device_id, cleaned.features, event.ts, predictions,
-                _proba_text(labels.proba_from_model(proba)), serving, slot.version, holdout, cleaned.steps,
+                proba_text(labels.proba_from_model(proba)), serving, slot.version, holdout, cleaned.steps,
             )  # fmt: skip
             answer = labels.from_model(prediction)
             known, y = (False, None) if event.label is None else self._model_label(key, event.stream, event.label)
@@ -401,7 +401,7 @@ class TrainerCore:
                 "model_name": slot.serving,
                 "model_version": slot.version,
                 "prediction": prediction,
-                "proba": _proba_text(proba),
+                "proba": proba_text(proba),
                 "features": cleaned.features,
                 "cleaning": cleaned.steps,
             }
