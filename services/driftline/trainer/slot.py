@@ -293,7 +293,7 @@ class ModelSlot:
         replaced = self.served if role == "champion" else None
         name = _free_name(name, {candidate.name for candidate in self.candidates if candidate is not replaced})
         scored = len(self.candidates) > 1 or role == "challenger"
-        window = _window_metric(self.stream.task, self.stream.promote_window) if scored else None
+        window = self._window() if scored else None
         if role == "champion":
             self.candidates[self.champion] = Candidate(name, model, window)
             self.background = None
