@@ -145,7 +145,8 @@ class TrainerCore:
         self._report_tuning(slot)
 
     def _report_tuning(self, slot: ModelSlot) -> None:
-        if slot.stream.scope == "stream" or slot.stream.per_device_metrics:
+        # Every learned event passes here: streams without tuning leave at once.
+        if slot.stream.tuning is not None and (slot.stream.scope == "stream" or slot.stream.per_device_metrics):
             self.metrics.report_serving(stream_of(slot.key), slot.key, slot.served.model)
 
     # Events and labels

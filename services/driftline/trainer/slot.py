@@ -201,6 +201,8 @@ class ModelSlot:
     @property
     def serving(self) -> str:
         """The name outcomes carry: the served model's, with the candidate a tuned model serves now in brackets."""
+        if self.stream.tuning is None:  # read twice per event: the common case costs no lookup in the model
+            return self.served.name
         candidate = serving(self.served.model)
         return self.served.name if candidate is None else served_name(self.served.name, candidate)
 
