@@ -57,6 +57,7 @@ def test_an_event_and_a_label_of_the_same_instant_go_event_first() -> None:
     assert aligner.ready() == ["event"]  # the label waits: an event older than it may still come
     aligner.add("0", "events", 3.5, "later")
     assert aligner.ready() == ["label"]
+    assert aligner.waited_out == 0
 
 
 def test_a_record_waits_for_the_other_topic_at_most_the_wait_and_later_ones_wait_anew() -> None:
@@ -68,6 +69,7 @@ def test_a_record_waits_for_the_other_topic_at_most_the_wait_and_later_ones_wait
     assert aligner.ready() == []
     clock.now = 2.0
     assert aligner.ready() == ["e1"]
+    assert aligner.waited_out == 1  # counted: its order against the labels is arrival's
     aligner.add("0", "events", 2.0, "e2")
     assert aligner.ready() == []  # a new wait from now
     clock.now = 4.0

@@ -49,6 +49,9 @@ class Aligner(Generic[R]):
         self._buffers: dict[str, list[deque[tuple[float, R]]]] = {}
         #: Since when a unit's oldest record has been waiting for another topic.
         self._waiting_since: dict[str, float] = {}
+        #: Records handed out because their wait ran out: their order against the other topic is
+        #: arrival's, not time's (a count that keeps rising says ``wait_s`` is too short).
+        self.waited_out = 0
 
     def __len__(self) -> int:
         return sum(len(buffer) for buffers in self._buffers.values() for buffer in buffers)
@@ -75,6 +78,7 @@ class Aligner(Generic[R]):
                     if now - since < self.wait_s:
                         break
                     # Waited long enough: what is buffered now goes, a later arrival waits anew.
+                    self.waited_out += 1
                 else:
                     self._waiting_since.pop(unit, None)
                 _, rank = min(heads)

@@ -635,6 +635,11 @@ class StreamLoop:
 
     # Telemetry
 
+    @property
+    def waited_out(self) -> int:
+        """Records the aligner handed out when their wait ran out (0 when the loop does not align)."""
+        return self._aligner.waited_out if self._aligner is not None else 0
+
     def lag(self) -> dict[str, int]:
         """Records behind the partitions' high watermarks, per topic, from the consumer's cached figures."""
         per_topic: dict[str, int] = {}

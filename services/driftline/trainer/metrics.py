@@ -156,6 +156,11 @@ class TrainerMetrics:
         self.consumer_lag = Gauge(
             "driftline_trainer_consumer_lag_records", "Records not yet consumed, by topic.", ["topic"], registry=r
         )
+        self.align_waited_out = Counter(
+            "driftline_trainer_align_waited_out",
+            "Events and labels handed out when trainer.align_labels_s ran out waiting for the other topic.",
+            registry=r,
+        )
 
     def report_serving(self, stream: str, key: str, model: Any) -> None:
         """Mark the candidate a tuned ``model`` serves; nothing for a model that is not tuned, or when unchanged."""

@@ -196,6 +196,10 @@ class TrainerService:
         self.core.metrics.checkpoint_seconds.observe(seconds)
 
     def _report_lag(self, stop: threading.Event) -> None:
+        reported = 0
         while not stop.wait(LAG_EVERY_S):
             for topic, lag in self.loop.lag().items():
                 self.core.metrics.consumer_lag.labels(topic).set(lag)
+            waited_out = self.loop.waited_out
+            self.core.metrics.align_waited_out.inc(max(waited_out - reported, 0))
+            reported = waited_out
