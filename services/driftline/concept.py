@@ -13,9 +13,12 @@ caused cannot be followed by another alarm on the same change. Only a rise of th
 
 >>> from driftline.config import DriftSpec
 >>> watch = ConceptWatch(DriftSpec(concept="ADWIN", warmup=100, debounce=100), task="binary")
->>> alarms = [watch.observe("logistic", 1, float(i), error=float(i >= 1000 and i % 2 == 0)) for i in range(2000)]
->>> [(a.level, a.position) for a in alarms if a is not None and a.level == "drift"]
-[('drift', 1024)]
+>>> for i in range(2000):  # an outcome a second; from the 1,000th on, every other one is wrong
+...     new_life = watch.see("logistic", 1, float(i))
+...     alarm = watch.judge("logistic", 1, error=float(i >= 1000 and i % 2 == 0))
+...     if alarm is not None and alarm.level == "drift":
+...         print(alarm.level, alarm.position)
+drift 1024
 >>> watch.judged
 2000
 """
@@ -51,11 +54,6 @@ class ConceptWatch:
     def judges(self, model_name: str, model_version: int) -> bool:
         """True if an outcome of this model comes from the life being judged."""
         return (self.model_name, self.model_version) == (model_name, model_version)
-
-    def observe(self, model_name: str, model_version: int, event_ts: float, error: float | None) -> Alarm | None:
-        """One outcome of the key: :meth:`see` it, then :meth:`judge` its error when it is labelled."""
-        self.see(model_name, model_version, event_ts)
-        return None if error is None else self.judge(model_name, model_version, error)
 
     def see(self, model_name: str, model_version: int, event_ts: float) -> bool:
         """Note an outcome's model and event time; True when it begins a new life.
