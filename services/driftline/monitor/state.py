@@ -353,7 +353,7 @@ class MonitorState:
         events = []
         event_ts = outcome.event_ts.timestamp()
         for name, detector in track.data.items():
-            value = outcome.features.get(name)
+            value = (outcome.features or {}).get(name)
             if value is None or isinstance(value, str) != (detector.name == CATEGORY_DETECTOR):
                 continue
             alarm = detector.update(value if isinstance(value, str) else float(value))
