@@ -22,8 +22,8 @@ def state_for(streams: dict, **kwargs) -> MonitorState:
 
 
 def test_duplicate_outcomes_are_dropped_within_a_bounded_memory() -> None:
-    ids = RecentIds(2)
-    assert [ids.seen(x) for x in ("a", "b", "a", "c", "a")] == [False, False, True, False, False]
+    ids = RecentIds(2)  # the last two at least, twice as many at most
+    assert [ids.seen(x) for x in "abacdea"] == [False, False, True, False, False, False, False]
     state = state_for({"rooms": ROOMS})
     batch = list(outcomes(50))
     for o in batch + batch:
