@@ -172,6 +172,13 @@ def topics(config: ConfigOption = None) -> None:
     typer.echo(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
 
 
+def _role_user(item: str) -> tuple[str, str]:
+    role, _, user = item.partition("=")
+    if not role or not user:
+        raise ConfigError(f"--principal {item!r}: expected ROLE=USER, e.g. trainer=svc-trainer")
+    return role, user
+
+
 @app.command()
 def acls(
     config: ConfigOption = None,
@@ -187,7 +194,7 @@ def acls(
     from driftline.kafkaio.clients import cluster, require_reachable
 
     settings = load_settings(config)
-    names = dict(item.split("=", 1) for item in principal or [])
+    names = dict(_role_user(item) for item in principal or [])
     if unknown := sorted(set(names) - set(ROLES)):
         raise ConfigError(f"--principal: no role {', '.join(unknown)} (roles: {', '.join(ROLES)})")
     if apply:

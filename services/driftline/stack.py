@@ -25,6 +25,7 @@ from typing import Annotated, Any
 import typer
 
 from driftline.cli_options import ConfigOption
+from driftline.collector.simulator.schedule import MIN_EVENTS
 from driftline.config import Settings
 from driftline.processes import ManagedProcess, free_port, http_ok, refuse_taken_port, wait_until
 
@@ -296,7 +297,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def stack(
         config: ConfigOption = None,
-        events: Annotated[int, typer.Option(min=1, help="Events per scenario (rooms, machines).")] = 20_000,
+        events: Annotated[int, typer.Option(min=MIN_EVENTS, help="Events per scenario (rooms, machines).")] = 20_000,
         devices: Annotated[int, typer.Option(min=1, help="Simulated sensors per scenario.")] = 4,
         rate: Annotated[
             float | None, typer.Option(min=0.001, help="Events per second; default: as fast as possible.")
@@ -317,13 +318,15 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from driftline.collector.simulator import SimOptions
-        from driftline.collector.simulator.run import run_simulation
+        from driftline.collector.simulator.run import build_simulations, run_simulation
         from driftline.config import load_settings
         from driftline.runtime import kafka_for, stop_on_signals
         from driftline.status import Sources, live_view
 
         console = Console()
         settings = load_settings(config)
+        options = SimOptions(devices=devices, events=events, seed=seed)
+        build_simulations(settings, SCENARIOS, options)  # a run that cannot be simulated fails before Kafka starts
         state = Path(settings.state_dir) / "stack"
         shutil.rmtree(state, ignore_errors=True)
         tokens = device_tokens(SCENARIOS, devices)
@@ -334,7 +337,6 @@ def register(app: typer.Typer) -> None:
             with LocalStack(settings, bootstrap, state, ports, tokens, config=config, access_log=access_log) as local:
                 for name in ("collector", "trainer", "monitor", "prometheus", "alertmanager"):
                     console.print(f"  {name:<12} {local.url(name)}")
-                options = SimOptions(devices=devices, events=events, seed=seed)
                 columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
                 bar = Progress(*columns, console=console)
                 # The services' per-stream view under the bar, redrawn each second until they caught up.
