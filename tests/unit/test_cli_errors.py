@@ -1,59 +1,22 @@
 """Bad input to the `driftline` command is one line on stderr naming the problem, and exit code 2.
 
-The commands run in this process through ``driftline.cli.main`` (the console script's entry point),
-so each costs milliseconds; Kafka, the services and every other program are refused to them
-(``no_work``), since a bad value must be refused before any work starts.
+The commands run in this process (cli_driver.py); Kafka, the services and every other program are
+refused to them, since a bad value must be refused before any work starts.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from cli_driver import CONFIG, driftline, one_line_error, refuse_work
 
-from driftline.cli import main
-
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = str(REPO / "config" / "driftline.toml")
 COLLECTOR = "http://127.0.0.1:9"  # never reached: each command here fails before it sends anything
-
-
-class StartedWork(BaseException):
-    """A command started Kafka or a process: a BaseException, so no handler of the CLI turns it into a line."""
 
 
 @pytest.fixture(autouse=True)
 def no_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def refuse(what: str):
-        def started(*args: object, **kwargs: object) -> None:
-            raise StartedWork(f"the command went on to {what} instead of refusing its input")
-
-        return started
-
-    monkeypatch.setattr("driftline.runtime.kafka_for", refuse("reach or start Kafka"))
-    monkeypatch.setattr("driftline.kafkaio.broker.LocalBroker.start", refuse("start a broker"))
-    monkeypatch.setattr("driftline.processes.ManagedProcess.start", refuse("start a process"))
-    monkeypatch.setenv("DRIFTLINE_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.delenv("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", raising=False)
-    monkeypatch.delenv("DRIFTLINE_CONFIG", raising=False)
-
-
-def driftline(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    """Run ``driftline *args``; its exit code and its stderr (stdout must stay empty)."""
-    monkeypatch.setattr(sys, "argv", ["driftline", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    assert out == "", out
-    return exited.value.code, err
-
-
-def one_line_error(code: int, err: str) -> str:
-    lines = err.splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
-    assert "Traceback" not in err
-    return lines[0].removeprefix("error: ")
+    refuse_work(monkeypatch, tmp_path / "state")
 
 
 @pytest.fixture
