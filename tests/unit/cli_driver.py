@@ -7,10 +7,14 @@ input (or stop) before any work starts.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import typer.main
 
 from driftline.cli import main
 
@@ -18,12 +22,17 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = str(REPO / "config" / "driftline.toml")
 
 
+#: typer builds the click commands of the whole CLI on every call (a tenth of a second or more); built once here.
+_get_command = functools.cache(typer.main.get_command)
+
+
 class StartedWork(BaseException):
     """A command started Kafka or a process: a BaseException, so no handler of the CLI turns it into a line."""
 
 
 def refuse_work(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
-    """No Kafka (configured or started), broker or process for the commands; state under ``state_dir``."""
+    """No Kafka (configured or started), broker, process or worker pool for the commands; state under
+    ``state_dir``; no Kafka configured."""
 
     def refuse(what: str):
         def started(*args: object, **kwargs: object) -> None:
@@ -32,8 +41,12 @@ def refuse_work(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
         return started
 
     monkeypatch.setattr("driftline.runtime.kafka_for", refuse("reach or start Kafka"))
+    monkeypatch.setattr("driftline.kafkaio.clients.require_reachable", refuse("reach Kafka"))
     monkeypatch.setattr("driftline.kafkaio.broker.LocalBroker.start", refuse("start a broker"))
+    monkeypatch.setattr("driftline.kafkaio.cluster.LocalCluster.start", refuse("start a Kafka cluster"))
     monkeypatch.setattr("driftline.processes.ManagedProcess.start", refuse("start a process"))
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("run a program"))
+    monkeypatch.setattr(concurrent.futures.ProcessPoolExecutor, "__init__", refuse("start worker processes"))
     monkeypatch.setenv("DRIFTLINE_STATE_DIR", str(state_dir))
     monkeypatch.delenv("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.delenv("DRIFTLINE_CONFIG", raising=False)
@@ -42,9 +55,12 @@ def refuse_work(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
 def driftline(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """Run ``driftline *args`` to its end: its exit code, stdout and stderr."""
     monkeypatch.setattr(sys, "argv", ["driftline", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
+    monkeypatch.setattr(typer.main, "get_command", _get_command)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        out, err = capsys.readouterr()  # read when the command raised too: nothing carries over to the next
     return exited.value.code, out, err
 
 

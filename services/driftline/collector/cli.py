@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from driftline.cli_options import ConfigOption
+from driftline.cli_options import ConfigOption, output_folder
 from driftline.collector.simulator.schedule import MIN_EVENTS
 
 if TYPE_CHECKING:
@@ -140,7 +140,10 @@ def register(app: typer.Typer) -> None:
         disorder: Annotated[float, typer.Option(help="Fraction of events sent out of order.")] = 0.02,
         faults: Annotated[float, typer.Option(help="Per-event chance a sensor fault starts.")] = 0.003,
         out: Annotated[
-            Path | None, typer.Option(help="Where drift_points.json/.csv go (default: state_dir/simulation).")
+            Path | None,
+            typer.Option(
+                help="Where drift_points.json/.csv go (default: state_dir/simulation).", callback=output_folder
+            ),
         ] = None,
         url: Annotated[
             str | None, typer.Option(help="Post to this collector instead of Kafka (needs --tokens).")
@@ -191,7 +194,8 @@ def register(app: typer.Typer) -> None:
     def archive(
         config: ConfigOption = None,
         lake: Annotated[
-            Path | None, typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).")
+            Path | None,
+            typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).", callback=output_folder),
         ] = None,
         idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without events.")] = None,
     ) -> None:
@@ -218,7 +222,7 @@ def register(app: typer.Typer) -> None:
         lake: Annotated[
             Path | None, typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).")
         ] = None,
-        out: Annotated[Path, typer.Option(help="Output folder.")] = Path("export"),
+        out: Annotated[Path, typer.Option(help="Output folder.", callback=output_folder)] = Path("export"),
         split: Annotated[str, typer.Option(help="train,validation,test fractions, oldest first.")] = "0.7,0.15,0.15",
         fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     ) -> None:
@@ -226,6 +230,8 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.lake import Split, export
         from driftline.config import ConfigError, load_settings
 
+        if fmt not in ("parquet", "csv"):  # before the lake is read
+            raise typer.BadParameter(f"expected parquet or csv, got {fmt!r}", param_hint="--format")
         try:
             fractions = Split.parse(split)
         except ValueError as e:
