@@ -97,7 +97,9 @@ class StackRuns:
 
     def listed(self) -> list[Path]:
         """Every run's folder, oldest first (their names start with the time of their start)."""
-        return sorted(p for p in self.runs.iterdir() if p.is_dir()) if self.runs.is_dir() else []
+        if not self.runs.is_dir():
+            return []
+        return sorted(p for p in self.runs.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def legacy(self) -> list[Path]:
         """What a stack from before ``runs/`` left in the folder itself: its lake, logs, key and the rest."""
@@ -113,18 +115,25 @@ class StackRuns:
         from datetime import datetime
 
         self.runs.mkdir(parents=True, exist_ok=True)
+        # Made and locked under a name no listing shows, then renamed: no other start sees it unlocked.
+        starting = self.runs / f".starting-{os.getpid()}"
+        shutil.rmtree(starting, ignore_errors=True)  # left by a start of this process id that died there
+        starting.mkdir()
+        fd = os.open(starting / self.LOCK, os.O_CREAT | os.O_WRONLY, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         stem = f"{datetime.now():%Y%m%dT%H%M%S}-seed{seed}"
-        for n in range(1, 1000):
+        for n in range(1, 100):
             run = self.runs / (stem if n == 1 else f"{stem}-{n}")
+            if run.exists():  # another start in the same second
+                continue
             try:
-                run.mkdir()
+                starting.rename(run)  # refused onto another run's folder, which is never empty
                 break
-            except FileExistsError:  # another start in the same second
+            except OSError:
                 continue
         else:
+            os.close(fd)
             raise FileExistsError(f"{self.runs}: no free name for a run started at {stem}")
-        fd = os.open(run / self.LOCK, os.O_CREAT | os.O_WRONLY, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
         self._held[run] = fd
         link = self.root / f".latest-{os.getpid()}"
         link.unlink(missing_ok=True)
@@ -172,7 +181,10 @@ class StackRuns:
         for run in doomed:
             if run is None:
                 for path in legacy:
-                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
                 removed.extend(legacy)
             elif self.running(run):
                 running.append(run)

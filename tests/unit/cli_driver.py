@@ -27,7 +27,12 @@ _get_command = functools.cache(typer.main.get_command)
 
 
 class StartedWork(BaseException):
-    """A command started Kafka or a process: a BaseException, so no handler of the CLI turns it into a line."""
+    """A command started Kafka or a process: a BaseException, so no handler of the CLI turns it into a line.
+
+    :func:`driftline` gives it what the command printed before, as ``out`` and ``err``.
+    """
+
+    out = err = ""
 
 
 def refuse_work(monkeypatch: pytest.MonkeyPatch, state_dir: Path) -> None:
@@ -59,6 +64,9 @@ def driftline(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
     try:
         with pytest.raises(SystemExit) as exited:
             main()
+    except StartedWork as e:
+        e.out, e.err = capsys.readouterr()  # what the command printed before
+        raise
     finally:
         out, err = capsys.readouterr()  # read when the command raised too: nothing carries over to the next
     return exited.value.code, out, err

@@ -52,6 +52,7 @@ def test_removing_keeps_the_newest_earlier_runs_and_any_a_stack_runs_on(tmp_path
     for run in done:
         runs.release(run)  # those stacks have stopped
     current = runs.start(seed=4)
+    (runs.runs / ".starting-1").mkdir()  # another start, between making its folder and naming it
     assert runs.running(busy) and runs.running(current) and not runs.running(done[0])
     removed, running = runs.remove_earlier(keep=1, current=current)
     assert removed == [done[1], done[0]] and running == [busy]
@@ -61,6 +62,7 @@ def test_removing_keeps_the_newest_earlier_runs_and_any_a_stack_runs_on(tmp_path
     assert not runs.running(busy)
     assert runs.remove_earlier(keep=0, current=current) == ([busy], [])
     assert runs.listed() == [current] and runs.latest.resolve() == current.resolve()
+    assert (runs.runs / ".starting-1").is_dir()
 
 
 def test_the_layout_from_before_runs_is_the_oldest_run(tmp_path: Path) -> None:
@@ -113,13 +115,11 @@ def test_a_taken_port_stops_the_stack_before_it_touches_a_file(
     assert tree(earlier.root) == before
 
 
-def test_earlier_runs_are_kept_unless_asked_and_what_is_removed_is_said(
-    stack_cli, earlier: StackRuns, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_earlier_runs_are_kept_unless_asked_and_what_is_removed_is_said(stack_cli, earlier: StackRuns) -> None:
     old = earlier.listed()
-    with pytest.raises(StartedWork):
+    with pytest.raises(StartedWork) as started:
         stack_cli("--free-ports", "--seed", "7")
-    printed = capsys.readouterr().out
+    printed = started.value.out
     current = earlier.listed()[-1]
     assert current.name.endswith("-seed7") and earlier.latest.resolve() == current.resolve()
     assert f"this run's state: {current} (linked as {earlier.latest})" in printed.splitlines()
@@ -129,15 +129,15 @@ def test_earlier_runs_are_kept_unless_asked_and_what_is_removed_is_said(
     def removed(printed: str) -> list[str]:
         return [line.removeprefix("removed ") for line in printed.splitlines() if line.startswith("removed ")]
 
-    with pytest.raises(StartedWork):
+    with pytest.raises(StartedWork) as started:
         stack_cli("--free-ports", "--keep", "1")  # keeps the newest earlier run: seed 7's
     gone = [*reversed(old), earlier.root / "checkpoint.key", earlier.root / "lake"]  # newest first, then pre-runs/
-    assert removed(capsys.readouterr().out) == [str(p) for p in gone]
+    assert removed(started.value.out) == [str(p) for p in gone]
     assert not any(p.exists() for p in gone) and current in earlier.listed() and len(earlier.listed()) == 2
 
-    with pytest.raises(StartedWork):
+    with pytest.raises(StartedWork) as started:
         stack_cli("--free-ports", "--clean")
-    assert len(removed(capsys.readouterr().out)) == 2
+    assert len(removed(started.value.out)) == 2
     assert earlier.listed() == [earlier.runs / earlier.latest.readlink().name]
 
 
@@ -147,7 +147,7 @@ def test_clean_and_keep_together_are_refused(stack_cli, earlier: StackRuns) -> N
     assert tree(earlier.root) == before
 
 
-def test_clean_says_so_when_there_is_nothing_to_remove(stack_cli, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(StartedWork):
+def test_clean_says_so_when_there_is_nothing_to_remove(stack_cli) -> None:
+    with pytest.raises(StartedWork) as started:
         stack_cli("--free-ports", "--clean")
-    assert "no earlier run to remove" in capsys.readouterr().out.splitlines()
+    assert "no earlier run to remove" in started.value.out.splitlines()
