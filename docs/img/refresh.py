@@ -69,7 +69,7 @@ def main() -> None:
             raise SystemExit("driftline stack printed no monitor URL")
         report = text[text.index("drift report") : text.index("\n", text.index("false alarms"))]
         (HERE / "stack-report.txt").write_text(report + "\n")
-        shutil.copy(state / "stack" / "drift.png", HERE / "stack-run.png")
+        shutil.copy(state / "stack" / "latest" / "drift.png", HERE / "stack-run.png")
         screenshot(f"{monitor.group(1)}/ui", HERE / "status-page.png")
         print(f"wrote {HERE / 'stack-report.txt'}, stack-run.png and status-page.png")
     finally:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from driftline.checkpoint import CheckpointError
-from driftline.cli_options import ConfigOption
+from driftline.cli_options import ConfigOption, output_file, output_folder
 from driftline.config import ConfigError, Settings, load_settings
 from driftline.contracts import ContractError, ControlCommand
 from driftline.kafkaio.broker import BrokerError
@@ -107,15 +107,15 @@ def schemas(
 
 @app.command()
 def dashboards(
-    out: Annotated[Path | None, typer.Option(help="Folder to write to (default: grafana/dashboards).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write to (default: grafana/dashboards).", callback=output_folder)
+    ] = None,
     check: Annotated[bool, typer.Option("--check", help="Fail if the folder differs from the generator.")] = False,
 ) -> None:
     """Write the Grafana dashboards (services/driftline/ops/dashboards.py) as JSON."""
     from driftline.ops.dashboards import DASHBOARD_DIR, stale_dashboards, write_dashboards
 
     folder = out or DASHBOARD_DIR
-    if folder.exists() and not folder.is_dir():
-        raise typer.BadParameter(f"{folder} is not a folder", param_hint="--out")
     if check:
         stale = stale_dashboards(folder)
         if stale:
@@ -129,7 +129,9 @@ def dashboards(
 
 @app.command()
 def broker(
-    data_dir: Annotated[Path, typer.Option(help="Where the broker keeps its data and log.")] = Path(".driftline/kafka"),
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the broker keeps its data and log.", callback=output_folder)
+    ] = Path(".driftline/kafka"),
     port: Annotated[int, typer.Option(help="Client port on 127.0.0.1 (0: any free port).")] = 0,
     fetch_only: Annotated[bool, typer.Option("--fetch-only", help="Only download the Kafka jars.")] = False,
     nodes: Annotated[
@@ -172,6 +174,13 @@ def topics(config: ConfigOption = None) -> None:
     typer.echo(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
 
 
+def _role_user(item: str) -> tuple[str, str]:
+    role, _, user = item.partition("=")
+    if not role or not user:
+        raise ConfigError(f"--principal {item!r}: expected ROLE=USER, e.g. trainer=svc-trainer")
+    return role, user
+
+
 @app.command()
 def acls(
     config: ConfigOption = None,
@@ -187,7 +196,7 @@ def acls(
     from driftline.kafkaio.clients import cluster, require_reachable
 
     settings = load_settings(config)
-    names = dict(item.split("=", 1) for item in principal or [])
+    names = dict(_role_user(item) for item in principal or [])
     if unknown := sorted(set(names) - set(ROLES)):
         raise ConfigError(f"--principal: no role {', '.join(unknown)} (roles: {', '.join(ROLES)})")
     if apply:
@@ -302,7 +311,9 @@ app.add_typer(models_app, name="models")
 @models_app.command("export")
 def models_export(
     model_key: Annotated[str, typer.Option("--model-key", help="The model key whose model to export.")],
-    out: Annotated[Path | None, typer.Option("--out", help="The file to write (default: <model key>.model).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="The file to write (default: <model key>.model).", callback=output_file)
+    ] = None,
     challenger: Annotated[
         str | None, typer.Option("--challenger", help="Export this challenger (by name) instead of the champion.")
     ] = None,

@@ -670,6 +670,10 @@ def load_settings(path: Path | str | None = None) -> Settings:
         raise ConfigError(f"{chosen}: no such config file")
     try:
         data = tomllib.loads(chosen.read_text())
+    except OSError as e:  # a folder, or unreadable
+        raise ConfigError(f"{chosen}: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{chosen}: not valid TOML: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{chosen}: not valid TOML: {e}") from None
     return settings_from_dict(data, str(chosen))

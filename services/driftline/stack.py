@@ -18,6 +18,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +27,7 @@ from typing import Annotated, Any
 import typer
 
 from driftline.cli_options import ConfigOption
+from driftline.collector.simulator.schedule import MIN_EVENTS
 from driftline.config import Settings
 from driftline.processes import ManagedProcess, free_port, http_ok, refuse_taken_port, wait_until
 
@@ -74,6 +77,121 @@ class StackPorts:
             settings.collector.mqtt.port,
             kafka,
         )
+
+
+class StackRuns:
+    """The stack's folder (``state_dir/stack``): one folder per run under ``runs/``, ``latest`` linking the newest.
+
+    A run's folder holds everything the run writes (its Kafka's data and checkpoints, the lake, the
+    signing key, logs); nothing of an earlier run is removed unless :meth:`remove_earlier` is asked to.
+    A running stack holds a lock on its run's folder, so no other start removes it.
+    """
+
+    LOCK = ".running"
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.runs = root / "runs"
+        self.latest = root / "latest"
+        self._held: dict[Path, int] = {}
+
+    def listed(self) -> list[Path]:
+        """Every run's folder, oldest first (their names start with the time of their start)."""
+        if not self.runs.is_dir():
+            return []
+        return sorted(p for p in self.runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def legacy(self) -> list[Path]:
+        """What a stack from before ``runs/`` left in the folder itself: its lake, logs, key and the rest."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p for p in self.root.iterdir() if p not in (self.runs, self.latest) and not p.name.startswith(".")
+        )
+
+    def start(self, seed: int) -> Path:
+        """A new run's folder, locked for as long as this process lives (or :meth:`release`), and linked as latest."""
+        import fcntl
+        from datetime import datetime
+
+        self.runs.mkdir(parents=True, exist_ok=True)
+        # Made and locked under a name no listing shows, then renamed: no other start sees it unlocked.
+        starting = self.runs / f".starting-{os.getpid()}"
+        shutil.rmtree(starting, ignore_errors=True)  # left by a start of this process id that died there
+        starting.mkdir()
+        fd = os.open(starting / self.LOCK, os.O_CREAT | os.O_WRONLY, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        stem = f"{datetime.now():%Y%m%dT%H%M%S}-seed{seed}"
+        for n in range(1, 100):
+            run = self.runs / (stem if n == 1 else f"{stem}-{n}")
+            if run.exists():  # another start in the same second
+                continue
+            try:
+                starting.rename(run)  # refused onto another run's folder, which is never empty
+                break
+            except OSError:
+                continue
+        else:
+            os.close(fd)
+            raise FileExistsError(f"{self.runs}: no free name for a run started at {stem}")
+        self._held[run] = fd
+        link = self.root / f".latest-{os.getpid()}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(run.relative_to(self.root))
+        link.replace(self.latest)  # at once: `latest` never goes missing
+        return run
+
+    @contextmanager
+    def held(self, run: Path) -> Iterator[Path]:
+        """``run`` (from :meth:`start`), released on exit."""
+        try:
+            yield run
+        finally:
+            self.release(run)
+
+    def release(self, run: Path) -> None:
+        if (fd := self._held.pop(run, None)) is not None:
+            os.close(fd)
+
+    def running(self, run: Path) -> bool:
+        """Whether a stack (this process or another) runs on ``run``'s folder now."""
+        import fcntl
+
+        if run in self._held:
+            return True
+        try:
+            fd = os.open(run / self.LOCK, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    def remove_earlier(self, keep: int, current: Path | None = None) -> tuple[list[Path], list[Path]]:
+        """Remove the runs before the ``keep`` newest earlier ones (the layout from before ``runs/`` counts as the
+        oldest run); a run a stack still runs on stays. Returns (removed, kept because running)."""
+        earlier = [run for run in reversed(self.listed()) if run != current]
+        legacy = self.legacy()
+        doomed: list[Path | None] = [*earlier, *([None] if legacy else [])][keep:]  # None: the legacy run
+        removed, running = [], []
+        for run in doomed:
+            if run is None:
+                for path in legacy:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+                removed.extend(legacy)
+            elif self.running(run):
+                running.append(run)
+            else:
+                shutil.rmtree(run)
+                removed.append(run)
+        return removed, running
 
 
 def device_tokens(scenarios: tuple[str, ...], devices: int) -> dict[str, str]:
@@ -296,7 +414,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def stack(
         config: ConfigOption = None,
-        events: Annotated[int, typer.Option(min=1, help="Events per scenario (rooms, machines).")] = 20_000,
+        events: Annotated[int, typer.Option(min=MIN_EVENTS, help="Events per scenario (rooms, machines).")] = 20_000,
         devices: Annotated[int, typer.Option(min=1, help="Simulated sensors per scenario.")] = 4,
         rate: Annotated[
             float | None, typer.Option(min=0.001, help="Events per second; default: as fast as possible.")
@@ -309,32 +427,67 @@ def register(app: typer.Typer) -> None:
         access_log: Annotated[
             bool, typer.Option("--access-log", help="Log every HTTP request (collector, trainer, monitor).")
         ] = False,
+        keep: Annotated[
+            int | None,
+            typer.Option(min=0, help="Remove earlier runs' folders but the N newest (default: remove none)."),
+        ] = None,
+        clean: Annotated[bool, typer.Option("--clean", help="Remove every earlier run's folder (--keep 0).")] = False,
     ) -> None:
         """Run the local stack: Kafka, collector, trainer, monitor, Mosquitto, Prometheus, Alertmanager
-        and a simulated fleet with scheduled drift; print what the monitor saw."""
+        and a simulated fleet with scheduled drift; print what the monitor saw.
+
+        Each run keeps its state (Kafka's data and checkpoints, the lake, logs, the picture) in a folder
+        of its own, state_dir/stack/runs/<time>-seed<seed>, linked as state_dir/stack/latest; earlier
+        runs stay unless --keep or --clean says otherwise.
+        """
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
 
         from driftline.collector.simulator import SimOptions
-        from driftline.collector.simulator.run import run_simulation
+        from driftline.collector.simulator.run import build_simulations, run_simulation
         from driftline.config import load_settings
         from driftline.runtime import kafka_for, stop_on_signals
         from driftline.status import Sources, live_view
 
         console = Console()
+
+        def say(line: str) -> None:  # a path on a line of its own, unwrapped, for a user to copy
+            console.print(line, soft_wrap=True, markup=False, highlight=False)
+
         settings = load_settings(config)
-        state = Path(settings.state_dir) / "stack"
-        shutil.rmtree(state, ignore_errors=True)
+        options = SimOptions(devices=devices, events=events, seed=seed)
+        build_simulations(settings, SCENARIOS, options)  # a run that cannot be simulated fails before Kafka starts
+        if clean and keep is not None:
+            raise typer.BadParameter("pass --clean or --keep, not both", param_hint="--clean")
         tokens = device_tokens(SCENARIOS, devices)
         ports = StackPorts.of(settings, free_ports)
-        ports.check_free()  # before Kafka starts: a clash fails in a moment, not after it
-        with kafka_for(settings, start_local=True, port=ports.kafka) as bootstrap:
+        # Before any file is touched or Kafka starts: a clash (another stack, say) fails in a moment and harms nothing.
+        ports.check_free()
+        if settings.kafka.bootstrap_servers:  # a configured Kafka the stack does not start: it must be there
+            from driftline.kafkaio.clients import require_reachable
+
+            require_reachable(settings.kafka.bootstrap_servers)
+        runs = StackRuns(Path(settings.state_dir) / "stack")
+        state = runs.start(seed)
+        say(f"this run's state: {state} (linked as {runs.latest})")
+        if clean or keep is not None:
+            removed, running = runs.remove_earlier(0 if clean else keep or 0, current=state)
+            for path in removed:
+                say(f"removed {path}")
+            for path in running:
+                say(f"kept {path}: a stack is running on it")
+            if not removed and not running:
+                say("no earlier run to remove")
+        elif earlier := len(runs.listed()) - 1 + bool(runs.legacy()):
+            say(f"{earlier} earlier run(s) kept under {runs.root} (--keep N or --clean removes them)")
+        # The run's own Kafka keeps its data (and the trainer's checkpoints) in the run's folder too.
+        settings = settings.model_copy(update={"state_dir": state})
+        with runs.held(state), kafka_for(settings, start_local=True, port=ports.kafka) as bootstrap:
             console.print(f"Kafka on {bootstrap}; starting the services (logs in {state / 'logs'}) ...")
             with LocalStack(settings, bootstrap, state, ports, tokens, config=config, access_log=access_log) as local:
                 for name in ("collector", "trainer", "monitor", "prometheus", "alertmanager"):
                     console.print(f"  {name:<12} {local.url(name)}")
-                options = SimOptions(devices=devices, events=events, seed=seed)
                 columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
                 bar = Progress(*columns, console=console)
                 # The services' per-stream view under the bar, redrawn each second until they caught up.

@@ -4,9 +4,11 @@ monitor -> Prometheus -> Alertmanager -> webhook -> control -> trainer. Every pr
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -227,25 +229,139 @@ def report_of(stdout: str) -> str:
     return stdout[start : stdout.index("\n", stdout.index("false alarms", start))]
 
 
-def test_two_stack_runs_with_the_same_seed_print_the_same_drift_report(tmp_path: Path) -> None:
+#: The arguments of both runs that must print the same drift report.
+SEEDED_RUN = ("--events", "4000", "--devices", "3", "--seed", "5")
+
+
+@dataclass
+class HeldStack:
+    """`driftline stack` as a user runs it (its own Kafka, free ports), up after its run."""
+
+    printed: str
+    state_dir: Path
+
+    def printed_after(self, label: str) -> str:
+        found = re.search(rf"^\s*{label}\s+(\S+)", self.printed, re.MULTILINE)
+        assert found, f"driftline stack printed no {label!r}:\n{self.printed}"
+        return found.group(1)
+
+    @property
+    def run(self) -> Path:
+        """This run's folder, as it says at its start."""
+        return Path(self.printed_after("this run's state:"))
+
+    @property
+    def bootstrap(self) -> str:
+        return self.printed_after("Kafka on").rstrip(";")
+
+
+@pytest.fixture(scope="module")
+def held_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldStack]:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    checkout = tmp_path_factory.mktemp("checkout")
+    state_dir = checkout / ".driftline"
+    env = {**os.environ, "DRIFTLINE_STATE_DIR": str(state_dir), "COLUMNS": "160"}
+    env.pop("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", None)
+    with (checkout / "stack.stderr").open("w") as stderr:
+        stack = subprocess.Popen(
+            [sys.executable, "-m", "driftline.cli", "stack", "--free-ports", "-c", str(CONFIG), *SEEDED_RUN],
+            stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
+        )  # fmt: skip
+    assert stack.stdout is not None
+    printed = []
+    try:
+        for line in stack.stdout:
+            printed.append(line)
+            if "the stack keeps running" in line:
+                break
+        else:
+            pytest.fail(f"driftline stack ended with {stack.wait()} before it held:\n{''.join(printed)[-4000:]}\n"
+                        f"{(checkout / 'stack.stderr').read_text()[-4000:]}")  # fmt: skip
+        assert "did not catch up" not in "".join(printed)
+        yield HeldStack("".join(printed), state_dir)
+    finally:
+        stack.send_signal(signal.SIGINT)
+        stack.communicate(timeout=120)
+
+
+def test_two_stack_runs_with_the_same_seed_print_the_same_drift_report(held_stack: HeldStack) -> None:
     import os
     import subprocess
     import sys
 
-    reports = []
-    for run in ("first", "second"):
-        env = {**os.environ, "DRIFTLINE_STATE_DIR": str(tmp_path / run), "COLUMNS": "160"}
-        env.pop("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", None)
-        result = subprocess.run(
-            [sys.executable, "-m", "driftline.cli", "stack", "--no-hold", "--free-ports", "-c", str(CONFIG),
-             "--events", "4000", "--devices", "3", "--seed", "5"],
-            capture_output=True, text=True, env=env, timeout=900,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-        assert "did not catch up" not in result.stdout
-        reports.append(report_of(result.stdout))
+    # The second run beside the first, in the same checkout: a folder of its own, its own Kafka on a free port.
+    env = {**os.environ, "DRIFTLINE_STATE_DIR": str(held_stack.state_dir), "COLUMNS": "160"}
+    env.pop("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "driftline.cli", "stack", "--no-hold", "--free-ports", "-c", str(CONFIG), *SEEDED_RUN],
+        capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert "did not catch up" not in result.stdout
+    reports = [report_of(held_stack.printed), report_of(result.stdout)]
     assert reports[0] == reports[1]
     assert "yes (" in reports[0], reports[0]  # not vacuous: true drifts were detected, and scored
+
+
+def checkpoint_logs(run: Path) -> dict[str, bytes]:
+    """The log segments holding records of the checkpoints topic in a stack run's own Kafka."""
+    topic = load_settings(CONFIG).topics.checkpoints.name
+    segments = sorted((run / "kafka").rglob(f"{topic}-*/*.log"))
+    return {str(p.relative_to(run)): p.read_bytes() for p in segments if p.stat().st_size}
+
+
+def polled(value: Any, what: str, timeout: float = 90) -> Any:
+    """``value()`` once it is not empty."""
+    deadline = time.monotonic() + timeout
+    while not (found := value()):
+        assert time.monotonic() < deadline, f"no {what} in {timeout:.0f} s"
+        time.sleep(1)
+    return found
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_second_stack_beside_a_running_one_fails_at_its_port_and_deletes_nothing(held_stack: HeldStack) -> None:
+    import os
+    import subprocess
+    import sys
+
+    run, bootstrap = held_stack.run, held_stack.bootstrap
+    stack_dir = held_stack.state_dir / "stack"
+    assert run.parent == stack_dir / "runs"
+    # The trainer checkpoints a changed model key, and the archiver writes what it holds, within 30 s.
+    checkpoints = polled(lambda: checkpoint_logs(run), "checkpoint in the running stack's Kafka")
+    lake = polled(lambda: files_under(run / "lake"), "file in the running stack's lake")
+    key = (run / "checkpoint.key").read_bytes()
+    entries = sorted(p.name for p in (stack_dir / "runs").iterdir())
+    latest = (stack_dir / "latest").readlink()
+
+    collector = held_stack.printed_after("collector").rsplit(":", 1)[1]
+    env = {**os.environ, "DRIFTLINE_STATE_DIR": str(held_stack.state_dir), "DRIFTLINE_COLLECTOR__PORT": collector,
+           # The running stack's Kafka, so the collector's port is the first one checked.
+           "DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS": bootstrap}  # fmt: skip
+    began = time.monotonic()
+    second = subprocess.run(
+        [sys.executable, "-m", "driftline.cli", "stack", "--no-hold", "-c", str(CONFIG)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert second.returncode == 2, second.stdout + second.stderr
+    assert second.stderr.strip() == f"error: collector: port {collector} is already in use by another program"
+    assert second.stdout == "" and time.monotonic() - began < 30
+
+    assert sorted(p.name for p in (stack_dir / "runs").iterdir()) == entries
+    assert (stack_dir / "latest").readlink() == latest
+    lake_now, checkpoints_now = files_under(run / "lake"), checkpoint_logs(run)
+    assert {name: lake_now.get(name) for name in lake} == lake  # the archiver may have added files, not lost any
+    assert (run / "checkpoint.key").read_bytes() == key
+    # Kafka appends: a checkpoint the trainer stored meanwhile may follow, nothing before it changes.
+    assert all(checkpoints_now.get(name, b"").startswith(data) for name, data in checkpoints.items())
 
 
 def test_each_process_was_started_once_and_is_alive_until_the_stop(stack_run: dict[str, Any]) -> None:

@@ -8,7 +8,13 @@ import pytest
 
 from driftline.collector.simulator import SCENARIOS, SimOptions, Simulation
 from driftline.collector.simulator.run import paced
-from driftline.collector.simulator.schedule import DriftPoint, check_schedule, concept_at, default_schedule
+from driftline.collector.simulator.schedule import (
+    MIN_EVENTS,
+    DriftPoint,
+    check_schedule,
+    concept_at,
+    default_schedule,
+)
 from driftline.contracts import LabelEvent, SensorEvent
 
 
@@ -33,6 +39,13 @@ def test_default_schedule_covers_every_kind_and_chains() -> None:
     assert concept_at(points, "A", 200) == ("B", "B", 1.0)
     assert concept_at(points, "A", 549) == ("A", "A", 1.0)
     assert concept_at(points, "A", 550) == ("A", "B", 1 / 100)
+
+
+def test_the_default_schedule_fits_from_its_fewest_events_on() -> None:
+    for events in range(MIN_EVENTS, 500):
+        check_schedule(default_schedule("rooms", events), "A")
+    with pytest.raises(ValueError, match=f"16 events per stream are too few for the drift schedule: .* {MIN_EVENTS}"):
+        default_schedule("rooms", MIN_EVENTS - 1)
 
 
 def test_bad_schedule_is_refused() -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from driftline.cli_options import ConfigOption
+from driftline.cli_options import ConfigOption, output_folder
 
 if TYPE_CHECKING:
     from driftline.config import Settings
@@ -40,7 +40,9 @@ def register(app: typer.Typer) -> None:
         start: Annotated[str | None, typer.Option("--from", help="Replay events from this event time (ISO).")] = None,
         end: Annotated[str | None, typer.Option("--to", help="... up to (not including) this event time.")] = None,
         split: Annotated[str, typer.Option(help="train,validation,test fractions, oldest first.")] = "0.7,0.15,0.15",
-        out: Annotated[Path, typer.Option(help="Folder for <stream>.json and <stream>.png.")] = Path("backtest"),
+        out: Annotated[
+            Path, typer.Option(help="Folder for <stream>.json and <stream>.png.", callback=output_folder)
+        ] = Path("backtest"),
         bootstrap: Annotated[
             str | None, typer.Option(help="A Kafka to read the monitor's drift detections from (for the plot).")
         ] = None,

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from driftline.cli_options import output_folder
+
 bench_app = typer.Typer(help="Benchmarks, side by side on one local broker.", no_args_is_help=True)
 
 
@@ -27,13 +29,21 @@ def throughput(
         bool,
         typer.Option("--quick", help="A smoke run: 500 events, one round, logistic, 1 key, short extras, no ingest."),
     ] = False,
-    out: Annotated[Path, typer.Option(help="Folder of throughput.md, .json and .png.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of throughput.md, .json and .png.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """Bare River, the trainer end to end (exactly-once on and off) and a Quix Streams + River peer,
     on the same events and broker; events/s and per CPU-second, ratios, identical predictions.
     Then latency at half load, 1-3 trainer instances, 10,000 model keys, and collector ingest."""
     from driftline.bench.suite import Plan, run
+    from driftline.modelspec import ModelSpecError, check_model_expression
 
+    for spec in preset or []:
+        try:
+            check_model_expression(spec)
+        except ModelSpecError as e:
+            raise typer.BadParameter(str(e), param_hint="--preset") from None
     plan = Plan.quick(peer) if quick else Plan(events, rounds, preset or Plan().presets, keys or Plan().keys, peer)
     plan.ingest = plan.ingest and ingest
     _report_with_progress("benchmark runs", lambda say, progress: run(plan, out, _command(), say, progress))
@@ -63,7 +73,9 @@ def drift(
     ] = False,
     seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per generator (default 10; quick 1).")] = None,
     jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: one per core).")] = None,
-    out: Annotated[Path, typer.Option(help="Folder of drift.md, .json and .png.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of drift.md, .json and .png.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """Concept-drift detection and recovery on the errors of learning models (River synth streams, abrupt and
     gradual changes, stationary controls), a warm-up / debounce sweep, and data drift on River's annotated
@@ -87,7 +99,9 @@ def soak(
     quick: Annotated[
         bool, typer.Option("--quick", help="A smoke run (under a minute): a small burst, 15 s, samples every second.")
     ] = False,
-    out: Annotated[Path, typer.Option(help="Folder of soak.md, .json and .png.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of soak.md, .json and .png.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """The collector, trainer, monitor and archiver as processes, the simulated fleet posting over HTTP at half
     the trainer's measured capacity for minutes; every service's RSS and CPU sampled, the trend judged (flat
@@ -101,7 +115,9 @@ def soak(
 
 @bench_app.command("faults")
 def faults(
-    out: Annotated[Path, typer.Option(help="Folder of faults.md and .json.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of faults.md and .json.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """Kafka faults under load: the broker stopped for 20 s, then a three-node cluster losing the node that
     coordinates the trainer's group; events acknowledged, outcomes missing or duplicated, the monitor's count,
@@ -119,7 +135,9 @@ def fuzz(
     payloads: Annotated[int, typer.Option(min=10, help="Malformed payloads to send.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Seed of the generated payloads.")] = 0,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 400 payloads, as the CI test.")] = False,
-    out: Annotated[Path, typer.Option(help="Folder of fuzz.md and .json.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of fuzz.md and .json.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """Malformed payloads (schemathesis from /openapi.json, and the contracts' Hypothesis strategies) over HTTP
     and MQTT, interleaved with valid events, against the collector, its MQTT bridge and the trainer on a local
@@ -138,9 +156,9 @@ def labels(
     ] = False,
     seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per generated stream (default 5; quick 1).")] = None,
     jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default 2; quick 1).")] = None,
-    out: Annotated[Path, typer.Option(help="Folder of labels.md, .json, .png and labels-estimate.png.")] = Path(
-        "benchmarks/results"
-    ),
+    out: Annotated[
+        Path, typer.Option(callback=output_folder, help="Folder of labels.md, .json, .png and labels-estimate.png.")
+    ] = Path("benchmarks/results"),
 ) -> None:
     """Accuracy against the label budget, labels asked for by the trainer's rule (uncertainty) or at random, on
     River's Phishing and Bananas and generated streams with a concept change; and the error of the monitor's
@@ -164,7 +182,9 @@ def tuning(
         int | None, typer.Option(min=100, help="Events per River dataset at most (default: all of it).")
     ] = None,
     simulated: Annotated[int, typer.Option(min=100, help="Events per simulator stream.")] = 20_000,
-    out: Annotated[Path, typer.Option(help="Folder of tuning.md, .json and .png.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of tuning.md, .json and .png.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """A tuned stream (River's bandit and successive-halving selectors over a grid around its model) against
     each fixed candidate of the grid, prequentially on River datasets and the simulator's streams: the tuned

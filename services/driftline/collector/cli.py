@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from driftline.cli_options import ConfigOption
+from driftline.cli_options import ConfigOption, output_folder
+from driftline.collector.simulator.schedule import MIN_EVENTS
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
@@ -131,7 +132,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
         scenario: Annotated[list[str] | None, typer.Option(help="rooms and/or machines (default: both).")] = None,
         devices: Annotated[int, typer.Option(min=1, help="Virtual sensors per scenario.")] = 4,
-        events: Annotated[int, typer.Option(min=1, help="Events per scenario.")] = 10_000,
+        events: Annotated[int, typer.Option(min=MIN_EVENTS, help="Events per scenario.")] = 10_000,
         seed: Annotated[int, typer.Option(help="Same seed, same run.")] = 0,
         rate: RateOption = None,
         late_labels: Annotated[float, typer.Option(help="Fraction of labels sent later as LabelEvents.")] = 0.2,
@@ -139,24 +140,28 @@ def register(app: typer.Typer) -> None:
         disorder: Annotated[float, typer.Option(help="Fraction of events sent out of order.")] = 0.02,
         faults: Annotated[float, typer.Option(help="Per-event chance a sensor fault starts.")] = 0.003,
         out: Annotated[
-            Path | None, typer.Option(help="Where drift_points.json/.csv go (default: state_dir/simulation).")
+            Path | None,
+            typer.Option(
+                help="Where drift_points.json/.csv go (default: state_dir/simulation).", callback=output_folder
+            ),
         ] = None,
         url: Annotated[
             str | None, typer.Option(help="Post to this collector instead of Kafka (needs --tokens).")
         ] = None,
-        tokens: Annotated[Path | None, typer.Option(help="JSON file {device_id: token} for --url.")] = None,
+        tokens: Annotated[
+            Path | None, typer.Option(help="JSON file {device_id: token} for --url.", dir_okay=False)
+        ] = None,
     ) -> None:
         """Run a fleet of virtual sensors with scheduled drift (abrupt, gradual, incremental, recurring) and faults.
 
         Into the Kafka of kafka.bootstrap_servers, or with --url and --tokens to a running collector.
         """
-        import json
 
         from rich.progress import Progress
 
         from driftline.collector.client import CollectorError
         from driftline.collector.simulator import SimOptions
-        from driftline.collector.simulator.run import run_simulation
+        from driftline.collector.simulator.run import build_simulations, run_simulation
         from driftline.config import ConfigError, load_settings
 
         settings = load_settings(config)
@@ -165,7 +170,10 @@ def register(app: typer.Typer) -> None:
             devices=devices, events=events, seed=seed, late_label_fraction=late_labels, duplicate_rate=duplicates,
             out_of_order_rate=disorder, fault_rate=faults, interval_s=1.0 / rate if rate else 1.0 / devices,
         )  # fmt: skip
-        token_map = json.loads(tokens.read_text()) if tokens else None
+        build_simulations(settings, names, options)  # a scenario that cannot run fails before Kafka is reached
+        token_map = _tokens(tokens) if tokens else None
+        if tokens and not url:
+            raise ConfigError("simulate --tokens: the tokens are for a collector; pass its --url too")
         with Progress() as bar:
             task = bar.add_task("simulate", total=None)
             progress = lambda n: bar.update(task, advance=n)  # noqa: E731
@@ -186,7 +194,8 @@ def register(app: typer.Typer) -> None:
     def archive(
         config: ConfigOption = None,
         lake: Annotated[
-            Path | None, typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).")
+            Path | None,
+            typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).", callback=output_folder),
         ] = None,
         idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without events.")] = None,
     ) -> None:
@@ -213,7 +222,7 @@ def register(app: typer.Typer) -> None:
         lake: Annotated[
             Path | None, typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).")
         ] = None,
-        out: Annotated[Path, typer.Option(help="Output folder.")] = Path("export"),
+        out: Annotated[Path, typer.Option(help="Output folder.", callback=output_folder)] = Path("export"),
         split: Annotated[str, typer.Option(help="train,validation,test fractions, oldest first.")] = "0.7,0.15,0.15",
         fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
     ) -> None:
@@ -221,6 +230,8 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.lake import Split, export
         from driftline.config import ConfigError, load_settings
 
+        if fmt not in ("parquet", "csv"):  # before the lake is read
+            raise typer.BadParameter(f"expected parquet or csv, got {fmt!r}", param_hint="--format")
         try:
             fractions = Split.parse(split)
         except ValueError as e:
@@ -233,6 +244,23 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"export: {e}") from None
         for name, path in paths.items():
             typer.echo(f"{name}: {path}")
+
+
+def _tokens(path: Path) -> dict[str, str]:
+    """The ``{device_id: token}`` of a JSON file; a :class:`ConfigError` naming the file otherwise."""
+    import json
+
+    from driftline.config import ConfigError
+
+    try:
+        tokens = json.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"--tokens {path}: {e.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"--tokens {path}: not JSON ({e})") from None
+    if not isinstance(tokens, dict) or not all(isinstance(v, str) for v in tokens.values()):
+        raise ConfigError(f'--tokens {path}: expected a JSON object of device id -> token, e.g. {{"rooms-000": "..."}}')
+    return tokens
 
 
 def _to_kafka(stack: ExitStack, settings: Settings, bootstrap: str, stream: str) -> Callable[[list[Any]], int]:

@@ -172,6 +172,23 @@ def simulate(
     return report
 
 
+def build_simulations(settings: Settings, scenarios: Iterable[str], options: SimOptions) -> list[Simulation]:
+    """A simulation per scenario; a :class:`ConfigError` names a scenario or option that cannot run.
+
+    Cheap (nothing is generated yet), so commands call it before they start anything.
+    """
+    simulations = []
+    for name in scenarios:
+        if name not in SCENARIOS:
+            raise ConfigError(f"simulate: no scenario {name!r} (known: {', '.join(SCENARIOS)})")
+        settings.stream(name)  # the scenario's stream must be configured
+        try:
+            simulations.append(Simulation(SCENARIOS[name], options))
+        except ValueError as e:
+            raise ConfigError(f"simulate: {e}") from None
+    return simulations
+
+
 def run_simulation(
     settings: Settings,
     bootstrap: str | None = None,
@@ -189,13 +206,7 @@ def run_simulation(
     With ``collector_url`` the events go over HTTP with ``tokens`` (device id -> token); otherwise
     straight to Kafka at ``bootstrap`` (default: the configured servers) with the same validation.
     """
-    options = options or SimOptions()
-    simulations = []
-    for name in scenarios:
-        if name not in SCENARIOS:
-            raise ConfigError(f"simulate: no scenario {name!r} (known: {', '.join(SCENARIOS)})")
-        settings.stream(name)  # the scenario's stream must be configured
-        simulations.append(Simulation(SCENARIOS[name], options))
+    simulations = build_simulations(settings, scenarios, options or SimOptions())
     if out_dir is None:
         out_dir = settings.state_dir / "simulation"
     if collector_url:

@@ -28,8 +28,16 @@ class DriftPoint:
         return asdict(self)
 
 
+#: The fewest events of a stream that leave every drift of :func:`default_schedule` room of its own.
+MIN_EVENTS = 17
+
+
 def default_schedule(stream: str, events: int, concepts: tuple[str, str] = ("A", "B")) -> list[DriftPoint]:
     """Every kind once: abrupt at 20%, gradual 35-45%, incremental 55-65%, recurring switches 75-95%."""
+    if events < MIN_EVENTS:
+        raise ValueError(
+            f"{events} events per stream are too few for the drift schedule: its drifts need at least {MIN_EVENTS}"
+        )
     a, b = concepts
 
     def at(fraction: float) -> int:
