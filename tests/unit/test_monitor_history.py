@@ -5,32 +5,38 @@ from __future__ import annotations
 from datetime import timedelta
 
 from driftline.config import settings_from_dict
+from driftline.monitor.decode import OutcomeView
 from driftline.monitor.history import History
 from driftline.monitor.state import MonitorState
 from driftline.monitor.synthetic import START, outcomes
 from driftline.monitor.ui import status_data
 
 
+def views(n: int, **kwargs):
+    """Synthetic outcomes as the monitor decodes them."""
+    return (OutcomeView.of(o) for o in outcomes(n, **kwargs))
+
+
 def test_points_are_bucketed_bounded_and_scored_as_accuracy() -> None:
     history = History(every=10, points=5, max_keys=2)
-    for i, outcome in enumerate(outcomes(200, error_before=0.0, model_key="k")):
+    for i, outcome in enumerate(views(200, error_before=0.0, model_key="k")):
         history.labelled(history.seen(outcome, "binary"), outcome, float(i % 10 == 0))
     key = history.keys["k"]
     assert key.labelled == 200 and len(key.points) == 5  # 20 buckets, the newest 5 kept
     assert [p[1] for p in key.points] == [0.9] * 5
     assert key.points[-1][0] == (START + timedelta(seconds=199)).timestamp()
     for name in ("a", "b", "c"):
-        history.seen(next(outcomes(1, model_key=name)), "binary")
+        history.seen(next(views(1, model_key=name)), "binary")
     assert list(history.keys) == ["b", "c"]  # an LRU of max_keys
 
 
 def test_a_new_version_is_marked_once_and_a_late_outcome_of_the_old_one_does_not_roll_it_back() -> None:
     history = History()
-    for outcome in outcomes(10, model_key="k"):
+    for outcome in views(10, model_key="k"):
         history.seen(outcome, "binary")
     later = START + timedelta(seconds=100)
-    history.seen(next(outcomes(1, model_key="k", model_version=2, start=later)), "binary")
-    history.seen(next(outcomes(1, model_key="k", model_version=1, prefix="late")), "binary")
+    history.seen(next(views(1, model_key="k", model_version=2, start=later)), "binary")
+    history.seen(next(views(1, model_key="k", model_version=1, prefix="late")), "binary")
     key = history.keys["k"]
     assert key.version == 2
     assert [(kind, text) for _, kind, text in key.marks] == [("version", "logistic v2")]

@@ -14,7 +14,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline.contracts import DriftEvent, Outcome
+from driftline.contracts import DriftEvent
+from driftline.monitor.decode import OutcomeView
 
 #: Keys per stream the page shows (the most recently active); the rest are counted, not drawn.
 MAX_KEYS_SHOWN = 24
@@ -66,10 +67,10 @@ class History:
     max_keys: int = 500
     keys: OrderedDict[str, KeyHistory] = field(default_factory=OrderedDict)
 
-    def seen(self, outcome: Outcome, task: str) -> KeyHistory:
+    def seen(self, outcome: OutcomeView, task: str) -> KeyHistory:
         """The key's history; a model version or name newer than the last one seen is marked."""
         key = self.keys.get(outcome.model_key)
-        ts = outcome.event_ts.timestamp()
+        ts = outcome.event_time
         if key is None:
             key = KeyHistory(
                 outcome.stream,
@@ -93,7 +94,7 @@ class History:
         key.last_event_ts = max(key.last_event_ts, ts)
         return key
 
-    def labelled(self, key: KeyHistory, outcome: Outcome, error: float) -> None:
+    def labelled(self, key: KeyHistory, outcome: OutcomeView, error: float) -> None:
         """Add one labelled outcome's error (0/1, or absolute) and label delay to the open bucket."""
         key.labelled += 1
         key._n += 1
@@ -105,21 +106,19 @@ class History:
             mean_error = key._error / key._n
             score = mean_error if key.task == "regression" else 1.0 - mean_error
             delay = key._delay / key._delays if key._delays else None
-            key.points.append((outcome.event_ts.timestamp(), score, delay))
+            key.points.append((outcome.event_time, score, delay))
             key._n, key._error, key._delay, key._delays = 0, 0.0, 0.0, 0
 
-    def drifted(self, key: KeyHistory, outcome: Outcome, event: DriftEvent) -> None:
+    def drifted(self, key: KeyHistory, outcome: OutcomeView, event: DriftEvent) -> None:
         """Mark a drift detection (concept: "drift", a feature's: "data") at its outcome's event time."""
         if event.level != "drift":
             return
         if event.drift_kind == "concept":
             key.drifts += 1
-            key.marks.append((outcome.event_ts.timestamp(), "drift", f"concept drift ({event.detector})"))
+            key.marks.append((outcome.event_time, "drift", f"concept drift ({event.detector})"))
         else:
             key.data_drifts += 1
-            key.marks.append(
-                (outcome.event_ts.timestamp(), "data", f"data drift of {event.feature} ({event.detector})")
-            )
+            key.marks.append((outcome.event_time, "data", f"data drift of {event.feature} ({event.detector})"))
 
     def view(self) -> dict[str, dict[str, Any]]:
         """Per stream, its most recently active keys (newest first) and how many were left out, for JSON."""

@@ -13,13 +13,14 @@ from confluent_kafka import Message
 from prometheus_client import Counter
 
 from driftline.config import Settings
-from driftline.contracts import ContractError, ControlCommand, Outcome, parse
+from driftline.contracts import ContractError, ControlCommand
 from driftline.httpserver import BackgroundServer, configured_token, refuse_unguarded
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import make_producer, secured
 from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.monitor.app import create_app
+from driftline.monitor.decode import decode_outcome
 from driftline.monitor.exposition import registry_for
 from driftline.monitor.state import MonitorState
 from driftline.monitor.webhook import AlertPolicy, kafka_publisher
@@ -51,7 +52,13 @@ def webhook_token(settings: Settings) -> str:
 
 def build_state(settings: Settings) -> MonitorState:
     m = settings.monitor
-    return MonitorState(settings, window=m.window, dedupe_window=m.dedupe_window, max_device_series=m.max_device_series)
+    return MonitorState(
+        settings,
+        window=m.window,
+        dedupe_window=m.dedupe_window,
+        max_device_series=m.max_device_series,
+        dedupe=m.dedupes(settings.trainer),
+    )
 
 
 @dataclass
@@ -137,7 +144,7 @@ class MonitorService:
 
     def on_record(self, unit: str, message: Message) -> list[Output]:
         try:
-            outcome = parse(Outcome, message.value())
+            outcome = decode_outcome(message.value())
         except ContractError as e:
             log.warning("dropping an invalid outcome at offset %s: %s", message.offset(), e)
             self.state.drop("invalid")

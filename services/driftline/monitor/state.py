@@ -31,6 +31,7 @@ from driftline.contracts import DriftEvent, Outcome
 from driftline.dedupe import RecentIds
 from driftline.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
 from driftline.labels import Labels
+from driftline.monitor.decode import OutcomeView
 from driftline.monitor.estimate import ConfidenceAccuracy
 from driftline.monitor.history import History
 from driftline.monitor.scores import ScoreError, Scores
@@ -85,7 +86,7 @@ class Series:
     learn_ms: float = 0.0
     learns_timed: int = 0
 
-    def timed(self, outcome: Outcome) -> None:
+    def timed(self, outcome: OutcomeView) -> None:
         """Add the trainer's predict and learn time of one outcome (each phase reports its own)."""
         if outcome.predict_ms is not None:
             self.predict_ms += outcome.predict_ms
@@ -94,7 +95,7 @@ class Series:
             self.learn_ms += outcome.learn_ms
             self.learns_timed += 1
 
-    def score(self, estimate: str, outcome: Outcome) -> float:
+    def score(self, estimate: str, outcome: OutcomeView) -> float:
         if estimate not in self.scores:
             self.scores[estimate] = Scores(self.task, self.window, self.named)  # type: ignore[arg-type]
         error = self.scores[estimate].update(outcome.label, outcome.prediction, outcome.proba)
@@ -141,7 +142,7 @@ class ModelTrack:
     def model_version(self) -> int:
         return self.concept.model_version or 0
 
-    def judges(self, outcome: Outcome) -> bool:
+    def judges(self, outcome: OutcomeView) -> bool:
         """True if ``outcome`` comes from the model these detectors judge."""
         return self.concept.judges(outcome.model_name, outcome.model_version)
 
@@ -183,6 +184,7 @@ class MonitorState:
         dedupe_window: int = 100_000,
         max_model_keys: int = 10_000,
         max_device_series: int = 50,
+        dedupe: bool = True,
     ) -> None:
         for name, stream in settings.streams.items():
             check_drift_spec(name, stream)
@@ -191,6 +193,8 @@ class MonitorState:
         self.max_model_keys = max_model_keys
         self.max_device_series = max_device_series
         self.lock = threading.Lock()
+        #: Drop outcomes whose id was seen (at-least-once trainers repeat some); see ``monitor.dedupe``.
+        self.dedupe = dedupe
         self._recent = RecentIds(dedupe_window)
         self.tracks: OrderedDict[str, ModelTrack] = OrderedDict()
         self.series: dict[tuple[str, str], Series] = {}
@@ -217,7 +221,12 @@ class MonitorState:
     def restore(self, state: bytes | None) -> None:
         """Continue from a :meth:`snapshot` (verified by the caller before this unpickles); None: start empty."""
         fresh = MonitorState(
-            _Streams(self.streams), self.window, self._recent.capacity, self.max_model_keys, self.max_device_series
+            _Streams(self.streams),
+            self.window,
+            self._recent.capacity,
+            self.max_model_keys,
+            self.max_device_series,
+            self.dedupe,
         )
         values = {name: getattr(fresh, name) for name in self._STATE}
         if state is not None:
@@ -233,10 +242,12 @@ class MonitorState:
         with self.lock:
             self.dropped[reason] += 1
 
-    def observe(self, outcome: Outcome) -> list[DriftEvent]:
+    def observe(self, outcome: OutcomeView | Outcome) -> list[DriftEvent]:
         """Account for one outcome; return the drift events (detections and warnings) it caused."""
+        if isinstance(outcome, Outcome):
+            outcome = OutcomeView.of(outcome)
         with self.lock:
-            if self._recent.seen(outcome.outcome_id):
+            if self.dedupe and self._recent.seen(outcome.outcome_id):
                 self.dropped["duplicate"] += 1
                 return []
             stream = self.streams.get(outcome.stream)
@@ -249,7 +260,7 @@ class MonitorState:
                 self.dropped["unscorable"] += 1
                 return []
 
-    def _observe(self, outcome: Outcome, stream: StreamConfig) -> list[DriftEvent]:
+    def _observe(self, outcome: OutcomeView, stream: StreamConfig) -> list[DriftEvent]:
         track = self._track(outcome, stream)
         history = self.history.seen(outcome, stream.task)
         targets = [self._series(outcome)]
@@ -282,7 +293,7 @@ class MonitorState:
         self.accepted[(outcome.stream, outcome.model_name)] += 1
         return events
 
-    def _track(self, outcome: Outcome, stream: StreamConfig) -> ModelTrack:
+    def _track(self, outcome: OutcomeView, stream: StreamConfig) -> ModelTrack:
         """The track judging ``outcome``'s model key; its concept judge begins a new life on a new model.
 
         Data drift is the sensors', not the model's: the data detectors outlive the model's lives.
@@ -296,7 +307,7 @@ class MonitorState:
         self.tracks.move_to_end(outcome.model_key)
         while len(self.tracks) > self.max_model_keys:
             self.tracks.popitem(last=False)
-        if track.concept.see(outcome.model_name, outcome.model_version, outcome.event_ts.timestamp()):
+        if track.concept.see(outcome.model_name, outcome.model_version, outcome.event_time):
             # Counters exist at 0 before the first detection: Prometheus' increase() needs a prior sample.
             spec = stream.drift
             self.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
@@ -319,7 +330,7 @@ class MonitorState:
             if feature.drift
         }
 
-    def _series(self, outcome: Outcome) -> Series:
+    def _series(self, outcome: OutcomeView) -> Series:
         key = (outcome.stream, outcome.model_name)
         if key not in self.series:
             self.series[key] = self._new_series(outcome.stream, self.streams[outcome.stream])
@@ -329,7 +340,7 @@ class MonitorState:
         labels = Labels.of(name, stream)
         return Series(stream.task, self.window, labels if labels.named else None)
 
-    def _device_series(self, outcome: Outcome, stream: StreamConfig) -> Series | None:
+    def _device_series(self, outcome: OutcomeView, stream: StreamConfig) -> Series | None:
         if not stream.per_device_metrics:
             return None
         key = (outcome.stream, outcome.model_name, outcome.device_id)
@@ -340,20 +351,20 @@ class MonitorState:
             self.devices[key] = self._new_series(outcome.stream, stream)
         return self.devices[key]
 
-    def _concept_drift(self, track: ModelTrack, outcome: Outcome, error: float) -> list[DriftEvent]:
+    def _concept_drift(self, track: ModelTrack, outcome: OutcomeView, error: float) -> list[DriftEvent]:
         alarm = track.concept.judge(outcome.model_name, outcome.model_version, error)
         if alarm is None or track.concept.detector is None:
             return []
         detector = track.concept.detector
         return [self._record(track, "concept", None, detector, alarm.level, alarm.position, alarm.statistic)]
 
-    def _data_drift(self, track: ModelTrack, outcome: Outcome, cooldown_s: float) -> list[DriftEvent]:
+    def _data_drift(self, track: ModelTrack, outcome: OutcomeView, cooldown_s: float) -> list[DriftEvent]:
         if not track.judges(outcome):
             return []
         events = []
-        event_ts = outcome.event_ts.timestamp()
+        event_ts = outcome.event_time
         for name, detector in track.data.items():
-            value = outcome.features.get(name)
+            value = (outcome.features or {}).get(name)
             if value is None or isinstance(value, str) != (detector.name == CATEGORY_DETECTOR):
                 continue
             alarm = detector.update(value if isinstance(value, str) else float(value))

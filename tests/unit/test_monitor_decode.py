@@ -1,0 +1,78 @@
+"""The monitor's outcome decoder reads what the contract reads, and refuses what breaks it."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from driftline.contracts import ContractError, Outcome, parse
+from driftline.monitor.decode import OutcomeView, decode_outcome
+from driftline.monitor.synthetic import outcomes
+
+READ = [name for name in OutcomeView.__struct_fields__ if name not in ("event_ts", "ts", "event_time")]
+
+
+def varied(n: int) -> list[Outcome]:
+    """Outcomes with every optional field present or absent, and every kind of label."""
+    rng = random.Random(4)
+    found = []
+    for i, o in enumerate(outcomes(n, seed=5)):
+        label = rng.choice([True, 1, 2.5, "UP", None])
+        found.append(
+            o.model_copy(
+                update={
+                    "label": label,
+                    "prediction": rng.choice([False, 0, 1.5, "DOWN", None]),
+                    "proba": rng.choice([None, {"UP": 0.25, "DOWN": 0.75}]),
+                    "holdout": i % 3 == 0,
+                    "predict_ms": rng.choice([None, 0.0, 0.125]),
+                    "learn_ms": rng.choice([None, 0.5]),
+                    "label_delay_s": rng.choice([None, -1.0, 42.0]),
+                    "cleaning": rng.choice([[], ["imputed:temperature"]]),
+                }
+            )
+        )
+    return found
+
+
+def test_every_field_the_monitor_reads_is_the_contracts() -> None:
+    for outcome in varied(300):
+        raw = outcome.to_bytes()
+        view, parsed = decode_outcome(raw), parse(Outcome, raw)
+        for name in READ:
+            got, expected = getattr(view, name), getattr(parsed, name)
+            assert got == expected and type(got) is type(expected), (name, got, expected)
+        assert view.event_time == parsed.event_ts.timestamp()
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda d: d.pop("model_key"), "missing required field `model_key`"),
+        (lambda d: d.pop("event_ts"), "missing required field `event_ts`"),
+        (lambda d: d.update(model_version=0), "`int` >= 1"),
+        (lambda d: d.update(model_version=1.5), "Expected `int`"),
+        (lambda d: d.update(proba={"True": "high"}), "Expected `float`"),
+        (lambda d: d.update(label=[1]), "Expected `bool | int | float | str | null`"),
+        (lambda d: d.update(kind="drift_event"), "Invalid enum value 'drift_event'"),
+        (lambda d: d.update(event_ts="2024-01-01T00:00:00"), "has no time zone"),
+        (lambda d: d.update(event_ts="yesterday"), "Invalid isoformat"),
+        (lambda d: d.update(predict_ms=-1.0), ">= 0"),
+    ],
+)
+def test_an_outcome_that_breaks_the_contract_is_refused_saying_why(change, why: str) -> None:
+    data = orjson.loads(next(outcomes(1)).to_bytes())
+    change(data)
+    raw = orjson.dumps(data)
+    with pytest.raises(ContractError, match=why.replace("`", ".").replace("|", r"\|").replace("[", r"\[")):
+        decode_outcome(raw)
+    with pytest.raises(ContractError):
+        parse(Outcome, raw)  # the contract refuses it too
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b'{"outcome_id": ', b"\xff\xfe", b"x" * 70_000])
+def test_what_is_not_an_outcome_at_all_is_refused(raw: bytes) -> None:
+    with pytest.raises(ContractError):
+        decode_outcome(raw)
