@@ -536,8 +536,20 @@ class MonitorSettings(ConsumerSettings):
         default=1000, description="Labelled outcomes in rolling metrics; predictions in the confidence estimate."
     )
     max_device_series: Annotated[int, Field(ge=0)] = Field(default=50, description="Per-device series per stream.")
-    dedupe_window: Annotated[int, Field(ge=1)] = Field(default=100_000, description="Outcome ids remembered.")
+    dedupe: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Drop outcomes whose id was seen before. Only a trainer running at least once "
+        "(trainer.exactly_once = false) writes an outcome twice, so auto is on exactly then, read from this "
+        "same config: give the monitor the trainer's trainer section, or say on.",
+    )
+    dedupe_window: Annotated[int, Field(ge=1)] = Field(
+        default=100_000, description="Outcome ids remembered per outcomes partition, when dedupe is on."
+    )
     group_id: str = Field(default="driftline-monitor", min_length=1, description="Kafka consumer group of the monitor.")
+
+    def dedupes(self, trainer: TrainerSettings) -> bool:
+        """Whether outcomes are deduplicated by id: ``dedupe``, with auto meaning "the trainer may repeat one"."""
+        return self.dedupe == "on" or (self.dedupe == "auto" and not trainer.exactly_once)
 
 
 class DeviceSettings(Strict):

@@ -24,11 +24,27 @@ def state_for(streams: dict, **kwargs) -> MonitorState:
 def test_duplicate_outcomes_are_dropped_within_a_bounded_memory() -> None:
     ids = RecentIds(2)
     assert [ids.seen(x) for x in ("a", "b", "a", "c", "a")] == [False, False, True, False, False]
-    state = state_for({"rooms": ROOMS})
+    state = state_for({"rooms": ROOMS}, dedupe=True)
     batch = list(outcomes(50))
     for o in batch + batch:
         state.observe(o)
     assert state.accepted[("rooms", "logistic")] == 50 and state.dropped["duplicate"] == 50
+
+
+def test_outcomes_are_deduplicated_only_behind_an_at_least_once_trainer() -> None:
+    """An exactly-once trainer writes each outcome once: then ids are not even looked at."""
+    assert not settings_from_dict({}).monitor.dedupes(settings_from_dict({}).trainer)
+    at_least_once = settings_from_dict({"trainer": {"exactly_once": False}})
+    assert at_least_once.monitor.dedupes(at_least_once.trainer)
+    forced = settings_from_dict({"monitor": {"port": 0, "dedupe": "on"}})
+    assert forced.monitor.dedupes(forced.trainer)
+    off = settings_from_dict({"monitor": {"port": 0, "dedupe": "off"}, "trainer": {"exactly_once": False}})
+    assert not off.monitor.dedupes(off.trainer)
+    state = state_for({"rooms": ROOMS}, dedupe=False)
+    batch = list(outcomes(50))
+    for o in batch + batch:
+        state.observe(o)
+    assert state.accepted[("rooms", "logistic")] == 100 and state.dropped["duplicate"] == 0
 
 
 def test_holdout_is_scored_apart_from_prequential() -> None:
