@@ -161,7 +161,7 @@ def test_a_restored_monitor_state_continues_exactly_like_the_original() -> None:
     for outcome in stream[:1000]:
         original.observe(outcome)
     restored = monitor_state()
-    restored.restore(original.snapshot())
+    restored.restore("p0", original.snapshot("p0"))
     for outcome in stream[:10]:
         assert restored.observe(outcome) == []  # duplicates are still remembered
     drifts_restored = [e for o in stream[1000:] for e in restored.observe(o)]
@@ -171,5 +171,25 @@ def test_a_restored_monitor_state_continues_exactly_like_the_original() -> None:
     assert {key: series.scores["prequential"].values() for key, series in restored.series.items()} == scores
     assert restored.accepted == original.accepted
     assert restored.drifts == original.drifts and restored.dropped == {"duplicate": 10} and not original.dropped
-    restored.restore(None)
+    restored.restore("p0", None)
     assert restored.accepted == {} and restored.tracks == {}
+    restored.release("p0")
+    assert restored.units == {}
+
+
+def test_each_unit_of_the_monitor_is_checkpointed_and_handed_over_on_its_own() -> None:
+    """Units are outcomes partitions: one moves to another monitor with its counts, the others stay."""
+    stream = list(outcomes(600, seed=3))
+    one, other = monitor_state(), monitor_state()
+    for i, outcome in enumerate(stream):
+        one.observe(outcome, f"p{i % 3}")
+    moved = one.snapshot("p1")
+    one.release("p1")
+    other.restore("p1", moved)
+    assert sorted(one.units) == ["p0", "p2"] and sorted(other.units) == ["p1"]
+    assert one.accepted[("rooms", "logistic")] == 400 and other.accepted[("rooms", "logistic")] == 200
+    whole = monitor_state()
+    for outcome in stream:
+        whole.observe(outcome)
+    labelled = one.series[("rooms", "logistic")].labels + other.series[("rooms", "logistic")].labels
+    assert labelled == whole.series[("rooms", "logistic")].labels

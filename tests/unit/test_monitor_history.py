@@ -60,5 +60,8 @@ def test_the_state_feeds_the_history_and_a_restore_starts_it_over() -> None:
     state.observe(next(outcomes(1, prefix="again")).model_copy(update={"predict_ms": 0.75}))
     [model] = status_data(state)["streams"][0]["models"]
     assert (model["predict_us_mean"], model["learn_us_mean"]) == (500.0, 1000.0)
-    state.restore(None)
+    state.restore("p0", state.snapshot("p0"))  # the page starts over; the figures come back
+    [stream] = status_data(state)["streams"]
+    assert stream["keys"] == [] and stream["models"][0]["labelled"] == 3002
+    state.release("p0")
     assert status_data(state)["streams"] == []

@@ -5,11 +5,13 @@ the bucket becomes one point: event time, accuracy (classification) or mean abso
 (regression), and the mean label delay. Points and marks (drift detections, model versions) are
 kept in fixed-length deques, model keys in an LRU of fixed size, so the memory is bounded and each
 outcome costs a few additions. The history is not checkpointed: after a restart the page starts
-over, while Prometheus keeps the long record.
+over, while Prometheus keeps the long record. Each unit of the monitor's state (an outcomes
+partition) keeps its own; :class:`HistoryView` shows those of the units a monitor holds as one.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,8 @@ from driftline.monitor.decode import OutcomeView
 
 #: Keys per stream the page shows (the most recently active); the rest are counted, not drawn.
 MAX_KEYS_SHOWN = 24
+#: Orders the keys of every unit's history by when an outcome last touched them.
+_TOUCHES = itertools.count()
 
 
 @dataclass
@@ -36,6 +40,8 @@ class KeyHistory:
     drifts: int = 0  # concept drifts
     data_drifts: int = 0
     last_event_ts: float = float("-inf")
+    #: When an outcome last came (a number from :data:`_TOUCHES`): newer keys lead the page.
+    touched: int = 0
     _n: int = 0
     _error: float = 0.0
     _delay: float = 0.0
@@ -92,6 +98,7 @@ class History:
             key.model_name, key.version = outcome.model_name, outcome.model_version
             key.marks.append((ts, "version", f"{outcome.model_name} v{outcome.model_version}"))
         key.last_event_ts = max(key.last_event_ts, ts)
+        key.touched = next(_TOUCHES)
         return key
 
     def labelled(self, key: KeyHistory, outcome: OutcomeView, error: float) -> None:
@@ -122,8 +129,24 @@ class History:
 
     def view(self) -> dict[str, dict[str, Any]]:
         """Per stream, its most recently active keys (newest first) and how many were left out, for JSON."""
+        return HistoryView([self]).view()
+
+
+@dataclass
+class HistoryView:
+    """The histories of several units seen as one (each model key lives in one unit)."""
+
+    histories: list[History]
+
+    @property
+    def every(self) -> int:
+        return self.histories[0].every if self.histories else History.every
+
+    def view(self) -> dict[str, dict[str, Any]]:
+        """Per stream, its most recently active keys (newest first) and how many were left out, for JSON."""
+        keys = sorted((k for h in self.histories for k in h.keys.values()), key=lambda k: k.touched, reverse=True)
         streams: dict[str, dict[str, Any]] = {}
-        for key in reversed(self.keys.values()):
+        for key in keys:
             entry = streams.setdefault(key.stream, {"task": key.task, "keys": [], "hidden": 0})
             if len(entry["keys"]) < MAX_KEYS_SHOWN:
                 entry["keys"].append(key.view())

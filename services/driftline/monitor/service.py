@@ -1,4 +1,9 @@
-"""The monitor service: consume outcomes, publish drift events, serve /metrics and the webhook."""
+"""The monitor service: consume outcomes, publish drift events, serve /metrics and the webhook.
+
+Its unit of state is an outcomes partition, as the trainer's is an events partition: monitors of
+one group split the outcomes partitions, each checkpoints and hands over its own, and each serves
+the figures of the partitions it holds (docs/metrics.md says how they add up across monitors).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.monitor.app import create_app
 from driftline.monitor.decode import decode_outcome
 from driftline.monitor.exposition import registry_for
-from driftline.monitor.state import MonitorState
+from driftline.monitor.state import MonitorState, unit_of
 from driftline.monitor.webhook import AlertPolicy, kafka_publisher
 
 log = logging.getLogger(__name__)
@@ -137,20 +142,21 @@ class MonitorService:
             return f"outcome consumer recovering from a Kafka fault: {self.loop.fault}"
         return None
 
-    # The loop's handler: one unit, the whole assignment (the metrics aggregate over model keys).
+    # The loop's handler: a unit is an outcomes partition, as the trainer's (its model keys' outcomes).
 
     def unit_of(self, topic: str, partition: int) -> str:
-        return "all"
+        return unit_of(partition)
 
     def on_record(self, unit: str, message: Message) -> list[Output]:
         try:
             outcome = decode_outcome(message.value())
         except ContractError as e:
-            log.warning("dropping an invalid outcome at offset %s: %s", message.offset(), e)
-            self.state.drop("invalid")
+            log.warning("dropping an invalid outcome at offset %s of partition %s: %s", message.offset(),
+                        message.partition(), e)  # fmt: skip
+            self.state.drop("invalid", unit)
             return []
         outputs: list[Output] = []
-        for event in self.state.observe(outcome):
+        for event in self.state.observe(outcome, unit):
             log.info(
                 "%s %s drift on %s (%s%s) at %d",
                 event.level,
@@ -167,13 +173,13 @@ class MonitorService:
         return [], set()
 
     def snapshot(self, unit: str) -> bytes:
-        return self.state.snapshot()
+        return self.state.snapshot(unit)
 
     def restore(self, unit: str, state: bytes | None) -> None:
-        self.state.restore(state)
+        self.state.restore(unit, state)
 
     def release(self, unit: str) -> None:
-        self.state.restore(None)
+        self.state.release(unit)
 
     def _consume(self) -> None:
         try:

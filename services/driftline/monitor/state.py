@@ -1,8 +1,8 @@
-"""The monitor's memory: what every outcome changes, without any I/O.
+"""The monitor's memory: what every outcome changes, without any I/O, kept per unit (outcomes partition).
 
-:meth:`MonitorState.observe` takes one :class:`~driftline.contracts.Outcome` and updates
+:meth:`MonitorState.observe` takes one outcome of a unit and updates that unit's
 
-* the scores of its stream and model (prequential or holdout, cumulative and rolling),
+* scores of its stream and model (prequential or holdout, cumulative and rolling),
 * label counts and label delays, the distribution of predictions, and the accuracy estimated from
   the predictions' confidence before their labels arrive,
 * the concept-drift detector of its model key (fed the error of each labelled outcome; only a
@@ -10,9 +10,15 @@
   the reset it causes; it also warns, which lets the trainer prepare a warm reset) and the
   data-drift detector of each numeric feature (fed each event's cleaned value once),
 
-and returns the drift events to publish. Everything is bounded: outcome ids are remembered in a
-fixed window, model keys in an LRU of fixed size, per-device series only for streams that ask and
-up to a cap. The exposition reads this state under :attr:`MonitorState.lock`.
+and returns the drift events to publish. A unit is an outcomes partition (``p<partition>``, as
+the trainer's): outcomes are keyed by model key, so a partition's outcomes are all its model
+keys', and each unit is checkpointed, handed over and released on its own
+(:meth:`snapshot`, :meth:`restore`, :meth:`release`), so monitors of one group share the
+partitions. What a monitor exposes pools its units (:attr:`series`, :attr:`accepted` ...).
+
+Everything is bounded: outcome ids are remembered in a fixed window (when deduplicating), model
+keys in an LRU of fixed size, per-device series only for streams that ask and up to a cap per
+unit. The exposition reads this state under :attr:`MonitorState.lock`.
 """
 
 from __future__ import annotations
@@ -23,8 +29,6 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from river import stats
-
 from driftline.concept import ConceptWatch
 from driftline.config import ConfigError, Settings, StreamConfig
 from driftline.contracts import DriftEvent, Outcome
@@ -32,95 +36,37 @@ from driftline.dedupe import RecentIds
 from driftline.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
 from driftline.labels import Labels
 from driftline.monitor.decode import OutcomeView
-from driftline.monitor.estimate import ConfidenceAccuracy
-from driftline.monitor.history import History
-from driftline.monitor.scores import ScoreError, Scores
+from driftline.monitor.history import History, HistoryView
+from driftline.monitor.scores import ScoreError
+from driftline.monitor.series import LABEL_DELAY_BUCKETS, MAX_CLASSES, OTHER_CLASS, QUANTILES, Series, pooled_by_key
 
-#: Label delay histogram buckets, in seconds: from near-immediate feedback to a day.
-LABEL_DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)
-#: Predicted classes counted by name per stream and model; rarer ones share ``__other__``.
-MAX_CLASSES = 20
-OTHER_CLASS = "__other__"
-QUANTILES = (0.05, 0.5, 0.95)
+__all__ = [
+    "DEFAULT_UNIT",
+    "LABEL_DELAY_BUCKETS",
+    "MAX_CLASSES",
+    "OTHER_CLASS",
+    "QUANTILES",
+    "MonitorState",
+    "Series",
+    "UnitState",
+    "check_drift_spec",
+    "partition_of",
+    "unit_of",
+]
 
-
-@dataclass
-class Histogram:
-    """Cumulative bucket counts, the shape Prometheus histograms expose."""
-
-    buckets: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
-
-    def __post_init__(self) -> None:
-        self.counts = [0] * len(self.buckets)
-
-    def observe(self, value: float) -> None:
-        self.total += value
-        self.count += 1
-        for i, bound in enumerate(self.buckets):
-            if value <= bound:
-                self.counts[i] += 1
+#: The unit of outcomes observed without one (tools and tests): partition 0's.
+DEFAULT_UNIT = "p0"
+DriftKey = tuple[str, str, str, str, str]  # stream, model, kind, detector, feature
 
 
-@dataclass
-class Series:
-    """Everything exposed for one stream and model (and, optionally, one device)."""
+def unit_of(partition: int) -> str:
+    """The unit of an outcomes partition (named as the trainer names its units)."""
+    return f"p{partition}"
 
-    task: str
-    window: int
-    named: Labels | None = None  # a binary stream's named classes
-    predictions: int = 0
-    labels: Counter[str] = field(default_factory=Counter)  # by estimate
-    classes: Counter[str] = field(default_factory=Counter)
-    quantiles: dict[float, Any] = field(default_factory=dict)
-    label_delay: Histogram = field(default_factory=lambda: Histogram(LABEL_DELAY_BUCKETS))
-    scores: dict[str, Scores] = field(default_factory=dict)  # by estimate
-    version: int = 0
-    #: Accuracy estimated from the predictions' confidence, before their labels (classification with probabilities).
-    confidence: ConfidenceAccuracy | None = None
-    #: The trainer's time per event as outcomes report it (the key's whole slot: every candidate).
-    predict_ms: float = 0.0
-    predicts_timed: int = 0
-    learn_ms: float = 0.0
-    learns_timed: int = 0
 
-    def timed(self, outcome: OutcomeView) -> None:
-        """Add the trainer's predict and learn time of one outcome (each phase reports its own)."""
-        if outcome.predict_ms is not None:
-            self.predict_ms += outcome.predict_ms
-            self.predicts_timed += 1
-        if outcome.learn_ms is not None:
-            self.learn_ms += outcome.learn_ms
-            self.learns_timed += 1
-
-    def score(self, estimate: str, outcome: OutcomeView) -> float:
-        if estimate not in self.scores:
-            self.scores[estimate] = Scores(self.task, self.window, self.named)  # type: ignore[arg-type]
-        error = self.scores[estimate].update(outcome.label, outcome.prediction, outcome.proba)
-        self.labels[estimate] += 1
-        return error
-
-    def predicted(self, prediction: Any, proba: dict[str, float] | None = None) -> None:
-        self.predictions += 1
-        if prediction is None:
-            return
-        if proba:
-            if self.confidence is None:
-                self.confidence = ConfidenceAccuracy(self.window)
-            self.confidence.update(prediction, proba)
-        if self.task == "regression":
-            if isinstance(prediction, int | float) and not isinstance(prediction, bool):
-                if not self.quantiles:
-                    self.quantiles = {q: stats.RollingQuantile(q, window_size=self.window) for q in QUANTILES}
-                for quantile in self.quantiles.values():
-                    quantile.update(float(prediction))
-            return
-        name = str(prediction)
-        if name not in self.classes and len(self.classes) >= MAX_CLASSES:
-            name = OTHER_CLASS
-        self.classes[name] += 1
+def partition_of(unit: str) -> str:
+    """The partition number of a unit, as a metric label."""
+    return unit.removeprefix("p")
 
 
 @dataclass
@@ -167,19 +113,40 @@ def check_drift_spec(name: str, stream: StreamConfig) -> None:
             raise ConfigError(f"streams.{name}.drift.{key}_params: {e}") from None
 
 
-@dataclass(frozen=True)
-class _Streams:
-    """Just the ``streams`` of a Settings, to build an empty state like an existing one."""
+@dataclass
+class UnitState:
+    """One unit's (outcomes partition's) part of the state: what its checkpoint holds, and its page history."""
 
-    streams: dict[str, StreamConfig]
+    recent: RecentIds
+    tracks: OrderedDict[str, ModelTrack] = field(default_factory=OrderedDict)
+    series: dict[tuple[str, str], Series] = field(default_factory=dict)
+    devices: dict[tuple[str, str, str], Series] = field(default_factory=dict)
+    device_overflow: Counter[str] = field(default_factory=Counter)
+    accepted: Counter[tuple[str, str]] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    drifts: Counter[DriftKey] = field(default_factory=Counter)
+    warnings: Counter[DriftKey] = field(default_factory=Counter)
+    last_drift_ts: dict[DriftKey, float] = field(default_factory=dict)
+    #: The status page's short memory: not checkpointed (see :mod:`.history`).
+    history: History = field(default_factory=History)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["history"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # Outcomes after the checkpoint come again: drawing them twice would distort the page.
+        self.history = History()
 
 
 class MonitorState:
-    """Metric state and drift detectors for every stream of ``settings``."""
+    """Metric state and drift detectors for every stream of ``settings``, per unit."""
 
     def __init__(
         self,
-        settings: Settings | _Streams,
+        settings: Settings,
         window: int = 1000,
         dedupe_window: int = 100_000,
         max_model_keys: int = 10_000,
@@ -190,81 +157,73 @@ class MonitorState:
             check_drift_spec(name, stream)
         self.streams = settings.streams
         self.window = window
+        self.dedupe_window = dedupe_window
         self.max_model_keys = max_model_keys
         self.max_device_series = max_device_series
-        self.lock = threading.Lock()
         #: Drop outcomes whose id was seen (at-least-once trainers repeat some); see ``monitor.dedupe``.
         self.dedupe = dedupe
-        self._recent = RecentIds(dedupe_window)
-        self.tracks: OrderedDict[str, ModelTrack] = OrderedDict()
-        self.series: dict[tuple[str, str], Series] = {}
-        self.devices: dict[tuple[str, str, str], Series] = {}
-        self.device_overflow: Counter[str] = Counter()
-        self.accepted: Counter[tuple[str, str]] = Counter()
-        self.dropped: Counter[str] = Counter()
-        self.drifts: Counter[tuple[str, str, str, str, str]] = Counter()
-        self.warnings: Counter[tuple[str, str, str, str, str]] = Counter()
-        self.last_drift_ts: dict[tuple[str, str, str, str, str], float] = {}
-        # The status page's short memory; not in _STATE: it is not checkpointed.
-        self.history = History(max_keys=min(max_model_keys, 500))
+        #: Held by the consumer per outcome and by every reader; re-entrant, as the pooled views take it too.
+        self.lock = threading.RLock()
+        self.units: dict[str, UnitState] = {}
+        self._labels = {name: Labels.of(name, stream) for name, stream in self.streams.items()}
 
-    #: What a checkpoint holds: everything but the configuration and the lock.
-    _STATE = (
-        "_recent", "tracks", "series", "devices", "device_overflow", "accepted", "dropped", "drifts", "warnings",
-        "last_drift_ts",
-    )  # fmt: skip
+    def _fresh(self) -> UnitState:
+        return UnitState(RecentIds(self.dedupe_window), history=History(max_keys=min(self.max_model_keys, 500)))
 
-    def snapshot(self) -> bytes:
+    def _unit(self, unit: str) -> UnitState:
+        state = self.units.get(unit)
+        if state is None:
+            state = self.units[unit] = self._fresh()
+        return state
+
+    # Units: checkpointed, handed over, released
+
+    def snapshot(self, unit: str = DEFAULT_UNIT) -> bytes:
         with self.lock:
-            return pickle.dumps({name: getattr(self, name) for name in self._STATE}, protocol=pickle.HIGHEST_PROTOCOL)
+            return pickle.dumps(self._unit(unit), protocol=pickle.HIGHEST_PROTOCOL)
 
-    def restore(self, state: bytes | None) -> None:
-        """Continue from a :meth:`snapshot` (verified by the caller before this unpickles); None: start empty."""
-        fresh = MonitorState(
-            _Streams(self.streams),
-            self.window,
-            self._recent.capacity,
-            self.max_model_keys,
-            self.max_device_series,
-            self.dedupe,
-        )
-        values = {name: getattr(fresh, name) for name in self._STATE}
-        if state is not None:
-            values.update(pickle.loads(state))
+    def restore(self, unit: str = DEFAULT_UNIT, state: bytes | None = None) -> None:
+        """Take over ``unit`` from a :meth:`snapshot` (verified by the caller before this unpickles); None: fresh."""
+        restored = pickle.loads(state) if state is not None else self._fresh()
         with self.lock:
-            for name, value in values.items():
-                setattr(self, name, value)
-            # Outcomes after the checkpoint come again: drawing them twice would distort the page.
-            self.history = fresh.history
+            self.units[unit] = restored
 
-    def drop(self, reason: str) -> None:
+    def release(self, unit: str = DEFAULT_UNIT) -> None:
+        """Forget ``unit`` (another monitor holds it now): its figures leave this monitor's."""
+        with self.lock:
+            self.units.pop(unit, None)
+
+    # Outcomes
+
+    def drop(self, reason: str, unit: str = DEFAULT_UNIT) -> None:
         """Count an outcome that was not used (invalid, duplicate, unknown stream, unscorable)."""
         with self.lock:
-            self.dropped[reason] += 1
+            self._unit(unit).dropped[reason] += 1
 
-    def observe(self, outcome: OutcomeView | Outcome) -> list[DriftEvent]:
-        """Account for one outcome; return the drift events (detections and warnings) it caused."""
+    def observe(self, outcome: OutcomeView | Outcome, unit: str = DEFAULT_UNIT) -> list[DriftEvent]:
+        """Account for one outcome of ``unit``; return the drift events (detections and warnings) it caused."""
         if isinstance(outcome, Outcome):
             outcome = OutcomeView.of(outcome)
         with self.lock:
-            if self.dedupe and self._recent.seen(outcome.outcome_id):
-                self.dropped["duplicate"] += 1
+            u = self.units.get(unit) or self._unit(unit)
+            if self.dedupe and u.recent.seen(outcome.outcome_id):
+                u.dropped["duplicate"] += 1
                 return []
             stream = self.streams.get(outcome.stream)
             if stream is None:
-                self.dropped["unknown_stream"] += 1
+                u.dropped["unknown_stream"] += 1
                 return []
             try:
-                return self._observe(outcome, stream)
+                return self._observe(u, outcome, stream)
             except ScoreError:
-                self.dropped["unscorable"] += 1
+                u.dropped["unscorable"] += 1
                 return []
 
-    def _observe(self, outcome: OutcomeView, stream: StreamConfig) -> list[DriftEvent]:
-        track = self._track(outcome, stream)
-        history = self.history.seen(outcome, stream.task)
-        targets = [self._series(outcome)]
-        device = self._device_series(outcome, stream)
+    def _observe(self, u: UnitState, outcome: OutcomeView, stream: StreamConfig) -> list[DriftEvent]:
+        track = self._track(u, outcome, stream)
+        history = u.history.seen(outcome, stream.task)
+        targets = [self._series(u, outcome)]
+        device = self._device_series(u, outcome, stream)
         if device is not None:
             targets.append(device)
         events: list[DriftEvent] = []
@@ -277,43 +236,43 @@ class MonitorState:
         if first_phase:
             for series in targets:
                 series.predicted(outcome.prediction, outcome.proba)
-            events += self._data_drift(track, outcome, stream.drift.data_cooldown_s)
+            events += self._data_drift(u, track, outcome, stream.drift.data_cooldown_s)
         if outcome.label is not None and outcome.prediction is not None:
             estimate = "holdout" if outcome.holdout else "prequential"
             error = targets[0].score(estimate, outcome)
-            self.history.labelled(history, outcome, error)
+            u.history.labelled(history, outcome, error)
             for series in targets[1:]:
                 series.score(estimate, outcome)
             if outcome.label_delay_s is not None and outcome.label_delay_s >= 0:
                 for series in targets:
                     series.label_delay.observe(outcome.label_delay_s)
-            events += self._concept_drift(track, outcome, error)
+            events += self._concept_drift(u, track, outcome, error)
         for event in events:
-            self.history.drifted(history, outcome, event)
-        self.accepted[(outcome.stream, outcome.model_name)] += 1
+            u.history.drifted(history, outcome, event)
+        u.accepted[(outcome.stream, outcome.model_name)] += 1
         return events
 
-    def _track(self, outcome: OutcomeView, stream: StreamConfig) -> ModelTrack:
+    def _track(self, u: UnitState, outcome: OutcomeView, stream: StreamConfig) -> ModelTrack:
         """The track judging ``outcome``'s model key; its concept judge begins a new life on a new model.
 
         Data drift is the sensors', not the model's: the data detectors outlive the model's lives.
         """
-        track = self.tracks.get(outcome.model_key)
+        track = u.tracks.get(outcome.model_key)
         if track is None:
             track = ModelTrack(
                 outcome.stream, outcome.model_key, ConceptWatch(stream.drift, stream.task), self._data_detectors(stream)
             )
-            self.tracks[outcome.model_key] = track
-        self.tracks.move_to_end(outcome.model_key)
-        while len(self.tracks) > self.max_model_keys:
-            self.tracks.popitem(last=False)
+            u.tracks[outcome.model_key] = track
+        u.tracks.move_to_end(outcome.model_key)
+        while len(u.tracks) > self.max_model_keys:
+            u.tracks.popitem(last=False)
         if track.concept.see(outcome.model_name, outcome.model_version, outcome.event_time):
             # Counters exist at 0 before the first detection: Prometheus' increase() needs a prior sample.
             spec = stream.drift
-            self.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
-            self.warnings[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
+            u.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
+            u.warnings[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
             for name, detector in track.data.items():
-                self.drifts[(outcome.stream, outcome.model_name, "data", detector.name, name)] += 0
+                u.drifts[(outcome.stream, outcome.model_name, "data", detector.name, name)] += 0
         return track
 
     @staticmethod
@@ -330,35 +289,36 @@ class MonitorState:
             if feature.drift
         }
 
-    def _series(self, outcome: OutcomeView) -> Series:
+    def _series(self, u: UnitState, outcome: OutcomeView) -> Series:
         key = (outcome.stream, outcome.model_name)
-        if key not in self.series:
-            self.series[key] = self._new_series(outcome.stream, self.streams[outcome.stream])
-        return self.series[key]
+        series = u.series.get(key)
+        if series is None:
+            series = u.series[key] = self._new_series(outcome.stream)
+        return series
 
-    def _new_series(self, name: str, stream: StreamConfig) -> Series:
-        labels = Labels.of(name, stream)
-        return Series(stream.task, self.window, labels if labels.named else None)
+    def _new_series(self, name: str) -> Series:
+        labels = self._labels[name]
+        return Series(self.streams[name].task, self.window, labels if labels.named else None)
 
-    def _device_series(self, outcome: OutcomeView, stream: StreamConfig) -> Series | None:
+    def _device_series(self, u: UnitState, outcome: OutcomeView, stream: StreamConfig) -> Series | None:
         if not stream.per_device_metrics:
             return None
         key = (outcome.stream, outcome.model_name, outcome.device_id)
-        if key not in self.devices:
-            if sum(1 for k in self.devices if k[0] == outcome.stream) >= self.max_device_series:
-                self.device_overflow[outcome.stream] += 1
+        if key not in u.devices:
+            if sum(1 for k in u.devices if k[0] == outcome.stream) >= self.max_device_series:
+                u.device_overflow[outcome.stream] += 1
                 return None
-            self.devices[key] = self._new_series(outcome.stream, stream)
-        return self.devices[key]
+            u.devices[key] = self._new_series(outcome.stream)
+        return u.devices[key]
 
-    def _concept_drift(self, track: ModelTrack, outcome: OutcomeView, error: float) -> list[DriftEvent]:
+    def _concept_drift(self, u: UnitState, track: ModelTrack, outcome: OutcomeView, error: float) -> list[DriftEvent]:
         alarm = track.concept.judge(outcome.model_name, outcome.model_version, error)
         if alarm is None or track.concept.detector is None:
             return []
         detector = track.concept.detector
-        return [self._record(track, "concept", None, detector, alarm.level, alarm.position, alarm.statistic)]
+        return [self._record(u, track, "concept", None, detector, alarm.level, alarm.position, alarm.statistic)]
 
-    def _data_drift(self, track: ModelTrack, outcome: OutcomeView, cooldown_s: float) -> list[DriftEvent]:
+    def _data_drift(self, u: UnitState, track: ModelTrack, outcome: OutcomeView, cooldown_s: float) -> list[DriftEvent]:
         if not track.judges(outcome):
             return []
         events = []
@@ -371,11 +331,12 @@ class MonitorState:
             if alarm is None or event_ts < track.data_quiet_until.get(name, float("-inf")):
                 continue
             track.data_quiet_until[name] = event_ts + cooldown_s
-            events.append(self._record(track, "data", name, detector, alarm.level, alarm.position, alarm.statistic))
+            events.append(self._record(u, track, "data", name, detector, alarm.level, alarm.position, alarm.statistic))
         return events
 
+    @staticmethod
     def _record(
-        self,
+        u: UnitState,
         track: ModelTrack,
         kind: str,
         feature: str | None,
@@ -399,8 +360,67 @@ class MonitorState:
         )
         labels = (track.stream, track.model_name, kind, detector.name, feature or "")
         if level == "drift":
-            self.drifts[labels] += 1
-            self.last_drift_ts[labels] = event.ts.timestamp()
+            u.drifts[labels] += 1
+            u.last_drift_ts[labels] = event.ts.timestamp()
         else:
-            self.warnings[labels] += 1
+            u.warnings[labels] += 1
         return event
+
+    # What this monitor exposes: its units pooled (take the lock around several reads for one picture)
+
+    @property
+    def series(self) -> dict[tuple[str, str], Series]:
+        with self.lock:
+            return pooled_by_key(u.series for u in self.units.values())
+
+    @property
+    def devices(self) -> dict[tuple[str, str, str], Series]:
+        with self.lock:
+            return pooled_by_key(u.devices for u in self.units.values())
+
+    def _summed(self, name: str) -> Counter[Any]:
+        with self.lock:
+            total: Counter[Any] = Counter()
+            for u in self.units.values():
+                for key, n in getattr(u, name).items():
+                    total[key] += n  # keeps keys at 0 (Counter.update would too; + would drop them)
+            return total
+
+    @property
+    def accepted(self) -> Counter[tuple[str, str]]:
+        return self._summed("accepted")
+
+    @property
+    def dropped(self) -> Counter[str]:
+        return self._summed("dropped")
+
+    @property
+    def drifts(self) -> Counter[DriftKey]:
+        return self._summed("drifts")
+
+    @property
+    def warnings(self) -> Counter[DriftKey]:
+        return self._summed("warnings")
+
+    @property
+    def device_overflow(self) -> Counter[str]:
+        return self._summed("device_overflow")
+
+    @property
+    def last_drift_ts(self) -> dict[DriftKey, float]:
+        with self.lock:
+            latest: dict[DriftKey, float] = {}
+            for u in self.units.values():
+                for key, ts in u.last_drift_ts.items():
+                    latest[key] = max(ts, latest.get(key, ts))
+            return latest
+
+    @property
+    def tracks(self) -> dict[str, ModelTrack]:
+        with self.lock:
+            return {key: track for u in self.units.values() for key, track in u.tracks.items()}
+
+    @property
+    def history(self) -> HistoryView:
+        with self.lock:
+            return HistoryView([u.history for u in self.units.values()])
