@@ -100,6 +100,11 @@ class DriftSpec(Strict):
         description="Events after a data-drift detection during which that feature's detector stays quiet "
         "(64 found the most annotated change points of River's Occupancy set: benchmarks/results/drift.md).",
     )
+    data_block: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=16,
+        description="A number feature's data detector is fed the mean of each block of this many values: one "
+        "update per block instead of one per event (1: every value).",
+    )
     data_cooldown_s: Annotated[float, Field(ge=0)] = Field(
         default=0.0,
         description="Event-time seconds after a data-drift detection during which the same feature stays quiet "

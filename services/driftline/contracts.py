@@ -156,6 +156,23 @@ class LabelEvent(Contract):
 
     _ts = field_validator("ts", mode="before")(_time_text)
 
+class DriftEvent(Contract):
+    """A drift detection, published by the trainer that judged it (and carried on the outcome it was made at)."""
+
+    kind: Literal["drift_event"] = "drift_event"
+    drift_id: Annotated[str, Field(max_length=400)]
+    drift_kind: Literal["concept", "data"]
+    level: Literal["warning", "drift"] = "drift"
+    stream: StreamName
+    model_key: ModelKey
+    model_name: Annotated[str, Field(max_length=200)]
+    model_version: int
+    detector: Annotated[str, Field(max_length=64)]
+    feature: FeatureName | None = None
+    position: Annotated[int, Field(ge=0)] = Field(description="Outcomes seen by the detector when it fired.")
+    statistic: float | None = None
+    ts: AwareDatetime = Field(default_factory=utc_now)
+
 
 class Outcome(Contract):
     """What the trainer did with one event: its prediction and, once known, the label."""
@@ -178,13 +195,24 @@ class Outcome(Contract):
     label: Label | None = None
     learned: bool = False
     holdout: bool = False
-    features: dict[FeatureName, Label] = Field(description="The cleaned features the model saw.")
-    cleaning: list[ShortText] = Field(default_factory=list, description="Cleaning steps applied.")
+    features: dict[FeatureName, Label] | None = Field(
+        default=None,
+        description="The cleaned features the model saw; the trainer no longer writes them (it judges data drift "
+        "itself), older outcomes carry them.",
+    )
+    cleaning: list[ShortText] | None = Field(
+        default=None, description="Cleaning steps applied; no longer written (counted in the trainer's metrics)."
+    )
     event_ts: AwareDatetime
     ts: AwareDatetime = Field(description="When the trainer emitted this outcome.")
     predict_ms: Annotated[float, Field(ge=0)] | None = None
     learn_ms: Annotated[float, Field(ge=0)] | None = None
     label_delay_s: float | None = Field(default=None, description="Label time minus event time.")
+    drift: list[DriftEvent] | None = Field(
+        default=None,
+        description="The drift detections (concept and data, warnings and drifts) the trainer made at this outcome, "
+        "also published on the drift topic in the same transaction.",
+    )
 
 
 class LabelRequest(Contract):
@@ -238,22 +266,29 @@ class OutcomeRecord:
     label: bool | int | float | str | None
     learned: bool
     holdout: bool
-    features: dict[str, bool | int | float | str]
-    cleaning: list[str]
     event_ts: datetime
     ts: datetime
     predict_ms: float | None = None
     learn_ms: float | None = None
     label_delay_s: float | None = None
+    #: The drift detections made at this outcome (rare: None on nearly every outcome).
+    drift: list[DriftEvent] | None = None
     version: Literal[1] = 1
     kind: Literal["outcome"] = "outcome"
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self, option=orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY)
+        return orjson.dumps(self, default=_contract_json, option=orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY)
 
     def to_outcome(self) -> Outcome:
         """The validated contract object (tests and tools; the trainer's hot path needs only the bytes)."""
         return parse(Outcome, self.to_bytes())
+
+
+def _contract_json(value: Any) -> Any:
+    """orjson's fallback for what it cannot serialize itself: a contract object inside a record (drift events)."""
+    if isinstance(value, Contract):
+        return value.__pydantic_serializer__.to_python(value, mode="json", exclude_none=True)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def checked_scalar(value: Any, what: str) -> Any:
@@ -328,22 +363,6 @@ class ControlAck(Contract):
     ts: AwareDatetime = Field(default_factory=utc_now)
 
 
-class DriftEvent(Contract):
-    """A drift detection published by the monitor."""
-
-    kind: Literal["drift_event"] = "drift_event"
-    drift_id: Annotated[str, Field(max_length=400)]
-    drift_kind: Literal["concept", "data"]
-    level: Literal["warning", "drift"] = "drift"
-    stream: StreamName
-    model_key: ModelKey
-    model_name: Annotated[str, Field(max_length=200)]
-    model_version: int
-    detector: Annotated[str, Field(max_length=64)]
-    feature: FeatureName | None = None
-    position: Annotated[int, Field(ge=0)] = Field(description="Outcomes seen by the detector when it fired.")
-    statistic: float | None = None
-    ts: AwareDatetime = Field(default_factory=utc_now)
 
 
 #: Every contract, by its ``kind``.

@@ -107,3 +107,29 @@ def test_rollback_serves_the_newest_snapshot_of_that_key(tmp_path: Path) -> None
     run(core, stream[3 * FLIP :])
     assert versions(core) == {"machines/m1": 1, "machines/m2": 2, "machines/m3": 1}
     assert core.metrics.drift_reactions.labels("machines", "rollback")._value.get() == 1
+
+
+def test_the_outcome_carries_the_trainers_detections_concept_and_data(tmp_path: Path) -> None:
+    stream = {"task": "binary", "scope": "device", "features": {"x": {}, "hum": {}}}
+    core = TrainerCore(settings_from_dict({"state_dir": str(tmp_path), "streams": {"machines": stream}}, "test"))
+    rng = random.Random(1)
+    # Device m3's humidity sensor, which the label does not depend on, moves from about 40 to about 60
+    # halfway: a data drift, its concept unchanged.
+    stream_events = [
+        e.model_copy(update={"features": {**e.features, "hum": rng.gauss(60 if moved else 40, 2)}})
+        for e in events()
+        if (moved := e.device_id == "m3" and e.ts >= T0 + timedelta(seconds=1500)) or True
+    ]
+    outcomes = run(core, stream_events)
+    carried = [(o, d) for o in outcomes for d in o.drift or ()]
+    concept = [(o, d) for o, d in carried if d.drift_kind == "concept" and d.level == "drift"]
+    data = [(o, d) for o, d in carried if d.drift_kind == "data"]
+    # The concept drift of m2 is carried by the outcome it was judged at, and only m2's.
+    assert {d.model_key for _, d in concept} == {"machines/m2"}
+    assert all(o.model_key == d.model_key and o.model_version == d.model_version for o, d in concept)
+    # The data drift of m3 is found once, soon after its change, counted in m3's events.
+    assert [(d.model_key, d.feature) for _, d in data] == [("machines/m3", "hum")]
+    assert 1500 < data[0][1].position < 1600
+    assert data[0][0].event_ts >= T0 + timedelta(seconds=1500) and data[0][0].model_key == "machines/m3"
+    # No outcome carries its features any more.
+    assert all(o.features is None and o.cleaning is None for o in outcomes)

@@ -24,6 +24,7 @@ from driftline.contracts import (
     MAX_TEXT,
     ControlAck,
     ControlCommand,
+    DriftEvent,
     LabelEvent,
     LabelRequest,
     OutcomeRecord,
@@ -31,7 +32,9 @@ from driftline.contracts import (
     checked_scalar,
     utc_now,
 )
+from driftline.datadrift import DataWatch
 from driftline.dedupe import RecentIds
+from driftline.detectors import Alarm
 from driftline.keys import model_key, stream_of
 from driftline.labels import LabelError, Labels, confidence_of
 from driftline.modelspec import ModelSpecError
@@ -61,6 +64,25 @@ def proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
     return {str(label): checked_scalar(float(p), f"the probability of {label!r}") for label, p in proba.items()}
 
 
+def drift_event(
+    key: str, model_name: str, version: int, kind: str, feature: str | None, detector: str, alarm: Alarm
+) -> DriftEvent:
+    """The detection ``alarm`` of one model key's judge, as the drift topic and the outcome carry it."""
+    return DriftEvent(
+        drift_id=f"{key}:v{version}:{kind}:{feature or '-'}:{alarm.level}:{alarm.position}",
+        drift_kind=kind,  # type: ignore[arg-type]
+        level=alarm.level,
+        stream=stream_of(key),
+        model_key=key,
+        model_name=model_name,
+        model_version=version,
+        detector=detector,
+        feature=feature,
+        position=alarm.position,
+        statistic=alarm.statistic,
+    )
+
+
 #: Commands and drift warnings remembered per model key, so one read twice is applied once.
 APPLIED_REMEMBERED = 1000
 
@@ -72,8 +94,10 @@ class KeyState:
     cleaner: Cleaner
     recent: RecentIds
     pending: PendingLabels
-    #: Judges the key's errors outcome by outcome, as the monitor does, so a drift is acted on where it shows.
+    #: Judges the key's errors outcome by outcome, so a drift is acted on where it shows.
     watch: ConceptWatch
+    #: Judges the key's cleaned features (None: the stream watches none).
+    data: DataWatch | None = None
     applied: RecentIds = field(default_factory=lambda: RecentIds(APPLIED_REMEMBERED))
     #: Streams with a label budget: which labels to ask for, and the requests no label answered yet.
     asking: BudgetedUncertainty | None = None
@@ -134,6 +158,7 @@ class TrainerCore:
                 RecentIds(stream.dedupe_window),
                 PendingLabels(stream.label_ttl_s, stream.max_pending_labels),
                 ConceptWatch(stream.drift, stream.task),
+                DataWatch.of(stream.drift, stream.features),
             )
             self._report_version(slot)
         return slot, self.keys[key]
@@ -186,17 +211,20 @@ class TrainerCore:
                 event.event_id, event.device_id, cleaned.features, event.ts, predictions,
                 proba_text(labels.proba_from_model(proba)), serving, slot.version, holdout, cleaned.steps,
             )  # fmt: skip
+            drifts = self._data_drift(slot, state, pending) if state.data is not None else None
             answer = labels.from_model(prediction)
             known, y = (False, None) if event.label is None else self._model_label(key, event.stream, event.label)
             if not known:
                 expired = state.pending.add(pending)
                 if expired:
                     self.metrics.labels_expired.labels(event.stream).inc(expired)
-                return self._watch(slot, state, self._outcome(key, event.stream, pending, answer, predict_s=predict_s))
+                outcome = self._outcome(key, event.stream, pending, answer, predict_s=predict_s, drift=drifts)
+                return self._watch(slot, state, outcome)
             learn_s = self._learn(slot, event.stream, pending, y, encoded)
             outcome = self._outcome(
-                key, event.stream, pending, answer, label=event.label, predict_s=predict_s, learn_s=learn_s
-            )
+                key, event.stream, pending, answer, label=event.label, predict_s=predict_s, learn_s=learn_s,
+                drift=drifts,
+            )  # fmt: skip
             return self._watch(slot, state, outcome)
 
     def on_label(self, label: LabelEvent) -> OutcomeRecord | None:
@@ -261,6 +289,7 @@ class TrainerCore:
         predict_s: float | None = None,
         learn_s: float | None = None,
         label_delay_s: float | None = None,
+        drift: list[DriftEvent] | None = None,
     ) -> OutcomeRecord:
         return OutcomeRecord(
             outcome_id(key, pending.device_id, pending.event_id, label is not None),
@@ -275,13 +304,12 @@ class TrainerCore:
             label,
             label is not None and not pending.holdout,
             label is not None and pending.holdout,
-            pending.features,
-            pending.steps,
             pending.event_ts,
             utc_now(),
             None if predict_s is None else predict_s * 1000,
             None if learn_s is None else learn_s * 1000,
             label_delay_s,
+            drift,
         )
 
     # Label requests
@@ -301,7 +329,8 @@ class TrainerCore:
         ident = event_ident(outcome.device_id, outcome.event_id)
         with self.lock:
             state = self.keys.get(outcome.model_key)
-            if state is None or ident not in state.pending:
+            waiting = state.pending.get(ident) if state is not None else None
+            if state is None or waiting is None:
                 return None
             if state.asking is None or state.asking.budget != stream.label_budget:
                 # Seeded by the model key: the same events in the same order are asked for alike.
@@ -320,7 +349,7 @@ class TrainerCore:
                 prediction=outcome.prediction,
                 proba=outcome.proba,
                 confidence=confidence,
-                features=outcome.features,
+                features=waiting.features,
                 event_ts=outcome.event_ts,
                 expires_at=outcome.event_ts + state.pending.ttl,
             )
@@ -368,6 +397,8 @@ class TrainerCore:
                 slot.stream = key_state.cleaner.stream = stream
                 if getattr(key_state, "watch", None) is None:  # a checkpoint from before the trainer judged drift
                     key_state.watch = ConceptWatch(stream.drift, stream.task)
+                if not hasattr(key_state, "data"):  # from before the trainer judged data drift
+                    key_state.data = DataWatch.of(stream.drift, stream.features)
                 self.slots[key], self.keys[key] = slot, key_state
                 self._report_version(slot)
         return list(restored)
@@ -410,11 +441,10 @@ class TrainerCore:
     # Drift
 
     def _watch(self, slot: ModelSlot, state: KeyState, outcome: OutcomeRecord) -> OutcomeRecord:
-        """Judge the key's outcome as the monitor will, and act on a concept drift before the next event.
+        """Judge the key's outcome for concept drift, and act on a drift before the key's next event.
 
-        The monitor's judge sees the same outcomes in the same order, so its drift event names the
-        outcome after which the trainer acted; acting here, not on the monitor's message, puts the
-        reset at the same place in the key's events on every run.
+        The detection travels on the outcome (and on the drift topic) at the outcome where it was
+        made, and the reset happens right there, so the same input gives the same resets on every run.
         """
         watch = state.watch
         watch.see(outcome.model_name, outcome.model_version, outcome.event_ts.timestamp())
@@ -427,9 +457,27 @@ class TrainerCore:
             return outcome
         alarm = watch.judge(outcome.model_name, outcome.model_version, error)
         if alarm is not None:
+            assert watch.detector is not None
+            found = drift_event(
+                outcome.model_key, outcome.model_name, outcome.model_version, "concept", None, watch.detector.name, alarm
+            )
+            outcome.drift = [*(outcome.drift or ()), found]
             done = self._react(slot, alarm.level)
             log.info("concept %s on %s (%s at %s): %s", alarm.level, slot.key, watch.spec.concept, alarm.position, done)
         return outcome
+
+    def _data_drift(self, slot: ModelSlot, state: KeyState, pending: Pending) -> list[DriftEvent] | None:
+        """Judge the event's cleaned features; the data drifts it completed, if any."""
+        assert state.data is not None
+        found = state.data.see(pending.features, pending.event_ts.timestamp())
+        if not found:
+            return None
+        for feature, detector, alarm in found:
+            log.info("data drift on %s, feature %s (%s at %s)", slot.key, feature, detector, alarm.position)
+        return [
+            drift_event(slot.key, pending.model_name, pending.model_version, "data", feature, detector, alarm)
+            for feature, detector, alarm in found
+        ]
 
     def _react(self, slot: ModelSlot, level: str) -> str | None:
         """Apply the stream's ``drift.on_alert`` to one model key: what was done, or None.

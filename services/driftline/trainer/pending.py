@@ -59,6 +59,10 @@ class PendingLabels:
     def pop(self, device_id: str, event_id: str) -> Pending | None:
         return self._items.pop(event_ident(device_id, event_id), None)
 
+    def get(self, ident: str) -> Pending | None:
+        """The prediction waiting under ``ident`` (:func:`event_ident`), if it still waits."""
+        return self._items.get(ident)
+
     def __contains__(self, ident: object) -> bool:
         """Whether the event of ``ident`` (:func:`event_ident`) still waits for its label."""
         return ident in self._items

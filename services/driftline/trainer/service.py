@@ -1,4 +1,4 @@
-"""The trainer at the Kafka edge: events, labels, commands, drift in; outcomes, label requests, acks, dead letters out.
+"""The trainer at the Kafka edge: events, labels, commands in; outcomes, drift, label requests, acks, dead letters out.
 
 All Kafka I/O is the :class:`~driftline.kafkaio.loop.StreamLoop`'s; this class is the trainer's
 :class:`~driftline.kafkaio.loop.Handler`. Its unit of state is a partition number: events and
@@ -46,7 +46,7 @@ def unit_of_partition(partition: int) -> str:
 
 
 class TrainerService:
-    """One trainer instance: a member of the trainer group on events and labels, reading control and drift whole."""
+    """One trainer instance: a member of the trainer group on events and labels, reading control whole."""
 
     def __init__(self, settings: Settings, bootstrap: str, core: TrainerCore | None = None) -> None:
         self.settings = settings
@@ -155,6 +155,10 @@ class TrainerService:
         if outcome is None:
             return []
         outputs = [self._output(self.settings.topics.outcomes.name, outcome, outcome.model_key)]
+        if outcome.drift:
+            # In the outcome's transaction: a detection is published exactly once, where it was made.
+            drift_topic = self.settings.topics.drift.name
+            outputs.extend(self._output(drift_topic, event, event.model_key) for event in outcome.drift)
         # In the same transaction as the outcome: a request is published exactly once, like it.
         if (request := self.core.label_request(outcome)) is not None:
             outputs.append(self._output(self.settings.topics.label_requests.name, request, request.model_key))

@@ -1,0 +1,102 @@
+"""The data-drift judge of one model key: has a cleaned feature's distribution changed?
+
+The trainer runs it on the features it has just cleaned (they are at hand there, and outcomes
+need not carry them to anyone else). A number feature is judged on the means of blocks of
+``drift.data_block`` values: one detector update per block instead of one per event, and a
+block's mean varies less than its values, so a shift of the mean shows after about as many
+events. A category feature is judged value by value by a chi-square test of its recent values
+against a reference (:class:`~driftline.detectors.CategoryShift`). Each detector is debounced
+(``drift.data_debounce`` events) and, per feature, quiet for ``drift.data_cooldown_s`` of event
+time after an alarm. Data drift belongs to the sensors, not the model: a model reset does not
+reset this judge.
+
+>>> from driftline.config import DriftSpec, FeatureSpec
+>>> watch = DataWatch(DriftSpec(data_block=8), {"temperature": FeatureSpec()})
+>>> found = []
+>>> for i in range(4000):  # the temperature moves from about 20 to about 30 at the 2,000th event
+...     value = (20.0 if i < 2000 else 30.0) + (i * 7919 % 13) / 13
+...     found += [(feature, alarm.position) for feature, _, alarm in watch.see({"temperature": value}, float(i))]
+>>> [(feature, 2000 < position < 2200) for feature, position in found]
+[('temperature', True)]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from driftline.config import DriftSpec, FeatureSpec
+from driftline.detectors import CATEGORY_DETECTOR, Alarm, DebouncedDetector
+
+#: River's ADWIN default: it looks for a change every this many updates.
+ADWIN_CLOCK = 32
+
+
+class DataWatch:
+    """Judges one model key's cleaned features; :meth:`see` every cleaned event of the key once."""
+
+    __slots__ = ("block", "categories", "counts", "detectors", "names", "quiet_until", "seen", "spec", "sums")
+
+    def __init__(self, spec: DriftSpec, features: dict[str, FeatureSpec]) -> None:
+        self.spec = spec
+        self.block = spec.data_block
+        #: Number (and flag) features judged on block means, in a fixed order.
+        self.names = [name for name, f in features.items() if f.drift and f.type != "category"]
+        self.categories = [name for name, f in features.items() if f.drift and f.type == "category"]
+        self.sums = [0.0] * len(self.names)
+        self.counts = [0] * len(self.names)
+        debounce_blocks = math.ceil(spec.data_debounce / self.block)
+        detector, params = spec.data or "ADWIN", dict(spec.data_params)
+        if detector == "ADWIN" and "clock" not in params:
+            # ADWIN looks for a change every `clock` updates (32): as often in events as on every value.
+            params["clock"] = max(1, ADWIN_CLOCK // self.block)
+        self.detectors: dict[str, DebouncedDetector] = {
+            name: DebouncedDetector(detector, params, debounce_blocks) for name in self.names
+        }
+        for name in self.categories:
+            self.detectors[name] = DebouncedDetector(CATEGORY_DETECTOR, None, spec.data_debounce)
+        #: Per feature, the event time (epoch s) before which it stays quiet.
+        self.quiet_until: dict[str, float] = {}
+        #: Events seen: the position an alarm reports.
+        self.seen = 0
+
+    @classmethod
+    def of(cls, spec: DriftSpec, features: dict[str, FeatureSpec]) -> DataWatch | None:
+        """A watch for the stream's features, or None when data drift is off or no feature is watched."""
+        if spec.data is None or not any(f.drift for f in features.values()):
+            return None
+        return cls(spec, features)
+
+    def see(self, features: dict[str, Any], event_ts: float) -> list[tuple[str, str, Alarm]]:
+        """Take one event's cleaned features; the (feature, detector name, alarm) of each detection it completed."""
+        self.seen += 1
+        found: list[tuple[str, str, Alarm]] | None = None
+        sums, counts, block = self.sums, self.counts, self.block
+        for i, name in enumerate(self.names):
+            value = features.get(name)
+            if value is None or value.__class__ is str:
+                continue
+            sums[i] += value
+            counts[i] += 1
+            if counts[i] < block:
+                continue
+            mean = sums[i] / block
+            sums[i], counts[i] = 0.0, 0
+            alarm = self.detectors[name].update(mean)
+            if alarm is not None and (hit := self._alarm(name, alarm, event_ts)) is not None:
+                found = [*(found or ()), hit]
+        for name in self.categories:
+            value = features.get(name)
+            if value.__class__ is not str:
+                continue
+            alarm = self.detectors[name].update(value)
+            if alarm is not None and (hit := self._alarm(name, alarm, event_ts)) is not None:
+                found = [*(found or ()), hit]
+        return found or []
+
+    def _alarm(self, name: str, alarm: Alarm, event_ts: float) -> tuple[str, str, Alarm] | None:
+        if event_ts < self.quiet_until.get(name, -math.inf):
+            return None
+        self.quiet_until[name] = event_ts + self.spec.data_cooldown_s
+        # Positions count events, whatever the detector counts.
+        return name, self.detectors[name].name, Alarm(alarm.level, self.seen, alarm.statistic)
