@@ -655,6 +655,32 @@ def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings
 OTHER_VARIABLES = frozenset({"CONFIG", "LOG_LEVEL", "TOKEN", "VENV", "CACHE", "CRASH_AT"})
 
 
+def check_drift_spec(name: str, stream: StreamConfig) -> None:
+    """Refuse detectors that cannot judge what they would be fed, naming the config key.
+
+    The trainer runs the detectors; the monitor checks the streams it is given the same way, so a
+    config one refuses the other refuses too.
+    """
+    from driftline.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError
+
+    spec = stream.drift
+    if spec.data in BINARY_DETECTORS:
+        raise ConfigError(
+            f"streams.{name}.drift.data: {spec.data} judges 0/1 errors, not feature values; "
+            "choose ADWIN, PageHinkley or KSWIN"
+        )
+    for key, detector, params in (
+        ("concept", spec.concept, spec.concept_params),
+        ("data", spec.data, spec.data_params),
+    ):
+        if detector is None:
+            continue
+        try:
+            DebouncedDetector(detector, params, warnings=key == "concept")
+        except DetectorError as e:
+            raise ConfigError(f"streams.{name}.drift.{key}_params: {e}") from None
+
+
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
     """Refuse a DRIFTLINE_* variable that names no setting: pydantic-settings would ignore it silently.
 

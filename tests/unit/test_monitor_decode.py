@@ -7,11 +7,11 @@ import random
 import orjson
 import pytest
 
-from driftline.contracts import ContractError, Outcome, parse
+from driftline.contracts import ContractError, DriftEvent, Outcome, parse
 from driftline.monitor.decode import OutcomeView, decode_outcome
 from driftline.monitor.synthetic import outcomes
 
-READ = [name for name in OutcomeView.__struct_fields__ if name not in ("event_ts", "ts", "event_time")]
+READ = [name for name in OutcomeView.__struct_fields__ if name not in ("event_ts", "ts", "event_time", "drift")]
 
 
 def varied(n: int) -> list[Outcome]:
@@ -45,6 +45,35 @@ def test_every_field_the_monitor_reads_is_the_contracts() -> None:
             got, expected = getattr(view, name), getattr(parsed, name)
             assert got == expected and type(got) is type(expected), (name, got, expected)
         assert view.event_time == parsed.event_ts.timestamp()
+
+
+def test_the_detections_an_outcome_carries_are_read_field_by_field() -> None:
+    drift = DriftEvent(
+        drift_id="rooms:v2:data:humidity:drift:640",
+        drift_kind="data",
+        stream="rooms",
+        model_key="rooms",
+        model_name="logistic",
+        model_version=2,
+        detector="ADWIN",
+        feature="humidity",
+        position=640,
+        statistic=0.25,
+    )
+    warning = drift.model_copy(update={"drift_kind": "concept", "level": "warning", "feature": None, "statistic": None})
+    raw = next(outcomes(1)).model_copy(update={"drift": [drift, warning], "features": None}).to_bytes()
+    view, parsed = decode_outcome(raw), parse(Outcome, raw)
+    assert view.drift is not None and parsed.drift is not None
+    for got, expected in zip(view.drift, parsed.drift, strict=True):
+        for name in got.__struct_fields__:
+            if name == "ts":
+                assert got.time == expected.ts.timestamp()
+            else:
+                assert getattr(got, name) == getattr(expected, name), name
+    bad = orjson.loads(raw)
+    bad["drift"][0]["drift_kind"] = "weather"
+    with pytest.raises(ContractError, match="drift_kind"):
+        decode_outcome(orjson.dumps(bad))
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from driftline.config import settings_from_dict
+from driftline.contracts import DriftEvent
 from driftline.monitor.decode import OutcomeView
 from driftline.monitor.history import History
 from driftline.monitor.state import MonitorState
@@ -42,18 +43,34 @@ def test_a_new_version_is_marked_once_and_a_late_outcome_of_the_old_one_does_not
     assert [(kind, text) for _, kind, text in key.marks] == [("version", "logistic v2")]
 
 
+def concept_drift(position: int) -> DriftEvent:
+    return DriftEvent(
+        drift_id=f"rooms:v1:concept:-:drift:{position}",
+        drift_kind="concept",
+        stream="rooms",
+        model_key="rooms",
+        model_name="logistic",
+        model_version=1,
+        detector="ADWIN",
+        position=position,
+    )
+
+
 def test_the_state_feeds_the_history_and_a_restore_starts_it_over() -> None:
     settings = settings_from_dict(
         {"streams": {"rooms": {"task": "binary", "features": {"temperature": {}, "humidity": {}}}}}, "test"
     )
     state = MonitorState(settings)
-    for outcome in outcomes(3000, error_before=0.05, error_after=0.6, change_at=1500, seed=1):
-        state.observe(outcome)
+    for i, outcome in enumerate(outcomes(3000, error_before=0.05, error_after=0.6, change_at=1500, seed=1)):
+        # The trainer's detection rides on the outcome it made it at.
+        drift = [concept_drift(i)] if i == 1700 else None
+        state.observe(outcome.model_copy(update={"drift": drift}))
     data = status_data(state)
     [stream] = data["streams"]
     [key] = stream["keys"]
-    assert len(key["t"]) == 60 and key["drifts"] >= 1
-    assert [m["kind"] for m in key["marks"]].count("drift") == key["drifts"]
+    assert len(key["t"]) == 60 and key["drifts"] == 1
+    assert [(m["t"], m["kind"]) for m in key["marks"]] == [((START + timedelta(seconds=1700)).timestamp(), "drift")]
+    assert stream["models"][0]["drifts"] == 1
     assert stream["models"][0]["labelled"] == 3000
     assert stream["models"][0]["predict_us_mean"] is None  # the synthetic outcomes carry no timings
     state.observe(next(outcomes(1, prefix="timed")).model_copy(update={"predict_ms": 0.25, "learn_ms": 1.0}))

@@ -3,8 +3,9 @@
 Only the trainer writes the outcomes topic (the cluster's ACLs, docs/security.md), so the
 monitor need not run pydantic's :class:`~driftline.contracts.Outcome` per outcome: an
 :class:`OutcomeView` decodes the fields the monitor reads, checks their types, that the
-contract's required fields are there and that the event time is a date-time with a zone, and
-skips the rest (the cleaned features). It costs about a quarter of ``parse(Outcome, raw)``
+contract's required fields are there and that the event time is a date-time with a zone, reads
+the drift detections the trainer made at the outcome (:class:`DriftView`), and skips the rest
+(the cleaned features and cleaning steps older outcomes carry). It costs about a quarter of ``parse(Outcome, raw)``
 (``driftline bench monitor``). Anything it refuses is a :class:`~driftline.contracts.ContractError`,
 which the monitor counts as an ``invalid`` outcome. ``tests/unit/test_monitor_decode.py`` proves
 it reads what the contract reads, and refuses what breaks it.
@@ -21,6 +22,30 @@ from driftline.contracts import ContractError, Outcome
 
 #: A label or prediction: a flag, a number or a class name.
 Scalar = bool | int | float | str
+
+
+class DriftView(msgspec.Struct, gc=False):
+    """A :class:`~driftline.contracts.DriftEvent` carried on an outcome, as the monitor counts it."""
+
+    drift_id: Annotated[str, msgspec.Meta(max_length=400)]
+    drift_kind: Literal["concept", "data"]
+    stream: str
+    model_key: str
+    model_name: str
+    model_version: int
+    detector: str
+    position: Annotated[int, msgspec.Meta(ge=0)]
+    level: Literal["warning", "drift"] = "drift"
+    feature: str | None = None
+    statistic: float | None = None
+    ts: str | None = None
+    kind: Literal["drift_event"] = "drift_event"
+    version: Literal[1] = 1
+
+    @property
+    def time(self) -> float | None:
+        """When the trainer detected it (Unix time), if the event says."""
+        return datetime.fromisoformat(self.ts).timestamp() if self.ts else None
 
 
 class OutcomeView(msgspec.Struct, gc=False):
@@ -42,8 +67,8 @@ class OutcomeView(msgspec.Struct, gc=False):
     predict_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
     learn_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
     label_delay_s: float | None = None
-    #: The cleaned features, for the data-drift detectors.
-    features: dict[str, Scalar] | None = None
+    #: The trainer's drift detections at this outcome (rare: None on nearly every outcome).
+    drift: list[DriftView] | None = None
     kind: Literal["outcome"] = "outcome"
     version: Literal[1] = 1
     #: Not read from the message: ``event_ts`` as Unix time, set once decoded.

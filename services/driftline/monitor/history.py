@@ -16,8 +16,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline.contracts import DriftEvent
-from driftline.monitor.decode import OutcomeView
+from driftline.monitor.decode import DriftView, OutcomeView
 
 #: Keys per stream the page shows (the most recently active); the rest are counted, not drawn.
 MAX_KEYS_SHOWN = 24
@@ -116,7 +115,7 @@ class History:
             key.points.append((outcome.event_time, score, delay))
             key._n, key._error, key._delay, key._delays = 0, 0.0, 0.0, 0
 
-    def drifted(self, key: KeyHistory, outcome: OutcomeView, event: DriftEvent) -> None:
+    def drifted(self, key: KeyHistory, outcome: OutcomeView, event: DriftView) -> None:
         """Mark a drift detection (concept: "drift", a feature's: "data") at its outcome's event time."""
         if event.level != "drift":
             return

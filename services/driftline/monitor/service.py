@@ -1,4 +1,4 @@
-"""The monitor service: consume outcomes, publish drift events, serve /metrics and the webhook.
+"""The monitor service: consume outcomes, serve /metrics, the status page and the webhook.
 
 Its unit of state is an outcomes partition, as the trainer's is an events partition: monitors of
 one group split the outcomes partitions, each checkpoints and hands over its own, and each serves
@@ -155,19 +155,8 @@ class MonitorService:
                         message.partition(), e)  # fmt: skip
             self.state.drop("invalid", unit)
             return []
-        outputs: list[Output] = []
-        for event in self.state.observe(outcome, unit):
-            log.info(
-                "%s %s drift on %s (%s%s) at %d",
-                event.level,
-                event.drift_kind,
-                event.model_key,
-                event.detector,
-                f", feature {event.feature}" if event.feature else "",
-                event.position,
-            )
-            outputs.append((self.settings.topics.drift.name, event.model_key.encode(), event.to_bytes(), None))
-        return outputs
+        self.state.observe(outcome, unit)
+        return []
 
     def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
         return [], set()

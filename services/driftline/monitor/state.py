@@ -5,37 +5,35 @@
 * scores of its stream and model (prequential or holdout, cumulative and rolling),
 * label counts and label delays, the distribution of predictions, and the accuracy estimated from
   the predictions' confidence before their labels arrive,
-* the concept-drift detector of its model key (fed the error of each labelled outcome; only a
-  rise of the error alarms, a new model version warms up first, and a drift's cool-down outlives
-  the reset it causes; it also warns, which lets the trainer prepare a warm reset) and the
-  data-drift detector of each numeric feature (fed each event's cleaned value once),
+* the drift counts: the detections (concept and data drift, warnings and drifts) the trainer made
+  at that outcome, which the outcome carries (the trainer judges; the monitor counts, once, since
+  an outcome is counted once).
 
-and returns the drift events to publish. A unit is an outcomes partition (``p<partition>``, as
+A unit is an outcomes partition (``p<partition>``, as
 the trainer's): outcomes are keyed by model key, so a partition's outcomes are all its model
 keys', and each unit is checkpointed, handed over and released on its own
 (:meth:`snapshot`, :meth:`restore`, :meth:`release`), so monitors of one group share the
 partitions. What a monitor exposes pools its units (:attr:`series`, :attr:`accepted` ...).
 
-Everything is bounded: outcome ids are remembered in a fixed window (when deduplicating), model
-keys in an LRU of fixed size, per-device series only for streams that ask and up to a cap per
-unit. The exposition reads this state under :attr:`MonitorState.lock`.
+Everything is bounded: outcome ids are remembered in a fixed window (when deduplicating), the
+page's model keys in an LRU of fixed size, per-device series only for streams that ask and up to a
+cap per unit. The exposition reads this state under :attr:`MonitorState.lock`.
 """
 
 from __future__ import annotations
 
 import pickle
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from driftline.concept import ConceptWatch
-from driftline.config import ConfigError, Settings, StreamConfig
-from driftline.contracts import DriftEvent, Outcome
+from driftline.config import Settings, StreamConfig, check_drift_spec
+from driftline.contracts import Outcome
 from driftline.dedupe import RecentIds
-from driftline.detectors import BINARY_DETECTORS, CATEGORY_DETECTOR, DebouncedDetector, DetectorError
+from driftline.detectors import CATEGORY_DETECTOR
 from driftline.labels import Labels
-from driftline.monitor.decode import OutcomeView
+from driftline.monitor.decode import DriftView, OutcomeView
 from driftline.monitor.history import History, HistoryView
 from driftline.monitor.scores import ScoreError
 from driftline.monitor.series import LABEL_DELAY_BUCKETS, MAX_CLASSES, OTHER_CLASS, QUANTILES, Series, pooled_by_key
@@ -70,55 +68,10 @@ def partition_of(unit: str) -> str:
 
 
 @dataclass
-class ModelTrack:
-    """The detectors judging one model key: its concept-drift judge and its features' data detectors."""
-
-    stream: str
-    model_key: str
-    concept: ConceptWatch
-    data: dict[str, DebouncedDetector]
-    #: Per feature, the event time (epoch s) before which its data detector stays quiet.
-    data_quiet_until: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def model_name(self) -> str:
-        return self.concept.model_name or ""
-
-    @property
-    def model_version(self) -> int:
-        return self.concept.model_version or 0
-
-    def judges(self, outcome: OutcomeView) -> bool:
-        """True if ``outcome`` comes from the model these detectors judge."""
-        return self.concept.judges(outcome.model_name, outcome.model_version)
-
-
-def check_drift_spec(name: str, stream: StreamConfig) -> None:
-    """Refuse detectors that cannot judge what they would be fed, naming the config key."""
-    spec = stream.drift
-    if spec.data in BINARY_DETECTORS:
-        raise ConfigError(
-            f"streams.{name}.drift.data: {spec.data} judges 0/1 errors, not feature values; "
-            "choose ADWIN, PageHinkley or KSWIN"
-        )
-    for key, detector, params in (
-        ("concept", spec.concept, spec.concept_params),
-        ("data", spec.data, spec.data_params),
-    ):
-        if detector is None:
-            continue
-        try:
-            DebouncedDetector(detector, params, warnings=key == "concept")
-        except DetectorError as e:
-            raise ConfigError(f"streams.{name}.drift.{key}_params: {e}") from None
-
-
-@dataclass
 class UnitState:
     """One unit's (outcomes partition's) part of the state: what its checkpoint holds, and its page history."""
 
     recent: RecentIds
-    tracks: OrderedDict[str, ModelTrack] = field(default_factory=OrderedDict)
     series: dict[tuple[str, str], Series] = field(default_factory=dict)
     devices: dict[tuple[str, str, str], Series] = field(default_factory=dict)
     device_overflow: Counter[str] = field(default_factory=Counter)
@@ -200,43 +153,37 @@ class MonitorState:
         with self.lock:
             self._unit(unit).dropped[reason] += 1
 
-    def observe(self, outcome: OutcomeView | Outcome, unit: str = DEFAULT_UNIT) -> list[DriftEvent]:
-        """Account for one outcome of ``unit``; return the drift events (detections and warnings) it caused."""
+    def observe(self, outcome: OutcomeView | Outcome, unit: str = DEFAULT_UNIT) -> None:
+        """Account for one outcome of ``unit``, and the drift detections it carries."""
         if isinstance(outcome, Outcome):
             outcome = OutcomeView.of(outcome)
         with self.lock:
-            u = self.units.get(unit) or self._unit(unit)
+            u = self._unit(unit)
             if self.dedupe and u.recent.seen(outcome.outcome_id):
                 u.dropped["duplicate"] += 1
-                return []
+                return
             stream = self.streams.get(outcome.stream)
             if stream is None:
                 u.dropped["unknown_stream"] += 1
-                return []
+                return
             try:
-                return self._observe(u, outcome, stream)
+                self._observe(u, outcome, stream)
             except ScoreError:
                 u.dropped["unscorable"] += 1
-                return []
 
-    def _observe(self, u: UnitState, outcome: OutcomeView, stream: StreamConfig) -> list[DriftEvent]:
-        track = self._track(u, outcome, stream)
+    def _observe(self, u: UnitState, outcome: OutcomeView, stream: StreamConfig) -> None:
         history = u.history.seen(outcome, stream.task)
-        targets = [self._series(u, outcome)]
+        targets = [self._series(u, outcome, stream)]
         device = self._device_series(u, outcome, stream)
         if device is not None:
             targets.append(device)
-        events: list[DriftEvent] = []
         for series in targets:
             series.version = max(series.version, outcome.model_version)
         targets[0].timed(outcome)
-        # With delayed labels an event comes twice (prediction, then label); count its prediction
-        # and features once, from the first.
-        first_phase = outcome.label is None or outcome.label_delay_s is None
-        if first_phase:
+        # With delayed labels an event comes twice (prediction, then label); count its prediction once, from the first.
+        if outcome.label is None or outcome.label_delay_s is None:
             for series in targets:
                 series.predicted(outcome.prediction, outcome.proba)
-            events += self._data_drift(u, track, outcome, stream.drift.data_cooldown_s)
         if outcome.label is not None and outcome.prediction is not None:
             estimate = "holdout" if outcome.holdout else "prequential"
             error = targets[0].score(estimate, outcome)
@@ -246,54 +193,40 @@ class MonitorState:
             if outcome.label_delay_s is not None and outcome.label_delay_s >= 0:
                 for series in targets:
                     series.label_delay.observe(outcome.label_delay_s)
-            events += self._concept_drift(u, track, outcome, error)
-        for event in events:
-            u.history.drifted(history, outcome, event)
+        if outcome.drift:
+            for event in outcome.drift:
+                self._count_drift(u, event)
+                u.history.drifted(history, outcome, event)
         u.accepted[(outcome.stream, outcome.model_name)] += 1
-        return events
-
-    def _track(self, u: UnitState, outcome: OutcomeView, stream: StreamConfig) -> ModelTrack:
-        """The track judging ``outcome``'s model key; its concept judge begins a new life on a new model.
-
-        Data drift is the sensors', not the model's: the data detectors outlive the model's lives.
-        """
-        track = u.tracks.get(outcome.model_key)
-        if track is None:
-            track = ModelTrack(
-                outcome.stream, outcome.model_key, ConceptWatch(stream.drift, stream.task), self._data_detectors(stream)
-            )
-            u.tracks[outcome.model_key] = track
-        u.tracks.move_to_end(outcome.model_key)
-        while len(u.tracks) > self.max_model_keys:
-            u.tracks.popitem(last=False)
-        if track.concept.see(outcome.model_name, outcome.model_version, outcome.event_time):
-            # Counters exist at 0 before the first detection: Prometheus' increase() needs a prior sample.
-            spec = stream.drift
-            u.drifts[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
-            u.warnings[(outcome.stream, outcome.model_name, "concept", spec.concept, "")] += 0
-            for name, detector in track.data.items():
-                u.drifts[(outcome.stream, outcome.model_name, "data", detector.name, name)] += 0
-        return track
 
     @staticmethod
-    def _data_detectors(stream: StreamConfig) -> dict[str, DebouncedDetector]:
-        """One data detector per watched feature: ``drift.data`` for numbers, a chi-square test for categories."""
-        spec = stream.drift
-        if spec.data is None:
-            return {}
-        return {
-            name: DebouncedDetector(CATEGORY_DETECTOR, None, spec.data_debounce)
-            if feature.type == "category"
-            else DebouncedDetector(spec.data, spec.data_params, spec.data_debounce)
-            for name, feature in stream.features.items()
-            if feature.drift
-        }
+    def _count_drift(u: UnitState, event: DriftView) -> None:
+        labels = (event.stream, event.model_name, event.drift_kind, event.detector, event.feature or "")
+        if event.level == "drift":
+            u.drifts[labels] += 1
+            u.last_drift_ts[labels] = max(event.time or 0.0, u.last_drift_ts.get(labels, 0.0))
+        else:
+            u.warnings[labels] += 1
 
-    def _series(self, u: UnitState, outcome: OutcomeView) -> Series:
+    @staticmethod
+    def _zero_drift_counts(u: UnitState, stream_name: str, model: str, stream: StreamConfig) -> None:
+        """Counters of every detector the trainer runs for a stream's model, at 0 (``increase()`` needs a sample)."""
+        spec = stream.drift
+        if spec.concept is not None:
+            u.drifts[(stream_name, model, "concept", spec.concept, "")] += 0
+            u.warnings[(stream_name, model, "concept", spec.concept, "")] += 0
+        if spec.data is not None:
+            for name, feature in stream.features.items():
+                if feature.drift:
+                    detector = CATEGORY_DETECTOR if feature.type == "category" else spec.data
+                    u.drifts[(stream_name, model, "data", detector, name)] += 0
+
+    def _series(self, u: UnitState, outcome: OutcomeView, stream: StreamConfig) -> Series:
         key = (outcome.stream, outcome.model_name)
         series = u.series.get(key)
         if series is None:
             series = u.series[key] = self._new_series(outcome.stream)
+            self._zero_drift_counts(u, outcome.stream, outcome.model_name, stream)
         return series
 
     def _new_series(self, name: str) -> Series:
@@ -310,61 +243,6 @@ class MonitorState:
                 return None
             u.devices[key] = self._new_series(outcome.stream)
         return u.devices[key]
-
-    def _concept_drift(self, u: UnitState, track: ModelTrack, outcome: OutcomeView, error: float) -> list[DriftEvent]:
-        alarm = track.concept.judge(outcome.model_name, outcome.model_version, error)
-        if alarm is None or track.concept.detector is None:
-            return []
-        detector = track.concept.detector
-        return [self._record(u, track, "concept", None, detector, alarm.level, alarm.position, alarm.statistic)]
-
-    def _data_drift(self, u: UnitState, track: ModelTrack, outcome: OutcomeView, cooldown_s: float) -> list[DriftEvent]:
-        if not track.judges(outcome):
-            return []
-        events = []
-        event_ts = outcome.event_time
-        for name, detector in track.data.items():
-            value = (outcome.features or {}).get(name)
-            if value is None or isinstance(value, str) != (detector.name == CATEGORY_DETECTOR):
-                continue
-            alarm = detector.update(value if isinstance(value, str) else float(value))
-            if alarm is None or event_ts < track.data_quiet_until.get(name, float("-inf")):
-                continue
-            track.data_quiet_until[name] = event_ts + cooldown_s
-            events.append(self._record(u, track, "data", name, detector, alarm.level, alarm.position, alarm.statistic))
-        return events
-
-    @staticmethod
-    def _record(
-        u: UnitState,
-        track: ModelTrack,
-        kind: str,
-        feature: str | None,
-        detector: DebouncedDetector,
-        level: str,
-        position: int,
-        statistic: float | None,
-    ) -> DriftEvent:
-        event = DriftEvent(
-            drift_id=f"{track.model_key}:v{track.model_version}:{kind}:{feature or '-'}:{level}:{position}",
-            drift_kind=kind,  # type: ignore[arg-type]
-            level=level,  # type: ignore[arg-type]
-            stream=track.stream,
-            model_key=track.model_key,
-            model_name=track.model_name,
-            model_version=track.model_version,
-            detector=detector.name,
-            feature=feature,
-            position=position,
-            statistic=statistic,
-        )
-        labels = (track.stream, track.model_name, kind, detector.name, feature or "")
-        if level == "drift":
-            u.drifts[labels] += 1
-            u.last_drift_ts[labels] = event.ts.timestamp()
-        else:
-            u.warnings[labels] += 1
-        return event
 
     # What this monitor exposes: its units pooled (take the lock around several reads for one picture)
 
@@ -414,11 +292,6 @@ class MonitorState:
                 for key, ts in u.last_drift_ts.items():
                     latest[key] = max(ts, latest.get(key, ts))
             return latest
-
-    @property
-    def tracks(self) -> dict[str, ModelTrack]:
-        with self.lock:
-            return {key: track for u in self.units.values() for key, track in u.tracks.items()}
 
     @property
     def history(self) -> HistoryView:
