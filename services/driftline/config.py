@@ -551,6 +551,11 @@ class MonitorSettings(ConsumerSettings):
         default=100_000, description="Outcome ids remembered per outcomes partition, when dedupe is on."
     )
     group_id: str = Field(default="driftline-monitor", min_length=1, description="Kafka consumer group of the monitor.")
+    peers: list[str] = Field(
+        default_factory=list,
+        description="URLs of the other monitors of the group: the status page (/ui) adds their outcomes partitions "
+        "to this one's. Empty: the page shows this monitor's partitions.",
+    )
 
     def dedupes(self, trainer: TrainerSettings) -> bool:
         """Whether outcomes are deduplicated by id: ``dedupe``, with auto meaning "the trainer may repeat one"."""

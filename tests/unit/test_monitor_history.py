@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from driftline.config import settings_from_dict
 from driftline.contracts import DriftEvent
 from driftline.monitor.decode import OutcomeView
 from driftline.monitor.history import History
 from driftline.monitor.state import MonitorState
 from driftline.monitor.synthetic import START, outcomes
-from driftline.monitor.ui import status_data
+from driftline.monitor.ui import merged, status_data
 
 
 def views(n: int, **kwargs):
@@ -82,3 +84,25 @@ def test_the_state_feeds_the_history_and_a_restore_starts_it_over() -> None:
     assert stream["keys"] == [] and stream["models"][0]["labelled"] == 3002
     state.release("p0")
     assert status_data(state)["streams"] == []
+
+
+def test_the_pages_of_two_monitors_pool_into_the_page_of_one() -> None:
+    """With monitor.peers the page adds the other monitors' partitions: as one monitor holding them all."""
+    settings = settings_from_dict(
+        {"streams": {"rooms": {"task": "binary", "scope": "device", "features": {"temperature": {}}}}}, "test"
+    )
+    one, first, second = MonitorState(settings), MonitorState(settings), MonitorState(settings)
+    for device, unit, error in (("d1", "p0", 0.1), ("d2", "p1", 0.4), ("d3", "p1", 0.3)):
+        batch = outcomes(700, model_key=f"rooms/{device}", device_id=device, error_before=error, seed=len(device))
+        for i, outcome in enumerate(batch):
+            outcome = outcome.model_copy(
+                update={"label_delay_s": float(i % 7), "predict_ms": 0.01 * (i % 5), "outcome_id": f"{device}:{i}"}
+            )
+            one.observe(outcome, unit)
+            (first if unit == "p0" else second).observe(outcome, unit)
+    whole, pooled = status_data(one), merged([status_data(first), status_data(second)], ["http://m3:8002"])
+    assert (pooled["partitions"], pooled["monitors"], pooled["missing"]) == (["0", "1"], 2, ["http://m3:8002"])
+    [expected], [got] = whole["streams"][0]["models"], pooled["streams"][0]["models"]
+    for name, value in expected.items():
+        assert got[name] == (pytest.approx(value) if isinstance(value, float) else value), name
+    assert sorted(k["model_key"] for k in pooled["streams"][0]["keys"]) == ["rooms/d1", "rooms/d2", "rooms/d3"]

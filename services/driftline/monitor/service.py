@@ -121,6 +121,7 @@ class MonitorService:
             self.problem,
             self.settings.monitor.max_body_bytes,
             state=self.state,
+            peers=self.settings.monitor.peers,
         )
         m = self.settings.monitor
         self._server = BackgroundServer(app, host=m.host, port=self.port or 0, access_log=m.access_log).start()
