@@ -1,11 +1,14 @@
-"""Duplicate detection with bounded memory: the most recent ids seen (events, outcomes, alerts).
+"""Duplicate detection with bounded memory: the most recent ids seen (events, commands, alerts).
 
-Ids are kept as 64-bit digests (BLAKE2b, stable across processes, so a checkpoint restores
-them): mostly in a sorted NumPy array, the newest in a small dict merged into it now and then.
-An id costs 16 bytes there (its digest and its number), where a Python string in a set and a deque
-cost several times that, in memory and in every checkpoint. Two ids
-sharing a digest would make the second look like a duplicate: for a window of 100,000 ids that is
-about one chance in three billion.
+Two generations of Python sets: new ids go into the young one; when it holds ``capacity`` ids it
+becomes the old one and the oldest generation is forgotten. So at least the last ``capacity`` ids
+are always remembered, and at most ``2 * capacity``. A lookup is one or two set lookups of the
+id string (its hash computed once, cached in the string): no digest, no array search, which is
+what it costs the trainer per event.
+
+A checkpoint holds the ids as they are. One written before this layout held 64-bit BLAKE2b
+digests instead: those are kept as an old generation of digests, consulted (at the price of a
+digest per lookup) until ``capacity`` new ids have come.
 """
 
 from __future__ import annotations
@@ -13,99 +16,77 @@ from __future__ import annotations
 from hashlib import blake2b
 from typing import Any
 
-import numpy as np
-
-#: New ids gathered in a dict before they are merged into the sorted array.
-MERGE_EVERY = 4096
-
 
 def digest(item: str) -> int:
+    """The 64-bit digest older checkpoints kept of an id."""
     return int.from_bytes(blake2b(item.encode(), digest_size=8).digest(), "little")
 
 
 class RecentIds:
-    """Remembers the last ``capacity`` ids; an id older than that is forgotten (and would pass again).
+    """Remembers at least the last ``capacity`` ids (at most twice as many); an id older than that may pass again.
 
     >>> ids = RecentIds(2)
-    >>> [ids.seen(x) for x in ("a", "b", "a", "c", "a")]
-    [False, False, True, False, False]
-    >>> len(ids), "c" in ids, "b" in ids
-    (2, True, False)
+    >>> [ids.seen(x) for x in ("a", "b", "a", "c", "d", "e", "a")]
+    [False, False, True, False, False, False, False]
+    >>> "e" in ids, "a" in ids, "b" in ids  # the last two are remembered, older ones may be forgotten
+    (True, True, False)
 
     Holds nothing until the first id: a trainer keeps two per model key, most of them rarely used.
     """
 
-    __slots__ = ("_count", "_fresh", "_keys", "_seqs", "capacity")
+    __slots__ = ("_legacy", "_old", "_young", "capacity")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        #: Ids remembered so far; id number n is live while n >= _count - capacity.
-        self._count = 0
-        self._fresh: dict[int, int] | None = None
-        self._keys: np.ndarray | None = None  # sorted digests
-        self._seqs: np.ndarray | None = None  # the number of each
+        self._young: set[str] | None = None
+        self._old: set[str] | None = None
+        #: Digests from a checkpoint of the former layout, until a generation has passed.
+        self._legacy: set[int] | None = None
 
     def __contains__(self, item: str) -> bool:
-        return self._live(digest(item))
+        return (
+            (self._young is not None and item in self._young)
+            or (self._old is not None and item in self._old)
+            or (self._legacy is not None and digest(item) in self._legacy)
+        )
 
     def __len__(self) -> int:
-        return min(self._count, self.capacity)
+        return len(self._young or ()) + len(self._old or ())
 
     def seen(self, item: str) -> bool:
         """True if ``item`` was already seen; otherwise remember it and return False."""
-        key = digest(item)
-        if self._live(key):
+        young = self._young
+        if young is None:
+            young = self._young = set()
+        elif item in young:
             return True
-        if self._fresh is None:
-            self._fresh = {}
-        self._fresh[key] = self._count
-        self._count += 1
-        if len(self._fresh) >= MERGE_EVERY:
-            self._merge()
+        old = self._old
+        if old is not None and item in old:
+            return True
+        if self._legacy is not None and digest(item) in self._legacy:
+            return True
+        young.add(item)
+        if len(young) >= self.capacity:
+            self._old, self._young, self._legacy = young, set(), None
         return False
 
-    def _live(self, key: int) -> bool:
-        oldest = self._count - self.capacity
-        if self._fresh is not None:
-            number = self._fresh.get(key)
-            if number is not None and number >= oldest:
-                return True
-        keys = self._keys
-        if keys is None:
-            return False
-        i = int(keys.searchsorted(np.uint64(key)))  # a Python int above 2**63 would make it compare floats
-        return i < len(keys) and int(keys[i]) == key and int(self._seqs[i]) >= oldest  # type: ignore[index]
-
-    def _merge(self) -> None:
-        """Fold the fresh ids into the sorted array, dropping the forgotten ones."""
-        fresh = self._fresh or {}
-        keys = np.fromiter(fresh.keys(), np.uint64, len(fresh))
-        seqs = np.fromiter(fresh.values(), np.int64, len(fresh))
-        if self._keys is not None and self._seqs is not None:
-            live = self._seqs >= self._count - self.capacity
-            keys = np.concatenate([self._keys[live], keys])
-            seqs = np.concatenate([self._seqs[live], seqs])
-        # Stable: of an id forgotten and seen again, the newer number (later in the array) is kept.
-        order = np.argsort(keys, kind="stable")
-        keys, seqs = keys[order], seqs[order]
-        last = np.ones(len(keys), bool)
-        last[:-1] = keys[1:] != keys[:-1]
-        self._keys, self._seqs = keys[last], seqs[last]
-        self._fresh = {}
-
     def __getstate__(self) -> dict[str, Any]:
-        if self._fresh:
-            self._merge()
-        return {"capacity": self.capacity, "count": self._count, "keys": self._keys, "seqs": self._seqs}
+        return {"capacity": self.capacity, "young": self._young, "old": self._old, "legacy": self._legacy}
 
     def __setstate__(self, state: Any) -> None:
-        self._fresh = None
+        self._young = self._old = self._legacy = None
         if isinstance(state, tuple):
             # A checkpoint from before digests: (None, {"capacity", "_order", "_ids"}); the order is replayed.
             slots = state[1]
-            self.capacity, self._count, self._keys, self._seqs = slots["capacity"], 0, None, None
+            self.capacity = slots["capacity"]
             for item in slots.get("_order") or ():
                 self.seen(item)
             return
-        self.capacity, self._count = state["capacity"], state["count"]
-        self._keys, self._seqs = state["keys"], state["seqs"]
+        self.capacity = state["capacity"]
+        if "keys" in state:  # digests in a sorted array, with their numbers (the layout before generations)
+            keys, seqs = state["keys"], state["seqs"]
+            if keys is not None:
+                live = seqs >= state["count"] - self.capacity
+                self._legacy = {int(k) for k in keys[live]}
+            return
+        self._young, self._old, self._legacy = state["young"], state["old"], state["legacy"]

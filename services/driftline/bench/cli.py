@@ -1,4 +1,4 @@
-"""`driftline bench throughput|drift|soak|faults|fuzz|labels|tuning|monitor`: run the benchmark suites."""
+"""`driftline bench throughput|hotpath|monitor|drift|soak|faults|fuzz|labels|tuning`: run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -37,6 +37,23 @@ def throughput(
     plan = Plan.quick(peer) if quick else Plan(events, rounds, preset or Plan().presets, keys or Plan().keys, peer)
     plan.ingest = plan.ingest and ingest
     _report_with_progress("benchmark runs", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("hotpath")
+def hotpath(
+    events: Annotated[int, typer.Option(min=100, help="Events per case.")] = 20_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds; the parts alternate their order.")] = 5,
+    keys: Annotated[list[int] | None, typer.Option(help="Model keys per case (repeat). Default: 1, 100.")] = None,
+    preset: Annotated[str, typer.Option(help="The stream's model preset.")] = "logistic",
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 2,000 events, one round, 1 key.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder of hotpath.md.")] = Path("benchmarks/results"),
+) -> None:
+    """The trainer's per-event work part by part (decode, dedupe, cleaning, models, judges, metrics, outcome,
+    produce) beside the whole record and bare River, CPU µs per event. In process, no Kafka."""
+    from driftline.bench.hotpath import Plan, run
+
+    plan = Plan.quick() if quick else Plan(events, keys or Plan().keys, rounds, preset)
+    _report_with_progress("timed runs", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 @bench_app.command("drift")

@@ -181,7 +181,7 @@ class TrainerCore:
         stream = self._stream(event.stream)
         key = model_key(event.stream, event.device_id, stream.scope)
         bound = self.metrics.of_stream(event.stream)
-        bound.consumed.inc()
+        bound.consumed += 1
         with self.lock:
             slot, state = self._slot(key, stream)
             if state.recent.seen(event_ident(event.device_id, event.event_id)):
@@ -204,7 +204,7 @@ class TrainerCore:
             predict_s = time.perf_counter() - began
             serving = slot.serving  # before learning, which may change a tuned model's choice
             bound.predict_seconds(slot.served.name).observe(predict_s)
-            bound.predicted.inc()
+            bound.predicted += 1
             holdout = is_holdout(event.event_id, stream.holdout_fraction)
             labels = self.labels[event.stream]
             pending = Pending(
@@ -269,7 +269,7 @@ class TrainerCore:
         learn_s = time.perf_counter() - began
         bound = self.metrics.of_stream(stream_name)
         bound.learn_seconds(slot.served.name).observe(learn_s)
-        bound.learned.inc()
+        bound.learned += 1
         if promoted:
             self.metrics.promotions.labels(stream_name, promoted).inc()
         self._report_tuning(slot)
@@ -458,9 +458,8 @@ class TrainerCore:
         alarm = watch.judge(outcome.model_name, outcome.model_version, error)
         if alarm is not None:
             assert watch.detector is not None
-            found = drift_event(
-                outcome.model_key, outcome.model_name, outcome.model_version, "concept", None, watch.detector.name, alarm
-            )
+            key, name, version = outcome.model_key, outcome.model_name, outcome.model_version
+            found = drift_event(key, name, version, "concept", None, watch.detector.name, alarm)
             outcome.drift = [*(outcome.drift or ()), found]
             done = self._react(slot, alarm.level)
             log.info("concept %s on %s (%s at %s): %s", alarm.level, slot.key, watch.spec.concept, alarm.position, done)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from driftline import tuning
@@ -24,16 +25,15 @@ class TrainerMetrics:
     def of_stream(self, stream: str) -> StreamMetrics:
         bound = self._streams.get(stream)
         if bound is None:
-            bound = self._streams[stream] = StreamMetrics(self, stream)
+            bound = self._streams[stream] = StreamMetrics(stream)
         return bound
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self._streams: dict[str, StreamMetrics] = {}
         r = self.registry
-        self.consumed = Counter(
-            "driftline_trainer_events_consumed", "Events read from the events topic.", ["stream"], registry=r
-        )
+        # The per-event figures are counted in plain ints (StreamMetrics) and read when scraped.
+        r.register(_PerEventCollector(self._streams))
         self.invalid = Counter(
             "driftline_trainer_messages_invalid",
             "Messages that broke their contract or named an unknown stream (sent to the dead-letter topic).",
@@ -52,8 +52,6 @@ class TrainerMetrics:
             ["stream", "reason"],
             registry=r,
         )
-        self.predicted = Counter("driftline_trainer_predictions", "Events predicted.", ["stream"], registry=r)
-        self.learned = Counter("driftline_trainer_events_learned", "Labeled events learned.", ["stream"], registry=r)
         self.held_out = Counter(
             "driftline_trainer_events_held_out", "Labeled events kept out of learning.", ["stream"], registry=r
         )
@@ -93,20 +91,6 @@ class TrainerMetrics:
             "Label time minus event time, for late labels.",
             ["stream"],
             buckets=DELAY_BUCKETS,
-            registry=r,
-        )
-        self.predict_seconds = Histogram(
-            "driftline_trainer_predict_seconds",
-            "Time to predict one event.",
-            ["stream", "model"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.learn_seconds = Histogram(
-            "driftline_trainer_learn_seconds",
-            "Time to learn one event (every candidate).",
-            ["stream", "model"],
-            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.model_version = Gauge(
@@ -172,31 +156,90 @@ class TrainerMetrics:
             self.tuning_serving.labels(stream, key, candidate).set(1 if candidate == serving else 0)
 
 
+class LocalHistogram:
+    """A histogram's bucket counts in plain Python: observing costs a bisection and two additions.
+
+    prometheus_client's histogram takes a lock and walks its buckets on every observation; the
+    trainer observes two per event, so these are counted here and read when scraped.
+    """
+
+    __slots__ = ("counts", "total")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)  # the last one: above every bound (+Inf)
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(LATENCY_BUCKETS, value)] += 1
+        self.total += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative (le, count) pairs as Prometheus exposes them."""
+        out, running = [], 0
+        for bound, count in zip([*map(str, LATENCY_BUCKETS), "+Inf"], self.counts, strict=True):
+            running += count
+            out.append((bound, running))
+        return out
+
+
 class StreamMetrics:
-    """The children of one stream's per-event metrics, looked up once instead of once per event."""
+    """One stream's per-event figures, counted in plain ints on the hot path and exposed at scrape time
+    (:class:`_PerEventCollector`): events consumed, predicted and learned, and the time to predict and
+    to learn per served model."""
 
-    __slots__ = ("_learn_seconds", "_metrics", "_predict_seconds", "consumed", "learned", "predicted", "stream")
+    __slots__ = ("_learn_seconds", "_predict_seconds", "consumed", "learned", "predicted", "stream")
 
-    def __init__(self, metrics: TrainerMetrics, stream: str) -> None:
-        self._metrics = metrics
+    def __init__(self, stream: str) -> None:
         self.stream = stream
-        self.consumed = metrics.consumed.labels(stream)
-        self.predicted = metrics.predicted.labels(stream)
-        self.learned = metrics.learned.labels(stream)
-        self._predict_seconds: dict[str, Histogram] = {}
-        self._learn_seconds: dict[str, Histogram] = {}
+        self.consumed = 0
+        self.predicted = 0
+        self.learned = 0
+        self._predict_seconds: dict[str, LocalHistogram] = {}
+        self._learn_seconds: dict[str, LocalHistogram] = {}
 
-    def predict_seconds(self, model: str) -> Histogram:
+    def predict_seconds(self, model: str) -> LocalHistogram:
         child = self._predict_seconds.get(model)
         if child is None:
-            child = self._predict_seconds[model] = self._metrics.predict_seconds.labels(self.stream, model)
+            child = self._predict_seconds[model] = LocalHistogram()
         return child
 
-    def learn_seconds(self, model: str) -> Histogram:
+    def learn_seconds(self, model: str) -> LocalHistogram:
         child = self._learn_seconds.get(model)
         if child is None:
-            child = self._learn_seconds[model] = self._metrics.learn_seconds.labels(self.stream, model)
+            child = self._learn_seconds[model] = LocalHistogram()
         return child
+
+
+class _PerEventCollector(Collector):
+    """driftline_trainer_events_consumed, _predictions, _events_learned, _predict_seconds and
+    _learn_seconds, read from the streams' plain counts when scraped."""
+
+    def __init__(self, streams: dict[str, StreamMetrics]) -> None:
+        self._streams = streams
+
+    def describe(self) -> list[Metric]:
+        return []  # the series are known only at scrape time
+
+    def collect(self) -> Iterator[Metric]:
+        consumed = CounterMetricFamily(
+            "driftline_trainer_events_consumed", "Events read from the events topic.", labels=["stream"]
+        )
+        predicted = CounterMetricFamily("driftline_trainer_predictions", "Events predicted.", labels=["stream"])
+        learned = CounterMetricFamily("driftline_trainer_events_learned", "Labeled events learned.", labels=["stream"])
+        predict = HistogramMetricFamily(
+            "driftline_trainer_predict_seconds", "Time to predict one event.", labels=["stream", "model"]
+        )
+        learn = HistogramMetricFamily(
+            "driftline_trainer_learn_seconds", "Time to learn one event (every candidate).", labels=["stream", "model"]
+        )
+        for stream, bound in list(self._streams.items()):
+            consumed.add_metric([stream], bound.consumed)
+            predicted.add_metric([stream], bound.predicted)
+            learned.add_metric([stream], bound.learned)
+            for family, children in ((predict, bound._predict_seconds), (learn, bound._learn_seconds)):
+                for model, histogram in list(children.items()):
+                    family.add_metric([stream, model], histogram.buckets(), histogram.total)
+        yield from (consumed, predicted, learned, predict, learn)
 
 
 @dataclass(frozen=True, slots=True)

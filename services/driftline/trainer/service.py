@@ -26,7 +26,6 @@ from driftline.contracts import (
     LabelEvent,
     OutcomeRecord,
     SensorEvent,
-    parse,
     parse_any,
 )
 from driftline.kafkaio.checkpoints import store_for
@@ -34,9 +33,10 @@ from driftline.kafkaio.clients import secured
 from driftline.kafkaio.deadletter import dead_letter_headers
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.trainer.core import TrainerCore, UnknownStream
+from driftline.wire import WireEvent, WireLabel, decode_event, decode_label
 
 log = logging.getLogger(__name__)
-C = TypeVar("C", SensorEvent, LabelEvent)
+C = TypeVar("C", WireEvent | SensorEvent, WireLabel | LabelEvent)
 
 LAG_EVERY_S = 5.0
 
@@ -58,8 +58,8 @@ class TrainerService:
         topics = settings.topics
         trainer = settings.trainer
         self._record_handlers: dict[str, Callable[[str, Message], list[Output]]] = {
-            topics.events.name: lambda unit, m: self._on_data(unit, m, SensorEvent, self.core.on_event),
-            topics.labels.name: lambda unit, m: self._on_data(unit, m, LabelEvent, self.core.on_label),
+            topics.events.name: lambda unit, m: self._on_data(unit, m, decode_event, self.core.on_event),
+            topics.labels.name: lambda unit, m: self._on_data(unit, m, decode_label, self.core.on_label),
         }
         self._keys: dict[str, set[str]] = {}
         config = LoopConfig.of(
@@ -139,11 +139,11 @@ class TrainerService:
         return self._on_control(message)
 
     def _on_data(
-        self, unit: str, message: Message, contract: type[C], handle: Callable[[C], OutcomeRecord | None]
+        self, unit: str, message: Message, decode: Callable[[bytes], C], handle: Callable[[C], OutcomeRecord | None]
     ) -> list[Output]:
-        """Parse an event or a label, let the core handle it, publish its outcome; dead-letter what fails."""
+        """Decode an event or a label, let the core handle it, publish its outcome; dead-letter what fails."""
         try:
-            parsed = parse(contract, message.value())
+            parsed = decode(message.value())
         except ContractError as e:
             return [self._reject(message, f"invalid: {e}")]
         try:
