@@ -538,9 +538,13 @@ class MonitorSettings(ConsumerSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     """Request body size at most (413 beyond)."""
     window: Annotated[int, Field(ge=10)] = Field(
-        default=1000, description="Labelled outcomes in rolling metrics; predictions in the confidence estimate."
+        default=1000,
+        description="Labelled outcomes in rolling metrics; predictions in the confidence estimate and the "
+        "prediction quantiles (each outcomes partition keeps its own window; a monitor pools those it holds).",
     )
-    max_device_series: Annotated[int, Field(ge=0)] = Field(default=50, description="Per-device series per stream.")
+    max_device_series: Annotated[int, Field(ge=0)] = Field(
+        default=50, description="Per-device series per stream and outcomes partition."
+    )
     dedupe: Literal["auto", "on", "off"] = Field(
         default="auto",
         description="Drop outcomes whose id was seen before. Only a trainer running at least once "
