@@ -8,7 +8,8 @@ ring is subtracted, so each outcome costs O(1) whatever the metric set; the figu
 from the counts when read. Only R² over the window is read from the ring itself (two passes over
 at most ``window`` entries), since its variance does not subtract stably. The figures are River's
 own (``utils.Rolling(metric)`` for the window), to 1e-9: ``tests/unit/test_monitor_scores.py``
-compares them on random streams of every task.
+compares them on random streams of every task (R² over the window with its exact value, which
+River's rolling variance, reverted with negative weights, misses by parts in a billion once labels move).
 
 Counts add up, so scores of several units (outcomes partitions) pool exactly: :meth:`Scores.pooled`.
 

@@ -95,7 +95,7 @@ class UnitState:
 
 
 class MonitorState:
-    """Metric state and drift detectors for every stream of ``settings``, per unit."""
+    """Metric state for every stream of ``settings``, per unit (outcomes partition)."""
 
     def __init__(
         self,
