@@ -277,7 +277,34 @@ class OutcomeRecord:
     kind: Literal["outcome"] = "outcome"
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self, default=_contract_json, option=orjson.OPT_UTC_Z | orjson.OPT_SERIALIZE_NUMPY)
+        # A dict literal: orjson serializes it in a third of the time it takes for the slots dataclass.
+        return orjson.dumps(
+            {
+                "outcome_id": self.outcome_id,
+                "event_id": self.event_id,
+                "stream": self.stream,
+                "device_id": self.device_id,
+                "model_key": self.model_key,
+                "model_name": self.model_name,
+                "model_version": self.model_version,
+                "prediction": self.prediction,
+                "proba": self.proba,
+                "label": self.label,
+                "learned": self.learned,
+                "holdout": self.holdout,
+                "event_ts": self.event_ts,
+                "ts": self.ts,
+                "predict_ms": self.predict_ms,
+                "learn_ms": self.learn_ms,
+                "label_delay_s": self.label_delay_s,
+                "drift": self.drift,
+                "version": self.version,
+                "kind": self.kind,
+            },
+            default=_contract_json,
+            # No NumPy option: checked_scalar and proba_text hand over plain Python numbers (it cost 1.5 µs).
+            option=orjson.OPT_UTC_Z,
+        )
 
     def to_outcome(self) -> Outcome:
         """The validated contract object (tests and tools; the trainer's hot path needs only the bytes)."""

@@ -23,6 +23,8 @@ reset this judge.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from operator import add, itemgetter
 from typing import Any
 
 from driftline.config import DriftSpec, FeatureSpec
@@ -35,7 +37,10 @@ ADWIN_CLOCK = 32
 class DataWatch:
     """Judges one model key's cleaned features; :meth:`see` every cleaned event of the key once."""
 
-    __slots__ = ("block", "categories", "counts", "detectors", "names", "quiet_until", "seen", "spec", "sums")
+    __slots__ = (
+        "_pick", "block", "categories", "detectors", "filled", "missing", "names", "quiet_until", "seen", "spec",
+        "sums",
+    )  # fmt: skip
 
     def __init__(self, spec: DriftSpec, features: dict[str, FeatureSpec]) -> None:
         self.spec = spec
@@ -43,8 +48,12 @@ class DataWatch:
         #: Number (and flag) features judged on block means, in a fixed order.
         self.names = [name for name, f in features.items() if f.drift and f.type != "category"]
         self.categories = [name for name, f in features.items() if f.drift and f.type == "category"]
+        self._pick = _picker(self.names)
+        #: Per number feature, the sum of its values in the current block and how many events lacked one.
         self.sums = [0.0] * len(self.names)
-        self.counts = [0] * len(self.names)
+        self.missing = [0] * len(self.names)
+        #: Events in the current block.
+        self.filled = 0
         debounce_blocks = math.ceil(spec.data_debounce / self.block)
         detector, params = spec.data or "ADWIN", dict(spec.data_params)
         if detector == "ADWIN" and "clock" not in params:
@@ -60,6 +69,14 @@ class DataWatch:
         #: Events seen: the position an alarm reports.
         self.seen = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__ if name != "_pick"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._pick = _picker(self.names)
+
     @classmethod
     def of(cls, spec: DriftSpec, features: dict[str, FeatureSpec]) -> DataWatch | None:
         """A watch for the stream's features, or None when data drift is off or no feature is watched."""
@@ -70,29 +87,45 @@ class DataWatch:
     def see(self, features: dict[str, Any], event_ts: float) -> list[tuple[str, str, Alarm]]:
         """Take one event's cleaned features; the (feature, detector name, alarm) of each detection it completed."""
         self.seen += 1
-        found: list[tuple[str, str, Alarm]] | None = None
-        sums, counts, block = self.sums, self.counts, self.block
-        for i, name in enumerate(self.names):
-            value = features.get(name)
-            if value is None or value.__class__ is str:
-                continue
-            sums[i] += value
-            counts[i] += 1
-            if counts[i] < block:
-                continue
-            mean = sums[i] / block
-            sums[i], counts[i] = 0.0, 0
-            alarm = self.detectors[name].update(mean)
-            if alarm is not None and (hit := self._alarm(name, alarm, event_ts)) is not None:
-                found = [*(found or ()), hit]
+        found: list[tuple[str, str, Alarm]] = []
+        if self.names:
+            try:
+                # Every number present (the common case): two calls in C for all the features.
+                self.sums = list(map(add, self.sums, self._pick(features)))
+            except (KeyError, TypeError):  # one missing, or not a number: feature by feature
+                self._add_each(features)
+            self.filled += 1
+            if self.filled == self.block:
+                self._judge_block(event_ts, found)
         for name in self.categories:
             value = features.get(name)
             if value.__class__ is not str:
                 continue
             alarm = self.detectors[name].update(value)
             if alarm is not None and (hit := self._alarm(name, alarm, event_ts)) is not None:
-                found = [*(found or ()), hit]
-        return found or []
+                found.append(hit)
+        return found
+
+    def _add_each(self, features: dict[str, Any]) -> None:
+        sums, missing = self.sums, self.missing
+        for i, name in enumerate(self.names):
+            value = features.get(name)
+            if value is None or value.__class__ is str:
+                missing[i] += 1
+            else:
+                sums[i] += value
+
+    def _judge_block(self, event_ts: float, found: list[tuple[str, str, Alarm]]) -> None:
+        for i, name in enumerate(self.names):
+            count = self.block - self.missing[i]
+            if count == 0:
+                continue
+            alarm = self.detectors[name].update(self.sums[i] / count)
+            if alarm is not None and (hit := self._alarm(name, alarm, event_ts)) is not None:
+                found.append(hit)
+        self.sums = [0.0] * len(self.names)
+        self.missing = [0] * len(self.names)
+        self.filled = 0
 
     def _alarm(self, name: str, alarm: Alarm, event_ts: float) -> tuple[str, str, Alarm] | None:
         if event_ts < self.quiet_until.get(name, -math.inf):
@@ -100,3 +133,11 @@ class DataWatch:
         self.quiet_until[name] = event_ts + self.spec.data_cooldown_s
         # Positions count events, whatever the detector counts.
         return name, self.detectors[name].name, Alarm(alarm.level, self.seen, alarm.statistic)
+
+
+def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The values of ``names`` from a dict as a tuple (KeyError if one is absent), in one call."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda features: (features[name],)
+    return itemgetter(*names)  # type: ignore[return-value]

@@ -25,7 +25,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from river import drift, stats
+from river import drift
 from river.base import DriftDetector
 from river.drift import binary
 from scipy.stats import chi2_contingency
@@ -176,38 +176,55 @@ class DebouncedDetector:
         self.position = 0  # inputs seen since the model version began
         self.drifts = 0
         self.falls = 0  # changes down that rising_only kept quiet
-        self._baseline = stats.Mean()  # of the inputs since the detector was last made fresh
+        # Sum and count of the inputs since the detector, and since its warning twin, was last made fresh:
+        # ADWIN's window is exactly those inputs, so its mean before an update is known without asking it.
+        self._sum, self._n = 0.0, 0
+        self._warn_sum, self._warn_n = 0.0, 0
         self._quiet_until = 0
         self._warn_quiet_until = 0
         self._in_warning = False
         self._recent = 0.0  # exponential mean of the inputs: the statistic when the detector has none
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "_sum" not in state:  # pickled before the running sums: rebuilt from what it kept instead
+            baseline = state.pop("_baseline")
+            state["_sum"], state["_n"] = baseline.get() * baseline.n, int(baseline.n)
+            warner = state.get("warner")
+            width = int(warner.width) if isinstance(warner, drift.ADWIN) else 0
+            state["_warn_sum"], state["_warn_n"] = (float(warner.estimation) * width if width else 0.0), width
+        self.__dict__.update(state)
+
     def update(self, value: float | str) -> Alarm | None:
         """Feed one value (an error 0/1 for binary detectors, a category for ChiSquare); return an
         alarm worth reporting."""
-        if isinstance(value, str):
-            return self._update_category(value)
-        if not math.isfinite(value):
+        if value.__class__ is str:
+            return self._update_category(value)  # type: ignore[arg-type]
+        if not math.isfinite(value):  # type: ignore[arg-type]
             return None
         self.position += 1
-        self._recent = value if self.position == 1 else 0.99 * self._recent + 0.01 * value
+        self._recent = value if self.position == 1 else 0.99 * self._recent + 0.01 * value  # type: ignore[operator]
         x: float | bool = bool(value) if self.binary else float(value)
-        before = self._level(self.detector)
-        warner_before = self._level(self.warner) if self.warner is not None else None
+        before = self._sum / self._n if self._n else None
+        warner_before = self._warn_sum / self._warn_n if self._warn_n else None
+        self._sum += value  # type: ignore[operator]
+        self._n += 1
         self.detector.update(x)
-        if self.warner is not None:
-            self.warner.update(x)
-        self._baseline.update(value)
+        warner = self.warner
+        if warner is not None:
+            warner.update(x)
+            self._warn_sum += value  # type: ignore[operator]
+            self._warn_n += 1
         quiet = self.position <= self._quiet_until
         if self.detector.drift_detected:
             statistic = self._statistic()
             rising = self._rose(self.detector, before)
             # A fresh detector knows only the new regime, so the same change cannot fire again.
             self.detector = self.detector.clone()
-            if self.warner is not None:
-                self.warner = self.warner.clone()
+            if warner is not None:
+                self.warner = warner.clone()
+                self._warn_sum, self._warn_n = 0.0, 0
             self._in_warning = False
-            self._baseline = stats.Mean()
+            self._sum, self._n = 0.0, 0
             if self.rising_only and not rising:
                 self.falls += 1
                 return None
@@ -216,12 +233,13 @@ class DebouncedDetector:
             self._quiet_until = self.position + self.debounce
             self.drifts += 1
             return Alarm("drift", self.position, statistic)
-        if self.warner is not None:
-            entered = self.warner.drift_detected
+        if warner is not None:
+            entered = warner.drift_detected
             if entered:
-                entered = not self.rising_only or self._rose(self.warner, warner_before)
+                entered = not self.rising_only or self._rose(warner, warner_before)
                 # Fresh, so the twin warns again only on a further change, not on the same one.
-                self.warner = self.warner.clone()
+                self.warner = warner.clone()
+                self._warn_sum, self._warn_n = 0.0, 0
         else:
             warning = bool(getattr(self.detector, "warning_detected", False))
             entered = warning and not self._in_warning
@@ -246,21 +264,17 @@ class DebouncedDetector:
         self.drifts += 1
         return Alarm("drift", self.position, statistic)
 
-    @staticmethod
-    def _level(detector: DriftDetector | None) -> float | None:
-        """ADWIN's estimate of the mean before an update (its window's mean); None for the others."""
-        return float(detector.estimation) if isinstance(detector, drift.ADWIN) else None
-
     def _rose(self, detector: DriftDetector, before: float | None) -> bool:
         """Whether the change ``detector`` just found is a rise of the inputs.
 
-        ADWIN cut its window where the means differ: the part it kept is the recent one. The
-        others say only "changed": compare the recent inputs (an exponential mean over about 100)
-        with every input since the detector was made fresh.
+        ADWIN cut its window where the means differ: the part it kept is the recent one, compared
+        with its whole window's mean before this input (``before``, the mean of every input since it
+        was made fresh). The others say only "changed": compare the recent inputs (an exponential
+        mean over about 100) with every input since the detector was made fresh.
         """
-        if before is not None and isinstance(detector, drift.ADWIN):
-            return float(detector.estimation) > before
-        return self._recent > self._baseline.get()
+        if isinstance(detector, drift.ADWIN):
+            return before is not None and float(detector.estimation) > before
+        return self._recent > (self._sum / self._n if self._n else 0.0)
 
     def _statistic(self) -> float | None:
         if isinstance(self.detector, drift.ADWIN):

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from driftline.bench.fuzz import STREAMS, Factory, bad_item, valid_event
@@ -39,10 +39,13 @@ def test_events_decode_as_the_contract_says(data: st.DataObject) -> None:
     stream = data.draw(st.sampled_from(sorted(STREAMS)))
     kind = data.draw(st.sampled_from(["valid", *BAD_KINDS]))
     event = data.draw(valid_event(stream)) if kind == "valid" else data.draw(bad_item(stream, kind))[1]
-    if not isinstance(event, dict):
-        raw = orjson.dumps(event)
-    else:
-        raw, _ = Factory(data.draw(st.integers(0, 100))).stamp(event, stream, "dev-1", kind == "valid")
+    try:
+        if not isinstance(event, dict):
+            raw = orjson.dumps(event)
+        else:
+            raw, _ = Factory(data.draw(st.integers(0, 100))).stamp(event, stream, "dev-1", kind == "valid")
+    except TypeError:  # an integer beyond 64 bits, which orjson does not write: no message to compare
+        assume(False)
     want = verdict(lambda r: parse(SensorEvent, r), raw, EVENT_FIELDS)
     assert verdict(decode_event, raw, EVENT_FIELDS) == want
     if kind == "valid":

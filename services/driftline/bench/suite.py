@@ -19,7 +19,16 @@ from typing import Any
 from driftline.bench.keys import ManyKeys, many_keys
 from driftline.bench.latency import Latency, paced
 from driftline.bench.scaling import scale_out
-from driftline.bench.throughput import CONTENDERS, Bench, CaseResult, Measure, peer_python, run_case
+from driftline.bench.throughput import (
+    CONTENDERS,
+    PAIRINGS,
+    PEER_GUARANTEE,
+    Bench,
+    CaseResult,
+    Measure,
+    peer_python,
+    run_case,
+)
 from driftline.kafkaio.broker import LocalBroker
 
 INGEST = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_ingest.py"
@@ -55,7 +64,7 @@ class Results:
 
 
 def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progress) -> Path:
-    contenders = [c for c in CONTENDERS if plan.peer or c != "quix"]
+    contenders = [c for c in CONTENDERS if plan.peer or c not in PEER_GUARANTEE]
     python = peer_python(say) if plan.peer else None
     steps = len(plan.presets) * len(plan.keys) * plan.rounds * len(contenders)
     steps += len(contenders) - 1 + len(plan.instances) * plan.rounds + 1
@@ -72,8 +81,8 @@ def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progres
         rate = round(base.median(DRIFTLINE, "rate") / 2)
         latency = []
         for name in contenders[1:]:
-            if name == "quix":
-                setup = bench.quix_setup(base.preset)
+            if name in PEER_GUARANTEE:
+                setup = bench.quix_setup(base.preset, PEER_GUARANTEE[name])
             else:
                 setup = bench.driftline_setup(base.preset, exactly_once=name == DRIFTLINE)
             latency.append(paced(bench, setup, name, rate, plan.latency_s, base.keys))
@@ -98,9 +107,15 @@ def run_ingest(say: Callable[[str], None]) -> dict[str, Any] | None:
         return json.loads(Path(rates.name).read_text())
 
 
-def _ratio(results: Results, preset: str, keys: int, against: str, what: str) -> float:
+def _ratio(
+    results: Results, preset: str, keys: int, against: str, what: str, contender: str = DRIFTLINE
+) -> float:
+    """The median over rounds of ``contender`` / ``against``, pair by pair within a round (NaN when not run)."""
     case = next(c for c in results.cases if c.preset == preset and c.keys == keys)
-    return case.median(DRIFTLINE, what) / case.median(against, what) if against in case.runs else float("nan")
+    if against not in case.runs or contender not in case.runs:
+        return float("nan")
+    pairs = zip(case.runs[contender], case.runs[against], strict=True)
+    return statistics.median(getattr(a, what) / getattr(b, what) for a, b in pairs if getattr(b, what))
 
 
 def targets(results: Results) -> list[tuple[str, str, bool]]:
@@ -112,12 +127,13 @@ def targets(results: Results) -> list[tuple[str, str, bool]]:
             ratio = _ratio(results, case.preset, case.keys, "river", "per_cpu")
             rows.append((f"{case.preset}, {case.keys} key(s): per CPU-second >= {floor}x bare River",
                          f"{ratio:.2f}x", ratio >= floor))  # fmt: skip
-        if "quix" in case.runs:
-            ratio = _ratio(results, case.preset, case.keys, "quix", "rate")
-            rows.append((f"{case.preset}, {case.keys} key(s): events/s >= 1.5x the Quix peer", f"{ratio:.2f}x",
-                         ratio >= 1.5))  # fmt: skip
+        for pairing, ours, peer in PAIRINGS:
+            if peer in case.runs:
+                ratio = _ratio(results, case.preset, case.keys, peer, "rate", ours)
+                rows.append((f"{case.preset}, {case.keys} key(s): events/s >= 1.5x the Quix peer, {pairing}",
+                             f"{ratio:.2f}x", ratio >= 1.5))  # fmt: skip
     for lat in results.latency:
-        if lat.contender != "quix":
+        if lat.contender not in PEER_GUARANTEE:
             rows.append(
                 (f"{lat.contender}: p99 latency at half load <= 50 ms", f"{lat.p99_ms:.0f} ms", lat.p99_ms <= 50)
             )
@@ -162,13 +178,16 @@ def report(results: Results, command: str, out: Path) -> Path:
                 f"| {r.preset} | {r.keys} | {c} | {r.minimum(c, 'rate'):,.0f} / {r.median(c, 'rate'):,.0f} | "
                 f"{r.minimum(c, 'per_cpu'):,.0f} / {r.median(c, 'per_cpu'):,.0f} |"
             )
-    lines += ["", "| preset | keys | driftline / river (per CPU-s) | driftline / quix (events/s) | predictions |"]
-    lines += ["| --- | ---: | ---: | ---: | --- |"]
+    pairings = " | ".join(f"driftline / quix (events/s), {pairing}" for pairing, _, _ in PAIRINGS)
+    lines += ["", f"| preset | keys | driftline / river (per CPU-s) | {pairings} | predictions |"]
+    lines += ["| --- | ---: | ---: |" + " ---: |" * len(PAIRINGS) + " --- |"]
     for r in results.cases:
         vs_river = _ratio(results, r.preset, r.keys, "river", "per_cpu")
-        vs_quix = _ratio(results, r.preset, r.keys, "quix", "rate")
+        vs_quix = " | ".join(
+            f"{_ratio(results, r.preset, r.keys, peer, 'rate', ours):.2f}" for _, ours, peer in PAIRINGS
+        )
         same = "identical" if r.identical else f"DIFFER: {r.differing}"
-        lines.append(f"| {r.preset} | {r.keys} | {vs_river:.2f} | {vs_quix:.2f} | {same} |")
+        lines.append(f"| {r.preset} | {r.keys} | {vs_river:.2f} | {vs_quix} | {same} |")
     lines += ["", "![events per CPU-second by contender](throughput.png)", ""]
     if results.latency:
         lat0 = results.latency[0]

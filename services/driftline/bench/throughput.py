@@ -6,7 +6,9 @@ keys), contenders alternate round by round:
 - ``river``: bare River in this process, predict_proba_one, predict_one, learn_one per event;
 - ``driftline exactly-once`` and ``driftline at-least-once``: a `driftline trainer` process from
   the events topic to committed outcomes, with and without transactions and checkpoints;
-- ``quix``: :mod:`driftline.bench.peer_quix` in a venv of its own (installed on first use).
+- ``quix defaults`` (at least once, a commit every 5 s: Quix's own defaults, as a user runs it) and
+  ``quix exactly-once`` (``processing_guarantee="exactly-once"``, else its defaults):
+  :mod:`driftline.bench.peer_quix` in a venv of its own (installed on first use).
 
 Each contender process first answers a warm-up event (start-up, imports and the group join stay
 out of the figures). The events are then produced to its topic in one transaction, and the window
@@ -48,7 +50,15 @@ PEER_VENV = Path.home() / ".cache" / "driftline" / "quix-venv"
 PEER_REQUIREMENTS = ("quixstreams==3.28.1", "river==0.26.1")
 #: The event each contender process answers before it is timed (a model key of its own).
 WARM_UP = "warm/w0"
-CONTENDERS = ("river", "driftline exactly-once", "driftline at-least-once", "quix")
+CONTENDERS = ("river", "driftline exactly-once", "driftline at-least-once", "quix defaults", "quix exactly-once")
+#: Each peer contender's processing guarantee (None: Quix's default, at least once).
+PEER_GUARANTEE = {"quix defaults": None, "quix exactly-once": "exactly-once"}
+#: The pairings reported side by side: driftline at its defaults against the peer at its own, then equal guarantees.
+PAIRINGS = (
+    ("each at its defaults", "driftline exactly-once", "quix defaults"),
+    ("both at least once", "driftline at-least-once", "quix defaults"),
+    ("both exactly once", "driftline exactly-once", "quix exactly-once"),
+)
 #: What two predictions agree on: the label and every class probability, exactly.
 Answer = tuple[Any, tuple[tuple[str, float], ...]]
 
@@ -330,8 +340,8 @@ class Bench:
         argv = [sys.executable, "-m", "driftline.cli", "trainer", "-c", str(config)]
         return Setup(argv, env, events, topics["outcomes"]["name"], folder, "trainer")
 
-    def quix_setup(self, preset: str) -> Setup:
-        """The Quix Streams peer on fresh topics (a warm-up event waiting); not started."""
+    def quix_setup(self, preset: str, guarantee: str | None = None) -> Setup:
+        """The Quix Streams peer on fresh topics (a warm-up event waiting), at its defaults but ``guarantee``."""
         assert self.peer is not None
         events = self.topic_with_warm_up()
         topics = self.topics(events)
@@ -344,8 +354,8 @@ class Bench:
             "DL_OUTCOMES": topics["outcomes"]["name"],
             "DL_GROUP": f"quix-{uuid.uuid4().hex[:8]}",
             "DL_PRESET": preset,
-            "DL_GUARANTEE": "exactly-once",
             "DL_STATE_DIR": str(folder / "state"),
+            **({"DL_GUARANTEE": guarantee} if guarantee else {}),
         }
         return Setup([str(self.peer), str(PEER)], env, events, topics["outcomes"]["name"], folder, "quix")
 
@@ -390,8 +400,8 @@ def run_case(
         for contender in contenders if r % 2 == 0 else list(reversed(contenders)):
             if contender == "river":
                 measure, answers = bare_river(events, preset)
-            elif contender == "quix":
-                measure, answers = bench.measure(bench.quix_setup(preset), records)
+            elif contender in PEER_GUARANTEE:
+                measure, answers = bench.measure(bench.quix_setup(preset, PEER_GUARANTEE[contender]), records)
             else:
                 setup = bench.driftline_setup(preset, exactly_once=contender.endswith("exactly-once"))
                 measure, answers = bench.measure(setup, records)

@@ -20,7 +20,7 @@ from driftline.trainer.units import UnitError, convert
 Value = float | str | bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Cleaned:
     """The result of cleaning one event: features, or the reason it was dropped."""
 
@@ -89,25 +89,16 @@ MAX_MAGNITUDE = 1e100
 _LOWEST, _HIGHEST = -MAX_MAGNITUDE, MAX_MAGNITUDE
 
 
-@dataclass(frozen=True)
-class _Rule:
-    """One feature's spec, resolved once per stream config instead of once per event."""
-
-    name: str
-    spec: FeatureSpec
-    number: bool
-    unit: str | None
-    low: float
-    high: float
-    policy: str
-    stateful: bool
+#: One feature's spec, resolved once per stream config instead of once per event: name, spec, is a
+#: number, unit, lowest and highest value passed as they are, missing policy, keeps a statistic.
+_Rule = tuple[str, FeatureSpec, bool, "str | None", float, float, str, bool]
 
 
 def _rules(stream: StreamConfig) -> tuple[tuple[_Rule, ...], frozenset[str]]:
     rules = _RULES.get(id(stream))
     if rules is None or rules[0] is not stream:
         resolved = tuple(
-            _Rule(
+            (
                 name,
                 spec,
                 spec.type == "number",
@@ -122,6 +113,11 @@ def _rules(stream: StreamConfig) -> tuple[tuple[_Rule, ...], frozenset[str]]:
         # The config object is kept with its rules, so its id cannot be reused while cached.
         rules = _RULES[id(stream)] = (stream, resolved, frozenset(stream.features))
     return rules[1], rules[2]
+
+
+def numeric_only(stream: StreamConfig) -> bool:
+    """Whether every feature of ``stream`` is a number: its cleaned features are then the model's input as they are."""
+    return all(spec.type == "number" for spec in stream.features.values())
 
 
 _RULES: dict[int, tuple[StreamConfig, tuple[_Rule, ...], frozenset[str]]] = {}
@@ -158,20 +154,6 @@ class Cleaner:
             state = self._state[name] = _FeatureState(self.stream.features[name].missing_policy)
         return state
 
-    def lateness(self, ts: datetime, device: str = "") -> float:
-        """Seconds this event is behind the newest event of its device (0 when it is the newest)."""
-        watermark = self.watermarks.get(device)
-        if watermark is None or ts >= watermark:
-            return 0.0
-        return (watermark - ts).total_seconds()
-
-    def _advance(self, device: str, ts: datetime) -> None:
-        watermarks = self.watermarks
-        watermark = watermarks.pop(device, None)  # re-inserted last: the most recently touched
-        watermarks[device] = ts if watermark is None or ts > watermark else watermark
-        if len(watermarks) > self.stream.max_watermark_devices:
-            del watermarks[next(iter(watermarks))]
-
     def clean(
         self,
         features: dict[str, Any],
@@ -182,50 +164,63 @@ class Cleaner:
     ) -> Cleaned:
         """Clean one event of ``device``; with ``learn`` the running statistics and its watermark are updated."""
         steps: list[str] = []
+        stream = self.stream
         if ts is not None:
-            late = self.lateness(ts, device)
-            if late > self.stream.allowed_lateness_s:
-                if self.stream.late_events == "drop":
+            watermarks = self.watermarks
+            watermark = watermarks.get(device)
+            late = watermark is not None and ts < watermark
+            if late and (watermark - ts).total_seconds() > stream.allowed_lateness_s:  # type: ignore[operator]
+                if stream.late_events == "drop":
                     return Cleaned({}, ["late"], dropped="late")
                 steps.append("late")
             if learn:
-                self._advance(device, ts)
-        rules, known = _rules(self.stream)
+                # Re-inserted last: the most recently touched is forgotten last.
+                del_first = watermark is None and len(watermarks) >= stream.max_watermark_devices
+                if watermark is not None:
+                    del watermarks[device]
+                watermarks[device] = ts if watermark is None or ts > watermark else watermark
+                if del_first:
+                    del watermarks[next(iter(watermarks))]
+        rules, known = _rules(stream)
         if not known.issuperset(features):
             steps.extend(f"unknown_feature:{name}" for name in features if name not in known)
         cleaned: dict[str, Value] = {}
-        for rule in rules:
-            name = rule.name
+        states = self._state
+        for name, spec, number, unit, low, high, policy, stateful in rules:
             raw = features.get(name)
             # The common case, a finite number in range needing no conversion, skips the general path.
             kind = raw.__class__
-            if (
-                rule.number
-                and (kind is float or kind is int)
-                and rule.low <= raw <= rule.high
-                and not (units and rule.unit and units.get(name))
-            ):
+            plain = not (units and unit and units.get(name))
+            if number and (kind is float or kind is int) and low <= raw <= high and plain:
                 value: Value | None = raw if kind is float else float(raw)
-            else:
-                value, step = self._one(name, rule.spec, raw, units.get(name) if units else None)
-                if step:
-                    steps.append(f"{step}:{name}")
-                if step == "rejected":
-                    return Cleaned({}, steps, dropped=f"out_of_range:{name}")
+                if learn and stateful:
+                    state = states.get(name) or self._stats(name)
+                    if state.median is None:  # a mean or the last value: kept inline, once per feature and event
+                        state.total += value
+                        state.seen += 1
+                        state.last = value
+                    else:
+                        state.update(value)  # type: ignore[arg-type]
+                cleaned[name] = value  # type: ignore[assignment]
+                continue
+            value, step = self._one(name, spec, raw, units.get(name) if units else None)
+            if step:
+                steps.append(f"{step}:{name}")
+            if step == "rejected":
+                return Cleaned({}, steps, dropped=f"out_of_range:{name}")
             if value is None:
-                if rule.policy == "drop":
+                if policy == "drop":
                     return Cleaned({}, [*steps, f"missing:{name}"], dropped=f"missing:{name}")
-                value = self._stats(name).impute(rule.spec)
+                value = self._stats(name).impute(spec)
                 if value is None:
-                    if rule.policy != "keep":
+                    if policy != "keep":
                         steps.append(f"unimputable:{name}")
                     continue
                 steps.append(f"imputed:{name}")
                 cleaned[name] = value
                 continue
-            if learn and rule.stateful:
-                state = self._state.get(name) or self._stats(name)
-                state.update(value)
+            if learn and stateful:
+                (states.get(name) or self._stats(name)).update(value)
             cleaned[name] = value
         return Cleaned(cleaned, steps)
 

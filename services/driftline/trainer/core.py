@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import pickle
 import threading
 import time
@@ -39,7 +40,7 @@ from driftline.keys import model_key, stream_of
 from driftline.labels import LabelError, Labels, confidence_of
 from driftline.modelspec import ModelSpecError
 from driftline.monitor.scores import ScoreError, outcome_error
-from driftline.trainer.cleaning import Cleaner
+from driftline.trainer.cleaning import Cleaner, numeric_only
 from driftline.trainer.holdout import is_holdout
 from driftline.trainer.label_requests import BudgetedUncertainty, OpenRequests
 from driftline.trainer.metrics import CandidateCollector, CandidateFigures, TrainerMetrics, candidate_figures
@@ -59,9 +60,14 @@ def outcome_id(key: str, device_id: str, event_id: str, labelled: bool) -> str:
 
 
 def proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
+    """Class probabilities keyed by the class as text (as outcomes carry them); ValueError naming a non-finite one."""
     if not proba:
         return None
-    return {str(label): checked_scalar(float(p), f"the probability of {label!r}") for label, p in proba.items()}
+    text = {str(label): float(p) for label, p in proba.items()}
+    if not math.isfinite(sum(text.values())):  # rare: find and name the culprit
+        for label, p in text.items():
+            checked_scalar(p, f"the probability of {label!r}")
+    return text
 
 
 def drift_event(
@@ -116,6 +122,8 @@ class TrainerCore:
     def __post_init__(self) -> None:
         self.signer = signer_for(self.settings)
         self.labels = {name: Labels.of(name, stream) for name, stream in self.settings.streams.items()}
+        #: Streams whose cleaned features are all numbers, hence the models' input as they are.
+        self._numeric = {name: numeric_only(stream) for name, stream in self.settings.streams.items()}
         self._label_warned: set[str] = set()
         self.metrics.registry.register(CandidateCollector(self.candidate_figures))
 
@@ -198,8 +206,9 @@ class TrainerCore:
                 return None
 
             began = time.perf_counter()
-            # Encoded once for predicting and learning, as River's own evaluation passes one x to both.
-            encoded = model_input(cleaned.features)
+            # Encoded once for predicting and learning, as River's own evaluation passes one x to both;
+            # a stream of numbers only is its own encoding.
+            encoded = cleaned.features if self._numeric[event.stream] else model_input(cleaned.features)
             prediction, proba, predictions = slot.predict(cleaned.features, encoded)
             predict_s = time.perf_counter() - began
             serving = slot.serving  # before learning, which may change a tuned model's choice

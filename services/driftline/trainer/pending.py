@@ -13,7 +13,7 @@ def event_ident(device_id: str, event_id: str) -> str:
     return f"{device_id}/{event_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Pending:
     """What the trainer needs to learn from an event once its label arrives."""
 

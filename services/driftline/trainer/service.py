@@ -151,7 +151,10 @@ class TrainerService:
         except UnknownStream as e:
             return [self._reject(message, f"unknown_stream: {e}", parsed.stream, parsed.device_id)]
         # The unit's checkpoint holds every model key its records reached.
-        self._keys.setdefault(unit, set()).add(self.core.key_of(parsed.stream, parsed.device_id))
+        keys = self._keys.get(unit)
+        if keys is None:
+            keys = self._keys[unit] = set()
+        keys.add(outcome.model_key if outcome is not None else self.core.key_of(parsed.stream, parsed.device_id))
         if outcome is None:
             return []
         outputs = [self._output(self.settings.topics.outcomes.name, outcome, outcome.model_key)]
@@ -160,7 +163,7 @@ class TrainerService:
             drift_topic = self.settings.topics.drift.name
             outputs.extend(self._output(drift_topic, event, event.model_key) for event in outcome.drift)
         # In the same transaction as the outcome: a request is published exactly once, like it.
-        if (request := self.core.label_request(outcome)) is not None:
+        if outcome.label is None and (request := self.core.label_request(outcome)) is not None:
             outputs.append(self._output(self.settings.topics.label_requests.name, request, request.model_key))
         return outputs
 
