@@ -538,11 +538,32 @@ class MonitorSettings(ConsumerSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     """Request body size at most (413 beyond)."""
     window: Annotated[int, Field(ge=10)] = Field(
-        default=1000, description="Labelled outcomes in rolling metrics; predictions in the confidence estimate."
+        default=1000,
+        description="Labelled outcomes in rolling metrics; predictions in the confidence estimate and the "
+        "prediction quantiles (each outcomes partition keeps its own window; a monitor pools those it holds).",
     )
-    max_device_series: Annotated[int, Field(ge=0)] = Field(default=50, description="Per-device series per stream.")
-    dedupe_window: Annotated[int, Field(ge=1)] = Field(default=100_000, description="Outcome ids remembered.")
+    max_device_series: Annotated[int, Field(ge=0)] = Field(
+        default=50, description="Per-device series per stream and outcomes partition."
+    )
+    dedupe: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Drop outcomes whose id was seen before. Only a trainer running at least once "
+        "(trainer.exactly_once = false) writes an outcome twice, so auto is on exactly then, read from this "
+        "same config: give the monitor the trainer's trainer section, or say on.",
+    )
+    dedupe_window: Annotated[int, Field(ge=1)] = Field(
+        default=100_000, description="Outcome ids remembered per outcomes partition, when dedupe is on."
+    )
     group_id: str = Field(default="driftline-monitor", min_length=1, description="Kafka consumer group of the monitor.")
+    peers: list[str] = Field(
+        default_factory=list,
+        description="URLs of the other monitors of the group: the status page (/ui) adds their outcomes partitions "
+        "to this one's. Empty: the page shows this monitor's partitions.",
+    )
+
+    def dedupes(self, trainer: TrainerSettings) -> bool:
+        """Whether outcomes are deduplicated by id: ``dedupe``, with auto meaning "the trainer may repeat one"."""
+        return self.dedupe == "on" or (self.dedupe == "auto" and not trainer.exactly_once)
 
 
 class DeviceSettings(Strict):
@@ -641,6 +662,32 @@ def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings
 
 #: DRIFTLINE_* variables that are not settings: read by the CLI, the tests or ./run.
 OTHER_VARIABLES = frozenset({"CONFIG", "LOG_LEVEL", "TOKEN", "VENV", "CACHE", "CRASH_AT"})
+
+
+def check_drift_spec(name: str, stream: StreamConfig) -> None:
+    """Refuse detectors that cannot judge what they would be fed, naming the config key.
+
+    The trainer runs the detectors; the monitor checks the streams it is given the same way, so a
+    config one refuses the other refuses too.
+    """
+    from driftline.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError
+
+    spec = stream.drift
+    if spec.data in BINARY_DETECTORS:
+        raise ConfigError(
+            f"streams.{name}.drift.data: {spec.data} judges 0/1 errors, not feature values; "
+            "choose ADWIN, PageHinkley or KSWIN"
+        )
+    for key, detector, params in (
+        ("concept", spec.concept, spec.concept_params),
+        ("data", spec.data, spec.data_params),
+    ):
+        if detector is None:
+            continue
+        try:
+            DebouncedDetector(detector, params, warnings=key == "concept")
+        except DetectorError as e:
+            raise ConfigError(f"streams.{name}.drift.{key}_params: {e}") from None
 
 
 def check_environment(environ: Mapping[str, str] | None = None) -> None:

@@ -137,6 +137,8 @@ class DataWatch:
 
 def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """The values of ``names`` from a dict as a tuple (KeyError if one is absent), in one call."""
+    if not names:  # a stream whose watched features are all categories
+        return lambda features: ()
     if len(names) == 1:
         name = names[0]
         return lambda features: (features[name],)

@@ -1,9 +1,12 @@
 """``driftline status`` and the stack's live view: what the running services report, per stream and model key.
 
 Fetching is kept apart from shaping. :func:`fetch` asks the trainer (``/models``, ``/metrics``), the
-monitor (``/ui/data``, ``/metrics``) and the collector (``/metrics``) and keeps their raw answers in
-a :class:`Snapshot`; :func:`shape` turns a snapshot (and the one before it, for rates) into a
-:class:`Status` without any I/O; :func:`render` draws it with rich, :func:`as_json` for machines.
+monitors (``/ui/data``, ``/metrics`` of each: monitors of one group split the outcomes partitions)
+and the collector (``/metrics``) and keeps their raw answers in a :class:`Snapshot`, the monitors'
+merged (their samples labelled with the monitor's URL as ``instance``, their keys together);
+:func:`shape` turns a snapshot (and the one before it, for rates) into a :class:`Status` without
+any I/O, a monitor's scores weighted by the outcomes each is over; :func:`render` draws it with
+rich, :func:`as_json` for machines.
 """
 
 from __future__ import annotations
@@ -54,10 +57,13 @@ class ServicesUnreachable(RuntimeError):
 
 @dataclass(frozen=True)
 class Sources:
-    """Where the services listen, and the trainer's api token ("" when its endpoints are open)."""
+    """Where the services listen, and the trainer's api token ("" when its endpoints are open).
+
+    ``monitor``: one URL, or the URLs of every monitor of the group.
+    """
 
     trainer: str
-    monitor: str
+    monitor: str | tuple[str, ...]
     collector: str
     token: str = ""
 
@@ -66,7 +72,7 @@ class Sources:
         cls,
         settings: Settings,
         trainer: str | None = None,
-        monitor: str | None = None,
+        monitor: str | list[str] | None = None,
         collector: str | None = None,
         token: str | None = None,
     ) -> Sources:
@@ -74,18 +80,20 @@ class Sources:
         from driftline.httpserver import configured_token
 
         t = settings.trainer
-        for name, url in (("trainer", trainer), ("monitor", monitor), ("collector", collector)):
+        monitors = [monitor] if isinstance(monitor, str) else list(monitor or [])
+        for name, url in (("trainer", trainer), *(("monitor", m) for m in monitors), ("collector", collector)):
             if url is not None and not url.startswith(("http://", "https://")):
                 raise typer.BadParameter(f"{url!r} is not an http:// or https:// URL", param_hint=f"--{name}")
         return cls(
             (trainer or f"http://127.0.0.1:{t.port}").rstrip("/"),
-            (monitor or f"http://127.0.0.1:{settings.monitor.port}").rstrip("/"),
+            tuple(m.rstrip("/") for m in monitors) or f"http://127.0.0.1:{settings.monitor.port}",
             (collector or f"http://127.0.0.1:{settings.collector.port}").rstrip("/"),
             configured_token(t.api_token, t.api_token_file, "trainer.api_token") if token is None else token,
         )
 
-    def url(self, service: str) -> str:
-        return str(getattr(self, service))
+    def urls(self, service: str) -> tuple[str, ...]:
+        found = getattr(self, service)
+        return (found,) if isinstance(found, str) else tuple(found)
 
 
 @dataclass
@@ -115,29 +123,42 @@ def fetch(sources: Sources, timeout: float = 3.0, client: httpx.Client | None = 
     http = client or httpx.Client(timeout=timeout)
     try:
         for service, paths in PATHS.items():
-            base = sources.url(service)
-            for path in paths:
-                url = base + path
-                headers = {"Authorization": f"Bearer {sources.token}"} if sources.token and path == "/models" else {}
-                try:
-                    response = http.get(url, headers=headers)
-                except httpx.HTTPError as e:
-                    snapshot.failures[(service, base)] = _why(e)
-                    break  # the next path of a service that is not there would fail the same way
-                if response.status_code != 200:
-                    snapshot.failures[(service, url)] = _refusal(response, path)
-                    continue
-                try:
-                    answer = samples(response.text) if path == "/metrics" else response.json()
-                except ValueError:
-                    what = "Prometheus text" if path == "/metrics" else "JSON"
-                    snapshot.failures[(service, url)] = f"answered, but not with {what}: is it the {service}?"
-                    continue
-                snapshot.answers[(service, path)] = answer
+            for base in sources.urls(service):
+                _ask(http, snapshot, sources.token, service, base, paths)
     finally:
         if own:
             http.close()
     return snapshot
+
+
+def _ask(http: httpx.Client, snapshot: Snapshot, token: str, service: str, base: str, paths: tuple[str, ...]) -> None:
+    """One instance's answers into ``snapshot``: a monitor's merged with the other monitors'."""
+    for path in paths:
+        url = base + path
+        headers = {"Authorization": f"Bearer {token}"} if token and path == "/models" else {}
+        try:
+            response = http.get(url, headers=headers)
+        except httpx.HTTPError as e:
+            snapshot.failures[(service, base)] = _why(e)
+            return  # the next path of a service that is not there would fail the same way
+        if response.status_code != 200:
+            snapshot.failures[(service, url)] = _refusal(response, path)
+            continue
+        try:
+            answer = samples(response.text) if path == "/metrics" else response.json()
+        except ValueError:
+            what = "Prometheus text" if path == "/metrics" else "JSON"
+            snapshot.failures[(service, url)] = f"answered, but not with {what}: is it the {service}?"
+            continue
+        if service != "monitor":
+            snapshot.answers[(service, path)] = answer
+        elif path == "/metrics":
+            # Each monitor's gauges pair with their own weights: the sample says whose it is.
+            found = snapshot.answers.setdefault((service, path), [])
+            found += [Sample(s.name, {**s.labels, "instance": base}, s.value) for s in answer]
+        else:
+            merged = snapshot.answers.setdefault((service, path), {**answer, "streams": []})
+            merged["streams"] += answer.get("streams", [])
 
 
 def _why(error: httpx.HTTPError) -> str:
@@ -333,15 +354,20 @@ def _counted(found: list[Sample], name: str, actions: frozenset[str], **match: s
 
 
 def _monitor_metrics(monitor: list[Sample], stream: Callable[[str], StreamStatus]) -> None:
+    """Counts summed over monitors and partitions; each monitor's score weighted by the outcomes it is over."""
     if not monitor:
         return
     for name, judged in _by(monitor, "driftline_predictions_total", "stream").items():
         stream(name).judged = int(judged)
+    weights = {tuple(sorted(s.labels.items())): s.value for s in monitor if s.name == "driftline_scored_outcomes"}
+    pooled: dict[tuple[str, str, str, str], list[float]] = {}  # (stream, score, model, window) -> [sum, weight]
     for s in monitor:
         if s.name in ("driftline_accuracy", "driftline_mae") and s.labels.get("estimate") == "prequential":
-            status = stream(s.labels["stream"])
-            status.score_name = s.name.removeprefix("driftline_")
-            status.scores.setdefault(s.labels["model"], {})[s.labels["window"]] = s.value
+            weight = weights.get(tuple(sorted(s.labels.items())), 1.0)
+            key = (s.labels["stream"], s.name.removeprefix("driftline_"), s.labels["model"], s.labels["window"])
+            found = pooled.setdefault(key, [0.0, 0.0])
+            found[0] += s.value * weight
+            found[1] += weight
         elif s.name == "driftline_drift_detected_total":
             status = stream(s.labels["stream"])
             attribute = "concept_drifts" if s.labels["kind"] == "concept" else "data_drifts"
@@ -351,6 +377,11 @@ def _monitor_metrics(monitor: list[Sample], stream: Callable[[str], StreamStatus
             if status.last_drift is None or s.value > status.last_drift.ts:
                 labels = s.labels
                 status.last_drift = Drift(s.value, labels["kind"], labels.get("feature", ""), labels.get("model", ""))
+    for (name, score, model, window), (total, weight) in pooled.items():
+        status = stream(name)
+        status.score_name = score
+        if weight:
+            status.scores.setdefault(model, {})[window] = total / weight
 
 
 CANDIDATE = "driftline_trainer_candidate_"
@@ -609,7 +640,11 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="The trainer's URL (default: its configured port on 127.0.0.1).")
         ] = None,
         monitor: Annotated[
-            str | None, typer.Option(help="The monitor's URL (default: its configured port on 127.0.0.1).")
+            list[str] | None,
+            typer.Option(
+                help="A monitor's URL; repeat for every monitor of the group, whose partitions add up "
+                "(default: its configured port on 127.0.0.1)."
+            ),
         ] = None,
         collector: Annotated[
             str | None, typer.Option(help="The collector's URL (default: its configured port on 127.0.0.1).")

@@ -1,10 +1,11 @@
 """The monitor with the real Prometheus and Alertmanager: dashboards' queries and the full alert path.
 
-Prometheus scrapes a real monitor fed through the real broker; a concept change makes the
-DriftlineConceptDrift rule fire and Alertmanager deliver it to the webhook, which counts it as a
-notification and publishes no command (the trainer reacts to the detection itself; the recorded
-payload test covers alerts that do reset). Then every Grafana query on the monitor's metrics (panels,
-variables, annotations) is run against that Prometheus.
+Prometheus scrapes a real monitor fed through the real broker; a concept drift the trainer
+detected (carried on an outcome) makes the DriftlineConceptDrift rule fire and Alertmanager
+deliver it to the webhook, which counts it as a notification and publishes no command (the trainer
+reacts to the detection itself; the recorded payload test covers alerts that do reset). Then every
+Grafana query on the monitor's metrics (panels, variables, annotations) is run against that
+Prometheus.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dashboard_queries import dashboard_queries, has_data
 from kafka_helpers import TopicReader
 from monitor_fixtures import BINARY, before_sentinel, monitor_settings, produce, sentinel_command, wait_for
 
-from driftline.contracts import ControlCommand, Outcome
+from driftline.contracts import ControlCommand, DriftEvent, Outcome
 from driftline.monitor.service import MonitorService
 from driftline.monitor.synthetic import START, outcomes
 from driftline.ops.alertmanager import alertmanager_process
@@ -35,7 +36,8 @@ OTHER_SERVICES = ("driftline_trainer_", "driftline_collector_")
 def regression_outcomes(n: int, stream: str = "plant") -> Iterator[Outcome]:
     """Delayed labels: each event first as a prediction, then labelled; every tenth is a holdout.
 
-    Halfway, the pressure sensor reads 5 higher: a data drift for the dashboards' annotation.
+    Halfway, the pressure sensor reads 5 higher: the trainer's data drift, carried on that event's
+    prediction outcome, for the dashboards' annotation.
     """
     for i in range(n):
         ts = START + timedelta(seconds=i)
@@ -47,13 +49,28 @@ def regression_outcomes(n: int, stream: str = "plant") -> Iterator[Outcome]:
             "model_name": "linear",
             "model_version": 1,
             "prediction": 10.0 + (i % 7),
-            "features": {"pressure": 1.0 + (i % 5) / 10 + (5.0 if i >= n // 2 else 0.0)},
             "event_ts": ts,
             "ts": ts,
             "holdout": i % 10 == 0,
         }
-        yield Outcome(outcome_id=f"{stream}:p{i}:predicted", **common)
+        drift = [detection(stream, "data", i, "pressure")] if i == n // 2 + 40 else None
+        yield Outcome(outcome_id=f"{stream}:p{i}:predicted", drift=drift, **common)
         yield Outcome(outcome_id=f"{stream}:p{i}:labelled", label=11.0 + (i % 5), label_delay_s=5.0 + i % 40, **common)
+
+
+def detection(stream: str, kind: str, position: int, feature: str | None = None) -> DriftEvent:
+    """A detection as the trainer carries it on the outcome it made it at."""
+    return DriftEvent(
+        drift_id=f"{stream}:v1:{kind}:{feature or '-'}:drift:{position}",
+        drift_kind=kind,  # type: ignore[arg-type]
+        stream=stream,
+        model_key=stream,
+        model_name="linear" if stream == "plant" else "logistic",
+        model_version=1,
+        detector="ADWIN",
+        feature=feature,
+        position=position,
+    )
 
 
 def query(prometheus: str, expr: str) -> dict[str, Any]:
@@ -70,7 +87,10 @@ def stack(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     settings = monitor_settings(
         bootstrap, state, {"rooms": {**BINARY, "drift": {"on_alert": "cold_reset"}}, "plant": regression}
     )
-    rooms = outcomes(3000, stream="rooms", error_before=0.1, error_after=0.5, change_at=1500, seed=1)
+    rooms = (
+        o.model_copy(update={"drift": [detection("rooms", "concept", 1680)]}) if i == 1680 else o
+        for i, o in enumerate(outcomes(3000, stream="rooms", error_before=0.1, error_after=0.5, change_at=1500, seed=1))
+    )
     token_file = state / "webhook_token"
     token_file.write_text(settings.monitor.webhook_token.get_secret_value())
     with MonitorService(settings, bootstrap, port=0) as monitor:

@@ -16,7 +16,7 @@ from river import datasets
 
 from driftline.checkpoint import Checkpoint, CheckpointError, Signer, signing_key
 from driftline.config import Settings, settings_from_dict
-from driftline.contracts import ControlCommand, LabelEvent, OutcomeRecord, SensorEvent
+from driftline.contracts import ControlCommand, DriftEvent, LabelEvent, OutcomeRecord, SensorEvent
 from driftline.monitor.state import MonitorState
 from driftline.monitor.synthetic import outcomes
 from driftline.trainer.core import TrainerCore
@@ -153,23 +153,58 @@ def monitor_state() -> MonitorState:
     return MonitorState(settings_from_dict({"streams": streams}), window=100)
 
 
-def test_a_restored_monitor_state_continues_exactly_like_the_original() -> None:
-    stream = list(
-        outcomes(3000, error_before=0.1, error_after=0.45, change_at=1500, shift_feature="humidity", shift_at=1200)
+def carried_drift(position: int) -> DriftEvent:
+    return DriftEvent(
+        drift_id=f"rooms:v1:concept:-:drift:{position}",
+        drift_kind="concept",
+        stream="rooms",
+        model_key="rooms",
+        model_name="logistic",
+        model_version=1,
+        detector="ADWIN",
+        position=position,
     )
+
+
+def test_a_restored_monitor_state_continues_exactly_like_the_original() -> None:
+    stream = list(outcomes(3000, error_before=0.1, error_after=0.45, change_at=1500))
+    # The trainer's detections ride on outcomes, before and after the checkpoint.
+    for i in (500, 1700):
+        stream[i] = stream[i].model_copy(update={"drift": [carried_drift(i)]})
     original = monitor_state()
     for outcome in stream[:1000]:
         original.observe(outcome)
     restored = monitor_state()
-    restored.restore(original.snapshot())
+    restored.restore("p0", original.snapshot("p0"))
     for outcome in stream[:10]:
-        assert restored.observe(outcome) == []  # duplicates are still remembered
-    drifts_restored = [e for o in stream[1000:] for e in restored.observe(o)]
-    drifts_original = [e for o in stream[1000:] for e in original.observe(o)]
-    assert [e.drift_id for e in drifts_restored] == [e.drift_id for e in drifts_original] != []
+        restored.observe(outcome)  # duplicates are still remembered
+    for outcome in stream[1000:]:
+        restored.observe(outcome)
+        original.observe(outcome)
     scores = {key: series.scores["prequential"].values() for key, series in original.series.items()}
     assert {key: series.scores["prequential"].values() for key, series in restored.series.items()} == scores
     assert restored.accepted == original.accepted
-    assert restored.drifts == original.drifts and restored.dropped == {"duplicate": 10} and not original.dropped
-    restored.restore(None)
-    assert restored.accepted == {} and restored.tracks == {}
+    assert restored.drifts == original.drifts and sum(original.drifts.values()) == 2
+    assert restored.dropped == {"duplicate": 10} and not original.dropped
+    restored.restore("p0", None)
+    assert restored.accepted == {} and restored.drifts == {}
+    restored.release("p0")
+    assert restored.units == {}
+
+
+def test_each_unit_of_the_monitor_is_checkpointed_and_handed_over_on_its_own() -> None:
+    """Units are outcomes partitions: one moves to another monitor with its counts, the others stay."""
+    stream = list(outcomes(600, seed=3))
+    one, other = monitor_state(), monitor_state()
+    for i, outcome in enumerate(stream):
+        one.observe(outcome, f"p{i % 3}")
+    moved = one.snapshot("p1")
+    one.release("p1")
+    other.restore("p1", moved)
+    assert sorted(one.units) == ["p0", "p2"] and sorted(other.units) == ["p1"]
+    assert one.accepted[("rooms", "logistic")] == 400 and other.accepted[("rooms", "logistic")] == 200
+    whole = monitor_state()
+    for outcome in stream:
+        whole.observe(outcome)
+    labelled = one.series[("rooms", "logistic")].labels + other.series[("rooms", "logistic")].labels
+    assert labelled == whole.series[("rooms", "logistic")].labels

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
 import pytest
 
 from driftline.config import ConfigError, settings_from_dict
-from driftline.contracts import Outcome
+from driftline.contracts import DriftEvent, Outcome
 from driftline.dedupe import RecentIds
 from driftline.monitor.scores import ScoreError, Scores
 from driftline.monitor.state import MAX_CLASSES, MonitorState
@@ -24,11 +23,27 @@ def state_for(streams: dict, **kwargs) -> MonitorState:
 def test_duplicate_outcomes_are_dropped_within_a_bounded_memory() -> None:
     ids = RecentIds(2)  # the last two at least, twice as many at most
     assert [ids.seen(x) for x in "abacdea"] == [False, False, True, False, False, False, False]
-    state = state_for({"rooms": ROOMS})
+    state = state_for({"rooms": ROOMS}, dedupe=True)
     batch = list(outcomes(50))
     for o in batch + batch:
         state.observe(o)
     assert state.accepted[("rooms", "logistic")] == 50 and state.dropped["duplicate"] == 50
+
+
+def test_outcomes_are_deduplicated_only_behind_an_at_least_once_trainer() -> None:
+    """An exactly-once trainer writes each outcome once: then ids are not even looked at."""
+    assert not settings_from_dict({}).monitor.dedupes(settings_from_dict({}).trainer)
+    at_least_once = settings_from_dict({"trainer": {"exactly_once": False}})
+    assert at_least_once.monitor.dedupes(at_least_once.trainer)
+    forced = settings_from_dict({"monitor": {"port": 0, "dedupe": "on"}})
+    assert forced.monitor.dedupes(forced.trainer)
+    off = settings_from_dict({"monitor": {"port": 0, "dedupe": "off"}, "trainer": {"exactly_once": False}})
+    assert not off.monitor.dedupes(off.trainer)
+    state = state_for({"rooms": ROOMS}, dedupe=False)
+    batch = list(outcomes(50))
+    for o in batch + batch:
+        state.observe(o)
+    assert state.accepted[("rooms", "logistic")] == 100 and state.dropped["duplicate"] == 0
 
 
 def test_holdout_is_scored_apart_from_prequential() -> None:
@@ -48,38 +63,18 @@ def test_a_delayed_label_counts_its_prediction_once_and_records_the_delay() -> N
     series = state.series[("rooms", "logistic")]
     assert series.predictions == 1 and sum(series.labels.values()) == 1
     assert series.label_delay.count == 1 and series.label_delay.total == 42.0
-    assert state.tracks["rooms"].data["humidity"].position == 1  # features fed once
 
 
-def test_a_new_model_version_restarts_its_detectors() -> None:
+def test_a_new_model_version_raises_the_series_version_and_a_late_one_does_not_lower_it() -> None:
     state = state_for({"rooms": ROOMS})
     for o in outcomes(300):
         state.observe(o)
-    assert state.tracks["rooms"].concept.detector.position == 300
     for o in outcomes(10, model_version=2, prefix="v2-", start=START + timedelta(seconds=300)):
         state.observe(o)
-    assert state.tracks["rooms"].model_version == 2 and state.tracks["rooms"].concept.detector.position == 10
     assert state.series[("rooms", "logistic")].version == 2
-
-
-def test_a_restarted_trainer_starting_at_version_one_again_is_judged_afresh() -> None:
-    state = state_for({"rooms": ROOMS})
-    for o in outcomes(300, model_version=7):
-        state.observe(o)
-    # The restarted trainer's model: version 1, newer events, and a concept change within them.
-    restarted = START + timedelta(seconds=1000)
-    events = []
-    for o in outcomes(3000, model_version=1, prefix="r", start=restarted, error_after=0.5, change_at=1500):
-        events += state.observe(o)
-    track = state.tracks["rooms"]
-    assert track.model_version == 1 and track.concept.detector.position == 3000
-    drifts = [e for e in events if e.level == "drift" and e.drift_kind == "concept"]
-    assert [e.model_version for e in drifts] == [1] and drifts[0].position > 1500
-    # A late outcome of the replaced version 7 (an older event) is scored but starts no new life.
-    late = next(outcomes(1, model_version=7, prefix="late", start=START + timedelta(seconds=300)))
-    assert state.observe(late) == []
-    assert state.tracks["rooms"].model_version == 1 and state.tracks["rooms"].concept.detector.position == 3000
-    assert state.series[("rooms", "logistic")].labels["prequential"] == 3301
+    state.observe(next(outcomes(1, model_version=1, prefix="late")))
+    assert state.series[("rooms", "logistic")].version == 2
+    assert state.series[("rooms", "logistic")].labels["prequential"] == 311
 
 
 def test_per_device_series_only_when_asked_and_capped() -> None:
@@ -136,81 +131,57 @@ def test_unknown_streams_are_counted_not_scored() -> None:
     assert isinstance(o, Outcome) and o.event_ts == START + timedelta(0)
 
 
-def concept_drifts(state: MonitorState, batch) -> list[tuple[int, str]]:
-    """(model version, level) of every concept alarm ``batch`` raised."""
-    return [(e.model_version, e.level) for o in batch for e in state.observe(o) if e.drift_kind == "concept"]
-
-
-def drifting_rooms(**drift: int) -> dict:
-    return {"rooms": {**ROOMS, "drift": {"data": None, **drift}}}
-
-
-def test_a_model_whose_error_only_falls_raises_no_concept_alarm() -> None:
-    state = state_for(drifting_rooms(warmup=0))
-    learning = outcomes(4000, error_before=0.5, error_after=0.05, change_at=1000, seed=5)
-    assert concept_drifts(state, learning) == []
-    assert state.tracks["rooms"].concept.detector.falls >= 1  # the fall was seen, and kept quiet
-
-
-def test_a_new_version_warms_up_before_it_may_alarm() -> None:
-    state = state_for(drifting_rooms(warmup=500))
-    concept_drifts(state, outcomes(1000, seed=6))
-    # Version 2 meets a rise 100 outcomes in: inside its warm-up, so nothing is said of it.
-    later = START + timedelta(seconds=1000)
-    v2 = outcomes(1500, error_before=0.05, error_after=0.6, change_at=100, model_version=2, prefix="v2-", start=later)
-    assert concept_drifts(state, v2) == []
-
-
-def test_the_cool_down_of_a_drift_outlives_the_reset_it_caused() -> None:
-    state = state_for(drifting_rooms(warmup=0, debounce=2000))
-    v1 = outcomes(2000, error_before=0.05, error_after=0.6, change_at=1000, seed=7)
-    assert [level for _, level in concept_drifts(state, v1) if level == "drift"] == ["drift"]
-    # The reset model does well at first, then fails on the same change: no second reset (no loop).
-    later = START + timedelta(seconds=2000)
-    v2 = outcomes(900, error_before=0.05, error_after=0.6, change_at=300, model_version=2, prefix="v2-", start=later)
-    assert [a for a in concept_drifts(state, v2) if a[1] == "drift"] == []
-    # Past the cool-down, a new rise is a new change, and alarms again.
-    later += timedelta(seconds=900)
-    v3 = outcomes(2500, error_before=0.05, error_after=0.6, change_at=1500, model_version=3, prefix="v3-", start=later)
-    assert [a for a in concept_drifts(state, v3) if a[1] == "drift"] == [(3, "drift")]
-
-
-def with_features(batch, make) -> list:
-    """``batch`` with each outcome's features replaced by ``make(i)``."""
-    return [o.model_copy(update={"features": make(i)}) for i, o in enumerate(batch)]
-
-
-def data_drifts(state: MonitorState, batch) -> list[tuple[str | None, int]]:
-    return [(e.feature, e.position) for o in batch for e in state.observe(o) if e.drift_kind == "data"]
-
-
-def test_a_category_whose_mix_changes_is_a_data_drift_naming_it() -> None:
-    rng = random.Random(11)
-    streams = {"rooms": {"task": "binary", "features": {"mode": {"type": "category"}}}}
-    before, after = ["eco"] * 6 + ["comfort"] * 3 + ["boost"], ["eco"] + ["comfort"] * 3 + ["boost"] * 6
-    stationary = with_features(outcomes(4000, seed=12), lambda i: {"mode": rng.choice(before)})
-    assert data_drifts(state_for(streams), stationary) == []
-    shifted = with_features(outcomes(4000, seed=13), lambda i: {"mode": rng.choice(before if i < 2000 else after)})
-    [(feature, position)] = data_drifts(state_for(streams), shifted)
-    assert feature == "mode" and 2000 < position < 2600
-
-
-def test_a_feature_marked_cyclical_is_not_judged_and_the_cool_down_counts_event_time() -> None:
-    streams = {
-        "rooms": {
-            "task": "binary",
-            "features": {"temperature": {}, "hour": {"drift": False}},
-            "drift": {"data_debounce": 0, "data_cooldown_s": 3600},
-        }
-    }
-    state = state_for(streams)
-    # Two shifts of temperature ten minutes of event time apart (an outcome a second), and an hour
-    # of day that wraps: one alarm, for temperature, none for the hour.
-    batch = with_features(
-        outcomes(3000, seed=14), lambda i: {"temperature": 20.0 + 5 * (i >= 1000) - 5 * (i >= 1600), "hour": i % 24}
+def detection(kind: str = "concept", level: str = "drift", feature: str | None = None, **more) -> DriftEvent:
+    """A detection as the trainer carries it on the outcome it made it at."""
+    return DriftEvent(
+        drift_id=f"rooms:v1:{kind}:{feature or '-'}:{level}:{more.get('position', 1200)}",
+        drift_kind=kind,
+        level=level,
+        stream="rooms",
+        model_key="rooms",
+        model_name="logistic",
+        model_version=1,
+        detector="ADWIN",
+        feature=feature,
+        position=more.pop("position", 1200),
+        **more,
     )
-    assert [feature for feature, _ in data_drifts(state, batch)] == ["temperature"]
-    assert set(state.tracks["rooms"].data) == {"temperature"}
-    # Without the cool-down, the second shift alarms too.
-    streams["rooms"]["drift"]["data_cooldown_s"] = 0
-    assert [feature for feature, _ in data_drifts(state_for(streams), batch)] == ["temperature", "temperature"]
+
+
+def test_the_detections_outcomes_carry_are_counted_once_each_and_every_detector_starts_at_zero() -> None:
+    """The trainer judges; the monitor counts what the outcome it judged at carries."""
+    state = state_for({"rooms": {**ROOMS, "features": {**ROOMS["features"], "hour": {"drift": False}}}})
+    batch = list(outcomes(100))
+    state.observe(batch[0])
+    # Concept and every watched feature at 0 from the first outcome: increase() then sees the first detection.
+    assert state.drifts == {
+        ("rooms", "logistic", "concept", "ADWIN", ""): 0,
+        ("rooms", "logistic", "data", "ADWIN", "temperature"): 0,
+        ("rooms", "logistic", "data", "ADWIN", "humidity"): 0,
+    }
+    assert state.warnings == {("rooms", "logistic", "concept", "ADWIN", ""): 0}
+    detected_at = START + timedelta(hours=5)
+    carried = {
+        10: [detection(level="warning", position=10)],
+        20: [detection(ts=detected_at), detection("data", feature="humidity", position=20)],
+        30: [detection("data", "drift", "temperature", position=30, ts=detected_at + timedelta(seconds=1))],
+    }
+    for i, o in enumerate(batch[1:], start=1):
+        state.observe(o.model_copy(update={"drift": carried.get(i)}))
+    assert state.drifts == {
+        ("rooms", "logistic", "concept", "ADWIN", ""): 1,
+        ("rooms", "logistic", "data", "ADWIN", "temperature"): 1,
+        ("rooms", "logistic", "data", "ADWIN", "humidity"): 1,
+    }
+    assert state.warnings == {("rooms", "logistic", "concept", "ADWIN", ""): 1}
+    assert state.last_drift_ts[("rooms", "logistic", "concept", "ADWIN", "")] == detected_at.timestamp()
+    key = state.history.view()["rooms"]["keys"][0]
+    assert (key["drifts"], key["data_drifts"]) == (1, 2)  # the warning is no mark
+    assert [m["kind"] for m in key["marks"]] == ["drift", "data", "data"]
+    assert state.accepted[("rooms", "logistic")] == 100
+
+
+def test_a_stream_without_data_drift_counts_no_data_detectors() -> None:
+    state = state_for({"rooms": {**ROOMS, "drift": {"data": None}}})
+    state.observe(next(outcomes(1)))
+    assert state.drifts == {("rooms", "logistic", "concept", "ADWIN", ""): 0}

@@ -1,8 +1,8 @@
 """``driftline status`` shaping, on answers the real code paths produce in-process.
 
 The trainer's core learns two machines of a per-device stream (one's concept flips) and a room;
-its outcomes go through the monitor's state, whose drift detections go back to the trainer, which
-resets the drifted machine. The payloads are then what the trainer's and the monitor's apps answer
+it detects the flip and resets the drifted machine, and its outcomes, carrying the detection, go
+through the monitor's state. The payloads are then what the trainer's and the monitor's apps answer
 on /models, /ui/data and /metrics (through FastAPI's test client: no network), and the
 collector's metrics registry as it counts accepted events.
 """
@@ -27,7 +27,7 @@ from driftline.monitor.app import create_app as monitor_app
 from driftline.monitor.exposition import registry_for
 from driftline.monitor.state import MonitorState
 from driftline.monitor.webhook import AlertPolicy
-from driftline.status import Snapshot, Sources, as_json, render, render_live, samples, shape
+from driftline.status import Snapshot, Sources, as_json, fetch, render, render_live, samples, shape
 from driftline.trainer.api import create_app as trainer_app
 from driftline.trainer.core import TrainerCore
 
@@ -223,3 +223,47 @@ def test_a_trainer_with_many_keys_shows_the_first_of_each_stream(tmp_path: Path)
     assert len(status.streams[0].model_keys) == 30
     text = printed(render(status, keys=5))
     assert "machines/m004" in text and "machines/m005" not in text and "25 more of machines" in text
+
+
+def test_two_monitors_holding_a_partition_each_add_up_to_one(tmp_path: Path) -> None:
+    """Monitors of one group split the partitions: status merges their answers into the figures one would give."""
+    import httpx
+
+    machines = {"task": "binary", "scope": "device", "features": {"x1": {}, "x2": {}}, "drift": {"data": None}}
+    settings = settings_from_dict({"state_dir": str(tmp_path), "streams": {"machines": machines}}, "test")
+    core = TrainerCore(settings)
+    one, first, second = MonitorState(settings), MonitorState(settings), MonitorState(settings)
+    batch = events("machines", "m1", 900, None, seed=1) + events("machines", "m2", 1500, 700, seed=2)
+    for event in batch:
+        record = core.on_event(event)
+        outcome = record.to_outcome()
+        unit = "p0" if outcome.device_id == "m1" else "p1"
+        one.observe(outcome, unit)
+        (first if unit == "p0" else second).observe(outcome, unit)
+    policy = AlertPolicy(settings.streams)
+    apps = {
+        host: TestClient(monitor_app(registry_for(state), policy, [].extend, "t0ken", state=state))
+        for host, state in (("one", one), ("a", first), ("b", second))
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.host not in apps:
+            return httpx.Response(404)
+        got = apps[request.url.host].get(request.url.path)
+        return httpx.Response(got.status_code, content=got.content, headers=dict(got.headers))
+
+    def look(*monitors: str) -> Any:
+        sources = Sources("http://nobody:1", tuple(f"http://{m}" for m in monitors), "http://nobody:1")
+        snapshot = fetch(sources, client=httpx.Client(transport=httpx.MockTransport(answer)))
+        [status] = shape(snapshot).streams
+        return status
+
+    both, alone = look("a", "b"), look("one")
+    assert both.judged == alone.judged == 2400 and both.concept_drifts == alone.concept_drifts == 1
+    assert both.last_drift == alone.last_drift and both.last_drift is not None
+    # Accuracy weighted by the outcomes each monitor scored is the pooled accuracy, to the last bits.
+    assert both.scores.keys() == alone.scores.keys() == {"logistic"}
+    for window, value in alone.scores["logistic"].items():
+        assert both.scores["logistic"][window] == pytest.approx(value, rel=1e-12)
+    assert {k.model_key: k.concept_drifts for k in both.model_keys} == {"machines/m1": 0, "machines/m2": 1}
+    assert look("a").judged == 900  # one monitor alone shows its own partitions

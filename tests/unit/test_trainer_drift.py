@@ -63,12 +63,17 @@ def test_a_drift_resets_only_the_model_key_that_drifted_soon_after_the_change(tm
     assert core.metrics.drift_reactions.labels("machines", "warm")._value.get() == 1
 
 
-def test_the_trainer_resets_right_after_the_outcome_where_the_monitor_reports_the_drift(tmp_path: Path) -> None:
+def test_the_trainer_resets_right_after_the_outcome_that_carries_the_drift_to_the_monitor(tmp_path: Path) -> None:
     core = core_for(tmp_path, "cold_reset")
     outcomes = run(core, events())
-    monitor = MonitorState(core.settings)
-    drifts = [d for o in outcomes for d in monitor.observe(o) if d.drift_kind == "concept" and d.level == "drift"]
+    drifts = [d for o in outcomes for d in o.drift or () if d.drift_kind == "concept" and d.level == "drift"]
     assert [d.model_key for d in drifts] == ["machines/m2"]
+    monitor = MonitorState(core.settings)
+    for o in outcomes:
+        monitor.observe(o)
+    assert {k: n for k, n in monitor.drifts.items() if k[2] == "concept" and n} == {
+        ("machines", drifts[0].model_name, "concept", "ADWIN", ""): 1
+    }
     (drift,) = drifts
     mine = [o for o in outcomes if o.model_key == drift.model_key]
     judged = [i for i, o in enumerate(mine) if o.model_version == drift.model_version and o.label is not None]

@@ -1,4 +1,4 @@
-"""`driftline bench throughput|hotpath|drift|soak|faults|fuzz|labels|tuning`: run the benchmark suites."""
+"""`driftline bench throughput|hotpath|monitor|drift|soak|faults|fuzz|labels|tuning`: run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -193,6 +193,22 @@ def tuning(
 
     plan = Plan.quick() if quick else Plan(rows=rows, simulated=simulated)
     _report_with_progress("streams", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("monitor")
+def monitor(
+    events: Annotated[int, typer.Option(min=100, help="Phishing events whose outcomes the monitor handles.")] = 20_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds; the trainer and the monitor alternate going first.")] = 5,
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 2,000 events, 2 rounds.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder of monitor.md and .json.")] = Path("benchmarks/results"),
+) -> None:
+    """The monitor's CPU per outcome against the trainer's per event, on the same Phishing stream, in one
+    process (no Kafka): outcomes per CPU-second over events per CPU-second (target 3x), and the monitor's
+    parts (decode, dedupe, scores, observe)."""
+    from driftline.bench.monitor import Plan, run
+
+    plan = Plan.quick() if quick else Plan(events, rounds)
+    _report_with_progress("rounds", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 def _command() -> str:

@@ -27,10 +27,12 @@ def create_app(
     healthy: Callable[[], str | None] = lambda: None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     state: MonitorState | None = None,
+    peers: list[str] | None = None,
 ) -> FastAPI:
     """The FastAPI app; ``token`` is the bearer token the webhook demands (never empty: see webhook_token).
 
-    With ``state``, it also serves the status page of that state on /ui.
+    With ``state``, it also serves the status page of that state on /ui, with the pages of ``peers``
+    (the other monitors of the group) added.
     """
     if not token:
         raise ValueError("the monitor's webhook needs a token")
@@ -42,7 +44,7 @@ def create_app(
 
     add_ops_routes(app, registry, healthy)
     if state is not None:
-        add_ui_routes(app, state)
+        add_ui_routes(app, state, peers)
 
     @app.post("/alerts")
     async def alerts(request: Request) -> dict[str, object]:

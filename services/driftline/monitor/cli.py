@@ -20,9 +20,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Turn outcomes into accuracy and drift metrics on /metrics; reset models on Alertmanager alerts.
 
-        Consumes the outcomes topic, publishes drift detections to the drift topic, serves
-        Prometheus metrics on /metrics and Alertmanager's webhook on /alerts (bearer token:
-        monitor.webhook_token, else the one generated in <state_dir>/monitor/webhook_token).
+        Consumes the outcomes topic (counting the drift detections the trainer carries on them),
+        serves Prometheus metrics on /metrics, the status page on /ui and Alertmanager's webhook on
+        /alerts (bearer token: monitor.webhook_token, else the one generated in
+        <state_dir>/monitor/webhook_token). Monitors of one group share the outcomes partitions.
         """
         from driftline.config import load_settings
         from driftline.monitor.service import MonitorService, webhook_token

@@ -2,6 +2,16 @@
 
 A custom collector renders :class:`~driftline.monitor.state.MonitorState` on each scrape, so the
 state has one owner and the exposition cannot drift from it. docs/metrics.md documents every name.
+
+Monitors of one group share the outcomes partitions, and every figure must add up across them:
+
+* counters carry a ``partition`` label and the count since that partition began (checkpointed
+  with it), so a partition handed to another monitor continues its own series there, never
+  counted twice by ``rate()`` and ``sum``;
+* gauges are this monitor's partitions pooled, with the weight that combines them across monitors
+  beside them: ``driftline_scored_outcomes`` (labelled outcomes a score is over) and
+  ``driftline_scored_probabilities`` (those with probabilities, for log loss and ROC AUC) per window,
+  ``driftline_window_predictions`` for the confidence estimate and the prediction quantiles.
 """
 
 from __future__ import annotations
@@ -14,7 +24,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from driftline.monitor.scores import METRICS
-from driftline.monitor.state import MonitorState
+from driftline.monitor.series import Series
+from driftline.monitor.state import MonitorState, UnitState, partition_of
 
 #: Help text of each score gauge; the name is ``driftline_<metric>``.
 SCORE_HELP = {
@@ -29,7 +40,7 @@ SCORE_HELP = {
     "r2": "Coefficient of determination (regression; 1 is perfect, can be negative).",
 }
 SCORE_NAMES = tuple(dict.fromkeys(name for task in METRICS.values() for name in task))
-DRIFT_LABELS = ["stream", "model", "kind", "detector", "feature"]
+DRIFT_LABELS = ["stream", "model", "kind", "detector", "feature", "partition"]
 
 
 class MonitorCollector(Collector):
@@ -41,14 +52,17 @@ class MonitorCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         with self.state.lock:
-            yield from self._scores()
-            yield from self._traffic()
-            yield from self._drift()
-            yield from self._devices()
+            # One picture per scrape: the units by partition (for counters), and pooled (for gauges).
+            units = sorted((partition_of(name), unit) for name, unit in self.state.units.items())
+            series = self.state.series
+            yield from self._scores(series)
+            yield from self._traffic(units, series)
+            yield from self._drift(units)
+            yield from self._devices(units)
         if self.webhook_counts is not None:
             yield from self._webhook()
 
-    def _scores(self) -> Iterator[Metric]:
+    def _scores(self, pooled: dict[tuple[str, str], Series]) -> Iterator[Metric]:
         families = {
             name: GaugeMetricFamily(
                 f"driftline_{name}", SCORE_HELP[name], labels=["stream", "model", "estimate", "window"]
@@ -62,73 +76,93 @@ class MonitorCollector(Collector):
             "(mean probability of the predicted class; needs no label, assumes calibrated probabilities).",
             labels=["stream", "model", "method", "window"],
         )
-        for (stream, model), series in sorted(self.state.series.items()):
+        scored = GaugeMetricFamily(
+            "driftline_scored_outcomes",
+            "Labelled outcomes the scores of a window are over (the weight that combines monitors' scores).",
+            labels=["stream", "model", "estimate", "window"],
+        )
+        scored_proba = GaugeMetricFamily(
+            "driftline_scored_probabilities",
+            "Labelled outcomes with probabilities the log loss and ROC AUC of a window are over.",
+            labels=["stream", "model", "estimate", "window"],
+        )
+        in_window = GaugeMetricFamily(
+            "driftline_window_predictions",
+            "Predictions the confidence estimate or the prediction quantiles are over (their weight).",
+            labels=["stream", "model"],
+        )
+        for (stream, model), series in sorted(pooled.items()):
             for estimate, scores in sorted(series.scores.items()):
                 for (name, window), value in scores.values().items():
                     families[name].add_metric([stream, model, estimate, window], value)
+                for window, (labelled, with_proba) in scores.scored().items():
+                    scored.add_metric([stream, model, estimate, window], labelled)
+                    if with_proba:
+                        scored_proba.add_metric([stream, model, estimate, window], with_proba)
             if series.confidence is not None and (value := series.confidence.get()) is not None:
                 estimated.add_metric([stream, model, "confidence", "rolling"], value)
+            if n := series.in_window():
+                in_window.add_metric([stream, model], n)
         yield from families.values()
-        yield estimated
+        yield from (estimated, scored, scored_proba, in_window)
 
-    def _traffic(self) -> Iterator[Metric]:
-        state = self.state
+    def _traffic(self, units: list[tuple[str, UnitState]], pooled: dict[tuple[str, str], Series]) -> Iterator[Metric]:
         outcomes = CounterMetricFamily(
-            "driftline_monitor_outcomes", "Outcomes the monitor accounted for.", labels=["stream", "model"]
+            "driftline_monitor_outcomes", "Outcomes the monitor accounted for.", labels=["stream", "model", "partition"]
         )
-        for (stream, model), n in sorted(state.accepted.items()):
-            outcomes.add_metric([stream, model], n)
         dropped = CounterMetricFamily(
             "driftline_monitor_outcomes_dropped",
             "Outcomes not used: duplicate, invalid, unknown_stream or unscorable.",
-            labels=["reason"],
+            labels=["reason", "partition"],
         )
-        for reason in ("duplicate", "invalid", "unknown_stream", "unscorable"):
-            dropped.add_metric([reason], state.dropped[reason])
         predictions = CounterMetricFamily(
-            "driftline_predictions", "Predictions made, one per event.", labels=["stream", "model"]
+            "driftline_predictions", "Predictions made, one per event.", labels=["stream", "model", "partition"]
         )
         classes = CounterMetricFamily(
             "driftline_predicted_class",
             "Predictions per predicted class (classification; rare classes share __other__).",
-            labels=["stream", "model", "class"],
+            labels=["stream", "model", "class", "partition"],
         )
+        labels = CounterMetricFamily(
+            "driftline_labels", "Labelled outcomes scored.", labels=["stream", "model", "estimate", "partition"]
+        )
+        delay = HistogramMetricFamily(
+            "driftline_label_delay_seconds", "Time from an event to its label.", labels=["stream", "model", "partition"]
+        )
+        for partition, unit in units:
+            for (stream, model), n in sorted(unit.accepted.items()):
+                outcomes.add_metric([stream, model, partition], n)
+            for reason in ("duplicate", "invalid", "unknown_stream", "unscorable"):
+                dropped.add_metric([reason, partition], unit.dropped[reason])
+            for (stream, model), series in sorted(unit.series.items()):
+                predictions.add_metric([stream, model, partition], series.predictions)
+                for cls, n in sorted(series.classes.items()):
+                    classes.add_metric([stream, model, cls, partition], n)
+                for estimate in ("prequential", "holdout"):
+                    labels.add_metric([stream, model, estimate, partition], series.labels[estimate])
+                hist = series.label_delay
+                buckets = [(_le(b), c) for b, c in zip(hist.buckets, hist.cumulative(), strict=True)]
+                delay.add_metric([stream, model, partition], [*buckets, ("+Inf", hist.count)], hist.total)
         quantiles = GaugeMetricFamily(
             "driftline_prediction_quantile",
             "Quantile of the predicted values over the rolling window (regression).",
             labels=["stream", "model", "quantile"],
         )
-        labels = CounterMetricFamily(
-            "driftline_labels", "Labelled outcomes scored.", labels=["stream", "model", "estimate"]
-        )
         ratio = GaugeMetricFamily(
             "driftline_label_ratio", "Labelled outcomes per prediction since start (0-1).", labels=["stream", "model"]
-        )
-        delay = HistogramMetricFamily(
-            "driftline_label_delay_seconds", "Time from an event to its label.", labels=["stream", "model"]
         )
         version = GaugeMetricFamily(
             "driftline_model_version", "Highest model version seen (goes up on each reset).", labels=["stream", "model"]
         )
-        for (stream, model), series in sorted(state.series.items()):
-            predictions.add_metric([stream, model], series.predictions)
-            for cls, n in sorted(series.classes.items()):
-                classes.add_metric([stream, model, cls], n)
-            for q, estimator in sorted(series.quantiles.items()):
-                value = estimator.get()
-                if value is not None:
-                    quantiles.add_metric([stream, model, str(q)], float(value))
-            for estimate in ("prequential", "holdout"):
-                labels.add_metric([stream, model, estimate], series.labels[estimate])
+        for (stream, model), series in sorted(pooled.items()):
+            for q, value in series.quantiles().items():
+                quantiles.add_metric([stream, model, str(q)], value)
             if series.predictions:
                 ratio.add_metric([stream, model], min(1.0, sum(series.labels.values()) / series.predictions))
-            hist = series.label_delay
-            buckets = [(_le(b), c) for b, c in zip(hist.buckets, hist.counts, strict=True)] + [("+Inf", hist.count)]
-            delay.add_metric([stream, model], buckets, hist.total)
             version.add_metric([stream, model], series.version)
         yield from (outcomes, dropped, predictions, classes, quantiles, labels, ratio, delay, version)
 
-    def _drift(self) -> Iterator[Metric]:
+    def _drift(self, units: list[tuple[str, UnitState]]) -> Iterator[Metric]:
         detected = CounterMetricFamily(
             "driftline_drift_detected", "Drift detections (after debounce).", labels=DRIFT_LABELS
         )
@@ -137,18 +171,21 @@ class MonitorCollector(Collector):
             "Drift warnings: a detector entered its warning zone (a warm reset can follow).",
             labels=DRIFT_LABELS,
         )
+        for partition, unit in units:
+            for key, n in sorted(unit.drifts.items()):
+                detected.add_metric([*key, partition], n)
+            for key, n in sorted(unit.warnings.items()):
+                warnings.add_metric([*key, partition], n)
         last = GaugeMetricFamily(
-            "driftline_drift_last_detected_timestamp_seconds", "Unix time of the last detection.", labels=DRIFT_LABELS
+            "driftline_drift_last_detected_timestamp_seconds",
+            "Unix time of the last detection.",
+            labels=DRIFT_LABELS[:-1],
         )
-        for key, n in sorted(self.state.drifts.items()):
-            detected.add_metric(list(key), n)
-            if key in self.state.last_drift_ts:
-                last.add_metric(list(key), self.state.last_drift_ts[key])
-        for key, n in sorted(self.state.warnings.items()):
-            warnings.add_metric(list(key), n)
+        for key, ts in sorted(self.state.last_drift_ts.items()):
+            last.add_metric(list(key), ts)
         yield from (detected, warnings, last)
 
-    def _devices(self) -> Iterator[Metric]:
+    def _devices(self, units: list[tuple[str, UnitState]]) -> Iterator[Metric]:
         accuracy = GaugeMetricFamily(
             "driftline_device_accuracy",
             "Accuracy per device (streams with per_device_metrics only, capped).",
@@ -162,7 +199,7 @@ class MonitorCollector(Collector):
         overflow = CounterMetricFamily(
             "driftline_device_series_overflow",
             "Outcomes of devices beyond the per-device series cap (counted in stream totals only).",
-            labels=["stream"],
+            labels=["stream", "partition"],
         )
         for (stream, model, device), series in sorted(self.state.devices.items()):
             scores = series.scores.get("prequential")
@@ -173,8 +210,9 @@ class MonitorCollector(Collector):
                     accuracy.add_metric([stream, model, device, window], value)
                 elif name == "mae":
                     mae.add_metric([stream, model, device, window], value)
-        for stream, n in sorted(self.state.device_overflow.items()):
-            overflow.add_metric([stream], n)
+        for partition, unit in units:
+            for stream, n in sorted(unit.device_overflow.items()):
+                overflow.add_metric([stream, partition], n)
         yield from (accuracy, mae, overflow)
 
     def _webhook(self) -> Iterator[Metric]:

@@ -1,4 +1,9 @@
-"""The monitor service: consume outcomes, publish drift events, serve /metrics and the webhook."""
+"""The monitor service: consume outcomes, serve /metrics, the status page and the webhook.
+
+Its unit of state is an outcomes partition, as the trainer's is an events partition: monitors of
+one group split the outcomes partitions, each checkpoints and hands over its own, and each serves
+the figures of the partitions it holds (docs/metrics.md says how they add up across monitors).
+"""
 
 from __future__ import annotations
 
@@ -13,15 +18,16 @@ from confluent_kafka import Message
 from prometheus_client import Counter
 
 from driftline.config import Settings
-from driftline.contracts import ContractError, ControlCommand, Outcome, parse
+from driftline.contracts import ContractError, ControlCommand
 from driftline.httpserver import BackgroundServer, configured_token, refuse_unguarded
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import make_producer, secured
 from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.monitor.app import create_app
+from driftline.monitor.decode import decode_outcome
 from driftline.monitor.exposition import registry_for
-from driftline.monitor.state import MonitorState
+from driftline.monitor.state import MonitorState, unit_of
 from driftline.monitor.webhook import AlertPolicy, kafka_publisher
 
 log = logging.getLogger(__name__)
@@ -51,7 +57,13 @@ def webhook_token(settings: Settings) -> str:
 
 def build_state(settings: Settings) -> MonitorState:
     m = settings.monitor
-    return MonitorState(settings, window=m.window, dedupe_window=m.dedupe_window, max_device_series=m.max_device_series)
+    return MonitorState(
+        settings,
+        window=m.window,
+        dedupe_window=m.dedupe_window,
+        max_device_series=m.max_device_series,
+        dedupe=m.dedupes(settings.trainer),
+    )
 
 
 @dataclass
@@ -109,6 +121,7 @@ class MonitorService:
             self.problem,
             self.settings.monitor.max_body_bytes,
             state=self.state,
+            peers=self.settings.monitor.peers,
         )
         m = self.settings.monitor
         self._server = BackgroundServer(app, host=m.host, port=self.port or 0, access_log=m.access_log).start()
@@ -130,43 +143,33 @@ class MonitorService:
             return f"outcome consumer recovering from a Kafka fault: {self.loop.fault}"
         return None
 
-    # The loop's handler: one unit, the whole assignment (the metrics aggregate over model keys).
+    # The loop's handler: a unit is an outcomes partition, as the trainer's (its model keys' outcomes).
 
     def unit_of(self, topic: str, partition: int) -> str:
-        return "all"
+        return unit_of(partition)
 
     def on_record(self, unit: str, message: Message) -> list[Output]:
         try:
-            outcome = parse(Outcome, message.value())
+            outcome = decode_outcome(message.value())
         except ContractError as e:
-            log.warning("dropping an invalid outcome at offset %s: %s", message.offset(), e)
-            self.state.drop("invalid")
+            log.warning("dropping an invalid outcome at offset %s of partition %s: %s", message.offset(),
+                        message.partition(), e)  # fmt: skip
+            self.state.drop("invalid", unit)
             return []
-        outputs: list[Output] = []
-        for event in self.state.observe(outcome):
-            log.info(
-                "%s %s drift on %s (%s%s) at %d",
-                event.level,
-                event.drift_kind,
-                event.model_key,
-                event.detector,
-                f", feature {event.feature}" if event.feature else "",
-                event.position,
-            )
-            outputs.append((self.settings.topics.drift.name, event.model_key.encode(), event.to_bytes(), None))
-        return outputs
+        self.state.observe(outcome, unit)
+        return []
 
     def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
         return [], set()
 
     def snapshot(self, unit: str) -> bytes:
-        return self.state.snapshot()
+        return self.state.snapshot(unit)
 
     def restore(self, unit: str, state: bytes | None) -> None:
-        self.state.restore(state)
+        self.state.restore(unit, state)
 
     def release(self, unit: str) -> None:
-        self.state.restore(None)
+        self.state.release(unit)
 
     def _consume(self) -> None:
         try:

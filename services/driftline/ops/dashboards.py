@@ -44,15 +44,24 @@ RESETS_AFTER_DRIFT = selector("driftline_trainer_drift_reactions_total", STREAM,
 RESETS_BY_COMMAND = selector("driftline_trainer_commands_total", STREAM, 'status="applied"', 'action=~"reset|rollback"')
 
 
-def increase(series: str, window: str) -> str:
+def increase(series: str, window: str, moves: bool = False) -> str:
     """``increase()`` that also counts a series born inside the window, from 0.
 
     Most labelled counters appear with their first increment (a stream's first reset, a feature's
     first data drift is scraped at 1), which ``increase()`` alone never sees: a series that had no
     sample ``window`` ago contributes its whole value instead. (So, for one window after
     Prometheus starts, every series counts as new.)
+
+    ``moves``: the counter moves between instances with what it counts, as a monitor's do with
+    their outcomes partition (the ``partition`` label). A series that existed on another instance
+    is not new then: it counts its increase, never its whole value again.
     """
-    return f"(increase({series}[{window}]) and {series} offset {window} or {series})"
+    if not moves:
+        return f"(increase({series}[{window}]) and {series} offset {window} or {series})"
+    before = f"{series} offset {window}"
+    return (
+        f"(increase({series}[{window}]) and ignoring(instance) {before} or {series} unless ignoring(instance) {before})"
+    )
 
 
 def _target(expr: str, legend: str) -> prometheus.Dataquery:
@@ -115,7 +124,7 @@ def _annotations(with_model: bool, data_drift: bool = False) -> dict[str, _Annot
     concept = selector("driftline_drift_detected_total", *models, CONCEPT)
     found = {
         "Concept drift": (
-            f"sum by (stream, model) ({increase(concept, '1m')}) > 0",
+            f"sum by (stream, model) ({increase(concept, '1m', moves=True)}) > 0",
             "concept drift {{stream}}/{{model}}",
             "red",
         ),
@@ -133,7 +142,7 @@ def _annotations(with_model: bool, data_drift: bool = False) -> dict[str, _Annot
     if data_drift:
         data = selector("driftline_drift_detected_total", *models, DATA)
         found["Data drift"] = (
-            f"sum by (stream, feature) ({increase(data, '1m')}) > 0",
+            f"sum by (stream, feature) ({increase(data, '1m', moves=True)}) > 0",
             "data drift {{stream}} {{feature}}",
             "purple",
         )
@@ -318,8 +327,37 @@ def _score(metric: str, *matchers: str) -> str:
     return selector(f"driftline_{metric}", STREAM, MODEL, *matchers)
 
 
+#: The weight of each score: the labelled outcomes it is over, or those with probabilities (docs/metrics.md).
+_WEIGHT = {"roc_auc": "scored_probabilities", "log_loss": "scored_probabilities"}
+
+
+def pooled(metric: str, *matchers: str) -> str:
+    """A score of every monitor's partitions together: each monitor's figure weighted by the outcomes it is over.
+
+    Exact for accuracy, MAE and log loss (means over outcomes), and for RMSE, pooled as the root of the
+    weighted mean square; the weighted mean of the others (precision, recall, F1, ROC AUC, R²) is an
+    approximation when several monitors hold a stream's partitions. One monitor: its own figure.
+    """
+    by = "stream, model, estimate, window"
+    score = _score(metric, *matchers)
+    weight = _score(_WEIGHT.get(metric, "scored_outcomes"), *matchers)
+    if metric == "rmse":
+        return f"sqrt(sum by ({by}) ({score} ^ 2 * {weight}) / sum by ({by}) ({weight} and {score}))"
+    return f"sum by ({by}) ({score} * {weight}) / sum by ({by}) ({weight} and {score})"
+
+
+def pooled_by_predictions(metric: str, labels: str) -> str:
+    """A windowed figure of predictions (``labels`` beside stream and model), weighted by the predictions it is over."""
+    by = f"stream, model, {labels}"
+    figure, weight = _score(metric), _score("window_predictions")
+    return (
+        f"sum by ({by}) ({figure} * ignoring({labels}) group_left {weight}) / "
+        f"sum by ({by}) ({figure} * 0 + ignoring({labels}) group_left {weight})"
+    )
+
+
 def _rolling(metric: str) -> str:
-    return _score(metric, 'estimate="prequential"', 'window="rolling"')
+    return pooled(metric, 'estimate="prequential"', 'window="rolling"')
 
 
 def accuracy() -> dict[str, Any]:
@@ -340,7 +378,7 @@ def accuracy() -> dict[str, Any]:
                 "Accuracy (prequential)",
                 "Share of labelled predictions that were right, cumulative and over the rolling window.",
                 "percentunit",
-                _target(_score("accuracy", 'estimate="prequential"'), "{{stream}}/{{model}} {{window}}"),
+                _target(pooled("accuracy", 'estimate="prequential"'), "{{stream}}/{{model}} {{window}}"),
                 low=0,
                 high=1,
             ),
@@ -348,7 +386,7 @@ def accuracy() -> dict[str, Any]:
                 "Accuracy: holdout vs prequential (rolling)",
                 "Holdout outcomes are never learned from: an unbiased estimate.",
                 "percentunit",
-                _target(_score("accuracy", 'window="rolling"'), "{{stream}}/{{model}} {{estimate}}"),
+                _target(pooled("accuracy", 'window="rolling"'), "{{stream}}/{{model}} {{estimate}}"),
                 low=0,
                 high=1,
             ),
@@ -358,7 +396,7 @@ def accuracy() -> dict[str, Any]:
                 "monitor's window (driftline_accuracy_estimated). As good as the model's probabilities are calibrated; "
                 "blind to a drift the model is sure of. The realised rolling accuracy beside it, once labels come.",
                 "percentunit",
-                _target(_score("accuracy_estimated", 'method="confidence"'), "ESTIMATE {{stream}}/{{model}}"),
+                _target(pooled_by_predictions("accuracy_estimated", "method, window"), "ESTIMATE {{stream}}/{{model}}"),
                 _target(_rolling("accuracy"), "realised {{stream}}/{{model}}"),
                 low=0,
                 high=1,
@@ -425,7 +463,7 @@ def accuracy() -> dict[str, Any]:
                 "Model version",
                 "The highest version across the stream's model keys: up on a reset that takes every key past it.",
                 "none",
-                _target(_score("model_version"), "{{stream}}/{{model}}"),
+                _target(f"max by (stream, model) ({_score('model_version')})", "{{stream}}/{{model}}"),
                 counts=True,
                 steps=True,
             ),
@@ -435,7 +473,7 @@ def accuracy() -> dict[str, Any]:
 
 def drift() -> dict[str, Any]:
     """Concept drift detections and warnings, and what the monitor dropped or was told."""
-    dropped = increase("driftline_monitor_outcomes_dropped_total", "5m")
+    dropped = increase("driftline_monitor_outcomes_dropped_total", "5m", moves=True)
     return _dashboard(
         "driftline-drift",
         "driftline / drift",
@@ -448,7 +486,8 @@ def drift() -> dict[str, Any]:
                 "Detections on the error stream, after debounce.",
                 "short",
                 _target(
-                    f"sum by (stream, model, detector) ({increase(_score('drift_detected_total', CONCEPT), '5m')})",
+                    "sum by (stream, model, detector) "
+                    f"({increase(_score('drift_detected_total', CONCEPT), '5m', moves=True)})",
                     "{{stream}}/{{model}} {{detector}}",
                 ),
                 counts=True,
@@ -459,7 +498,7 @@ def drift() -> dict[str, Any]:
                 "through a more sensitive twin. A warning starts a background model (warm_reset).",
                 "short",
                 _target(
-                    f"sum by (stream, model, kind) ({increase(_score('drift_warnings_total'), '5m')})",
+                    f"sum by (stream, model, kind) ({increase(_score('drift_warnings_total'), '5m', moves=True)})",
                     "{{stream}}/{{model}} {{kind}}",
                 ),
                 counts=True,
@@ -514,7 +553,7 @@ def data_drift() -> dict[str, Any]:
                 "Data drift detections by feature (per 15m)",
                 "A detection names the feature whose cleaned values changed distribution.",
                 "short",
-                _target(f"sum by (stream, feature) ({increase(data, '15m')})", "{{stream}} {{feature}}"),
+                _target(f"sum by (stream, feature) ({increase(data, '15m', moves=True)})", "{{stream}} {{feature}}"),
                 counts=True,
             ),
             _panel(
@@ -529,14 +568,15 @@ def data_drift() -> dict[str, Any]:
                 "Features with a detection in the last hour",
                 "",
                 "short",
-                _target(f"count by (stream) ({increase(data, '1h')} > 0) or on() vector(0)", "{{stream}}"),
+                _target(f"count by (stream) ({increase(data, '1h', moves=True)} > 0) or on() vector(0)", "{{stream}}"),
                 counts=True,
             ),
             _panel(
                 "Prediction quantiles (regression)",
-                "Rolling 5%, 50%, 95% of predicted values, in the target's unit.",
+                "Rolling 5%, 50%, 95% of predicted values, in the target's unit; with several monitors, their "
+                "figures weighted by the predictions each is over (an approximation).",
                 "none",
-                _target(_score("prediction_quantile"), "{{stream}}/{{model}} q{{quantile}}"),
+                _target(pooled_by_predictions("prediction_quantile", "quantile"), "{{stream}}/{{model}} q{{quantile}}"),
             ),
         ],
     )
@@ -577,7 +617,11 @@ def labels() -> dict[str, Any]:
                 "Label ratio (since the monitor started)",
                 "Labelled outcomes per prediction.",
                 "percentunit",
-                _target(_score("label_ratio"), "{{stream}}/{{model}}"),
+                _target(
+                    f"clamp_max(sum by (stream, model) ({_score('labels_total')}) / "
+                    f"sum by (stream, model) ({_score('predictions_total')}), 1)",
+                    "{{stream}}/{{model}}",
+                ),
                 low=0,
                 high=1,
             ),

@@ -138,7 +138,11 @@
     }
     document.getElementById("every").textContent = String(data.every);
     const summary = document.getElementById("summary");
-    summary.textContent = `${data.streams.length} streams · ${charts.size} model keys charted · ${points} points · rolling window ${data.window} · updated ${when(data.generated_ts)} UTC`;
+    // Monitors of one group split the outcomes partitions: say whose figures these are.
+    const held = (data.partitions || []).join(", ") || "none";
+    const monitors = (data.monitors || 1) > 1 ? `${data.monitors} monitors` : "this monitor";
+    const missing = (data.missing || []).length ? ` · not answering: ${data.missing.join(", ")}` : "";
+    summary.textContent = `${data.streams.length} streams · ${charts.size} model keys charted · ${points} points · rolling window ${data.window} · outcomes partitions ${held} (${monitors})${missing} · updated ${when(data.generated_ts)} UTC`;
     document.body.dataset.loaded = "true";
   }
 
