@@ -1,8 +1,8 @@
-"""The concept-drift judge of one model key, shared by the trainer (which acts) and the monitor (which reports).
+"""The concept-drift judge of one model key: the trainer feeds it each outcome it emits, and acts on its alarms.
 
-Both feed it the key's outcomes in the order the trainer emits them, so both see the same
-detections at the same positions: the trainer resets a model at the outcome where the monitor
-reports the drift, and the same input gives the same resets on every run.
+A detection travels on the outcome it was made at (and on the drift topic, in the same
+transaction), so the monitor reports it at that outcome without judging again, and the trainer
+resets the model before the key's next event: the same input gives the same resets on every run.
 
 A model key lives several lives: a reset or rollback raises its model version, a promotion
 changes the served model's name. Each life gets a fresh detector (the errors of a replaced model
