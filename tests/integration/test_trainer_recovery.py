@@ -39,6 +39,7 @@ from driftline.collector.service import Ingestor
 from driftline.config import Settings, load_settings
 from driftline.contracts import ControlAck, ControlCommand, Outcome
 from driftline.httpserver import BackgroundServer
+from driftline.processes import wait_until
 from driftline.kafkaio.topics import ensure_topics
 from driftline.monitor.service import MonitorService
 from driftline.processes import free_port
@@ -378,8 +379,16 @@ def test_three_instances_lose_one_and_the_survivors_continue_its_models(
     instances = {name: processes.start(config, name, logs) for name in ("a", "b", "c")}
     try:
         committed_outcomes(settings, first, idle_s=0.5)
-        held = {name: set(p.models()) for name, p in instances.items()}
-        assert set().union(*held.values()) == {f"phish/{d}" for d in DEVICES}
+        # The outcomes can all be committed while a late joiner still moves partitions: wait for the
+        # group to settle, every key held by one instance, before choosing whom to kill.
+        every_key = {f"phish/{d}" for d in DEVICES}
+        held: dict[str, set[str]] = {}
+
+        def settled() -> bool:
+            held.update({name: set(p.models()) for name, p in instances.items()})
+            return set().union(*held.values()) == every_key and sum(map(len, held.values())) == len(every_key)
+
+        assert wait_until(settled, timeout=60, step=0.2) is not None, f"the group never settled: {held}"
         victim = next(name for name, keys in held.items() if keys)
         instances.pop(victim).kill()
         second = post_events(events_topics["settings"], STREAMED[half:], first=half)
