@@ -39,10 +39,9 @@ from driftline.collector.service import Ingestor
 from driftline.config import Settings, load_settings
 from driftline.contracts import ControlAck, ControlCommand, Outcome
 from driftline.httpserver import BackgroundServer
-from driftline.processes import wait_until
 from driftline.kafkaio.topics import ensure_topics
 from driftline.monitor.service import MonitorService
-from driftline.processes import free_port
+from driftline.processes import free_port, wait_until
 from driftline.trainer.runner import TrainerRunner
 
 ROWS = list(datasets.Phishing())
