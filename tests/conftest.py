@@ -17,6 +17,9 @@ from driftline.kafkaio.topics import ensure_topics
 REPO = Path(__file__).resolve().parents[1]
 #: The features of :func:`category_rows`: a text category and a number.
 CATEGORY_FEATURES = {"noise": {}, "mode": {"type": "category"}}
+#: Each classification preset with the task it is for (softmax is the multiclass one): the tasks of category_rows.
+CLASSIFICATION_PRESETS = {"logistic": "binary", "hoeffding": "binary", "forest": "binary", "naive_bayes": "binary",
+                          "softmax": "multiclass"}  # fmt: skip
 
 
 def category_rows(task: str, n: int, seed: int = 7) -> list[tuple[dict[str, Any], Any]]:

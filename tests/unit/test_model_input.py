@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from river import datasets
 
-from conftest import CATEGORY_FEATURES, category_rows
+from conftest import CATEGORY_FEATURES, CLASSIFICATION_PRESETS, category_rows
 from driftline.config import StreamConfig, TuningSpec, settings_from_dict
 from driftline.contracts import SensorEvent
 from driftline.modelspec import PRESETS, build_model
@@ -21,14 +21,11 @@ from driftline.trainer.slot import Candidate, ModelInput, ModelSlot, takes_text
 from driftline.tuning import build_tuned
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-#: Each classification preset on the task it is for: softmax is the multiclass one.
-CLASSIFIERS = {"logistic": "binary", "hoeffding": "binary", "forest": "binary", "naive_bayes": "binary",
-               "softmax": "multiclass"}  # fmt: skip
 REGRESSORS = ["linear", "hoeffding_regressor", "forest_regressor"]
 
 
 def test_every_preset_is_in_one_list() -> None:
-    assert sorted([*CLASSIFIERS, *REGRESSORS]) == sorted(PRESETS)
+    assert sorted([*CLASSIFICATION_PRESETS, *REGRESSORS]) == sorted(PRESETS)
 
 
 def prequential(tmp_path: Path, preset: str, task: str, events: int) -> list[tuple[object, object]]:
@@ -45,7 +42,7 @@ def prequential(tmp_path: Path, preset: str, task: str, events: int) -> list[tup
     return pairs
 
 
-@pytest.mark.parametrize(("preset", "task"), CLASSIFIERS.items())
+@pytest.mark.parametrize(("preset", "task"), CLASSIFICATION_PRESETS.items())
 def test_a_text_category_alone_teaches_every_classification_preset(tmp_path: Path, preset: str, task: str) -> None:
     pairs = prequential(tmp_path, preset, task, 5000)
     accuracy = sum(prediction == label for prediction, label in pairs) / len(pairs)
