@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,32 @@ from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.topics import ensure_topics
 
 REPO = Path(__file__).resolve().parents[1]
+#: The features of :func:`category_rows`: a text category and a number.
+CATEGORY_FEATURES = {"noise": {}, "mode": {"type": "category"}}
+#: Each classification preset with the task it is for (softmax is the multiclass one): the tasks of category_rows.
+CLASSIFICATION_PRESETS = {"logistic": "binary", "hoeffding": "binary", "forest": "binary", "naive_bayes": "binary",
+                          "softmax": "multiclass"}  # fmt: skip
+
+
+def category_rows(task: str, n: int, seed: int = 7) -> list[tuple[dict[str, Any], Any]]:
+    """``n`` events whose one signal is the text feature ``mode``; ``noise``, a number beside it, says nothing.
+
+    binary: ``eco`` or ``boost``, true for ``boost``; multiclass: ``eco``, ``boost`` or ``off``, the class the
+    value upper-cased; regression: ``eco`` or ``boost``, -10 or +10 give or take 0.1.
+    """
+    rng = random.Random(seed)
+    values = ["eco", "boost", "off"] if task == "multiclass" else ["eco", "boost"]
+    rows = []
+    for _ in range(n):
+        mode = rng.choice(values)
+        if task == "binary":
+            label: Any = mode == "boost"
+        elif task == "multiclass":
+            label = mode.upper()
+        else:
+            label = (10.0 if mode == "boost" else -10.0) + rng.gauss(0.0, 0.1)
+        rows.append(({"noise": rng.gauss(0.0, 1.0), "mode": mode}, label))
+    return rows
 
 
 @pytest.fixture(scope="session")

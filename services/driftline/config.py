@@ -45,7 +45,8 @@ class FeatureSpec(Strict):
     """One input of a stream's model, and how the trainer cleans it."""
 
     type: Literal["number", "category", "bool"] = "number"
-    """number, category (text) or bool."""
+    """number, category (text) or bool. A category reaches River's tree classifiers as text, which they split on,
+    and every other model one-hot over the values seen (the first 100); a bool is 0/1."""
     unit: str | None = Field(default=None, description="Canonical unit; events in another known unit are converted.")
     min: float | None = None
     """Lowest valid value, in the canonical unit."""

@@ -24,7 +24,7 @@ from test_trainer_recovery import Processes
 from driftline.config import Settings
 from driftline.contracts import Outcome, SensorEvent
 from driftline.trainer.runner import TrainerRunner
-from driftline.trainer.slot import model_input
+from driftline.trainer.slot import ModelInput
 from driftline.tuning import build_tuned, serving
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -71,8 +71,9 @@ def oracle_run(settings: Settings) -> list[tuple[str, Any]]:
     """River's selector built from the same config, predicting then learning each event: (served name, prediction)."""
     oracle = build_tuned("logistic", settings.streams["phish"].tuning, "binary")  # type: ignore[arg-type]
     expected: list[tuple[str, Any]] = []
+    inputs = ModelInput()
     for x, y in ROWS[: FIRST + SECOND]:
-        encoded = model_input(x)
+        encoded = inputs.encode(x).numbers
         expected.append((f"logistic [{serving(oracle)}]", oracle.predict_one(encoded)))
         oracle.learn_one(encoded, y)
     return expected

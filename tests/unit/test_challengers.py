@@ -180,7 +180,7 @@ def test_the_trainer_exposes_each_candidate_s_accuracy_and_time(tmp_path: Path) 
 
 def test_a_slot_pickled_before_the_timing_fields_restores_with_them_empty() -> None:
     slot = ModelSlot("phish", StreamConfig(task="binary", features=FEATURES))
-    state = slot.__getstate__()[:-1]  # as a checkpoint from before `added` holds it
+    state = slot.__getstate__()[:-2]  # as a checkpoint from before `added` (and `inputs`) holds it
     candidate_state = slot.candidates[0].__getstate__()[:3]  # ... and before the timing fields
     old = ModelSlot.__new__(ModelSlot)
     old.__setstate__(state)

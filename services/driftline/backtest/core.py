@@ -37,7 +37,7 @@ from driftline.monitor.scores import ScoreError, Scores
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.core import proba_text
 from driftline.trainer.pending import Pending, PendingLabels
-from driftline.trainer.slot import ModelSlot, model_input
+from driftline.trainer.slot import ModelSlot
 
 #: Rows between two progress callbacks.
 PROGRESS_EVERY = 1000
@@ -188,10 +188,10 @@ class Backtest:
             self.counts[f"dropped:{cleaned.dropped.partition(':')[0]}"] += 1
             return
         known, y = (False, None) if row.label is None else self._model_label(row.label)
-        encoded = model_input(cleaned.features)
         live = {}
         for spec, slot in state.slots.items():
             result = self.results[spec]
+            encoded = slot.inputs.encode(cleaned.features)  # each slot keeps the text values it has seen
             began = self.clock()
             prediction, proba, _ = slot.predict(cleaned.features, encoded)
             result.timing.predict_ns += self.clock() - began
@@ -220,10 +220,9 @@ class Backtest:
         cleaned = cleaner.clean(row.features, row.units, row.ts, learn=False, device=row.device_id)
         if cleaned.dropped:
             return {}
-        encoded = model_input(cleaned.features)
         answers = {}
         for spec, slot in slots.items():
-            prediction, proba, _ = slot.predict(cleaned.features, encoded)
+            prediction, proba, _ = slot.predict(cleaned.features)  # frozen: learns no new text value either
             answers[spec] = (self.labels.from_model(prediction), proba_text(self.labels.proba_from_model(proba)))
         return answers
 

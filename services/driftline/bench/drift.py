@@ -474,10 +474,8 @@ def _intro(plan: Plan, s: dict[str, Any], command: str) -> list[str]:
         "abrupt (width 100) or gradual (widths 1,000 and 5,000). The change *starts* where 12% of events come "
         f"from the new concept (width / 2 before the sigmoid's centre), after {plan.start:,} events; it is scored "
         f"over the {h:,} events from there. Stationary controls: {plan.stationary:,} events of the first concept "
-        "per generator, seed and model. Features go through the trainer's `model_input`; the generators' "
-        "categories are integer codes (STAGGER, Agrawal) and stay numbers (as strings, `model_input` would one-hot "
-        "them into lone `name=value: 1.0` entries, which StandardScaler scales to 0 and a HoeffdingTree cannot "
-        "split on: neither model learns STAGGER then).",
+        "per generator, seed and model. Features go through the trainer's `ModelInput`; the generators' "
+        "categories are integer codes (STAGGER, Agrawal) and stay numbers, read as ordered values by both models.",
         "",
         f"**Models.** {' and '.join(plan.models)} learn each stream prequentially (predict, then learn); "
         "detectors watch the 0/1 error of each prediction. Detection is scored on the undisturbed models; "

@@ -7,11 +7,9 @@ Streams are River ``synth`` generators. A change switches a generator's concept 
 STAGGER function 0 -> 1, Mixed function 0 -> 1. Hyperplane and RandomRBFDrift drift continuously by
 parameter; here they are held still (``mag_change`` / ``change_speed`` 0) and the change is a switch to
 the same generator with another seed, i.e. another random hyperplane or other random centroids.
-Features go through the trainer's ``model_input``. River's generators send categories as integer codes
-(STAGGER's size, colour and shape; Agrawal's elevel, car and zipcode), which it passes on as numbers. They
-are not turned into strings: ``model_input`` one-hots a string as a lone ``name=value: 1.0`` entry, and
-River's StandardScaler (the logistic preset) then scales every such entry to 0, while a HoeffdingTree
-cannot split on a feature it only ever sees at 1.0, so neither model would learn STAGGER at all.
+Features go through the trainer's ``ModelInput``. River's generators send categories as integer codes
+(STAGGER's size, colour and shape; Agrawal's elevel, car and zipcode), which it passes on as numbers, so
+every model gets the same dict and reads them as ordered values.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from river.drift.datasets import Occupancy
 
 from driftline.detectors import BINARY_DETECTORS, DebouncedDetector, make_detector
 from driftline.modelspec import build_model
-from driftline.trainer.slot import model_input
+from driftline.trainer.slot import ModelInput
 
 GENERATORS = ("SEA", "Agrawal", "STAGGER", "Hyperplane", "RandomRBFDrift", "Mixed")
 #: Change kinds and their widths in events (None: a stationary control).
@@ -79,8 +77,9 @@ def events(case: Case) -> Iterator[tuple[dict[str, float], Any]]:
         position = case.start + width // 2
         after = concept(case.generator, case.seed, changed=True)
         stream = synth.ConceptDriftStream(before, after, position=position, width=width, seed=case.seed)
+    inputs = ModelInput()
     for x, y in islice(iter(stream), case.length + TAIL):
-        yield model_input(x), y
+        yield inputs.encode(x).numbers, y
 
 
 def make_model(name: str, seed: int = 42) -> Any:

@@ -209,32 +209,34 @@ class Parts:
         return [cleaner.clean(e.features, e.units, e.ts, device=e.device_id).features for e in self.events]
 
     def encoding(self) -> Callable[[], None]:
-        from driftline.trainer.slot import model_input
+        from driftline.trainer.slot import ModelInput
 
         cleaned = self._cleaned()
+        inputs = ModelInput()
 
         def work() -> None:
             for x in cleaned:
-                model_input(x)
+                inputs.encode(x)
 
         return work
 
     def models(self) -> Callable[[], None]:
-        from driftline.trainer.slot import ModelSlot, model_input
+        from driftline.trainer.slot import ModelInput, ModelSlot
 
         stream = self.settings.streams["bench"]
-        rows = [(e.device_id, model_input(x), e.label) for e, x in zip(self.events, self._cleaned(), strict=True)]
+        inputs = ModelInput()
+        rows = [(e.device_id, inputs.encode(x), e.label) for e, x in zip(self.events, self._cleaned(), strict=True)]
         keyed = self.keys > 1
         slots: dict[str, ModelSlot] = {}
 
         def work() -> None:
-            for device, x, y in rows:
+            for device, encoded, y in rows:
                 key = device if keyed else ""
                 slot = slots.get(key)
                 if slot is None:
                     slot = slots[key] = ModelSlot(key or "bench", stream)
-                _, _, predictions = slot.predict(x, x)
-                slot.learn(x, y, predictions, x)
+                _, _, predictions = slot.predict(encoded.text, encoded)
+                slot.learn(encoded.text, y, predictions, encoded)
 
         return work
 

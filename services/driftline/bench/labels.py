@@ -45,7 +45,7 @@ from driftline.labels import confidence_of
 from driftline.modelspec import build_model
 from driftline.monitor.estimate import ConfidenceAccuracy
 from driftline.trainer.label_requests import BudgetedUncertainty
-from driftline.trainer.slot import model_input
+from driftline.trainer.slot import ModelInput
 
 REAL = {"Phishing": datasets.Phishing, "Bananas": datasets.Bananas}
 CHOOSERS = ("uncertainty", "random")
@@ -85,9 +85,13 @@ class Plan:
 
 
 def stream(name: str, seed: int, length: int) -> tuple[list[tuple[dict[str, Any], Any]], int | None]:
-    """The events of a named stream, features as the trainer's models get them, and where its change starts."""
+    """The events of a named stream, features as the trainer's models get them, and where its change starts.
+
+    The streams are numbers only, so every model gets the same dict (``Encoded.numbers`` is ``Encoded.text``).
+    """
     if name in REAL:
-        return [(model_input(x), y) for x, y in islice(REAL[name](), length)], None
+        inputs = ModelInput()
+        return [(inputs.encode(x).numbers, y) for x, y in islice(REAL[name](), length)], None
     generator, kind = name.split()
     case = Case(generator, kind, seed, start=length // 2, length=length)
     return list(islice(events(case), length)), None if kind == "stationary" else case.start

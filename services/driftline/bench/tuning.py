@@ -25,7 +25,7 @@ from river import datasets, metrics
 from driftline.collector.simulator import SCENARIOS, SimOptions, Simulation
 from driftline.config import StreamConfig, TuningSpec, settings_from_dict
 from driftline.trainer.cleaning import Cleaner
-from driftline.trainer.slot import model_input
+from driftline.trainer.slot import ModelInput
 from driftline.tuning import build_tuned, candidates, serving
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[3] / "config" / "driftline.toml"
@@ -70,10 +70,15 @@ class Plan:
         return cls(rows=600, simulated=600, halving_budget=600)
 
 
+# The rows are numbers only (River's datasets, the shipped config's features): every model gets the one dict the
+# trainer's ModelInput makes of them, its ``numbers`` being its ``text``.
+
+
 def _river_rows(name: str, limit: int | None) -> Rows:
     rows = []
+    inputs = ModelInput()
     for x, y in getattr(datasets, name)():
-        rows.append((model_input(x), y))
+        rows.append((inputs.encode(x).numbers, y))
         if limit is not None and len(rows) >= limit:
             break
     return rows
@@ -85,13 +90,14 @@ def _simulated_rows(stream_name: str, events: int) -> Rows:
     cleaner = Cleaner(StreamConfig(task="binary", features=shipped.streams[stream_name].features))
     options = SimOptions(devices=1, events=events, late_label_fraction=0.0, duplicate_rate=0.0, out_of_order_rate=0.0)
     rows = []
+    inputs = ModelInput()
     for emission in Simulation(SCENARIOS[stream_name], options):
         event = emission.message
         if emission.is_label or event.label is None:
             continue
         cleaned = cleaner.clean(event.features, event.units, event.ts, device=event.device_id)
         if not cleaned.dropped:
-            rows.append((model_input(cleaned.features), event.label))
+            rows.append((inputs.encode(cleaned.features).numbers, event.label))
     return rows
 
 

@@ -45,7 +45,7 @@ from driftline.trainer.holdout import is_holdout
 from driftline.trainer.label_requests import BudgetedUncertainty, OpenRequests
 from driftline.trainer.metrics import CandidateCollector, CandidateFigures, TrainerMetrics, candidate_figures
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
-from driftline.trainer.slot import ModelSlot, model_input
+from driftline.trainer.slot import Encoded, ModelSlot
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +207,9 @@ class TrainerCore:
 
             began = time.perf_counter()
             # Encoded once for predicting and learning, as River's own evaluation passes one x to both;
-            # a stream of numbers only is its own encoding.
-            encoded = cleaned.features if self._numeric[event.stream] else model_input(cleaned.features)
+            # a stream of numbers only is its own encoding, for every model.
+            features = cleaned.features
+            encoded = Encoded(features, features) if self._numeric[event.stream] else slot.inputs.encode(features)
             prediction, proba, predictions = slot.predict(cleaned.features, encoded)
             predict_s = time.perf_counter() - began
             serving = slot.serving  # before learning, which may change a tuned model's choice
@@ -262,7 +263,7 @@ class TrainerCore:
             return self._watch(slot, state, outcome)
 
     def _learn(
-        self, slot: ModelSlot, stream_name: str, pending: Pending, label: Any, encoded: dict[str, float] | None = None
+        self, slot: ModelSlot, stream_name: str, pending: Pending, label: Any, encoded: Encoded | None = None
     ) -> float | None:
         if pending.holdout:
             self.metrics.held_out.labels(stream_name).inc()

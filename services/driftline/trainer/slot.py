@@ -8,9 +8,10 @@ import re
 import time
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from river import metrics, utils
+from river import forest, metrics, tree, utils
+from river.model_selection.base import ModelSelector
 
 from driftline.checkpoint import Signer
 from driftline.config import StreamConfig
@@ -41,20 +42,95 @@ def _window_metric(task: str, size: int) -> utils.Rolling:
     return utils.Rolling(metrics.MAE if task == "regression" else metrics.Accuracy, window_size=size)
 
 
-def model_input(x: dict[str, Any]) -> dict[str, float]:
-    """Cleaned features as numbers: flags become 0/1, categories one-hot ``name=value`` entries.
+#: Models fed text features as they are: River's Hoeffding tree classifiers (HoeffdingAdaptiveTree and
+#: ExtremelyFastDecisionTree among them) and adaptive random forest split on a text value natively, each value a
+#: branch of one split. Any other model, a pipeline around one of these too, gets text one-hot.
+TEXT_MODELS: tuple[type, ...] = (tree.HoeffdingTreeClassifier, forest.ARFClassifier)
+#: Distinct values of one text feature a model key one-hot encodes: a later new value is left out of the
+#: one-hot encoding, as a missing value is (a feature with more values names things rather than sorts them,
+#: and each value costs every later event an entry).
+MAX_LEVELS = 100
 
-    Every River model then accepts every stream, and numeric features pass through untouched.
+
+def takes_text(model: Any) -> bool:
+    """Whether ``model`` learns from text features as they are (see :data:`TEXT_MODELS`).
+
+    A tuned model (River's model selector) does when all its candidates do.
     """
-    encoded: dict[str, float] = {}
-    for name, value in x.items():
-        if isinstance(value, str):
-            encoded[f"{name}={value}"] = 1.0
-        elif isinstance(value, bool):
-            encoded[name] = 1.0 if value else 0.0
-        else:
-            encoded[name] = value
-    return encoded
+    # By type: River's isinstance answers for a pipeline's last step, and a scaler in front would choke on text.
+    if issubclass(type(model), ModelSelector):
+        return all(takes_text(candidate) for candidate in model.models)
+    return issubclass(type(model), TEXT_MODELS)
+
+
+class Encoded(NamedTuple):
+    """One event's cleaned features as the models learn them (see :class:`ModelInput`)."""
+
+    #: Text one-hot: what every model gets, but those that take text.
+    numbers: dict[str, Any]
+    #: Text as it is, for the models that take it; the same dict as ``numbers`` when no feature is text.
+    text: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Levels:
+    """The values of one text feature seen so far, and their one-hot entries."""
+
+    #: value -> its entry, ``name=value``, in the order first seen.
+    entries: dict[str, str] = field(default_factory=dict)
+    #: Every entry at 0.0: an event's own value then sets its entry to 1.0.
+    zeros: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ModelInput:
+    """A model key's cleaned features as its models learn them: numbers untouched, flags 0/1, text by model.
+
+    Trees that split on text themselves (:func:`takes_text`) get it as it is. Every other model gets it
+    one-hot: one ``name=value`` entry per value of the feature seen so far, 1.0 for the event's value and 0.0
+    for the others, so a StandardScaler sees each entry vary instead of a lone 1.0 it would scale to 0. The
+    values seen are the key's state, kept beside its models and in its checkpoints; a feature keeps its first
+    :data:`MAX_LEVELS` values, and a later new one is left out of the one-hot entries, like a missing value.
+    """
+
+    levels: dict[str, _Levels] = field(default_factory=dict)
+
+    def encode(self, x: dict[str, Any], learn: bool = True) -> Encoded:
+        """``x`` for each kind of model; ``learn=False`` (serving) leaves a value never seen out, adding none."""
+        text: dict[str, Any] = {}
+        texts: list[str] | None = None
+        for name, value in x.items():
+            if value.__class__ is float:  # cleaning makes every number a float: the common case first
+                text[name] = value
+            elif isinstance(value, str):
+                text[name] = value
+                if texts is None:
+                    texts = [name]
+                else:
+                    texts.append(name)
+            elif isinstance(value, bool):
+                text[name] = 1.0 if value else 0.0
+            else:
+                text[name] = value
+        if texts is None:
+            return Encoded(text, text)
+        numbers = text.copy()
+        for name in texts:
+            value = numbers.pop(name)
+            levels = self.levels.get(name)
+            entry = None if levels is None else levels.entries.get(value)
+            if entry is None:
+                if not learn or (levels is not None and len(levels.entries) >= MAX_LEVELS):
+                    continue
+                if levels is None:
+                    levels = self.levels[name] = _Levels()
+                entry = levels.entries[value] = f"{name}={value}"
+                levels.zeros[entry] = 0.0
+                if len(levels.entries) == MAX_LEVELS:
+                    log.warning("text feature %r has %d values: new ones are left out of its one-hot", name, MAX_LEVELS)
+            numbers.update(levels.zeros)
+            numbers[entry] = 1.0
+        return Encoded(numbers, text)
 
 
 @dataclass(slots=True)
@@ -72,14 +148,26 @@ class Candidate:
     predicts: int = 0
     learn_ns: int = 0
     learns: int = 0
+    #: The model gets text features as they are (:func:`takes_text`), not one-hot: decided by the model, at
+    #: construction and again when a checkpoint restores it.
+    takes_text: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.takes_text = takes_text(self.model)
 
     def __getstate__(self) -> list[Any]:
         return [getattr(self, f.name) for f in fields(self)]
 
     def __setstate__(self, state: list[Any]) -> None:
         _restore_fields(self, state)
+        self.takes_text = takes_text(self.model)
 
-    def predict(self, x: dict[str, Any], proba: bool) -> tuple[Any, dict[str, float] | None]:
+    def features(self, encoded: Encoded) -> dict[str, Any]:
+        """The event's features as this model learns them."""
+        return encoded.text if self.takes_text else encoded.numbers
+
+    def predict(self, encoded: Encoded, proba: bool) -> tuple[Any, dict[str, float] | None]:
+        x = self.features(encoded)
         self.predicts += 1
         if self.predicts % TIMING_SAMPLE:
             prediction = self.model.predict_one(x)
@@ -95,7 +183,8 @@ class Candidate:
         probabilities = self.model.predict_proba_one(x) if proba else None
         return prediction, probabilities
 
-    def learn(self, x: dict[str, float], y: Any) -> None:
+    def learn(self, encoded: Encoded, y: Any) -> None:
+        x = self.features(encoded)
         self.learns += 1
         if self.learns % TIMING_SAMPLE:
             self.model.learn_one(x, y)
@@ -162,6 +251,8 @@ class ModelSlot:
     #: Challengers added by command (``add_challenger``), name -> spec: resets rebuild them beside
     #: the configured ones, so they stay until removed by command.
     added: dict[str, str] = field(default_factory=dict)
+    #: The text values its models have seen one-hot; outlives resets and rollbacks, as the values stay known.
+    inputs: ModelInput = field(default_factory=ModelInput)
 
     def __post_init__(self) -> None:
         if not self.candidates:
@@ -207,36 +298,38 @@ class ModelSlot:
         return self.served.name if candidate is None else served_name(self.served.name, candidate)
 
     def predict(
-        self, x: dict[str, Any], encoded: dict[str, float] | None = None
+        self, x: dict[str, Any], encoded: Encoded | None = None
     ) -> tuple[Any, dict[str, float] | None, dict[str, Any]]:
         """The champion's prediction and probabilities, and every candidate's prediction.
 
-        ``encoded``: ``model_input(x)`` when the caller has it already (it learns from it next).
-        The champion's prediction is also under :attr:`serving`, the name its outcome carries.
+        ``encoded``: ``self.inputs.encode(x)`` when the caller has it already (it learns from it next);
+        without it ``x`` is encoded learning nothing, as for serving. The champion's prediction is also
+        under :attr:`serving`, the name its outcome carries.
         """
-        x = model_input(x) if encoded is None else encoded
-        prediction, proba = self.served.predict(x, proba=self.is_classifier)
+        encoded = self.inputs.encode(x, learn=False) if encoded is None else encoded
+        prediction, proba = self.served.predict(encoded, proba=self.is_classifier)
         predictions = {self.served.name: prediction, self.serving: prediction}
         for candidate in self.candidates:
             if candidate is not self.served:
-                predictions[candidate.name] = candidate.predict(x, proba=False)[0]
+                predictions[candidate.name] = candidate.predict(encoded, proba=False)[0]
         return prediction, proba, predictions
 
     def learn(
-        self, x: dict[str, Any], y: Any, predictions: dict[str, Any], encoded: dict[str, float] | None = None
+        self, x: dict[str, Any], y: Any, predictions: dict[str, Any], encoded: Encoded | None = None
     ) -> str | None:
         """Teach every candidate (and the background model) one labeled event.
 
         ``predictions`` are the ones each candidate made before learning, which score it for
-        promotion. Returns the name of a newly promoted champion, if any.
+        promotion; ``encoded`` as for :meth:`predict`, else ``x`` is encoded here. Returns the name
+        of a newly promoted champion, if any.
         """
-        x = model_input(x) if encoded is None else encoded
+        encoded = self.inputs.encode(x) if encoded is None else encoded
         for candidate in self.candidates:
             if candidate.recent is not None and predictions.get(candidate.name) is not None:
                 candidate.recent.update(y, predictions[candidate.name])
-            candidate.learn(x, y)
+            candidate.learn(encoded, y)
         for candidate in self.background or ():
-            candidate.model.learn_one(x, y)
+            candidate.model.learn_one(candidate.features(encoded), y)
         self.learned += 1
         self.since_promotion += 1
         return self._maybe_promote()
