@@ -227,6 +227,11 @@ class StreamConfig(Strict):
     )
     per_device_metrics: bool = False
     """Expose per-device series (capped) in the monitor and trainer."""
+    outcome_features: bool = Field(
+        default=False,
+        description="Outcomes carry the cleaned features and the cleaning steps, for tools downstream that read "
+        "them; off, outcomes are smaller and cheaper (the trainer judges data drift, the monitor needs neither).",
+    )
     drift: DriftSpec = Field(default_factory=DriftSpec)
     """Drift detectors and alert policy."""
 

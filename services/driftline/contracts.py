@@ -197,11 +197,11 @@ class Outcome(Contract):
     holdout: bool = False
     features: dict[FeatureName, Label] | None = Field(
         default=None,
-        description="The cleaned features the model saw; the trainer no longer writes them (it judges data drift "
-        "itself), older outcomes carry them.",
+        description="The cleaned features the model saw, for streams with outcome_features on (the trainer judges "
+        "data drift itself, and the monitor needs none).",
     )
     cleaning: list[ShortText] | None = Field(
-        default=None, description="Cleaning steps applied; no longer written (counted in the trainer's metrics)."
+        default=None, description="Cleaning steps applied, for streams with outcome_features on."
     )
     event_ts: AwareDatetime
     ts: AwareDatetime = Field(description="When the trainer emitted this outcome.")
@@ -273,6 +273,9 @@ class OutcomeRecord:
     label_delay_s: float | None = None
     #: The drift detections made at this outcome (rare: None on nearly every outcome).
     drift: list[DriftEvent] | None = None
+    #: The cleaned features and cleaning steps, for streams that ask (``outcome_features``).
+    features: dict[str, bool | int | float | str] | None = None
+    cleaning: list[str] | None = None
     version: Literal[1] = 1
     kind: Literal["outcome"] = "outcome"
 
@@ -298,6 +301,8 @@ class OutcomeRecord:
                 "learn_ms": self.learn_ms,
                 "label_delay_s": self.label_delay_s,
                 "drift": self.drift,
+                "features": self.features,
+                "cleaning": self.cleaning,
                 "version": self.version,
                 "kind": self.kind,
             },

@@ -16,6 +16,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 STREAM = {
     "task": "binary",
     "model": "logistic",
+    "outcome_features": True,  # the outcomes show what cleaning made of each event
     "late_events": "drop",
     "allowed_lateness_s": 60,
     "features": {

@@ -171,6 +171,9 @@ millis = st.none() | st.floats(0, 1e6)
     event_ts=times,
     ts=times,
     timings=st.tuples(millis, millis, st.none() | st.floats(-1e6, 1e6)),
+    features=st.none()
+    | st.dictionaries(st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", fullmatch=True), labels, max_size=20),
+    cleaning=st.none() | st.lists(st.text(max_size=256), max_size=5),
     drift=st.none()
     | st.lists(
         st.builds(
@@ -193,13 +196,13 @@ millis = st.none() | st.floats(0, 1e6)
     ),
 )
 def test_the_trainers_outcome_bytes_are_the_outcome_contract(
-    ids, version, prediction, proba, label, flags, event_ts, ts, timings, drift
+    ids, version, prediction, proba, label, flags, event_ts, ts, timings, features, cleaning, drift
 ) -> None:
     event_id, device_id, stream = ids
     key = f"{stream}/{device_id}"
     record = OutcomeRecord(
         f"{key}/{device_id}/{event_id}/l", event_id, stream, device_id, key, "logistic", version,
-        prediction, proba, label, *flags, event_ts, ts, *timings, drift,
+        prediction, proba, label, *flags, event_ts, ts, *timings, drift, features, cleaning,
     )  # fmt: skip
     # Written without validation, read by the monitor with it: the same values arrive.
     assert parse(Outcome, record.to_bytes()) == Outcome(
@@ -207,9 +210,8 @@ def test_the_trainers_outcome_bytes_are_the_outcome_contract(
     )
 
 
-def test_the_outcome_record_has_every_field_of_the_contract_but_the_retired_ones() -> None:
-    retired = {"features", "cleaning"}  # older outcomes carry them; the trainer writes neither
-    assert {f.name for f in dataclasses.fields(OutcomeRecord)} == set(Outcome.model_fields) - retired
+def test_the_outcome_record_has_every_field_of_the_contract() -> None:
+    assert {f.name for f in dataclasses.fields(OutcomeRecord)} == set(Outcome.model_fields)
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float64("nan")])

@@ -320,6 +320,7 @@ class TrainerCore:
             None if learn_s is None else learn_s * 1000,
             label_delay_s,
             drift,
+            *((pending.features, pending.steps) if self.settings.streams[stream_name].outcome_features else ()),
         )
 
     # Label requests
