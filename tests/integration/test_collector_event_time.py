@@ -23,6 +23,7 @@ ROOMS = {
     "allowed_lateness_s": 60,
     "late_events": "drop",  # a late event would have no outcome at all
     "max_clock_skew_s": 300,
+    "outcome_features": True,  # the outcomes show the cleaning steps: none may say "late"
 }
 
 
