@@ -43,7 +43,7 @@ def throughput(
 def latency(
     interval: Annotated[
         list[float] | None,
-        typer.Option(min=0.001, help="trainer.commit_interval_s values (repeat). Default: 0.05, 0.1, 0.25, 0.5."),
+        typer.Option(min=0.001, help="trainer.commit_interval_s values (repeat). Default: 0.05, 0.1, 0.25, 0.5, 1."),
     ] = None,
     guarantee: Annotated[
         list[str] | None, typer.Option(help="exactly-once and/or at-least-once (repeat). Default: both.")
@@ -53,7 +53,7 @@ def latency(
     ] = None,
     seconds: Annotated[float, typer.Option(min=1, help="Seconds per paced run.")] = 35.0,
     events: Annotated[int, typer.Option(min=100, help="Events per maximum-throughput run.")] = 20_000,
-    rounds: Annotated[int, typer.Option(min=1, help="Maximum-throughput rounds; configurations alternate.")] = 2,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds of each measurement; configurations alternate.")] = 2,
     keys: Annotated[int, typer.Option(min=1, help="Model keys.")] = 100,
     quick: Annotated[
         bool, typer.Option("--quick", help="A smoke run: interval 0.1, 1,000 events, one round, 3 s paced.")

@@ -9,7 +9,9 @@ reading; with them an outcome is appended when produced and readable only at its
 commit, so only the first is the latency a reader gets. Same events and broker for every contender.
 
 :func:`curve` (`driftline bench latency`) runs the trainer at each commit interval, both
-guarantees: its maximum events/s on a pre-filled topic, then both latencies at one paced rate.
+guarantees: its maximum events/s on a pre-filled topic, then both latencies at one paced rate, each
+over rounds with the configurations alternating (on a shared machine one round can meet a burst of
+someone else's work: the medians of the rounds are reported, and each round's p99).
 """
 
 from __future__ import annotations
@@ -120,12 +122,13 @@ def paced(bench: Bench, setup: Setup, contender: str, rate: float, seconds: floa
 class Plan:
     """What `driftline bench latency` measures; :meth:`quick` is a smoke run."""
 
-    intervals: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5])
+    intervals: list[float] = field(default_factory=lambda: [0.05, 0.1, 0.25, 0.5, 1.0])
     guarantees: list[str] = field(default_factory=lambda: list(GUARANTEES))
     preset: str = "logistic"
     keys: int = 100
-    #: Events per maximum-throughput run, and its rounds (configurations alternating).
+    #: Events per maximum-throughput run.
     events: int = 20_000
+    #: Rounds of each measurement, maximum and paced, configurations alternating.
     rounds: int = 2
     #: Paced rate; None: half the maximum of the slowest configuration.
     rate: float | None = None
@@ -142,7 +145,7 @@ class Point:
     guarantee: str
     interval_s: float
     runs: list[Measure] = field(default_factory=list)
-    latency: Latency | None = None
+    latencies: list[Latency] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -151,6 +154,10 @@ class Point:
     @property
     def rate(self) -> float:
         return statistics.median(m.rate for m in self.runs)
+
+    def latency(self, what: str) -> float:
+        """The median over the rounds of one figure of :class:`Latency` (``p99_ms``, ...)."""
+        return statistics.median(getattr(x, what) for x in self.latencies)
 
 
 def setup_for(bench: Bench, plan: Plan, guarantee: str, interval: float) -> Setup:
@@ -171,10 +178,11 @@ def curve(bench: Bench, plan: Plan, advance: Callable[[], None]) -> tuple[list[P
             point.runs.append(measure)
             advance()
     rate = plan.rate or round(min(p.rate for p in points) / 2)
-    for point in points:
-        setup = setup_for(bench, plan, point.guarantee, point.interval_s)
-        point.latency = paced(bench, setup, point.name, rate, plan.seconds, plan.keys)
-        advance()
+    for r in range(plan.rounds):
+        for point in points if r % 2 == 0 else list(reversed(points)):
+            setup = setup_for(bench, plan, point.guarantee, point.interval_s)
+            point.latencies.append(paced(bench, setup, point.name, rate, plan.seconds, plan.keys))
+            advance()
     return points, rate
 
 
@@ -183,7 +191,7 @@ def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progres
 
     with tempfile.TemporaryDirectory() as tmp, LocalBroker(data_dir=Path(tmp) / "kafka") as broker:
         bench = Bench(broker.bootstrap_servers, Path(tmp), None)
-        advance = progress(len(plan.intervals) * len(plan.guarantees) * (plan.rounds + 1))
+        advance = progress(len(plan.intervals) * len(plan.guarantees) * plan.rounds * 2)
         points, rate = curve(bench, plan, advance)
     return report(plan, points, rate, command, out)
 
@@ -194,9 +202,7 @@ def report(plan: Plan, points: list[Point], rate: float, command: str, out: Path
         "command": command,
         "plan": asdict(plan),
         "rate": rate,
-        "points": [
-            {**asdict(p), "median_rate": p.rate, "latency": asdict(p.latency) if p.latency else None} for p in points
-        ],
+        "points": [{**asdict(p), "median_rate": p.rate, "median_p99_ms": p.latency("p99_ms")} for p in points],
     }
     (out / "latency.json").write_text(json.dumps(data, indent=1))
     lines = [
@@ -210,20 +216,22 @@ def report(plan: Plan, points: list[Point], rate: float, command: str, out: Path
         "",
         f"- **events/s**: the maximum, on {plan.events:,} events pre-filled (min / median of {plan.rounds} "
         "round(s), configurations alternating).",
-        f"- **Latency** at {rate:,.0f} events/s (half the slowest configuration's maximum), {plan.seconds:g} s "
-        "per configuration (every run holds the trainer's checkpoints), every event: from its send time to "
-        "the outcome **read back**, committed (what a reader sees), and to its **append** on the broker.",
+        f"- **Latency** at {rate:,.0f} events/s ({'as asked' if plan.rate else 'half the slowest maximum'}), "
+        f"{plan.seconds:g} s per run (every run holds the trainer's checkpoints), every event: from its send time "
+        "to the outcome **read back**, committed (what a reader sees), and to its **append** on the broker. "
+        f"Medians of {plan.rounds} round(s), and each round's p99.",
         "  With exactly-once an outcome is appended when produced but readable only at the commit.",
         "",
-        "| guarantee | commit interval | events/s | read back p50 / p99 / max | append p50 / p99 / max |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| guarantee | commit interval | events/s | read back p50 / p99 / max | p99 by round "
+        "| append p50 / p99 / max |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for p in points:
-        x = p.latency
         rates = f"{min(m.rate for m in p.runs):,.0f} / {p.rate:,.0f}"
-        read = f"{x.p50_ms:,.0f} / {x.p99_ms:,.0f} / {x.max_ms:,.0f} ms" if x else "-"
-        appended = f"{x.appended_p50_ms:,.0f} / {x.appended_p99_ms:,.0f} / {x.appended_max_ms:,.0f} ms" if x else "-"
-        lines.append(f"| {p.guarantee} | {p.interval_s:g} s | {rates} | {read} | {appended} |")
+        read = " / ".join(f"{p.latency(f):,.0f}" for f in ("p50_ms", "p99_ms", "max_ms"))
+        rounds = ", ".join(f"{x.p99_ms:,.0f}" for x in p.latencies)
+        appended = " / ".join(f"{p.latency(f):,.0f}" for f in ("appended_p50_ms", "appended_p99_ms", "appended_max_ms"))
+        lines.append(f"| {p.guarantee} | {p.interval_s:g} s | {rates} | {read} ms | {rounds} | {appended} ms |")
     lines += ["", "![latency and events/s against the commit interval](latency.png)", ""]
     _chart(points, out / "latency.png")
     path = out / "latency.md"
@@ -239,10 +247,10 @@ def _chart(points: list[Point], path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for guarantee in dict.fromkeys(p.guarantee for p in points):
-        ours = [p for p in points if p.guarantee == guarantee and p.latency is not None]
+        ours = [p for p in points if p.guarantee == guarantee]
         xs = [p.interval_s * 1000 for p in ours]
-        (line,) = left.plot(xs, [p.latency.p99_ms for p in ours], marker="o", label=f"{guarantee} p99")
-        left.plot(xs, [p.latency.p50_ms for p in ours], marker=".", ls="--", color=line.get_color(), label="p50")
+        (line,) = left.plot(xs, [p.latency("p99_ms") for p in ours], marker="o", label=f"{guarantee} p99")
+        left.plot(xs, [p.latency("p50_ms") for p in ours], marker=".", ls="--", color=line.get_color(), label="p50")
         right.plot(xs, [p.rate for p in ours], marker="o", color=line.get_color(), label=guarantee)
     left.set_yscale("log")
     left.set_xlabel("commit interval (ms)")
