@@ -250,7 +250,8 @@ def _chart(points: list[Point], path: Path) -> None:
         ours = [p for p in points if p.guarantee == guarantee]
         xs = [p.interval_s * 1000 for p in ours]
         (line,) = left.plot(xs, [p.latency("p99_ms") for p in ours], marker="o", label=f"{guarantee} p99")
-        left.plot(xs, [p.latency("p50_ms") for p in ours], marker=".", ls="--", color=line.get_color(), label="p50")
+        p50 = [p.latency("p50_ms") for p in ours]
+        left.plot(xs, p50, marker=".", ls="--", color=line.get_color(), label=f"{guarantee} p50")
         right.plot(xs, [p.rate for p in ours], marker="o", color=line.get_color(), label=guarantee)
     left.set_yscale("log")
     left.set_xlabel("commit interval (ms)")
