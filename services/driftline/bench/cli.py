@@ -1,4 +1,4 @@
-"""`driftline bench throughput|hotpath|monitor|drift|soak|faults|fuzz|labels|tuning`: run the benchmark suites."""
+"""`driftline bench throughput|latency|hotpath|monitor|drift|soak|faults|fuzz|labels|tuning`: the benchmark suites."""
 
 from __future__ import annotations
 
@@ -49,6 +49,41 @@ def throughput(
     _report_with_progress("benchmark runs", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
+@bench_app.command("latency")
+def latency(
+    interval: Annotated[
+        list[float] | None,
+        typer.Option(min=0.001, help="trainer.commit_interval_s values (repeat). Default: 0.05, 0.1, 0.25, 0.5, 1."),
+    ] = None,
+    guarantee: Annotated[
+        list[str] | None, typer.Option(help="exactly-once and/or at-least-once (repeat). Default: both.")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option(min=1, help="Paced events/s; default: half the slowest configuration's maximum.")
+    ] = None,
+    seconds: Annotated[float, typer.Option(min=1, help="Seconds per paced run.")] = 35.0,
+    events: Annotated[int, typer.Option(min=100, help="Events per maximum-throughput run.")] = 20_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Rounds of each measurement; configurations alternate.")] = 2,
+    keys: Annotated[int, typer.Option(min=1, help="Model keys.")] = 100,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run: interval 0.1, 1,000 events, one round, 3 s paced.")
+    ] = False,
+    out: Annotated[Path, typer.Option(help="Folder of latency.md, .json and .png.")] = Path("benchmarks/results"),
+) -> None:
+    """The trainer at each commit interval, exactly-once and at-least-once: its maximum events/s, and its
+    latency (p50/p99/max, event sent to outcome read back and to its append on the broker) at one paced rate."""
+    from driftline.bench.latency import GUARANTEES, Plan, run
+
+    unknown = set(guarantee or []) - set(GUARANTEES)
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(sorted(unknown))}: not one of {', '.join(GUARANTEES)}")
+    plan = Plan.quick() if quick else Plan(events=events, rounds=rounds, keys=keys, seconds=seconds)
+    plan.intervals = interval or plan.intervals
+    plan.guarantees = guarantee or plan.guarantees
+    plan.rate = rate
+    _report_with_progress("benchmark runs", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
 @bench_app.command("hotpath")
 def hotpath(
     events: Annotated[int, typer.Option(min=100, help="Events per case.")] = 20_000,
@@ -56,11 +91,19 @@ def hotpath(
     keys: Annotated[list[int] | None, typer.Option(help="Model keys per case (repeat). Default: 1, 100.")] = None,
     preset: Annotated[str, typer.Option(help="The stream's model preset.")] = "logistic",
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 2,000 events, one round, 1 key.")] = False,
-    out: Annotated[Path, typer.Option(help="Folder of hotpath.md.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of hotpath.md.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """The trainer's per-event work part by part (decode, dedupe, cleaning, models, judges, metrics, outcome,
     produce) beside the whole record and bare River, CPU µs per event. In process, no Kafka."""
     from driftline.bench.hotpath import Plan, run
+    from driftline.modelspec import ModelSpecError, check_model_expression
+
+    try:
+        check_model_expression(preset)
+    except ModelSpecError as e:
+        raise typer.BadParameter(str(e), param_hint="--preset") from None
 
     plan = Plan.quick() if quick else Plan(events, keys or Plan().keys, rounds, preset)
     _report_with_progress("timed runs", lambda say, progress: run(plan, out, _command(), say, progress))

@@ -161,6 +161,8 @@ class Outputs:
         self.answers: dict[str, Answer] = {}
         #: Wall-clock time (time.time()) each output was read.
         self.arrived: dict[str, float] = {}
+        #: Each output's record timestamp (its append time where the topic stamps LogAppendTime).
+        self.appended: dict[str, float] = {}
 
     def read_until(self, done: Callable[[], bool], processes: list[Process], deadline: float) -> None:
         while not done():
@@ -175,6 +177,7 @@ class Outputs:
             key, value = outcome_answer(message.value())
             self.answers[key] = value
             self.arrived[key] = time.time()
+            self.appended[key] = message.timestamp()[1] / 1000
 
     def close(self) -> None:
         self.consumer.close()
@@ -315,8 +318,11 @@ class Bench:
         folder.mkdir()
         return folder
 
-    def driftline_setup(self, preset: str, exactly_once: bool = True) -> Setup:
-        """A `driftline trainer` on fresh topics (a warm-up event waiting), one group; not started."""
+    def driftline_setup(self, preset: str, exactly_once: bool = True, checkpoints: bool | None = None) -> Setup:
+        """A `driftline trainer` on fresh topics (a warm-up event waiting), one group; not started.
+
+        Checkpoints are on with exactly-once and off without, unless ``checkpoints`` says.
+        """
         events = self.topic_with_warm_up()
         topics = self.topics(events)
         ensure_topics(self.bootstrap, settings_from_dict({"topics": topics}).topics)
@@ -333,7 +339,7 @@ class Bench:
             "DRIFTLINE_TRAINER__SNAPSHOT_EVERY": "0",
             "DRIFTLINE_TRAINER__GROUP_ID": f"bench-{uuid.uuid4().hex[:8]}",
             "DRIFTLINE_TRAINER__EXACTLY_ONCE": str(exactly_once).lower(),
-            "DRIFTLINE_TRAINER__CHECKPOINTS": str(exactly_once).lower(),
+            "DRIFTLINE_TRAINER__CHECKPOINTS": str(exactly_once if checkpoints is None else checkpoints).lower(),
         }
         config = folder / "empty.toml"
         config.write_text("")

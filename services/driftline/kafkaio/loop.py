@@ -4,14 +4,15 @@
 input topics, an optional reader of broadcast *side* topics (control, drift), one producer, and
 the checkpoint store. The service's logic is a :class:`Handler`: it turns records into outputs
 and snapshots or restores the state of a *unit* — a partition number for the trainer (events and
-labels partition *p* hold the same model keys), the whole assignment for the monitor.
+labels partition *p* hold the same model keys), a partition of outcomes for the monitor.
 
 Guarantees, with ``exactly_once``: the outputs of a batch, the checkpoints due and the input
 offsets are committed in one Kafka transaction. On assignment a unit is restored from its newest
 checkpoint and replays its input from the checkpoint's offsets; records the group had already
 committed are handled again (rebuilding the state exactly) but their outputs are not emitted
 again. On revocation and on a clean stop every changed unit is checkpointed first. Without
-``exactly_once`` the same happens with flush-then-commit (at least once).
+``exactly_once`` the same happens with flush-then-commit (at least once), one offset commit awaiting
+the group coordinator at a time.
 
 Faults are waited out, never fatal: when Kafka fails the loop (brokers gone, a commit or a
 transaction refused, partitions lost to the group) it drops everything since its last commit —
@@ -51,6 +52,12 @@ TP = tuple[str, int]
 #: A transaction left open by a killed instance blocks read_committed readers (and the committed
 #: offsets its successor needs) until it times out: keep that short; commits come every 0.5 s.
 TRANSACTION_TIMEOUT_MS = 15_000
+#: A transaction's AddOffsetsToTxn (and EndTxn) sent while the broker still writes the previous
+#: one's markers is refused with CONCURRENT_TRANSACTIONS and retried after retry.backoff.ms, 100 ms by
+#: default: a tenth of the transactions (40 of 444 in a paced run) came 100 ms late. librdkafka
+#: retries AddPartitionsToTxn every 20 ms whatever this says. Retries still double, up to
+#: retry.backoff.max.ms (1 s).
+TRANSACTION_RETRY_BACKOFF_MS = 10
 #: How long a commit may wait for the brokers before the loop starts over from its checkpoints.
 COMMIT_TIMEOUT_S = 30.0
 #: librdkafka's send_offsets_to_transaction can ignore its timeout and wait for ever when the
@@ -119,7 +126,8 @@ class LoopConfig:
     commit_interval_s: float = 0.5
     #: Records and outputs awaiting a commit before one is due regardless of the interval.
     commit_records: int = 5000
-    #: Commit as soon as every record fetched is handled (low latency for outputs).
+    #: With ``exactly_once``, commit as soon as every record fetched is handled (outputs show at the
+    #: commit: low latency). Without it outputs are out within linger.ms, and commits keep to the interval.
     commit_when_idle: bool = True
     session_timeout_ms: int = 10_000
     batch: int = 500
@@ -196,6 +204,8 @@ class StreamLoop:
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         self._delivery_error: KafkaError | None = None
+        #: Without transactions: offset commits sent asynchronously and not answered yet (served by consume()).
+        self._commits_unanswered = 0
         self._failure: BaseException | None = None
         self._abandoning = False
         self._transactions: ThreadPoolExecutor | None = None
@@ -277,6 +287,7 @@ class StreamLoop:
                     except (KafkaException, RuntimeError) as e:
                         log.debug("closing a consumer we gave up on: %s", e)
             self.side = self.consumer = None
+            self._commits_unanswered = 0  # the next consumer starts with none
             if self.store is not None:
                 # Its reader too: a client can keep asking a node that is gone (stale metadata).
                 self.store.close()
@@ -289,6 +300,7 @@ class StreamLoop:
         transactional = {
             "transactional.id": f"{c.group_id}-{c.instance_id}",
             "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+            "retry.backoff.ms": TRANSACTION_RETRY_BACKOFF_MS,
         }
         self.producer = Producer(
             producer_config(
@@ -318,6 +330,7 @@ class StreamLoop:
                     "max.poll.interval.ms": 600_000,
                     "fetch.wait.max.ms": 50,
                     "error_cb": self._on_error,
+                    "on_commit": self._on_commit,
                 },
             )
         )
@@ -383,9 +396,18 @@ class StreamLoop:
     def _commit_due(self, idle: bool) -> bool:
         c = self.config
         now = time.monotonic()
+        if self._commits_unanswered:
+            # The group coordinator answers a member's requests one at a time, an offset commit in
+            # about 6 ms on a local broker. Commits sent faster queue there, the member's heartbeats
+            # queue behind them, and a commit that waits (a checkpoint's) waits for the whole queue:
+            # the at-least-once stall of issue 20 (seconds, then the session lost and a replay).
+            return False
         if self._uncommitted or any(u.uncommitted for u in self._units.values()):
             full = self._uncommitted >= c.commit_records
-            return (idle and c.commit_when_idle) or full or now - self._last_commit >= c.commit_interval_s
+            # Only a transaction's commit makes outputs visible: without one they are out within
+            # linger.ms anyway, and a commit per pause in the input would only record progress.
+            idle = idle and c.commit_when_idle and c.exactly_once
+            return idle or full or now - self._last_commit >= c.commit_interval_s
         # An idle unit still gets its checkpoint once the interval has passed.
         interval = c.checkpoint_interval_s
         stale = any(u.changed and now - u.checkpointed_at >= interval for u in self._units.values())
@@ -445,6 +467,13 @@ class StreamLoop:
         if error.fatal() and self._failure is None:
             self._failure = KafkaException(error)
 
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        # Called for asynchronous commits only.
+        self._commits_unanswered = max(self._commits_unanswered - 1, 0)
+        if error is not None:
+            # At least once: the next commit carries these offsets, or a restart replays a little.
+            log.debug("offset commit not accepted: %s", error)
+
     def _on_delivery(self, error: KafkaError | None, message: Message) -> None:
         if error is not None and self._delivery_error is None:
             self._delivery_error = error
@@ -498,6 +527,7 @@ class StreamLoop:
                 # a stop or a checkpoint waits, so the group agrees with what was saved.
                 routine = not (force_checkpoints or checkpointed)
                 self.consumer.commit(offsets=offsets, asynchronous=routine)
+                self._commits_unanswered += routine
         for unit in units:
             unit.uncommitted = False
         self._uncommitted = 0

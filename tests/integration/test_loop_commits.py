@@ -1,0 +1,126 @@
+"""The stream loop's offset commits without transactions, against the real broker.
+
+Issue 20's at-least-once stall: the loop committed offsets (asynchronously) every time its input
+ran dry, which a trickle of records makes hundreds of times a second. The group coordinator
+answers a member's requests one at a time (about 6 ms an offset commit on a local broker), so the
+commits queued there, the member's heartbeats behind them, and the first commit that waited (a
+checkpoint's, 30 s in) waited for the whole queue: 17 s at 500 events/s, the session lost and
+everything replayed. What triggers it is a trickle, not time: a few seconds of one record at a
+time show the commits outrunning the interval and each other's answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+from confluent_kafka import Message, TopicPartition
+
+from driftline.kafkaio import loop as loop_module
+from driftline.kafkaio.checkpoints import store_for
+from driftline.kafkaio.clients import make_consumer, make_producer, read_topic
+from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
+
+
+class Echo:
+    """A handler that answers each record with one output, its unit a partition (as the trainer's)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+
+    def unit_of(self, topic: str, partition: int) -> str:
+        return f"p{partition}"
+
+    def on_record(self, unit: str, message: Message) -> list[Output]:
+        return [(self.topic, message.key(), message.value(), None)]
+
+    def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
+        return [], set()
+
+    def snapshot(self, unit: str) -> bytes:
+        return unit.encode()
+
+    def restore(self, unit: str, state: bytes | None) -> None:
+        pass
+
+    def release(self, unit: str) -> None:
+        pass
+
+
+def counting_consumer(sent: list[tuple[bool, int]], answers: list[float], waits: list[float]) -> type:
+    """The loop's Consumer, noting each offset commit (asynchronous?, asynchronous ones unanswered then),
+    each answer to an asynchronous one, and how long each synchronous one waited."""
+
+    class Counting(loop_module.Consumer):
+        def __init__(self, config: dict[str, Any]) -> None:
+            theirs = config.get("on_commit")
+
+            def answered(*args: Any) -> None:
+                answers.append(time.monotonic())
+                if theirs is not None:
+                    theirs(*args)
+
+            super().__init__({**config, "on_commit": answered})
+
+        def commit(self, *args: Any, **kwargs: Any) -> Any:
+            asynchronous = kwargs.get("asynchronous", True)
+            sent.append((asynchronous, sum(a for a, _ in sent) - len(answers)))
+            began = time.monotonic()
+            try:
+                return super().commit(*args, **kwargs)
+            finally:
+                if not asynchronous:
+                    waits.append(time.monotonic() - began)
+
+    return Counting
+
+
+def test_a_trickle_of_records_sends_one_offset_commit_at_a_time(make_settings, bootstrap, monkeypatch) -> None:
+    settings = make_settings({})
+    topics = settings.topics
+    sent: list[tuple[bool, int]] = []
+    answers: list[float] = []
+    waits: list[float] = []
+    monkeypatch.setattr(loop_module, "Consumer", counting_consumer(sent, answers, waits))
+    group = f"trickle-{uuid.uuid4().hex[:8]}"
+    config = LoopConfig(
+        group_id=group,
+        topics=[topics.events.name],
+        exactly_once=False,
+        checkpoint_interval_s=1.0,  # a checkpoint, with its synchronous commit, every second
+        commit_interval_s=0.25,
+    )
+    loop = StreamLoop(bootstrap, config, Echo(topics.outcomes.name), store_for(settings, bootstrap))
+    stop = threading.Event()
+    runner = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    runner.start()
+    producer = make_producer(bootstrap, **{"linger.ms": 0})
+    try:
+        assert loop.ready.wait(60), "the loop took its partitions"
+        # One record at a time, each acknowledged before the next: the loop's input runs dry after every one.
+        began, records = time.monotonic(), 0
+        while (trickled := time.monotonic() - began) < 3.0:
+            producer.produce(topics.events.name, value=b"%d" % records, key=b"k%d" % (records % 7))
+            producer.flush(10)
+            records += 1
+    finally:
+        stop.set()
+        runner.join(120)
+    assert not runner.is_alive(), "the loop stopped"
+    assert loop.recoveries == 0, loop.fault
+
+    # Commits keep to the interval: a checkpoint's and a routine one per interval at most, and the stop's.
+    many = f"{len(sent)} offset commits for {records} records in {trickled:.1f} s; synchronous ones waited {waits}"
+    assert len(sent) <= 2 * (trickled / config.commit_interval_s + 2), many
+    routine = [unanswered for asynchronous, unanswered in sent if asynchronous]
+    assert max(routine, default=0) == 0, f"offset commits sent while {max(routine)} others awaited an answer"
+    # And still do their work: every record answered, the group's offsets at the end of the input.
+    assert len(read_topic(bootstrap, topics.outcomes.name, 1)) == records
+    reader = make_consumer(bootstrap, group)
+    partitions = [TopicPartition(topics.events.name, p) for p in range(topics.events.partitions)]
+    committed = reader.committed(partitions, timeout=30)
+    ends = [reader.get_watermark_offsets(tp, timeout=30)[1] for tp in partitions]
+    reader.close()
+    assert [tp.offset for tp in committed] == ends
