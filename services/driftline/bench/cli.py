@@ -68,7 +68,9 @@ def latency(
     quick: Annotated[
         bool, typer.Option("--quick", help="A smoke run: interval 0.1, 1,000 events, one round, 3 s paced.")
     ] = False,
-    out: Annotated[Path, typer.Option(help="Folder of latency.md, .json and .png.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of latency.md, .json and .png.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """The trainer at each commit interval, exactly-once and at-least-once: its maximum events/s, and its
     latency (p50/p99/max, event sent to outcome read back and to its append on the broker) at one paced rate."""
@@ -243,7 +245,9 @@ def monitor(
     events: Annotated[int, typer.Option(min=100, help="Phishing events whose outcomes the monitor handles.")] = 20_000,
     rounds: Annotated[int, typer.Option(min=1, help="Rounds; the trainer and the monitor alternate going first.")] = 5,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 2,000 events, 2 rounds.")] = False,
-    out: Annotated[Path, typer.Option(help="Folder of monitor.md and .json.")] = Path("benchmarks/results"),
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of monitor.md and .json.")] = Path(
+        "benchmarks/results"
+    ),
 ) -> None:
     """The monitor's CPU per outcome against the trainer's per event, on the same Phishing stream, in one
     process (no Kafka): outcomes per CPU-second over events per CPU-second (target 3x), and the monitor's
