@@ -39,7 +39,9 @@ DEVICES = 3
 CONFIG = REPO / "config" / "driftline.toml"
 # Dashboard queries that may rightly be empty after this run: the regression panels (the simulated
 # fleet is all classification; test_monitor_prometheus.py runs the monitor's on a regression stream), and
-# what this run may not do: promote a challenger.
+# what this run may not do: promote a challenger. The candidates' rolling accuracy is exposed only while a
+# key's candidates have a scored window, which each reset of rooms' single key empties; one CI run of a
+# loaded machine scraped none (2026-12-07, being looked into; test_challengers.py checks the gauge itself).
 MAY_BE_EMPTY = {
     "driftline_mae",
     "driftline_rmse",
@@ -47,6 +49,7 @@ MAY_BE_EMPTY = {
     "driftline_prediction_quantile",
     "driftline_trainer_promotions_total",
     "driftline_trainer_candidate_mae",
+    "driftline_trainer_candidate_accuracy",
 }
 
 
