@@ -29,11 +29,13 @@ class Echo:
 
     def __init__(self, topic: str) -> None:
         self.topic = topic
+        self.seen = 0  # records handed to on_record (written by the loop's thread only)
 
     def unit_of(self, topic: str, partition: int) -> str:
         return f"p{partition}"
 
     def on_record(self, unit: str, message: Message) -> list[Output]:
+        self.seen += 1
         return [(self.topic, message.key(), message.value(), None)]
 
     def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
@@ -92,7 +94,8 @@ def test_a_trickle_of_records_sends_one_offset_commit_at_a_time(make_settings, b
         checkpoint_interval_s=1.0,  # a checkpoint, with its synchronous commit, every second
         commit_interval_s=0.25,
     )
-    loop = StreamLoop(bootstrap, config, Echo(topics.outcomes.name), store_for(settings, bootstrap))
+    echo = Echo(topics.outcomes.name)
+    loop = StreamLoop(bootstrap, config, echo, store_for(settings, bootstrap))
     stop = threading.Event()
     runner = threading.Thread(target=loop.run, args=(stop,), daemon=True)
     runner.start()
@@ -105,6 +108,12 @@ def test_a_trickle_of_records_sends_one_offset_commit_at_a_time(make_settings, b
             producer.produce(topics.events.name, value=b"%d" % records, key=b"k%d" % (records % 7))
             producer.flush(10)
             records += 1
+        # The stop comes after the loop has read the last record (a stop does not wait for input still in flight).
+        deadline = time.monotonic() + 60
+        while echo.seen < records and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert echo.seen == records, f"the loop read {echo.seen} of {records} records"
+        trickled = time.monotonic() - began
     finally:
         stop.set()
         runner.join(120)
