@@ -12,9 +12,9 @@ import logging
 import math
 import pickle
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from driftline import modelfile
@@ -43,7 +43,13 @@ from driftline.monitor.scores import ScoreError, outcome_error
 from driftline.trainer.cleaning import Cleaner, numeric_only
 from driftline.trainer.holdout import is_holdout
 from driftline.trainer.label_requests import BudgetedUncertainty, OpenRequests
-from driftline.trainer.metrics import CandidateCollector, CandidateFigures, TrainerMetrics, candidate_figures
+from driftline.trainer.metrics import (
+    CandidateCollector,
+    CandidateFigures,
+    StreamMetrics,
+    TrainerMetrics,
+    candidate_figures,
+)
 from driftline.trainer.pending import Pending, PendingLabels, event_ident
 from driftline.trainer.slot import Encoded, ModelSlot
 
@@ -56,7 +62,7 @@ class UnknownStream(LookupError):
 
 def outcome_id(key: str, device_id: str, event_id: str, labelled: bool) -> str:
     """Unique per model key, event and phase ("p": prediction only, "l": with its label)."""
-    return f"{key}/{event_ident(device_id, event_id)}/{'l' if labelled else 'p'}"
+    return f"{key}/{device_id}/{event_id}/{'l' if labelled else 'p'}"  # event_ident's form inline: per event
 
 
 def proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
@@ -110,6 +116,24 @@ class KeyState:
     requests: OpenRequests | None = None
 
 
+@dataclass(slots=True)
+class _Lane:
+    """What :meth:`TrainerCore.on_event` looks up per event, resolved once when a model key opens.
+
+    Derived from the config and the key's state (never checkpointed): rebuilt on restore.
+    """
+
+    slot: ModelSlot
+    state: KeyState
+    labels: Labels
+    bound: StreamMetrics
+    #: The stream's cleaned features are all numbers: they are the models' input as they are.
+    numeric: bool
+    holdout_fraction: float
+    #: Outcomes carry the cleaned features and cleaning steps (``streams.S.outcome_features``).
+    with_features: bool
+
+
 @dataclass
 class TrainerCore:
     settings: Settings
@@ -124,6 +148,9 @@ class TrainerCore:
         self.labels = {name: Labels.of(name, stream) for name, stream in self.settings.streams.items()}
         #: Streams whose cleaned features are all numbers, hence the models' input as they are.
         self._numeric = {name: numeric_only(stream) for name, stream in self.settings.streams.items()}
+        self._scopes = {name: stream.scope for name, stream in self.settings.streams.items()}
+        self._lanes: dict[str, _Lane] = {}
+        self._snapshot_every = self.settings.trainer.snapshot_every
         self._label_warned: set[str] = set()
         self.metrics.registry.register(CandidateCollector(self.candidate_figures))
 
@@ -141,11 +168,21 @@ class TrainerCore:
         try:
             return True, self.labels[stream_name].to_model(label)
         except LabelError as e:
-            self.metrics.labels_refused.labels(stream_name, e.reason).inc()
-            if key not in self._label_warned:
-                self._label_warned.add(key)
-                log.error("%s: %s; its events are predicted but not learned", key, e)
+            self._refuse_label(key, stream_name, e)
             return False, None
+
+    def _refuse_label(self, key: str, stream_name: str, e: LabelError) -> None:
+        self.metrics.labels_refused.labels(stream_name, e.reason).inc()
+        if key not in self._label_warned:
+            self._label_warned.add(key)
+            log.error("%s: %s; its events are predicted but not learned", key, e)
+
+    def _count_steps(self, stream_name: str, steps: list[str]) -> None:
+        for step in steps:
+            kind, _, feature = step.partition(":")
+            # Devices choose unknown feature names: one series for all keeps cardinality bounded.
+            label = "(unknown)" if kind == "unknown_feature" else feature
+            self.metrics.cleaned.labels(stream_name, kind, label).inc()
 
     @property
     def snapshot_root(self) -> Path:
@@ -169,7 +206,28 @@ class TrainerCore:
                 DataWatch.of(stream.drift, stream.features),
             )
             self._report_version(slot)
+            self._open(key)
         return slot, self.keys[key]
+
+    def _open_new(self, key: str, stream_name: str) -> _Lane:
+        """The lane of a model key met for the first time (its slot and state made now)."""
+        self._slot(key, self._stream(stream_name))
+        return self._lanes.get(key) or self._open(key)
+
+    def _open(self, key: str) -> _Lane:
+        """The lane of a model key whose slot and state exist (made by :meth:`_slot` or :meth:`restore`)."""
+        slot = self.slots[key]
+        name = stream_of(key)
+        lane = self._lanes[key] = _Lane(
+            slot,
+            self.keys[key],
+            self.labels[name],
+            self.metrics.of_stream(name),
+            self._numeric[name],
+            slot.stream.holdout_fraction,
+            slot.stream.outcome_features,
+        )
+        return lane
 
     def _report_version(self, slot: ModelSlot) -> None:
         # Per-device model keys become series only when the stream asks for them.
@@ -185,57 +243,97 @@ class TrainerCore:
     # Events and labels
 
     def on_event(self, event: SensorEvent) -> OutcomeRecord | None:
-        """Clean, predict, and learn when labeled; None when the event was dropped."""
-        stream = self._stream(event.stream)
-        key = model_key(event.stream, event.device_id, stream.scope)
-        bound = self.metrics.of_stream(event.stream)
-        bound.consumed += 1
+        """Clean, predict, and learn when labeled; None when the event was dropped.
+
+        Every event passes here: written flat, with what the key needs looked up once per key
+        (:class:`_Lane`), and the rare cases (a cleaning step, a drop, a refused label, a detection)
+        off the straight line.
+        """
+        name, device, event_id = event.stream, event.device_id, event.event_id
+        scope = self._scopes.get(name)
+        if scope is None:
+            raise UnknownStream(f"stream {name!r} is not configured")
+        key = name if scope == "stream" else model_key(name, device, scope)
         with self.lock:
-            slot, state = self._slot(key, stream)
-            if state.recent.seen(event_ident(event.device_id, event.event_id)):
-                self.metrics.dropped.labels(event.stream, "duplicate").inc()
+            lane = self._lanes.get(key) or self._open_new(key, name)
+            slot, state, bound = lane.slot, lane.state, lane.bound
+            bound.consumed += 1
+            if state.recent.seen(f"{device}/{event_id}"):
+                self.metrics.dropped.labels(name, "duplicate").inc()
                 return None
-            cleaned = state.cleaner.clean(event.features, event.units, event.ts, device=event.device_id)
-            for step in cleaned.steps:
-                kind, _, feature = step.partition(":")
-                # Devices choose unknown feature names: one series for all keeps cardinality bounded.
-                label = "(unknown)" if kind == "unknown_feature" else feature
-                self.metrics.cleaned.labels(event.stream, kind, label).inc()
+            ts = event.ts
+            cleaned = state.cleaner.clean(event.features, event.units, ts, device=device)
+            steps = cleaned.steps
+            if steps:
+                self._count_steps(name, steps)
             if cleaned.dropped:
-                self.metrics.dropped.labels(event.stream, cleaned.dropped.partition(":")[0]).inc()
+                self.metrics.dropped.labels(name, cleaned.dropped.partition(":")[0]).inc()
                 return None
 
-            began = time.perf_counter()
             # Encoded once for predicting and learning, as River's own evaluation passes one x to both;
             # a stream of numbers only is its own encoding, for every model.
             features = cleaned.features
-            encoded = Encoded(features, features) if self._numeric[event.stream] else slot.inputs.encode(features)
-            prediction, proba, predictions = slot.predict(cleaned.features, encoded)
-            predict_s = time.perf_counter() - began
-            serving = slot.serving  # before learning, which may change a tuned model's choice
-            bound.predict_seconds(slot.served.name).observe(predict_s)
+            encoded = Encoded(features, features) if lane.numeric else slot.inputs.encode(features)
+            began = perf_counter()
+            prediction, proba, predictions = slot.predict(features, encoded)
+            predict_s = perf_counter() - began
+            served = slot.served.name
+            serving = served if slot.stream.tuning is None else slot.serving  # before learning, which may change it
+            bound.predict_seconds(served).observe(predict_s)
             bound.predicted += 1
-            holdout = is_holdout(event.event_id, stream.holdout_fraction)
-            labels = self.labels[event.stream]
-            pending = Pending(
-                event.event_id, event.device_id, cleaned.features, event.ts, predictions,
-                proba_text(labels.proba_from_model(proba)), serving, slot.version, holdout, cleaned.steps,
-            )  # fmt: skip
-            drifts = self._data_drift(slot, state, pending) if state.data is not None else None
-            answer = labels.from_model(prediction)
-            known, y = (False, None) if event.label is None else self._model_label(key, event.stream, event.label)
-            if not known:
+            version = slot.version
+            labels = lane.labels
+            proba = proba_text(labels.proba_from_model(proba))
+            epoch = ts.timestamp()
+            data = state.data
+            found = data.see(features, epoch) if data is not None else None
+            drifts = self._data_drifts(key, serving, version, found) if found else None
+            label = event.label
+            holdout = lane.holdout_fraction > 0 and is_holdout(event_id, lane.holdout_fraction)
+            if label is not None:
+                try:
+                    y = labels.to_model(label)
+                except LabelError as e:
+                    self._refuse_label(key, name, e)
+                    label = None
+            learn_s: float | None = None
+            if label is None:
+                pending = Pending(
+                    event_id, device, features, ts, predictions, proba, serving, version, holdout, steps
+                )  # fmt: skip
                 expired = state.pending.add(pending)
                 if expired:
-                    self.metrics.labels_expired.labels(event.stream).inc(expired)
-                outcome = self._outcome(key, event.stream, pending, answer, predict_s=predict_s, drift=drifts)
-                return self._watch(slot, state, outcome)
-            learn_s = self._learn(slot, event.stream, pending, y, encoded)
-            outcome = self._outcome(
-                key, event.stream, pending, answer, label=event.label, predict_s=predict_s, learn_s=learn_s,
-                drift=drifts,
-            )  # fmt: skip
-            return self._watch(slot, state, outcome)
+                    self.metrics.labels_expired.labels(name).inc(expired)
+            elif holdout:
+                self.metrics.held_out.labels(name).inc()
+            else:
+                began = perf_counter()
+                promoted = slot.learn(features, y, predictions, encoded)
+                learn_s = perf_counter() - began
+                self._learned(slot, name, bound, learn_s, promoted)
+            answer = checked_scalar(labels.from_model(prediction), "the prediction")
+            outcome = OutcomeRecord(
+                outcome_id(key, device, event_id, label is not None),
+                event_id,
+                name,
+                device,
+                key,
+                serving,
+                version,
+                answer,
+                proba,
+                label,
+                label is not None and not holdout,
+                label is not None and holdout,
+                ts,
+                utc_now(),
+                predict_s * 1000,
+                None if learn_s is None else learn_s * 1000,
+                None,
+                drifts,
+                *((features, steps) if lane.with_features else ()),
+            )
+            return self._watch(slot, state, outcome, epoch)
 
     def on_label(self, label: LabelEvent) -> OutcomeRecord | None:
         """Learn from the waiting event this label belongs to; None if no prediction waits for it."""
@@ -274,20 +372,26 @@ class TrainerCore:
             predictions: dict[str, Any] = {}
         else:
             predictions = pending.predictions
-        began = time.perf_counter()
+        began = perf_counter()
         promoted = slot.learn(pending.features, label, predictions, encoded)
-        learn_s = time.perf_counter() - began
-        bound = self.metrics.of_stream(stream_name)
+        learn_s = perf_counter() - began
+        self._learned(slot, stream_name, self.metrics.of_stream(stream_name), learn_s, promoted)
+        return learn_s
+
+    def _learned(
+        self, slot: ModelSlot, stream_name: str, bound: StreamMetrics, learn_s: float, promoted: str | None
+    ) -> None:
+        """Count what one event's learning did; a promotion, a tuned model's choice, a periodic snapshot."""
         bound.learn_seconds(slot.served.name).observe(learn_s)
         bound.learned += 1
         if promoted:
             self.metrics.promotions.labels(stream_name, promoted).inc()
-        self._report_tuning(slot)
-        every = self.settings.trainer.snapshot_every
+        if slot.stream.tuning is not None:
+            self._report_tuning(slot)
+        every = self._snapshot_every
         if every and slot.learned % every == 0:
             slot.snapshot(self.snapshot_root, self.signer)
             self.metrics.snapshots.labels(stream_name).inc()
-        return learn_s
 
     def _outcome(
         self,
@@ -411,6 +515,7 @@ class TrainerCore:
                 if not hasattr(key_state, "data"):  # from before the trainer judged data drift
                     key_state.data = DataWatch.of(stream.drift, stream.features)
                 self.slots[key], self.keys[key] = slot, key_state
+                self._open(key)
                 self._report_version(slot)
         return list(restored)
 
@@ -420,6 +525,7 @@ class TrainerCore:
             for key in keys:
                 self.slots.pop(key, None)
                 self.keys.pop(key, None)
+                self._lanes.pop(key, None)
 
     # Serving
 
@@ -451,14 +557,16 @@ class TrainerCore:
 
     # Drift
 
-    def _watch(self, slot: ModelSlot, state: KeyState, outcome: OutcomeRecord) -> OutcomeRecord:
+    def _watch(
+        self, slot: ModelSlot, state: KeyState, outcome: OutcomeRecord, epoch: float | None = None
+    ) -> OutcomeRecord:
         """Judge the key's outcome for concept drift, and act on a drift before the key's next event.
 
         The detection travels on the outcome (and on the drift topic) at the outcome where it was
         made, and the reset happens right there, so the same input gives the same resets on every run.
         """
         watch = state.watch
-        watch.see(outcome.model_name, outcome.model_version, outcome.event_ts.timestamp())
+        watch.see(outcome.model_name, outcome.model_version, outcome.event_ts.timestamp() if epoch is None else epoch)
         if outcome.label is None or outcome.prediction is None:
             return outcome
         labels = self.labels[outcome.stream]
@@ -476,16 +584,13 @@ class TrainerCore:
             log.info("concept %s on %s (%s at %s): %s", alarm.level, slot.key, watch.spec.concept, alarm.position, done)
         return outcome
 
-    def _data_drift(self, slot: ModelSlot, state: KeyState, pending: Pending) -> list[DriftEvent] | None:
-        """Judge the event's cleaned features; the data drifts it completed, if any."""
-        assert state.data is not None
-        found = state.data.see(pending.features, pending.event_ts.timestamp())
-        if not found:
-            return None
+    @staticmethod
+    def _data_drifts(key: str, model_name: str, version: int, found: list[tuple[str, str, Alarm]]) -> list[DriftEvent]:
+        """The data drifts one event's cleaned features completed (:meth:`DataWatch.see`), as outcomes carry them."""
         for feature, detector, alarm in found:
-            log.info("data drift on %s, feature %s (%s at %s)", slot.key, feature, detector, alarm.position)
+            log.info("data drift on %s, feature %s (%s at %s)", key, feature, detector, alarm.position)
         return [
-            drift_event(slot.key, pending.model_name, pending.model_version, "data", feature, detector, alarm)
+            drift_event(key, model_name, version, "data", feature, detector, alarm)
             for feature, detector, alarm in found
         ]
 

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 import orjson
@@ -58,9 +59,10 @@ class TrainerService:
         topics = settings.topics
         trainer = settings.trainer
         self._record_handlers: dict[str, Callable[[str, Message], list[Output]]] = {
-            topics.events.name: lambda unit, m: self._on_data(unit, m, decode_event, self.core.on_event),
-            topics.labels.name: lambda unit, m: self._on_data(unit, m, decode_label, self.core.on_label),
+            topics.events.name: partial(self._on_data, decode=decode_event, handle=self.core.on_event),
+            topics.labels.name: partial(self._on_data, decode=decode_label, handle=self.core.on_label),
         }
+        self._outcomes_topic = topics.outcomes.name
         self._keys: dict[str, set[str]] = {}
         config = LoopConfig.of(
             trainer,
@@ -157,7 +159,7 @@ class TrainerService:
         keys.add(outcome.model_key if outcome is not None else self.core.key_of(parsed.stream, parsed.device_id))
         if outcome is None:
             return []
-        outputs = [self._output(self.settings.topics.outcomes.name, outcome, outcome.model_key)]
+        outputs = [(self._outcomes_topic, outcome.model_key.encode(), outcome.to_bytes(), None)]
         if outcome.drift:
             # In the outcome's transaction: a detection is published exactly once, where it was made.
             drift_topic = self.settings.topics.drift.name

@@ -167,7 +167,7 @@ class Candidate:
         return encoded.text if self.takes_text else encoded.numbers
 
     def predict(self, encoded: Encoded, proba: bool) -> tuple[Any, dict[str, float] | None]:
-        x = self.features(encoded)
+        x = encoded.text if self.takes_text else encoded.numbers  # self.features(encoded), inline: per event
         self.predicts += 1
         if self.predicts % TIMING_SAMPLE:
             prediction = self.model.predict_one(x)
@@ -184,7 +184,7 @@ class Candidate:
         return prediction, probabilities
 
     def learn(self, encoded: Encoded, y: Any) -> None:
-        x = self.features(encoded)
+        x = encoded.text if self.takes_text else encoded.numbers  # self.features(encoded), inline: per event
         self.learns += 1
         if self.learns % TIMING_SAMPLE:
             self.model.learn_one(x, y)
@@ -307,11 +307,16 @@ class ModelSlot:
         under :attr:`serving`, the name its outcome carries.
         """
         encoded = self.inputs.encode(x, learn=False) if encoded is None else encoded
-        prediction, proba = self.served.predict(encoded, proba=self.is_classifier)
-        predictions = {self.served.name: prediction, self.serving: prediction}
-        for candidate in self.candidates:
-            if candidate is not self.served:
-                predictions[candidate.name] = candidate.predict(encoded, proba=False)[0]
+        candidates = self.candidates
+        served = candidates[self.champion]
+        prediction, proba = served.predict(encoded, proba=self.stream.task != "regression")
+        predictions = {served.name: prediction}
+        if self.stream.tuning is not None:
+            predictions[self.serving] = prediction
+        if len(candidates) > 1:
+            for candidate in candidates:
+                if candidate is not served:
+                    predictions[candidate.name] = candidate.predict(encoded, proba=False)[0]
         return prediction, proba, predictions
 
     def learn(
@@ -325,14 +330,16 @@ class ModelSlot:
         """
         encoded = self.inputs.encode(x) if encoded is None else encoded
         for candidate in self.candidates:
-            if candidate.recent is not None and predictions.get(candidate.name) is not None:
-                candidate.recent.update(y, predictions[candidate.name])
+            recent = candidate.recent
+            if recent is not None and predictions.get(candidate.name) is not None:
+                recent.update(y, predictions[candidate.name])
             candidate.learn(encoded, y)
-        for candidate in self.background or ():
-            candidate.model.learn_one(candidate.features(encoded), y)
+        if self.background:
+            for candidate in self.background:
+                candidate.model.learn_one(candidate.features(encoded), y)
         self.learned += 1
         self.since_promotion += 1
-        return self._maybe_promote()
+        return self._maybe_promote() if len(self.candidates) > 1 else None
 
     def _maybe_promote(self) -> str | None:
         if len(self.candidates) < 2 or self.since_promotion < self.stream.promote_window:
