@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from driftline.config import StreamConfig
+from driftline.trainer import cleaning
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.units import UnitError, convert
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_ABSENT = object()
 
 
 def cleaner(**features: dict) -> Cleaner:
@@ -148,3 +154,54 @@ def test_a_number_near_the_float_limit_is_treated_as_missing_and_cannot_poison_t
     assert c.clean({"x": None}).features == {"x": pytest.approx(2.0)}  # the mean of 1, 2 and 3
     proba = model.predict_proba_one({"x": 1e99})
     assert all(p == p for p in proba.values())
+
+
+# The common event's generated function (cleaning._compile) against the general path, on any event.
+
+_value = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-5, max_value=5),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.integers(min_value=-5, max_value=5),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=3),
+)
+_spec = st.fixed_dictionaries(
+    {},
+    optional={
+        "min": st.sampled_from([-3.0, 0, 1e300]),
+        "max": st.sampled_from([3, 4.5, 1e300]),
+        "missing": st.sampled_from(["mean", "median", "last", "drop", "keep", "constant"]),
+        "out_of_range": st.sampled_from(["clip", "reject", "missing"]),
+    },
+).map(lambda spec: {**spec, "fill": 0.5} if spec.get("missing") == "constant" else spec)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    specs=st.lists(_spec, min_size=1, max_size=4),
+    events=st.lists(st.lists(st.one_of(_value, st.just(_ABSENT)), min_size=4, max_size=4), max_size=12),
+)
+def test_the_generated_common_case_cleans_as_the_general_path(specs: list[dict], events: list[list]) -> None:
+    features = {f"f{i}": spec for i, spec in enumerate(specs)}
+    if any(spec.get("min", -math.inf) > spec.get("max", math.inf) for spec in specs):
+        return  # the config refuses such a range
+    fast = cleaner(**features)
+    general = cleaner(**features)
+    with patch.object(cleaning, "_compile", lambda rules: None):
+        cleaning._RULES.pop(id(general.stream), None)
+        cleaning._rules(general.stream)  # cached for this config without a generated function
+    assert cleaning._rules(fast.stream)[2] is not None and cleaning._rules(general.stream)[2] is None
+    for values in events:
+        event = {f"f{i}": v for i, v in enumerate(values[: len(specs)]) if v is not _ABSENT}
+        a, b = fast.clean(dict(event)), general.clean(dict(event))
+        assert (a.features, a.steps, a.dropped) == (b.features, b.steps, b.dropped)
+        for name in features:
+            x, y = fast._state.get(name), general._state.get(name)
+            assert (x is None) == (y is None)
+            if x is not None:
+                assert (x.total, x.seen, x.last) == (y.total, y.seen, y.last)
+                assert (x.median is None) == (y.median is None)
+                if x.median is not None:
+                    assert x.median.get() == y.median.get()

@@ -73,6 +73,8 @@ def _typed(value: Any, spec: FeatureSpec) -> Value | None:
     if spec.type == "number":
         if isinstance(value, bool):
             return float(value)
+        if isinstance(value, int) and not -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+            return 2 * MAX_MAGNITUDE  # beyond a float's range, perhaps: huge, as a float beyond the limit is
         if isinstance(value, int | float):
             return float(value) if math.isfinite(value) else None
         return None
