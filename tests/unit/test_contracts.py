@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
@@ -206,12 +205,12 @@ def test_the_trainers_outcome_bytes_are_the_outcome_contract(
     )  # fmt: skip
     # Written without validation, read by the monitor with it: the same values arrive.
     assert parse(Outcome, record.to_bytes()) == Outcome(
-        **{f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+        **{name: getattr(record, name) for name in OutcomeRecord.__struct_fields__}
     )
 
 
 def test_the_outcome_record_has_every_field_of_the_contract() -> None:
-    assert {f.name for f in dataclasses.fields(OutcomeRecord)} == set(Outcome.model_fields)
+    assert set(OutcomeRecord.__struct_fields__) == set(Outcome.model_fields)
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float64("nan")])
