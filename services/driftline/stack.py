@@ -568,7 +568,7 @@ def register(app: typer.Typer) -> None:
                 console.print(f"true drift points: {report.truth_file}; Prometheus: {local.url('prometheus')}")
                 console.print(f"accuracy, true and detected drifts over event time: {picture}")
                 console.print(f"the events are archived in {local.lake} (complete once the stack stops): "
-                              f"`driftline export rooms --lake {local.lake}`")  # fmt: skip
+                              f"`driftline export --stream rooms --lake {local.lake}`")  # fmt: skip
                 if hold:
                     console.print("the stack keeps running; Ctrl-C stops it")
                     stop_on_signals().wait()

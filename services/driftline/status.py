@@ -30,7 +30,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from driftline.cli_options import ConfigOption
+from driftline.cli_options import TRAINER_TOKEN_ENV, ConfigOption
 from driftline.config import Settings
 from driftline.keys import stream_of
 
@@ -49,8 +49,8 @@ RESET_REACTIONS = frozenset({"warm", "cold", "rollback"})
 RESET_COMMANDS = frozenset({"reset", "rollback"})
 CONSUMED = "driftline_trainer_events_consumed_total"
 ACCEPTED = "driftline_collector_events_accepted_total"
-#: The environment variable `driftline status` reads the trainer's api token from.
-TOKEN_ENV = "DRIFTLINE_TOKEN"
+#: The environment variable `driftline status` reads the trainer's api token from: the one that sets it.
+TOKEN_ENV = TRAINER_TOKEN_ENV
 
 
 class ServicesUnreachable(RuntimeError):

@@ -429,7 +429,7 @@ def test_the_archiver_fills_the_lake_for_export(stack_run: dict[str, Any], tmp_p
     total = 0
     for stream in ("rooms", "machines"):
         done = subprocess.run(
-            [str(Path(sys.executable).with_name("driftline")), "export", stream, "-c", str(CONFIG),
+            [str(Path(sys.executable).with_name("driftline")), "export", "--stream", stream, "-c", str(CONFIG),
              "--lake", str(local.lake), "--out", str(tmp_path), "--format", "csv"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
