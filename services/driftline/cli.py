@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +13,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from driftline.checkpoint import CheckpointError
-from driftline.cli_options import ConfigOption, output_file, output_folder
+from driftline.cli_options import (
+    BootstrapOption,
+    ConfigOption,
+    output_file,
+    output_folder,
+    require_bootstrap,
+    with_bootstrap,
+)
 from driftline.config import ConfigError, Settings, load_settings
 from driftline.contracts import ContractError, ControlCommand
 from driftline.kafkaio.broker import BrokerError
@@ -161,15 +169,13 @@ def broker(
 
 
 @app.command()
-def topics(config: ConfigOption = None) -> None:
+def topics(config: ConfigOption = None, bootstrap: BootstrapOption = None) -> None:
     """Create driftline's topics on the configured cluster."""
     from driftline.kafkaio.clients import cluster, require_reachable
     from driftline.kafkaio.topics import ensure_topics
 
-    settings = load_settings(config)
-    if not settings.kafka.bootstrap_servers:
-        raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create topics on")
-    require_reachable(settings.kafka.bootstrap_servers)
+    settings = with_bootstrap(load_settings(config), bootstrap)
+    require_reachable(require_bootstrap(settings, "topics"))
     created = ensure_topics(cluster(settings), settings.topics, settings.kafka.replication_factor)
     typer.echo(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
 
@@ -190,19 +196,18 @@ def acls(
     principal: Annotated[
         list[str] | None, typer.Option(help="ROLE=USER: a role's Kafka user, when not named as the role.")
     ] = None,
+    bootstrap: BootstrapOption = None,
 ) -> None:
     """Print (or create) the Kafka ACLs of every driftline role for the configured topics (docs/security.md)."""
     from driftline.kafkaio.acls import ROLES, apply_acls, grants
     from driftline.kafkaio.clients import cluster, require_reachable
 
-    settings = load_settings(config)
+    settings = with_bootstrap(load_settings(config), bootstrap)
     names = dict(_role_user(item) for item in principal or [])
     if unknown := sorted(set(names) - set(ROLES)):
         raise ConfigError(f"--principal: no role {', '.join(unknown)} (roles: {', '.join(ROLES)})")
     if apply:
-        if not settings.kafka.bootstrap_servers:
-            raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster to create ACLs on")
-        require_reachable(settings.kafka.bootstrap_servers)
+        require_reachable(require_bootstrap(settings, "acls --apply"))
         typer.echo(f"created {apply_acls(cluster(settings), settings, names)} ACLs")
         return
     for g in grants(settings):
@@ -214,12 +219,13 @@ def acls(
 def smoke(
     config: ConfigOption = None,
     count: Annotated[int, typer.Option(min=1, help="Events to send and read back.")] = 1000,
+    bootstrap: BootstrapOption = None,
 ) -> None:
     """Produce events to Kafka and consume them back (starts a local broker if none is configured)."""
     from driftline.runtime import kafka_for
     from driftline.smoke import round_trip
 
-    settings = load_settings(config)
+    settings = with_bootstrap(load_settings(config), bootstrap)
     with kafka_for(settings, start_local=True) as bootstrap:
         report = round_trip(bootstrap, settings, count)
     typer.echo(report)
@@ -229,14 +235,12 @@ checkpoints_app = typer.Typer(help="What the checkpoint store holds: list, show,
 app.add_typer(checkpoints_app, name="checkpoints")
 
 
-def _stored(config: Path | None) -> list[tuple[dict, list[bytes] | None]]:
+def _stored(settings: Settings, command: str) -> list[tuple[dict, list[bytes] | None]]:
+    """Every checkpoint's manifest and chunks in the checkpoint store of ``settings``' cluster."""
     from driftline.kafkaio.checkpoints import store_for
     from driftline.kafkaio.clients import cluster, require_reachable
 
-    settings = load_settings(config)
-    if not settings.kafka.bootstrap_servers:
-        raise ConfigError("kafka.bootstrap_servers: empty; set it to the cluster whose checkpoints to read")
-    require_reachable(settings.kafka.bootstrap_servers)
+    require_reachable(require_bootstrap(settings, command))
     store = store_for(settings, cluster(settings))
     try:
         return list(store.manifests())
@@ -251,9 +255,9 @@ def _created(manifest: dict) -> str:
 
 
 @checkpoints_app.command("list")
-def checkpoints_list(config: ConfigOption = None) -> None:
+def checkpoints_list(config: ConfigOption = None, bootstrap: BootstrapOption = None) -> None:
     """One line per stored checkpoint: group/unit, id, time, size and input offsets."""
-    stored = _stored(config)
+    stored = _stored(with_bootstrap(load_settings(config), bootstrap), "checkpoints list")
     for manifest, _ in stored:
         offsets = ", ".join(f"{k}={v}" for k, v in sorted(manifest.get("offsets", {}).items()))
         typer.echo(
@@ -267,11 +271,12 @@ def checkpoints_list(config: ConfigOption = None) -> None:
 def checkpoints_show(
     name: Annotated[str, typer.Argument(help="group/unit, as `checkpoints list` prints it.")],
     config: ConfigOption = None,
+    bootstrap: BootstrapOption = None,
 ) -> None:
     """The manifest of one checkpoint (its state stays unread)."""
     import json
 
-    for manifest, _ in _stored(config):
+    for manifest, _ in _stored(with_bootstrap(load_settings(config), bootstrap), "checkpoints show"):
         if f"{manifest.get('group')}/{manifest.get('unit')}" == name:
             typer.echo(json.dumps({**manifest, "created_at": _created(manifest)}, indent=1, sort_keys=True))
             return
@@ -279,13 +284,14 @@ def checkpoints_show(
 
 
 @checkpoints_app.command("verify")
-def checkpoints_verify(config: ConfigOption = None) -> None:
+def checkpoints_verify(config: ConfigOption = None, bootstrap: BootstrapOption = None) -> None:
     """Check every checkpoint's signature and chunks with the configured key; exit 1 if any is refused."""
     from driftline.checkpoint import CheckpointError, signer_for
 
-    signer = signer_for(load_settings(config))
+    settings = with_bootstrap(load_settings(config), bootstrap)
+    signer = signer_for(settings)
     refused = 0
-    stored = _stored(config)
+    stored = _stored(settings, "checkpoints verify")
     for manifest, chunks in stored:
         name = f"{manifest.get('group')}/{manifest.get('unit')}"
         try:
@@ -299,6 +305,13 @@ def checkpoints_verify(config: ConfigOption = None) -> None:
     typer.echo(f"{len(stored) - refused} of {len(stored)} checkpoints verified")
     if refused:
         raise typer.Exit(1)
+
+
+class Role(StrEnum):
+    """What `models import --as` makes of the model."""
+
+    champion = "champion"
+    challenger = "challenger"
 
 
 models_app = typer.Typer(
@@ -318,17 +331,20 @@ def models_export(
         str | None, typer.Option("--challenger", help="Export this challenger (by name) instead of the champion.")
     ] = None,
     group: Annotated[str | None, typer.Option("--group", help="The trainer group (default: trainer.group_id).")] = None,
+    bootstrap: BootstrapOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Write the model of a model key, from the newest checkpoint holding it, to a signed model file."""
+    """Write the model of a model key, from the newest checkpoint holding it, to a signed model file.
+
+    Reads the checkpoints from Kafka: no trainer needs to run."""
     import re
 
     from driftline.checkpoint import signer_for
     from driftline.trainer.transfer import export, slot_in
 
-    settings = load_settings(config)
+    settings = with_bootstrap(load_settings(config), bootstrap)
     signer = signer_for(settings)
-    slot = slot_in(_stored(config), group or settings.trainer.group_id, model_key, signer)
+    slot = slot_in(_stored(settings, "models export"), group or settings.trainer.group_id, model_key, signer)
     data = export(slot, signer, challenger)
     path = out or Path(re.sub(r"[^A-Za-z0-9_.-]", "_", model_key) + ".model")
     tmp = path.with_name(path.name + ".tmp")
@@ -350,8 +366,8 @@ def models_import(
     file: Annotated[Path, typer.Argument(help="A model file written by `driftline models export`.")],
     model_key: Annotated[str, typer.Option("--model-key", help="The model key to give the model to.")],
     role: Annotated[
-        str, typer.Option("--as", help="champion: serve it (a new model version); challenger: score it beside.")
-    ] = "champion",
+        Role, typer.Option("--as", help="champion: serve it (a new model version); challenger: score it beside.")
+    ] = Role.champion,
     key_file: Annotated[
         Path | None,
         typer.Option(
@@ -361,17 +377,13 @@ def models_import(
         ),
     ] = None,
     wait: Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for the trainer's ack (0: none).")] = 30,
-    bootstrap: Annotated[
-        str | None, typer.Option(help="Kafka bootstrap servers (default: kafka.bootstrap_servers).")
-    ] = None,
+    bootstrap: BootstrapOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Send a model file to the trainer holding a model key, as its champion or a challenger (a control command)."""
     from driftline.checkpoint import Signer, signer_for
     from driftline.trainer.transfer import import_command
 
-    if role not in ("champion", "challenger"):
-        raise ConfigError(f"--as: expected champion or challenger, got {role!r}")
     settings = load_settings(config)
     signer = signer_for(settings)
     data = _model_file(file)
@@ -383,8 +395,8 @@ def models_import(
         except ValueError as e:
             raise ConfigError(f"--key-file {key_file}: {e}") from None
         data = resign(data, signed_with, signer, str(file))
-    command = import_command(data, model_key, role, settings, signer, str(file))  # type: ignore[arg-type]
-    _command_and_ack(settings, bootstrap, command, wait, f"{file} to {model_key} as {role}")
+    command = import_command(data, model_key, role.value, settings, signer, str(file))  # type: ignore[arg-type]
+    _command_and_ack(settings, bootstrap, command, wait, f"{file} to {model_key} as {role.value}")
 
 
 def _command_and_ack(
@@ -395,9 +407,7 @@ def _command_and_ack(
     from driftline.monitor.webhook import kafka_publisher
     from driftline.trainer.transfer import acks_ends, await_ack
 
-    servers = cluster(settings, bootstrap)
-    if not servers:
-        raise ConfigError("kafka.bootstrap_servers: empty; pass --bootstrap host:port of the running cluster")
+    servers = cluster(settings, require_bootstrap(with_bootstrap(settings, bootstrap), f"sending {what}"))
     require_reachable(servers)
     acks = settings.topics.acks
     since = acks_ends(servers, acks.name, acks.partitions)
@@ -450,9 +460,6 @@ KeyOption = Annotated[
     str | None, typer.Option("--model-key", help="Only this model key (default: every key of the stream).")
 ]
 WaitOption = Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for a trainer's ack (0: none).")]
-BootstrapOption = Annotated[
-    str | None, typer.Option(help="Kafka bootstrap servers (default: kafka.bootstrap_servers).")
-]
 
 
 def _challenger_command(action: str, stream: str, model_key: str | None, **fields: Any) -> ControlCommand:
@@ -558,7 +565,9 @@ def main() -> None:
     except _click_errors.ClickException as e:
         ctx = getattr(e, "ctx", None)
         where = f" (see `{ctx.command_path} --help`)" if isinstance(e, _click_errors.UsageError) and ctx else ""
-        _fail(" ".join(e.format_message().split()) + where, e.exit_code)
+        # typer words a refused choice as pydantic does ("Value error, 'x' is not one of ..."): the value says it.
+        message = " ".join(e.format_message().split()).replace(": Value error, ", ": ")
+        _fail(message + where, e.exit_code)
     except typer.Abort:
         _fail("aborted", 1)  # end of input at a prompt; Ctrl-C arrives as exit code 130
     except USER_ERRORS as e:

@@ -667,7 +667,12 @@ def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings
 
 
 #: DRIFTLINE_* variables that are not settings: read by the CLI, the tests or ./run.
-OTHER_VARIABLES = frozenset({"CONFIG", "LOG_LEVEL", "TOKEN", "VENV", "CACHE", "CRASH_AT"})
+OTHER_VARIABLES = frozenset({"CONFIG", "LOG_LEVEL", "DEVICE_TOKEN", "VENV", "CACHE", "CRASH_AT"})
+#: Variables driftline once read, and what replaced each.
+RETIRED_VARIABLES = {
+    "TOKEN": "it served two secrets: DRIFTLINE_DEVICE_TOKEN is replay's device token, "
+    "DRIFTLINE_TRAINER__API_TOKEN the trainer's api token (for `driftline status` too)",
+}
 
 
 def check_drift_spec(name: str, stream: StreamConfig) -> None:
@@ -707,6 +712,8 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
         if not name.upper().startswith("DRIFTLINE_"):
             continue
         rest = name[len("DRIFTLINE_") :].upper()
+        if rest in RETIRED_VARIABLES:
+            raise ConfigError(f"environment variable {name}: no longer read; {RETIRED_VARIABLES[rest]}")
         if rest in OTHER_VARIABLES or rest.split("__", 1)[0].lower() in Settings.model_fields:
             continue
         raise ConfigError(

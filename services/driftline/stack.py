@@ -4,7 +4,9 @@ Kafka (started here on port 9092 when none is configured), Mosquitto, the collec
 bridge), the trainer, the monitor and an archiver (events into a Parquet lake) as their own
 processes, Prometheus scraping them and Alertmanager calling the monitor's webhook. The simulator
 then posts its fleet's events and late labels to the collector over HTTP, with per-device tokens
-minted for this run.
+minted for this run. One more device is the user's own (:data:`USER_DEVICE`): its credentials go to
+a file only the user can read (:func:`write_device_file`), for sending events by hand over HTTP
+(curl) or MQTT (mosquitto_pub), as the README shows.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ KAFKA_PORT = 9092
 #: The trainer's `align_labels_s` in the stack (unless configured): events and labels are handled in
 #: the order of their time, so the same seed gives the same models, resets and drift report.
 STACK_ALIGN_LABELS_S = 10.0
+#: The device the stack provisions for the user, on stream :data:`USER_STREAM` (the README's commands send as it).
+USER_DEVICE = "my-sensor"
+USER_STREAM = "rooms"
+#: Its credentials' file in the run's folder: shell variables, for ``. <file>`` before curl or mosquitto_pub.
+DEVICE_FILE = "device.env"
 
 
 @dataclass
@@ -199,6 +206,30 @@ def device_tokens(scenarios: tuple[str, ...], devices: int) -> dict[str, str]:
     return {f"{name}-{i:03d}": secrets.token_urlsafe(24) for name in scenarios for i in range(devices)}
 
 
+def write_device_file(path: Path, device: str, token: str, collector: str, mqtt_port: int, topic_prefix: str) -> Path:
+    """Write the user's device's credentials to ``path``, readable and writable by its owner only (0600).
+
+    Shell assignments (``. path`` sets them without exporting any): the token is both the bearer
+    token of the collector's HTTP ingest and the device's MQTT password, its id the MQTT username.
+    """
+    lines = {
+        "DEVICE_ID": device,
+        "DEVICE_TOKEN": token,
+        "COLLECTOR_URL": collector,
+        "MQTT_HOST": "127.0.0.1",
+        "MQTT_PORT": str(mqtt_port),
+        "MQTT_TOPIC": f"{topic_prefix}/{USER_STREAM}/{device}",
+    }
+    text = "# Your own device on this run of `driftline stack` (README: 'Your own device'). Keep it secret.\n"
+    text += "".join(f"{name}='{value}'\n" for name, value in lines.items())
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, not for a moment
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)  # whatever the umask
+        out.write(text)
+    return path
+
+
 @dataclass
 class LocalStack:
     """Start with :meth:`start`, stop with :meth:`stop`; every process logs under ``state/logs``."""
@@ -209,6 +240,8 @@ class LocalStack:
     ports: StackPorts
     tokens: dict[str, str]
     scrape_interval: str = "5s"
+    #: Devices that also publish over MQTT: their Mosquitto username (the device id) and password.
+    mqtt_devices: dict[str, str] = field(default_factory=dict)
     config: Path | None = None
     #: A line per HTTP request in the collector's, trainer's and monitor's logs.
     access_log: bool = False
@@ -287,7 +320,8 @@ class LocalStack:
         env = self._env(mqtt_password)
         mqtt = self.settings.collector.mqtt
         steps: list[tuple[str, Any]] = [
-            ("mosquitto", lambda: Mosquitto(self.state / "mosquitto", {mqtt.username: mqtt_password}, mqtt.username,
+            ("mosquitto", lambda: Mosquitto(self.state / "mosquitto",
+                                            {**self.mqtt_devices, mqtt.username: mqtt_password}, mqtt.username,
                                             mqtt.topic_prefix, self.ports.mqtt)),
             ("monitor", lambda: self._service("monitor", env, config)),
             ("trainer", lambda: self._service("trainer", env, config)),
@@ -461,6 +495,7 @@ def register(app: typer.Typer) -> None:
         if clean and keep is not None:
             raise typer.BadParameter("pass --clean or --keep, not both", param_hint="--clean")
         tokens = device_tokens(SCENARIOS, devices)
+        mine = {USER_DEVICE: secrets.token_urlsafe(24)}
         ports = StackPorts.of(settings, free_ports)
         # Before any file is touched or Kafka starts: a clash (another stack, say) fails in a moment and harms nothing.
         ports.check_free()
@@ -485,9 +520,14 @@ def register(app: typer.Typer) -> None:
         settings = settings.model_copy(update={"state_dir": state})
         with runs.held(state), kafka_for(settings, start_local=True, port=ports.kafka) as bootstrap:
             console.print(f"Kafka on {bootstrap}; starting the services (logs in {state / 'logs'}) ...")
-            with LocalStack(settings, bootstrap, state, ports, tokens, config=config, access_log=access_log) as local:
+            with LocalStack(settings, bootstrap, state, ports, tokens | mine, config=config, access_log=access_log,
+                            mqtt_devices=mine) as local:  # fmt: skip
                 for name in ("collector", "trainer", "monitor", "prometheus", "alertmanager"):
                     console.print(f"  {name:<12} {local.url(name)}")
+                ((device, token),) = mine.items()
+                where = write_device_file(state / DEVICE_FILE, device, token, local.url("collector"), ports.mqtt,
+                                          settings.collector.mqtt.topic_prefix)  # fmt: skip
+                say(f"your own device: {where} (its credentials, for you only: README, 'Your own device')")
                 columns = (TextColumn("simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
                 bar = Progress(*columns, console=console)
                 # The services' per-stream view under the bar, redrawn each second until they caught up.
@@ -528,7 +568,7 @@ def register(app: typer.Typer) -> None:
                 console.print(f"true drift points: {report.truth_file}; Prometheus: {local.url('prometheus')}")
                 console.print(f"accuracy, true and detected drifts over event time: {picture}")
                 console.print(f"the events are archived in {local.lake} (complete once the stack stops): "
-                              f"`driftline export rooms --lake {local.lake}`")  # fmt: skip
+                              f"`driftline export --stream rooms --lake {local.lake}`")  # fmt: skip
                 if hold:
                     console.print("the stack keeps running; Ctrl-C stops it")
                     stop_on_signals().wait()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 import typer
@@ -30,7 +30,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from driftline.cli_options import ConfigOption
+from driftline.cli_options import TRAINER_TOKEN_ENV, ConfigOption
 from driftline.config import Settings
 from driftline.keys import stream_of
 
@@ -49,6 +49,8 @@ RESET_REACTIONS = frozenset({"warm", "cold", "rollback"})
 RESET_COMMANDS = frozenset({"reset", "rollback"})
 CONSUMED = "driftline_trainer_events_consumed_total"
 ACCEPTED = "driftline_collector_events_accepted_total"
+#: The environment variable `driftline status` reads the trainer's api token from: the one that sets it.
+TOKEN_ENV = TRAINER_TOKEN_ENV
 
 
 class ServicesUnreachable(RuntimeError):
@@ -142,7 +144,7 @@ def _ask(http: httpx.Client, snapshot: Snapshot, token: str, service: str, base:
             snapshot.failures[(service, base)] = _why(e)
             return  # the next path of a service that is not there would fail the same way
         if response.status_code != 200:
-            snapshot.failures[(service, url)] = _refusal(response, path)
+            snapshot.failures[(service, url)] = _refusal(response, service, path)
             continue
         try:
             answer = samples(response.text) if path == "/metrics" else response.json()
@@ -169,9 +171,11 @@ def _why(error: httpx.HTTPError) -> str:
     return f"did not answer ({reason[:1].lower()}{reason[1:]})"
 
 
-def _refusal(response: httpx.Response, path: str) -> str:
+def _refusal(response: httpx.Response, service: str, path: str) -> str:
     if response.status_code == 401 and path == "/models":
-        return "answered 401: give the trainer's api token (--token, DRIFTLINE_TOKEN or trainer.api_token)"
+        return f"answered 401: give the trainer's api token (--token, {TOKEN_ENV} or trainer.api_token)"
+    if response.status_code == 404:
+        return f"answered 404 (no {path} there): is it the {service}?"
     return f"answered HTTP {response.status_code}"
 
 
@@ -205,13 +209,20 @@ def _by(found: Iterable[Sample], name: str, label: str, **match: str) -> dict[st
 
 @dataclass
 class Drift:
-    """A drift detection: when (Unix time), its kind (concept or data), the feature (data) or the
-    monitor's note of it, and the model."""
+    """A drift detection: when (Unix time, on ``clock``), its kind (concept or data), the feature (data)
+    or the monitor's note of it, and the model.
+
+    Two clocks, named wherever a time is shown: ``detected`` is when the trainer judged it (the wall
+    clock, from the monitor's metrics: a stream's last drift), ``event`` the event time of the outcome
+    it was judged at (from the monitor's page: a model key's last drift). A replayed or simulated
+    stream's event time can be hours or years away from the wall clock.
+    """
 
     ts: float
     kind: str
     detail: str = ""
     model: str = ""
+    clock: Literal["detected", "event"] = "detected"
 
 
 @dataclass
@@ -422,7 +433,7 @@ def _model_keys(
                 concept_drifts=seen.get("drifts"),
                 data_drifts=seen.get("data_drifts"),
                 last_drift=Drift(
-                    last["t"], "concept" if last["kind"] == "drift" else "data", last["text"], seen["model"]
+                    last["t"], "concept" if last["kind"] == "drift" else "data", last["text"], seen["model"], "event"
                 )
                 if last
                 else None,
@@ -451,7 +462,12 @@ def _number(value: float | None, digits: int = 0) -> str:
 
 
 def _clock(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+    """A time of day in UTC, as every time `driftline status` shows is (each table says which clock)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S")
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%m-%d %H:%M:%S")
 
 
 def _scores(s: StreamStatus, window: str) -> str:
@@ -475,7 +491,7 @@ def _versions(s: StreamStatus) -> str:
 def _last_drift(drift: Drift | None) -> str:
     if drift is None:
         return "-"
-    return f"{_clock(drift.ts)} {drift.kind}" + (f" ({drift.detail})" if drift.kind == "data" and drift.detail else "")
+    return f"{_when(drift.ts)} {drift.kind}" + (f" ({drift.detail})" if drift.kind == "data" and drift.detail else "")
 
 
 #: The streams table's rows: one column per stream keeps it narrow enough for any terminal.
@@ -491,7 +507,8 @@ STREAM_ROWS: dict[str, Callable[[StreamStatus], str]] = {
     "resets": lambda s: _number(s.resets),
     "model keys": lambda s: _number(len(s.model_keys)) if s.model_keys else "-",
     "model versions": _versions,
-    "last drift": lambda s: _last_drift(s.last_drift),
+    # The wall clock's: the monitor's metric says when the trainer detected it (the keys table shows event time).
+    "last drift (detected, UTC)": lambda s: _last_drift(s.last_drift),
 }
 
 
@@ -520,7 +537,7 @@ def keys_table(status: Status, shown: int = KEYS_SHOWN) -> Table:
             table.add_row(
                 key.model_key, key.model or "-", _number(key.version), _number(key.learned),
                 _number(key.recent_score, 3), _number(key.concept_drifts),
-                "-" if last is None else f"{datetime.fromtimestamp(last.ts, UTC):%m-%d %H:%M:%S} {last.kind}",
+                "-" if last is None else f"{_when(last.ts)} {last.kind}",
             )  # fmt: skip
         if len(s.model_keys) > shown:
             table.add_row(f"... {len(s.model_keys) - shown:,} more of {s.stream}", *[""] * 6)
@@ -651,9 +668,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         token: Annotated[
             str | None,
-            typer.Option(
-                help="The trainer's api token for /models (default: trainer.api_token).", envvar="DRIFTLINE_TOKEN"
-            ),
+            typer.Option(help="The trainer's api token for /models (default: trainer.api_token).", envvar=TOKEN_ENV),
         ] = None,
         as_json_: Annotated[bool, typer.Option("--json", help="Print JSON (a line per look with --watch).")] = False,
         watch: Annotated[bool, typer.Option("--watch", help="Look again every --every seconds until Ctrl-C.")] = False,
@@ -685,7 +700,7 @@ def register(app: typer.Typer) -> None:
                     if as_json_:
                         typer.echo(json.dumps(as_json(shaped)))
                     else:
-                        console.print(f"at {_clock(shaped.taken)}:", render(shaped, keys))
+                        console.print(f"at {_clock(shaped.taken)} UTC:", render(shaped, keys))
                     time.sleep(every)
             with Live(console=console, auto_refresh=False) as live:
                 while True:

@@ -60,10 +60,11 @@ def test_replay_simulate_archive_export(bootstrap: str, tmp_path: Path) -> None:
 
     result = runner.invoke(app, ["archive", "-c", str(config), "--idle-exit", "2"])
     assert result.exit_code == 0 and "archived 220 events" in result.output, result.output
-    result = runner.invoke(app, ["export", "rooms", "-c", str(config), "--out", str(tmp_path / "x"), "--format", "csv"])
+    export = ["export", "--stream", "rooms", "-c", str(config)]
+    result = runner.invoke(app, [*export, "--out", str(tmp_path / "x"), "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert sum(len(pd.read_csv(tmp_path / "x" / f"rooms-{n}.csv")) for n in ("train", "validation", "test")) == 100
-    result = runner.invoke(app, ["export", "rooms", "-c", str(config), "--split", "0.5,0.6,0"])
+    result = runner.invoke(app, [*export, "--split", "0.5,0.6,0"])
     assert result.exit_code != 0 and "sum to 1" in str(result.exception)
 
 
@@ -90,21 +91,21 @@ def test_replay_to_a_collector_needs_no_kafka_and_counts_a_422_as_rejected(
     result = runner.invoke(app, args)
     assert result.exit_code != 0
     message = str(result.exception)
-    assert isinstance(result.exception, ConfigError) and "replay: kafka.bootstrap_servers is empty" in message
-    assert "--url" in message
+    assert isinstance(result.exception, ConfigError) and "replay: no Kafka to reach: pass --bootstrap" in message
+    assert "--collector" in message
 
     publisher = Publisher(bootstrap, send_timeout_s=10)
     try:
         with BackgroundServer(create_app(Ingestor(settings, publisher))) as server:
-            result = runner.invoke(app, [*args, "--url", server.url, "--device", "dev-a", "--token", "token-a"])
+            result = runner.invoke(app, [*args, "--collector", server.url, "--device", "dev-a", "--token", "token-a"])
             assert result.exit_code == 0, result.output
             assert "2 accepted, 2 rejected" in result.output
             # Rows 0-1 only: nothing delivered is a failure, not a success with a count of rejects.
-            result = runner.invoke(app, [*args, "--url", server.url, "--device", "dev-a", "--token", "token-a",
+            result = runner.invoke(app, [*args, "--collector", server.url, "--device", "dev-a", "--token", "token-a",
                                          "--limit", "2"])  # fmt: skip
             assert result.exit_code == 1 and "0 accepted, 2 rejected" in result.output
             assert "replay delivered nothing: every row was rejected" in result.output
-            result = runner.invoke(app, [*args, "--url", server.url, "--device", "dev-a", "--token", "wrong"])
+            result = runner.invoke(app, [*args, "--collector", server.url, "--device", "dev-a", "--token", "wrong"])
             assert isinstance(result.exception, ConfigError) and "collector answered 401" in str(result.exception)
     finally:
         publisher.close()

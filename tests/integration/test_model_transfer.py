@@ -154,8 +154,8 @@ def test_a_bad_model_file_or_argument_is_one_line_and_nothing_is_sent(tmp_path: 
     assert refused(str(tampered), "--model-key", "phish").endswith(
         "model does not match its signed digest (tampered or truncated)"
     )
-    assert refused(str(good), "--model-key", "phish", "--as", "boss").endswith(
-        "--as: expected champion or challenger, got 'boss'"
+    assert "Invalid value for '--as': 'boss' is not one of 'champion', 'challenger'." in refused(
+        str(good), "--model-key", "phish", "--as", "boss"
     )
     assert refused(str(tmp_path / "none.model"), "--model-key", "phish").endswith(
         "none.model: No such file or directory"

@@ -291,6 +291,46 @@ def held_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldStack]:
         stack.communicate(timeout=120)
 
 
+def readme_device_block() -> str:
+    """The README's commands that send one event as the user's own device, exactly as written there."""
+    readme = (REPO / "README.md").read_text()
+    found = re.search(r"<!-- your-own-device:[^\n]*-->\n```sh\n(.*?)\n```\n", readme, re.DOTALL)
+    assert found, "README.md lost its block of the user's own device's commands"
+    return found.group(1)
+
+
+def test_the_readmes_curl_and_mosquitto_pub_send_events_that_get_outcomes(held_stack: HeldStack) -> None:
+    import os
+    import stat
+    import subprocess
+
+    from driftline.contracts import Outcome
+    from driftline.drift_plot import read_messages
+    from driftline.stack import USER_DEVICE
+
+    checkout = held_stack.state_dir.parent
+    device_file = Path(held_stack.printed_after("your own device:"))
+    assert device_file.parent == held_stack.run
+    assert stat.S_IMODE(device_file.stat().st_mode) == 0o600
+    assert (checkout / ".driftline" / "stack" / "latest" / "device.env").resolve() == device_file.resolve()
+    block = readme_device_block()
+    assert "curl " in block and "mosquitto_pub " in block and "-q 1" in block
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIFTLINE_")}
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=checkout, env=env,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout) == {"accepted": 1, "rejected": 0}, done.stdout  # curl's answer
+    topic = load_settings(CONFIG).topics.outcomes
+
+    def mine() -> dict[str, Outcome]:
+        outcomes = read_messages(held_stack.bootstrap, topic.name, topic.partitions, Outcome)
+        return {o.event_id.split("-")[0]: o for o in outcomes if o.device_id == USER_DEVICE}
+
+    found = polled(lambda: (seen := mine()).keys() >= {"http", "mqtt"} and seen, "outcome of both events", 60)
+    assert {o.stream for o in found.values()} == {"rooms"} and found["http"].label is True, found
+    assert found["mqtt"].label is False, found
+
+
 def test_two_stack_runs_with_the_same_seed_print_the_same_drift_report(held_stack: HeldStack) -> None:
     import os
     import subprocess
@@ -389,7 +429,7 @@ def test_the_archiver_fills_the_lake_for_export(stack_run: dict[str, Any], tmp_p
     total = 0
     for stream in ("rooms", "machines"):
         done = subprocess.run(
-            [str(Path(sys.executable).with_name("driftline")), "export", stream, "-c", str(CONFIG),
+            [str(Path(sys.executable).with_name("driftline")), "export", "--stream", stream, "-c", str(CONFIG),
              "--lake", str(local.lake), "--out", str(tmp_path), "--format", "csv"],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip

@@ -39,7 +39,7 @@ N, FLIP = 3000, 1500  # events per machine; m2's concept flips at FLIP
 
 
 def driftline_status(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "DRIFTLINE_TOKEN"}
+    environment = {k: v for k, v in os.environ.items() if k != "DRIFTLINE_TRAINER__API_TOKEN"}
     return subprocess.run(
         [sys.executable, "-m", "driftline.cli", "status", *args],
         capture_output=True, text=True, cwd=REPO, env={**environment, **(env or {})}, timeout=60,
@@ -78,7 +78,7 @@ def test_status_json_reports_the_model_keys_versions_and_counts_the_services_hol
     [nobody] = free_ports(1)
     collector = f"http://127.0.0.1:{nobody}"
     urls = ("--trainer", services["trainer"], "--monitor", services["monitor"], "--collector", collector)
-    done = driftline_status(*urls, "--json", env={"DRIFTLINE_TOKEN": TOKEN})
+    done = driftline_status(*urls, "--json", env={"DRIFTLINE_TRAINER__API_TOKEN": TOKEN})
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     held = models(services["trainer"])

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_driver import CONFIG, driftline, one_line_error, refuse_work
+from cli_driver import CONFIG, StartedWork, driftline, one_line_error, refuse_work
 
 COLLECTOR = "http://127.0.0.1:9"  # never reached: each command here fails before it sends anything
 
@@ -35,7 +35,7 @@ def test_a_principal_without_a_user(run) -> None:
 
 
 def test_a_tokens_file_that_is_missing_or_not_json(run, tmp_path: Path) -> None:
-    simulate = ("simulate", "-c", CONFIG, "--url", COLLECTOR, "--tokens")
+    simulate = ("simulate", "-c", CONFIG, "--collector", COLLECTOR, "--tokens")
     assert run(*simulate, "/nonexistent.json") == "--tokens /nonexistent.json: No such file or directory"
     assert run("simulate", "-c", CONFIG, "--tokens", "/nonexistent.json").startswith("--tokens /nonexistent.json: ")
     bad = tmp_path / "tokens.json"
@@ -51,7 +51,7 @@ def test_a_tokens_file_that_is_missing_or_not_json(run, tmp_path: Path) -> None:
     good = tmp_path / "good.json"
     good.write_text('{"rooms-000": "t"}')
     assert run("simulate", "-c", CONFIG, "--tokens", str(good)) == (
-        "simulate --tokens: the tokens are for a collector; pass its --url too"
+        "simulate --tokens: the tokens are for a collector; pass its --collector URL too"
     )
 
 
@@ -71,8 +71,85 @@ def test_a_scenario_without_its_stream_fails_before_kafka(run, command: str, tmp
 
 
 def test_export_refuses_a_format_before_it_reads_the_lake(run, tmp_path: Path) -> None:
-    line = run("export", "rooms", "-c", CONFIG, "--lake", str(tmp_path / "no-lake"), "--format", "xml")
-    assert line == "Invalid value for --format: expected parquet or csv, got 'xml' (see `driftline export --help`)"
+    line = run("export", "--stream", "rooms", "-c", CONFIG, "--lake", str(tmp_path / "no-lake"), "--format", "xml")
+    assert line == (
+        "Invalid value for '--format': 'xml' is not one of 'parquet', 'csv'. (see `driftline export --help`)"
+    )
+    # The stream is --stream, as for every other command (it was an argument of export's own).
+    assert run("export", "rooms", "-c", CONFIG) == "Missing option '--stream'. (see `driftline export --help`)"
+
+
+#: Commands that reach Kafka and the command words their refusal names.
+KAFKA_COMMANDS = {
+    "models export": ["--model-key", "rooms"],
+    "checkpoints list": [],
+    "checkpoints show": ["trainer/p0"],
+    "checkpoints verify": [],
+    "topics": [],
+    "acls --apply": [],
+    "reset": ["--stream", "rooms"],
+    "archive": [],
+    "replay": ["river:Phishing", "--stream", "rooms"],
+    "simulate": [],
+}
+
+
+@pytest.mark.parametrize("command", KAFKA_COMMANDS)
+def test_a_command_that_reaches_kafka_takes_bootstrap_and_names_the_variable_without(run, command: str) -> None:
+    words = command.split()
+    args = [*words, *KAFKA_COMMANDS[command], "-c", CONFIG]
+    line = run(*args)
+    assert f"{command}: no Kafka to reach: pass --bootstrap host:port" in line, line
+    assert "kafka.bootstrap_servers or DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS" in line, line
+
+
+@pytest.mark.parametrize("command", KAFKA_COMMANDS)
+def test_bootstrap_is_the_cluster_a_command_reaches(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    with pytest.raises(StartedWork, match="reach"):
+        driftline(monkeypatch, capsys, *command.split(), *KAFKA_COMMANDS[command], "-c", CONFIG,
+                  "--bootstrap", "127.0.0.1:9")  # fmt: skip
+
+
+def test_one_environment_variable_per_secret(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    from driftline.cli_options import DEVICE_TOKEN_ENV, TRAINER_TOKEN_ENV
+
+    help_of = {name: command for name, command in commands()}
+    envvars = {(name, p.opts[0]): p.envvar for name, c in help_of.items() for p in c.params if p.envvar}
+    assert envvars == {("replay", "--token"): DEVICE_TOKEN_ENV, ("status", "--token"): TRAINER_TOKEN_ENV}
+    monkeypatch.setenv("DRIFTLINE_TOKEN", "x")
+    assert run("config", "-c", CONFIG).startswith(
+        "environment variable DRIFTLINE_TOKEN: no longer read; it served two secrets: DRIFTLINE_DEVICE_TOKEN is"
+    )
+
+
+def test_the_collectors_url_is_collector_everywhere_and_the_old_name_still_works(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for name, command in commands():
+        opts = {o for p in command.params if not p.hidden for o in p.opts}
+        assert "--url" not in opts, f"driftline {name} --url: the collector's URL is --collector"
+    # The old spelling, hidden from --help: a note, then the same as the new one.
+    missing = str(tmp_path / "missing.json")
+    code, _, err = driftline(monkeypatch, capsys, "simulate", "-c", CONFIG, "--url", COLLECTOR, "--tokens", missing)
+    assert code == 2 and err.splitlines() == [
+        "note: --url is deprecated, pass --collector",
+        f"error: --tokens {missing}: No such file or directory",
+    ]
+
+
+def test_choices_are_listed_in_help_and_refused_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = {(name, p.opts[0]): choices(p) for name, c in commands() for p in c.params if choices(p)}
+    assert {("reset", "--action"), ("reset", "--mode"), ("models import", "--as"), ("export", "--format"),
+            ("simulate", "--scenario")} <= set(found)  # fmt: skip
+    monkeypatch.setenv("COLUMNS", "200")
+    for (name, option), words in found.items():
+        code, out, _ = driftline(monkeypatch, capsys, *name.split(), "--help")
+        line = next((line for line in out.splitlines() if f"{option} " in line), "")
+        assert code == 0 and "|".join(words) in line, (name, option, out)
 
 
 def test_a_config_file_that_is_a_folder_or_not_text(run, tmp_path: Path) -> None:
@@ -98,7 +175,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(run, tmp_pa
 #: Valid values of each command's required parameters, so that the bad value is the one refused.
 REQUIRED = {
     "replay": ["river:Phishing", "--stream", "rooms"],
-    "export": ["rooms"],
+    "export": ["--stream", "rooms"],
     "backtest": ["--stream", "rooms"],
     "reset": ["--stream", "rooms"],
     "checkpoints show": ["trainer/p0"],
@@ -108,11 +185,20 @@ REQUIRED = {
     "challenger add": ["--stream", "rooms", "--model", "logistic"],
     "challenger remove": ["--stream", "rooms", "--name", "x"],
 }
-#: Options that take one of a few words (as free text).
-WORDS = {
-    ("reset", "--action"), ("reset", "--mode"), ("models import", "--as"), ("export", "--format"),
-    ("simulate", "--scenario"), ("bench throughput", "--preset"), ("acls", "--principal"),
-}  # fmt: skip
+#: Options that take one of a few words as free text (those with choices are found by :func:`choices`).
+WORDS = {("bench throughput", "--preset"), ("acls", "--principal")}
+
+
+def choices(param: Any) -> list[str]:
+    """The words an option takes when its type is an Enum (or a list of one, or either or None), else []."""
+    import types
+    from enum import Enum
+    from typing import Union, get_args, get_origin
+
+    annotation = param.type_descriptor.annotation
+    while get_origin(annotation) in (list, Union, types.UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    return [m.value for m in annotation] if isinstance(annotation, type) and issubclass(annotation, Enum) else []
 
 
 def commands() -> list[tuple[str, Any]]:
@@ -132,7 +218,7 @@ def bad_values(command: str, param: Any, tmp: Path) -> list[str]:
     """Values no command can use: a path under a file, a file for a folder, a folder or garbage for a file."""
     from driftline.cli_options import output_file, output_folder
 
-    if (command, param.opts[0]) in WORDS:
+    if (command, param.opts[0]) in WORDS or choices(param):
         return ["bogus"]
     if param.bare_type() != "Path":
         return []

@@ -1,4 +1,4 @@
-"""The collector's HTTP ingest: an ASGI app (FastAPI) with its OpenAPI document at /openapi.json.
+"""The collector's HTTP ingest: an ASGI app (FastAPI) with its OpenAPI document at /openapi.json (pages: /docs).
 
 ``POST /v1/streams/{stream}/events`` (or ``/labels``) takes one JSON object or an array of them.
 The sender names itself with ``X-Device-Id`` and proves it with ``Authorization: Bearer <token>``.
@@ -30,7 +30,7 @@ from driftline.collector.ingest import (
 from driftline.collector.publisher import KafkaUnavailable
 from driftline.collector.service import Ingestor
 from driftline.contracts import LabelEvent, SensorEvent
-from driftline.httpserver import add_ops_routes, bearer_token
+from driftline.httpserver import add_docs_routes, add_ops_routes, bearer_token
 from driftline.kafkaio.deadletter import DEAD_LETTER_MAX_BYTES
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ def create_app(ingestor: Ingestor, healthy: Callable[[], str | None] = lambda: N
     limits = settings.collector
     auth = DeviceAuth(settings)
     metrics = ingestor.metrics
-    app = FastAPI(title="driftline collector", version="1", description=__doc__)
+    # The docs pages are add_docs_routes': from files in the package rather than a CDN.
+    app = FastAPI(title="driftline collector", version="1", description=__doc__, docs_url=None, redoc_url=None)
     app.state.ingestor = ingestor
 
     def refuse(status: int, reason: str, detail: str, headers: dict[str, str] | None = None) -> Response:
@@ -160,6 +161,7 @@ def create_app(ingestor: Ingestor, healthy: Callable[[], str | None] = lambda: N
     ops = APIRouter()
     add_ops_routes(ops, metrics.exposition, healthy)
     app.include_router(ops, include_in_schema=False)
+    add_docs_routes(app)
 
     # Publish the contracts in the OpenAPI document for the $refs in the request body.
     original = app.openapi

@@ -5,12 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from driftline.cli_options import ConfigOption, output_folder
+from driftline.cli_options import (
+    DEVICE_TOKEN_ENV,
+    BootstrapOption,
+    CollectorOption,
+    ConfigOption,
+    OldCollectorOption,
+    collector_url,
+    output_folder,
+    require_bootstrap,
+    with_bootstrap,
+)
 from driftline.collector.simulator.schedule import MIN_EVENTS
 
 if TYPE_CHECKING:
@@ -21,18 +32,27 @@ if TYPE_CHECKING:
 RateOption = Annotated[float | None, typer.Option(min=0.001, help="Events per second; default: as fast as possible.")]
 
 
+class Scenario(StrEnum):
+    """The simulator's fleets, each posting to the stream of its name."""
+
+    rooms = "rooms"
+    machines = "machines"
+
+
+class Format(StrEnum):
+    """The files `driftline export` writes."""
+
+    parquet = "parquet"
+    csv = "csv"
+
+
 @contextmanager
 def _kafka(settings: Settings, command: str, alternative: str = "") -> Iterator[str]:
     """``kafka_for(settings)``, refusing up front in the command's words when no Kafka is configured."""
-    from driftline.config import ConfigError
     from driftline.runtime import kafka_for
 
-    if not settings.kafka.bootstrap_servers:
-        # kafka_for refuses too, but cannot name the command nor what else it could do.
-        raise ConfigError(
-            f"{command}: kafka.bootstrap_servers is empty; set it (or DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS)"
-            f"{alternative}, or run `driftline stack` for a local setup with its own broker"
-        )
+    # kafka_for refuses too, but cannot name the command nor what else it could do.
+    require_bootstrap(settings, command, alternative)
     with kafka_for(settings) as bootstrap:
         yield bootstrap
 
@@ -74,15 +94,17 @@ def register(app: typer.Typer) -> None:
         rate: RateOption = None,
         limit: Annotated[int | None, typer.Option(min=1, help="Replay at most this many rows.")] = None,
         batch: Annotated[int, typer.Option(min=1, help="Events per Kafka (or HTTP) batch.")] = 500,
-        url: Annotated[str | None, typer.Option(help="Post to this collector instead of Kafka.")] = None,
+        collector: CollectorOption = None,
         token: Annotated[
-            str | None, typer.Option(help="The device's token, with --url.", envvar="DRIFTLINE_TOKEN")
+            str | None, typer.Option(help="The device's token, with --collector.", envvar=DEVICE_TOKEN_ENV)
         ] = None,
+        bootstrap: BootstrapOption = None,
+        url: OldCollectorOption = None,
     ) -> None:
         """Push a file or a River dataset through the collector's validation, with a progress bar.
 
-        Straight into the Kafka of kafka.bootstrap_servers, or with --url to a running collector
-        (as --device with --token; Kafka is then not needed).
+        Straight into Kafka (--bootstrap, else kafka.bootstrap_servers), or with --collector to a
+        running collector (as --device with --token; Kafka is then not needed).
         """
         from contextlib import ExitStack
 
@@ -93,7 +115,8 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.simulator.run import paced
         from driftline.config import ConfigError, load_settings
 
-        settings = load_settings(config)
+        collector = collector_url(collector, url)
+        settings = with_bootstrap(load_settings(config), bootstrap)
         column = target or settings.stream(stream).target
         size = source_size(source)
         start = replay_start(min(size, limit or size) if size is not None else limit, 1.0)
@@ -103,11 +126,11 @@ def register(app: typer.Typer) -> None:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("{task.fields[rate]:.0f} ev/s"))  # fmt: skip
         with ExitStack() as stack:
-            if url is None:
-                bootstrap = stack.enter_context(_kafka(settings, "replay", ", pass --url to post to a collector"))
-                send = _to_kafka(stack, settings, bootstrap, stream)
+            if collector is None:
+                servers = stack.enter_context(_kafka(settings, "replay", ", or pass --collector to post to one"))
+                send = _to_kafka(stack, settings, servers, stream)
             else:
-                send = _to_collector(stack, url, stream, device, token)
+                send = _to_collector(stack, collector, stream, device, token)
             bar = stack.enter_context(Progress(*columns))
             task = bar.add_task(f"replay {source} -> {stream}", total=limit, rate=0.0)
             for chunk in paced(events, rate, batch):
@@ -130,7 +153,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def simulate(
         config: ConfigOption = None,
-        scenario: Annotated[list[str] | None, typer.Option(help="rooms and/or machines (default: both).")] = None,
+        scenario: Annotated[
+            list[Scenario] | None, typer.Option(help="The fleet to simulate; repeat for both (default: both).")
+        ] = None,
         devices: Annotated[int, typer.Option(min=1, help="Virtual sensors per scenario.")] = 4,
         events: Annotated[int, typer.Option(min=MIN_EVENTS, help="Events per scenario.")] = 10_000,
         seed: Annotated[int, typer.Option(help="Same seed, same run.")] = 0,
@@ -145,16 +170,20 @@ def register(app: typer.Typer) -> None:
                 help="Where drift_points.json/.csv go (default: state_dir/simulation).", callback=output_folder
             ),
         ] = None,
-        url: Annotated[
-            str | None, typer.Option(help="Post to this collector instead of Kafka (needs --tokens).")
+        collector: Annotated[
+            str | None,
+            typer.Option("--collector", help="Post to the collector of this URL instead of Kafka (needs --tokens)."),
         ] = None,
         tokens: Annotated[
-            Path | None, typer.Option(help="JSON file {device_id: token} for --url.", dir_okay=False)
+            Path | None, typer.Option(help="JSON file {device_id: token} for --collector.", dir_okay=False)
         ] = None,
+        bootstrap: BootstrapOption = None,
+        url: OldCollectorOption = None,
     ) -> None:
         """Run a fleet of virtual sensors with scheduled drift (abrupt, gradual, incremental, recurring) and faults.
 
-        Into the Kafka of kafka.bootstrap_servers, or with --url and --tokens to a running collector.
+        Into Kafka (--bootstrap, else kafka.bootstrap_servers), or with --collector and --tokens to a
+        running collector.
         """
 
         from rich.progress import Progress
@@ -164,29 +193,33 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.simulator.run import build_simulations, run_simulation
         from driftline.config import ConfigError, load_settings
 
-        settings = load_settings(config)
-        names = scenario or ["rooms", "machines"]
+        collector = collector_url(collector, url)
+        settings = with_bootstrap(load_settings(config), bootstrap)
+        names = [s.value for s in scenario] if scenario else [s.value for s in Scenario]
         options = SimOptions(
             devices=devices, events=events, seed=seed, late_label_fraction=late_labels, duplicate_rate=duplicates,
             out_of_order_rate=disorder, fault_rate=faults, interval_s=1.0 / rate if rate else 1.0 / devices,
         )  # fmt: skip
         build_simulations(settings, names, options)  # a scenario that cannot run fails before Kafka is reached
         token_map = _tokens(tokens) if tokens else None
-        if tokens and not url:
-            raise ConfigError("simulate --tokens: the tokens are for a collector; pass its --url too")
+        if tokens and not collector:
+            raise ConfigError("simulate --tokens: the tokens are for a collector; pass its --collector URL too")
+        alternative = ", or pass --collector and --tokens to post to one"
+        if not collector:
+            require_bootstrap(settings, "simulate", alternative)  # before the progress bar shows
         with Progress() as bar:
             task = bar.add_task("simulate", total=None)
             progress = lambda n: bar.update(task, advance=n)  # noqa: E731
-            if url:
+            if collector:
                 try:
-                    report = run_simulation(settings, scenarios=names, options=options, rate=rate, collector_url=url,
-                                            tokens=token_map, out_dir=out, progress=progress)  # fmt: skip
+                    report = run_simulation(settings, scenarios=names, options=options, rate=rate,
+                                            collector_url=collector, tokens=token_map, out_dir=out,
+                                            progress=progress)  # fmt: skip
                 except CollectorError as e:
                     raise ConfigError(f"simulate: {e}") from None
             else:
-                alternative = ", pass --url and --tokens to post to a collector"
-                with _kafka(settings, "simulate", alternative) as bootstrap:
-                    report = run_simulation(settings, bootstrap, scenarios=names, options=options, rate=rate,
+                with _kafka(settings, "simulate", alternative) as servers:
+                    report = run_simulation(settings, servers, scenarios=names, options=options, rate=rate,
                                             out_dir=out, progress=progress)  # fmt: skip
         typer.echo(str(report))
 
@@ -198,18 +231,19 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).", callback=output_folder),
         ] = None,
         idle_exit: Annotated[float | None, typer.Option(help="Stop after this many seconds without events.")] = None,
+        bootstrap: BootstrapOption = None,
     ) -> None:
         """Archive the events and labels topics into Parquet files by stream and date, until Ctrl-C (or --idle-exit).
 
-        Reads the Kafka of kafka.bootstrap_servers, which must be set.
+        Reads Kafka (--bootstrap, else kafka.bootstrap_servers, which must then be set).
         """
         from driftline.collector.archiver import Archiver
         from driftline.config import load_settings
         from driftline.runtime import stop_on_signals
 
-        settings = load_settings(config)
-        with _kafka(settings, "archive") as bootstrap:
-            archiver = Archiver(settings, bootstrap, lake)
+        settings = with_bootstrap(load_settings(config), bootstrap)
+        with _kafka(settings, "archive") as servers:
+            archiver = Archiver(settings, servers, lake)
             # SIGTERM too (the stack stops it so): the buffered batch is written on the way out.
             archiver.run(stop_on_signals(), idle_exit_s=idle_exit)
         archived = f"{archiver.archived} events and {archiver.archived_labels} labels"
@@ -217,21 +251,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("export")
     def export_cmd(
-        stream: Annotated[str, typer.Argument(help="The stream to export.")],
+        stream: Annotated[str, typer.Option("--stream", help="The stream to export.")],
         config: ConfigOption = None,
         lake: Annotated[
             Path | None, typer.Option(help="Lake folder (default: collector.lake_dir or state_dir/lake).")
         ] = None,
         out: Annotated[Path, typer.Option(help="Output folder.", callback=output_folder)] = Path("export"),
         split: Annotated[str, typer.Option(help="train,validation,test fractions, oldest first.")] = "0.7,0.15,0.15",
-        fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+        fmt: Annotated[Format, typer.Option("--format", help="The files to write.")] = Format.parquet,
     ) -> None:
         """Write train/validation/test files of a stream from the lake, split by event time."""
         from driftline.collector.lake import Split, export
         from driftline.config import ConfigError, load_settings
 
-        if fmt not in ("parquet", "csv"):  # before the lake is read
-            raise typer.BadParameter(f"expected parquet or csv, got {fmt!r}", param_hint="--format")
         try:
             fractions = Split.parse(split)
         except ValueError as e:
@@ -239,7 +271,7 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(config)
         folder = lake or settings.collector.lake_dir or settings.state_dir / "lake"
         try:
-            paths = export(folder, stream, out, fractions, settings.stream(stream).target, fmt)
+            paths = export(folder, stream, out, fractions, settings.stream(stream).target, fmt.value)
         except ValueError as e:
             raise ConfigError(f"export: {e}") from None
         for name, path in paths.items():

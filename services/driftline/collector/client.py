@@ -1,4 +1,4 @@
-"""Posting batches to a running collector over HTTP, as ``replay --url`` and the simulator do."""
+"""Posting batches to a running collector over HTTP, as ``replay --collector`` and the simulator do."""
 
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ def create_app(
     # The token guards every route but /metrics, /healthz and the read-only status page (which shows
     # what /metrics already does), and is checked before any body is read.
     open_paths = OPEN_PATHS | UI_PATHS if state is not None else OPEN_PATHS
-    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes, open_paths=open_paths)
+    # An unknown path is a 404, not a 401: the Guard asks for the token only on paths the app serves.
+    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes, open_paths=open_paths, router=app.router)
 
     add_ops_routes(app, registry, healthy)
     if state is not None:

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 
-from driftline.cli_options import ConfigOption
+from driftline.cli_options import BootstrapOption, ConfigOption, require_bootstrap, with_bootstrap
+
+
+class Action(StrEnum):
+    """What `driftline reset --action` asks of the trainer."""
+
+    reset = "reset"
+    rollback = "rollback"
+    snapshot = "snapshot"
+
+
+class Mode(StrEnum):
+    """How `driftline reset` starts the model over."""
+
+    cold = "cold"
+    warm = "warm"
 
 
 def register(app: typer.Typer) -> None:
@@ -45,47 +61,38 @@ def register(app: typer.Typer) -> None:
     def reset(
         stream: Annotated[str, typer.Option("--stream", help="Stream whose models to reset.")],
         action: Annotated[
-            str,
+            Action,
             typer.Option("--action", help="reset; rollback: serve the newest snapshot; snapshot: write one now."),
-        ] = "reset",
+        ] = Action.reset,
         model_key: Annotated[
             str | None, typer.Option("--model-key", help="Only this model key (default: every key of the stream).")
         ] = None,
         mode: Annotated[
-            str, typer.Option("--mode", help="cold: a fresh model; warm: the background model trained on recent data.")
-        ] = "cold",
+            Mode, typer.Option("--mode", help="cold: a fresh model; warm: the background model trained on recent data.")
+        ] = Mode.cold,
         reason: Annotated[str, typer.Option(help="Why, for the audit trail.")] = "manual reset",
-        bootstrap: Annotated[
-            str | None, typer.Option(help="Kafka bootstrap servers (default: kafka.bootstrap_servers).")
-        ] = None,
+        bootstrap: BootstrapOption = None,
         config: ConfigOption = None,
     ) -> None:
         """Publish a reset (or rollback, or snapshot) command for a stream or one model key to the control topic."""
-        from driftline.config import ConfigError, load_settings
+        from driftline.config import load_settings
         from driftline.contracts import ControlCommand
         from driftline.kafkaio.clients import cluster, make_producer, require_reachable
         from driftline.monitor.webhook import kafka_publisher
 
-        settings = load_settings(config)
+        settings = with_bootstrap(load_settings(config), bootstrap)
         settings.stream(stream)  # a clear error for an unknown stream
-        if mode not in ("cold", "warm"):
-            raise ConfigError(f"--mode: expected cold or warm, got {mode!r}")
-        if action not in ("reset", "rollback", "snapshot"):
-            raise ConfigError(f"--action: expected reset, rollback or snapshot, got {action!r}")
-        servers = bootstrap or settings.kafka.bootstrap_servers
-        if not servers:
-            raise ConfigError("kafka.bootstrap_servers: empty; pass --bootstrap host:port of the running cluster")
+        servers = require_bootstrap(settings, "reset")
         require_reachable(servers)
-        chosen: Literal["cold", "warm"] = "cold" if mode == "cold" else "warm"
         command = ControlCommand(
             command_id=f"manual-{uuid.uuid4().hex}",
-            action=action,  # type: ignore[arg-type]
+            action=action.value,
             stream=stream,
             model_key=model_key,
-            mode=chosen,
+            mode=mode.value,
             reason=reason,
             issuer="driftline-cli",
         )
         kafka_publisher(make_producer(cluster(settings, servers)), settings.topics.control.name)([command])
-        what = f"{mode} reset" if action == "reset" else action
+        what = f"{mode.value} reset" if action is Action.reset else action.value
         typer.echo(f"sent {command.command_id}: {what} of {model_key or 'every model of ' + stream}")

@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from driftline.config import Settings
 from driftline.contracts import FeatureName, FeatureValue
-from driftline.httpserver import DEFAULT_MAX_BODY_BYTES, Guard, add_ops_routes, configured_token, refuse_unguarded
+from driftline.httpserver import (
+    DEFAULT_MAX_BODY_BYTES,
+    Guard,
+    add_docs_routes,
+    add_ops_routes,
+    configured_token,
+    refuse_unguarded,
+)
 from driftline.trainer.core import TrainerCore, UnknownStream
 from driftline.trainer.slot import Candidate, ModelSlot
 from driftline.tuning import scores
@@ -63,8 +70,13 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The trainer's app; with a ``token``, every route but /healthz and /metrics demands it as a bearer token."""
-    app = FastAPI(title="driftline trainer", description="Serves the current model of each model key.")
-    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes)
+    app = FastAPI(
+        title="driftline trainer",
+        description="Serves the current model of each model key.",
+        docs_url=None,  # served by add_docs_routes, from files in the package rather than a CDN
+        redoc_url=None,
+    )
+    app.add_middleware(Guard, token=token, max_body_bytes=max_body_bytes, router=app.router)
 
     @app.post("/predict")
     def predict(request: PredictRequest) -> dict[str, Any]:
@@ -115,4 +127,5 @@ def create_app(
         return [request.model_dump(mode="json", exclude_none=True) for request in requests]
 
     add_ops_routes(app, core.metrics.registry, healthy)
+    add_docs_routes(app)
     return app
