@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from driftline.checkpoint import CheckpointError
 from driftline.cli_options import ConfigOption, output_file, output_folder
-from driftline.config import ConfigError, Settings, load_settings
+from driftline.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
 from driftline.contracts import ContractError, ControlCommand
 from driftline.kafkaio.broker import BrokerError
 from driftline.kafkaio.clients import KafkaUnreachable
@@ -78,13 +78,48 @@ def config_cmd(
 
         typer.echo(config_reference(), nl=False)
         return
+    from driftline import assets
+    from driftline.config import config_file
+
     settings = load_settings(config)
+    chosen = config_file(config)
+    if chosen is None:
+        typer.echo(f"{assets.STARTER_CONFIG_NAME} (`driftline init` writes it to {DEFAULT_CONFIG}):")
+    else:
+        typer.echo(f"{chosen}:")
     for name, stream in settings.streams.items():
         typer.echo(
             f"{name}: {stream.task}, {len(stream.features)} features, model {stream.model!r}, "
             f"scope {stream.scope}, drift {stream.drift.concept}"
         )
     typer.echo(f"ok: {len(settings.streams)} streams")
+
+
+@app.command()
+def init(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"File to write (default: {DEFAULT_CONFIG}, which every command reads).", callback=output_file
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write the starter config (the built-in one: two simulated streams) to edit for your own sensors."""
+    from driftline import assets
+
+    path = out or DEFAULT_CONFIG
+    if path.exists() and not force:
+        raise typer.BadParameter(f"{path} exists; pass --force to overwrite it", param_hint="'--out'")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(assets.starter_config())
+    except OSError as e:
+        raise typer.BadParameter(f"{path}: {e.strerror}", param_hint="'--out'") from None
+    if path == DEFAULT_CONFIG:
+        typer.echo(f"wrote {path}: every command reads it from this folder (`driftline config` checks it)")
+    else:
+        typer.echo(f"wrote {path}: pass --config {path} (or set DRIFTLINE_CONFIG={path}) to use it")
 
 
 @app.command()
