@@ -578,6 +578,10 @@ USER_ERRORS = (
 )  # fmt: skip
 
 
+#: Top-level modules of the lab extra (pyproject.toml), which `driftline bench fuzz` imports; not in a runtime install.
+LAB_MODULES = frozenset({"hypothesis", "schemathesis"})
+
+
 def _fail(message: str, code: int) -> None:
     # One line, naming the problem: these are the user's to fix, not tracebacks or boxes to read.
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
@@ -598,6 +602,10 @@ def main() -> None:
         _fail("aborted", 1)  # end of input at a prompt; Ctrl-C arrives as exit code 130
     except USER_ERRORS as e:
         _fail(str(e), 2)
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] not in LAB_MODULES:
+            raise
+        _fail(f"this command needs driftline's lab extra ({e.name} is missing): pip install 'driftline[lab]'", 2)
     else:
         sys.exit(code if isinstance(code, int) else 0)
 
