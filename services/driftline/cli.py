@@ -124,9 +124,10 @@ def init(
 
 @app.command()
 def schemas(
-    check: Annotated[bool, typer.Option("--check", help="Fail if schemas/ differs from the models.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Fail if the folder differs from the models.")] = False,
 ) -> None:
-    """Write the JSON Schema of every event contract to schemas/."""
+    """Write the JSON Schema of every event contract: in a checkout to the package's (services/driftline/assets/
+    schemas), in an install to schemas/ in the working directory."""
     from driftline.schemas import SCHEMA_DIR, stale_schemas, write_schemas
 
     if check:
@@ -143,7 +144,12 @@ def schemas(
 @app.command()
 def dashboards(
     out: Annotated[
-        Path | None, typer.Option(help="Folder to write to (default: grafana/dashboards).", callback=output_folder)
+        Path | None,
+        typer.Option(
+            help="Folder to write to (default: services/driftline/assets/grafana/dashboards in a checkout, "
+            "grafana/dashboards in an install).",
+            callback=output_folder,
+        ),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Fail if the folder differs from the generator.")] = False,
 ) -> None:
