@@ -21,7 +21,7 @@ from driftline.cli_options import (
     require_bootstrap,
     with_bootstrap,
 )
-from driftline.config import ConfigError, Settings, load_settings
+from driftline.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
 from driftline.contracts import ContractError, ControlCommand
 from driftline.kafkaio.broker import BrokerError
 from driftline.kafkaio.clients import KafkaUnreachable
@@ -86,7 +86,15 @@ def config_cmd(
 
         typer.echo(config_reference(), nl=False)
         return
+    from driftline import assets
+    from driftline.config import config_file
+
     settings = load_settings(config)
+    chosen = config_file(config)
+    if chosen is None:
+        typer.echo(f"{assets.STARTER_CONFIG_NAME} (`driftline init` writes it to {DEFAULT_CONFIG}):")
+    else:
+        typer.echo(f"{chosen}:")
     for name, stream in settings.streams.items():
         typer.echo(
             f"{name}: {stream.task}, {len(stream.features)} features, model {stream.model!r}, "
@@ -96,10 +104,38 @@ def config_cmd(
 
 
 @app.command()
-def schemas(
-    check: Annotated[bool, typer.Option("--check", help="Fail if schemas/ differs from the models.")] = False,
+def init(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"File to write (default: {DEFAULT_CONFIG}, which every command reads).", callback=output_file
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write the JSON Schema of every event contract to schemas/."""
+    """Write the starter config (the built-in one: two simulated streams) to edit for your own sensors."""
+    from driftline import assets
+
+    path = out or DEFAULT_CONFIG
+    if path.exists() and not force:
+        raise typer.BadParameter(f"{path} exists; pass --force to overwrite it", param_hint="'--out'")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(assets.starter_config())
+    except OSError as e:
+        raise typer.BadParameter(f"{path}: {e.strerror}", param_hint="'--out'") from None
+    if path == DEFAULT_CONFIG:
+        typer.echo(f"wrote {path}: every command reads it from this folder (`driftline config` checks it)")
+    else:
+        typer.echo(f"wrote {path}: pass --config {path} (or set DRIFTLINE_CONFIG={path}) to use it")
+
+
+@app.command()
+def schemas(
+    check: Annotated[bool, typer.Option("--check", help="Fail if the folder differs from the models.")] = False,
+) -> None:
+    """Write the JSON Schema of every event contract: in a checkout to the package's (services/driftline/assets/
+    schemas), in an install to schemas/ in the working directory."""
     from driftline.schemas import SCHEMA_DIR, stale_schemas, write_schemas
 
     if check:
@@ -116,7 +152,12 @@ def schemas(
 @app.command()
 def dashboards(
     out: Annotated[
-        Path | None, typer.Option(help="Folder to write to (default: grafana/dashboards).", callback=output_folder)
+        Path | None,
+        typer.Option(
+            help="Folder to write to (default: services/driftline/assets/grafana/dashboards in a checkout, "
+            "grafana/dashboards in an install).",
+            callback=output_folder,
+        ),
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Fail if the folder differs from the generator.")] = False,
 ) -> None:
@@ -550,6 +591,10 @@ USER_ERRORS = (
 )  # fmt: skip
 
 
+#: Top-level modules of the lab extra (pyproject.toml), which `driftline bench fuzz` imports; not in a runtime install.
+LAB_MODULES = frozenset({"hypothesis", "schemathesis"})
+
+
 def _fail(message: str, code: int) -> None:
     # One line, naming the problem: these are the user's to fix, not tracebacks or boxes to read.
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
@@ -572,6 +617,10 @@ def main() -> None:
         _fail("aborted", 1)  # end of input at a prompt; Ctrl-C arrives as exit code 130
     except USER_ERRORS as e:
         _fail(str(e), 2)
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] not in LAB_MODULES:
+            raise
+        _fail(f"this command needs driftline's lab extra ({e.name} is missing): pip install 'driftline[lab]'", 2)
     else:
         sys.exit(code if isinstance(code, int) else 0)
 

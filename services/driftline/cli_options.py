@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Config file (default: $DRIFTLINE_CONFIG or config/driftline.toml)."),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Config file (default: $DRIFTLINE_CONFIG, else config/driftline.toml, else the built-in starter config).",
+    ),
 ]
 
 

@@ -28,7 +28,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from driftline.contracts import FeatureName, StreamName
 
-#: Where ``driftline`` looks for its config when neither ``--config`` nor DRIFTLINE_CONFIG says.
+#: Where ``driftline`` looks for its config when neither ``--config`` nor DRIFTLINE_CONFIG says (`driftline init`
+#: writes it); without that file, the built-in starter config (driftline/assets/driftline.toml) is used.
 DEFAULT_CONFIG = Path("config/driftline.toml")
 
 
@@ -722,10 +723,25 @@ def check_environment(environ: Mapping[str, str] | None = None) -> None:
         )
 
 
+def config_file(path: Path | str | None = None) -> Path | None:
+    """The file :func:`load_settings` reads: ``path``, else DRIFTLINE_CONFIG, else :data:`DEFAULT_CONFIG`.
+
+    None when none is named and DEFAULT_CONFIG does not exist: the built-in starter config is read then.
+    """
+    named = path or os.environ.get("DRIFTLINE_CONFIG")
+    if not named and not DEFAULT_CONFIG.exists():
+        return None
+    return Path(named or DEFAULT_CONFIG)
+
+
 def load_settings(path: Path | str | None = None) -> Settings:
-    """Read the config file (``path``, else DRIFTLINE_CONFIG, else the default) and the environment."""
+    """Read the config file (see :func:`config_file`) and the environment."""
     check_environment()
-    chosen = Path(path or os.environ.get("DRIFTLINE_CONFIG") or DEFAULT_CONFIG)
+    chosen = config_file(path)
+    if chosen is None:
+        from driftline import assets
+
+        return settings_from_dict(tomllib.loads(assets.starter_config()), assets.STARTER_CONFIG_NAME)
     if not chosen.exists():
         raise ConfigError(f"{chosen}: no such config file")
     try:

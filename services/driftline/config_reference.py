@@ -101,10 +101,11 @@ def reference() -> str:
         "# Configuration reference",
         "",
         "Generated from `services/driftline/config.py` by `driftline config --reference`; a test keeps it",
-        "in step. Keys live in one TOML file (`--config`, `$DRIFTLINE_CONFIG`, or `config/driftline.toml`);",
-        "each can be overridden by an environment variable `DRIFTLINE_<SECTION>__<KEY>` (e.g.",
-        "`DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS`), tables as JSON (e.g. `DRIFTLINE_TOPICS`). Unknown keys",
-        "and bad values are refused with one line naming the key.",
+        "in step. Keys live in one TOML file (`--config`, `$DRIFTLINE_CONFIG`, or `config/driftline.toml`, which",
+        "`driftline init` writes; without one, the built-in starter config",
+        "`services/driftline/assets/driftline.toml`); each can be overridden by an environment variable",
+        "`DRIFTLINE_<SECTION>__<KEY>` (e.g. `DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS`), tables as JSON (e.g.",
+        "`DRIFTLINE_TOPICS`). Unknown keys and bad values are refused with one line naming the key.",
     ]
     sections: list[Section] = [("", Settings, None)]
     while sections:

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from driftline import assets
 from driftline.contracts import CONTRACTS
 from driftline.generated import stale_documents, write_documents
 
-_CHECKOUT = Path(__file__).resolve().parents[2]
-#: The repository's schemas/ folder (the package lives in services/driftline); in an installed
-#: package (the Docker image), the one in the working directory.
-SCHEMA_DIR = (_CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd()) / "schemas"
+#: The shipped schemas (driftline/assets/schemas), which `driftline schemas` regenerates in a checkout; in an
+#: installed package, whose files are not to be rewritten, it writes to schemas/ in the working directory.
+SCHEMA_DIR = assets.path("schemas") if assets.in_checkout() else Path.cwd() / "schemas"
 
 
 def schema_documents() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Every query of the Grafana dashboards (grafana/dashboards), run as Grafana runs it on a real Prometheus.
+"""Every query of the Grafana dashboards (driftline/assets/grafana/dashboards), run as Grafana runs it on a
+real Prometheus.
 
 Panels, template variables and annotations alike: the variables set to All (``.*``) and
 ``$__rate_interval`` to 1m, over the dashboards' default range (the last hour) as a range query.
@@ -14,7 +15,10 @@ from pathlib import Path
 
 import httpx
 
-DASHBOARD_DIR = Path(__file__).resolve().parents[2] / "grafana" / "dashboards"
+from driftline import assets
+
+DASHBOARD_DIR = assets.path("grafana", "dashboards")
+
 _LABEL_VALUES = re.compile(r"^label_values\((?P<series>.+),\s*(?P<label>\w+)\)$")
 _METRIC = re.compile(r"\bdriftline_\w+")
 #: A series name as Prometheus' metadata knows it: counters and histograms without their sample suffixes.

@@ -22,11 +22,12 @@ from dashboard_queries import dashboard_queries, has_data
 from kafka_helpers import TopicReader
 from monitor_fixtures import BINARY, before_sentinel, monitor_settings, produce, sentinel_command, wait_for
 
+from driftline import assets
 from driftline.contracts import ControlCommand, DriftEvent, Outcome
 from driftline.monitor.service import MonitorService
 from driftline.monitor.synthetic import START, outcomes
 from driftline.ops.alertmanager import alertmanager_process
-from driftline.ops.prometheus import PROJECT_ROOT, ScrapeTargets, prometheus_process, url_of
+from driftline.ops.prometheus import ScrapeTargets, prometheus_process, url_of
 
 pytestmark = pytest.mark.kafka
 #: Metrics of the services this test does not run.
@@ -137,8 +138,8 @@ def test_a_firing_drift_alert_travels_through_alertmanager_to_the_webhook_as_a_n
 def test_dashboards_exist_with_provisioning() -> None:
     names = {q.dashboard for q in dashboard_queries()}
     assert {"driftline-accuracy.json", "driftline-drift.json", "driftline-data-drift.json"} <= names
-    assert (PROJECT_ROOT / "grafana" / "provisioning" / "dashboards" / "driftline.yml").exists()
-    datasource = (PROJECT_ROOT / "grafana" / "provisioning" / "datasources" / "driftline.yml").read_text()
+    assert assets.path("grafana", "provisioning", "dashboards", "driftline.yml").exists()
+    datasource = assets.path("grafana", "provisioning", "datasources", "driftline.yml").read_text()
     assert "uid: driftline-prometheus" in datasource
 
 

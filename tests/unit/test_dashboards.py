@@ -34,7 +34,7 @@ def metrics_of(p: dict[str, Any]) -> set[str]:
 
 
 def test_the_committed_dashboards_are_the_generators() -> None:
-    assert stale_dashboards() == [], "run `driftline dashboards` and commit grafana/dashboards/"
+    assert stale_dashboards() == [], "run `driftline dashboards` and commit what it wrote"
     assert sorted(p.name for p in DASHBOARD_DIR.glob("*.json")) == sorted(dashboard_documents())
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from driftline import assets
 from driftline.ops.alertmanager import check_config as check_alertmanager
 from driftline.ops.alertmanager import render_config as render_alertmanager
-from driftline.ops.prometheus import PROJECT_ROOT, ScrapeTargets, check_config, render_config, render_marked
+from driftline.ops.prometheus import ScrapeTargets, check_config, render_config, render_marked
 from driftline.processes import find_program
 
 
@@ -35,14 +36,14 @@ def test_rendered_alertmanager_config_is_valid(tmp_path: Path) -> None:
 def test_project_rules_pass_promtool_check_and_unit_tests() -> None:
     promtool = find_program("promtool")
     for argv in (
-        ["check", "rules", str(PROJECT_ROOT / "prometheus" / "rules" / "driftline.yml")],
-        ["test", "rules", str(PROJECT_ROOT / "prometheus" / "tests" / "driftline_test.yml")],
+        ["check", "rules", str(assets.path("prometheus", "rules", "driftline.yml"))],
+        ["test", "rules", str(assets.path("prometheus", "tests", "driftline_test.yml"))],
     ):
         result = subprocess.run([promtool, *argv], capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
     amtool = find_program("amtool")
     result = subprocess.run(
-        [amtool, "check-config", str(PROJECT_ROOT / "alertmanager" / "alertmanager.yml")],
+        [amtool, "check-config", str(assets.path("alertmanager", "alertmanager.yml"))],
         capture_output=True,
         text=True,
     )

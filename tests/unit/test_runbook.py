@@ -8,12 +8,14 @@ from pathlib import Path
 
 import yaml
 
+from driftline import assets
+
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = (REPO / "docs" / "runbook.md").read_text()
 
 
 def _rules() -> dict[str, dict]:
-    groups = yaml.safe_load((REPO / "prometheus" / "rules" / "driftline.yml").read_text())["groups"]
+    groups = yaml.safe_load(assets.path("prometheus", "rules", "driftline.yml").read_text())["groups"]
     # Alerting rules; the recording rules beside them (stream scores over monitors) feed them.
     return {rule["alert"]: rule for group in groups for rule in group["rules"] if "alert" in rule}
 

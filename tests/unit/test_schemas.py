@@ -9,7 +9,7 @@ from driftline.schemas import SCHEMA_DIR, schema_documents, stale_schemas
 
 
 def test_checked_in_schemas_match_models() -> None:
-    assert stale_schemas() == [], "run `driftline schemas` and commit schemas/"
+    assert stale_schemas() == [], "run `driftline schemas` and commit what it wrote"
 
 
 def test_one_schema_per_contract_and_no_strays() -> None:

@@ -1,4 +1,4 @@
-"""Run the real Alertmanager on driftline's own config (alertmanager/), rendered with actual ports.
+"""Run the real Alertmanager on driftline's own config (driftline/assets/alertmanager), rendered with actual ports.
 
 Drift and accuracy alerts are routed to the monitor's webhook, authenticated with the bearer
 token read from a file (the monitor's generated ``webhook_token`` or one written from the config).
@@ -10,10 +10,11 @@ import json
 import subprocess
 from pathlib import Path
 
-from driftline.ops.prometheus import PROJECT_ROOT, render_marked
+from driftline import assets
+from driftline.ops.prometheus import render_marked
 from driftline.processes import ManagedProcess, ProcessError, find_program, free_port, http_ok
 
-TEMPLATE = PROJECT_ROOT / "alertmanager" / "alertmanager.yml"
+TEMPLATE = assets.path("alertmanager", "alertmanager.yml")
 
 
 def render_config(

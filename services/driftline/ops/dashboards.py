@@ -1,7 +1,8 @@
 """driftline's Grafana dashboards as code, built with Grafana's grafana-foundation-sdk.
 
-`driftline dashboards` writes them to grafana/dashboards/, which Grafana provisions
-(grafana/provisioning). The JSON there is generated: edit this module, never the files;
+`driftline dashboards` writes them to driftline/assets/grafana/dashboards/, which Grafana provisions
+(assets/grafana/provisioning, mounted by docker-compose.yml). The JSON there is generated: edit this
+module, never the files;
 `driftline dashboards --check` and a unit test fail when the two disagree.
 """
 
@@ -18,13 +19,13 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import LineInterpolation
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOption, VariableRefresh
 
+from driftline import assets
 from driftline.generated import stale_documents, write_documents
 
-_CHECKOUT = Path(__file__).resolve().parents[3]
-#: The repository's grafana/dashboards (the package lives in services/driftline/ops); in an
-#: installed package, the one in the working directory.
-DASHBOARD_DIR = (_CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd()) / "grafana" / "dashboards"
-#: The uid grafana/provisioning/datasources/driftline.yml gives driftline's Prometheus.
+#: The shipped dashboards (driftline/assets/grafana/dashboards), which `driftline dashboards` regenerates in a
+#: checkout; in an installed package, whose files are not to be rewritten, grafana/dashboards in the working directory.
+DASHBOARD_DIR = assets.path("grafana", "dashboards") if assets.in_checkout() else Path.cwd() / "grafana" / "dashboards"
+#: The uid assets/grafana/provisioning/datasources/driftline.yml gives driftline's Prometheus.
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="driftline-prometheus")
 
 STREAM = 'stream=~"$stream"'

@@ -1,6 +1,6 @@
-"""Run the real Prometheus on driftline's own config (prometheus/), rendered with actual ports.
+"""Run the real Prometheus on driftline's own config (driftline/assets/prometheus), rendered with actual ports.
 
-The project's prometheus/prometheus.yml is valid for the default ports; lines marked
+The shipped prometheus.yml is valid for the default ports; lines marked
 ``# driftline:<name>`` are rewritten for the ports of this run and the result is written to
 the state folder, so one file stays the source of truth.
 """
@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from driftline import assets
 from driftline.processes import ManagedProcess, ProcessError, find_program, free_port, http_ok
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-PROMETHEUS_DIR = PROJECT_ROOT / "prometheus"
+PROMETHEUS_DIR = assets.path("prometheus")
 _MARK = re.compile(r"^(?P<indent>\s*)(?P<body>.*?)\s*# driftline:(?P<name>[a-z_]+)\s*$")
 
 

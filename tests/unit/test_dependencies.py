@@ -1,0 +1,101 @@
+"""pyproject.toml declares each dependency where it is used (runtime, lab, test), and constraints.txt pins them."""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tomllib
+from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+from pathlib import Path
+
+import pytest
+from cli_driver import driftline, one_line_error
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+SERVICES = REPO / "services" / "driftline"
+#: Modules imported directly that come with a declared dependency, as part of its API.
+PROVIDED = {"starlette": "fastapi", "pydantic_core": "pydantic"}
+#: Imported only by the Quix Streams peer of `driftline bench throughput`, which runs in a venv of its own.
+OWN_VENV = {"quixstreams"}
+
+
+def declared(group: str | None = None) -> list[Requirement]:
+    """The requirements of the runtime (None) or of an extra, without the extras it includes (driftline[...])."""
+    listed = PROJECT["dependencies"] if group is None else PROJECT["optional-dependencies"][group]
+    return [r for r in map(Requirement, listed) if canonicalize_name(r.name) != "driftline"]
+
+
+def pins() -> dict[str, str]:
+    lines = (REPO / "constraints.txt").read_text().splitlines()
+    return {canonicalize_name(n): v for n, v in (line.split("==") for line in lines if "==" in line)}
+
+
+def test_every_declared_dependency_is_pinned_within_its_bounds() -> None:
+    pinned = pins()
+    for requirement in [*declared(), *(r for extra in PROJECT["optional-dependencies"] for r in declared(extra))]:
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{name} is not pinned in constraints.txt: run ./run lock"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]}: {requirement}"
+
+
+def test_the_pins_are_what_the_declared_dependencies_need_and_no_more() -> None:
+    # The closure of the declared requirements over the installed packages' metadata (./run installs the pins).
+    needed: set[tuple[str, frozenset[str]]] = set()
+    todo = [(r, frozenset(r.extras)) for extra in PROJECT["optional-dependencies"] for r in declared(extra)]
+    todo += [(r, frozenset(r.extras)) for r in declared()]
+    while todo:
+        requirement, extras = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if (name, extras) in needed:
+            continue
+        needed.add((name, extras))
+        try:
+            below = [Requirement(r) for r in requires(name) or []]
+        except PackageNotFoundError:
+            pytest.fail(f"{name} is not installed: run ./run test, which installs the pins")
+        for r in below:
+            if r.marker is None or any(r.marker.evaluate({"extra": e}) for e in (extras or {""})):
+                todo.append((r, frozenset(r.extras)))
+    names = {name for name, _ in needed}
+    assert set(pins()) == names, "constraints.txt is not a resolve of pyproject.toml: run ./run lock"
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.partition(".")[0])
+    return {name for name in found if name not in sys.stdlib_module_names and name != "driftline"}
+
+
+def test_the_services_import_only_their_declared_dependencies() -> None:
+    distributions = packages_distributions()
+    runtime = {canonicalize_name(r.name) for r in declared()}
+    lab = runtime | {canonicalize_name(r.name) for r in declared("lab")}
+    wrong = []
+    for path in sorted(SERVICES.rglob("*.py")):
+        in_lab = path.is_relative_to(SERVICES / "bench")
+        for module in _imports(path) - OWN_VENV:
+            names = {canonicalize_name(d) for d in distributions.get(PROVIDED.get(module, module), [module])}
+            if not names & (lab if in_lab else runtime):
+                wrong.append(f"{path.relative_to(REPO)} imports {module} ({', '.join(sorted(names))})")
+    assert wrong == [], "declare them in pyproject.toml (the lab's in its extra):\n" + "\n".join(wrong)
+
+
+def test_the_tests_own_dependencies_are_not_the_runtimes() -> None:
+    runtime = {canonicalize_name(r.name) for r in declared()}
+    assert {"kafka-python", "crc32c", "hypothesis", "schemathesis", "pytest"}.isdisjoint(runtime)
+
+
+def test_bench_fuzz_without_the_lab_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "hypothesis", None)  # import hypothesis: ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "driftline.bench.fuzz", raising=False)
+    line = one_line_error(*driftline(monkeypatch, capsys, "bench", "fuzz", "--quick", "--out", str(tmp_path)))
+    assert line == "this command needs driftline's lab extra (hypothesis is missing): pip install 'driftline[lab]'"
