@@ -1,7 +1,7 @@
 """Event contracts, version 1: what travels on driftline's Kafka topics.
 
 Every message is one JSON object whose ``kind`` and ``version`` say which contract it follows.
-The JSON Schema of each contract is generated from these models into ``schemas/`` so devices
+The JSON Schema of each contract is generated from these models into ``driftline/assets/schemas/`` so devices
 written in any language can validate before they send.
 """
 

@@ -106,8 +106,7 @@ class Parts:
         self.settings = settings_for(plan.preset, keys, state_dir)
         self.payloads = event_payloads(plan.events, keys)
         self.messages = [
-            Message(topic=EVENTS_TOPIC, partition=0, offset=i, key=k, value=v)
-            for i, (k, v) in enumerate(self.payloads)
+            Message(topic=EVENTS_TOPIC, partition=0, offset=i, key=k, value=v) for i, (k, v) in enumerate(self.payloads)
         ]
         from driftline.wire import decode_event
 

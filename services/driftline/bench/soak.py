@@ -41,6 +41,7 @@ from pathlib import Path
 
 import httpx
 
+from driftline import assets
 from driftline.bench.scaling import wait_for_group
 from driftline.bench.throughput import process_cpu, process_rss_mb
 from driftline.collector.client import CollectorError
@@ -55,7 +56,7 @@ from driftline.kafkaio.topics import ensure_topics
 from driftline.processes import ManagedProcess, free_port, http_ok, tail, wait_until
 from driftline.stack import device_tokens
 
-CONFIG = Path(__file__).resolve().parents[3] / "config" / "driftline.toml"
+CONFIG = assets.path("driftline.toml")  # the starter config, as shipped
 SERVICES = ("collector", "trainer", "monitor", "archiver")
 #: The archiver's consumer group (driftline.collector.archiver.Archiver's default).
 LAKE_GROUP = "driftline-lake"

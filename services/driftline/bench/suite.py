@@ -107,9 +107,7 @@ def run_ingest(say: Callable[[str], None]) -> dict[str, Any] | None:
         return json.loads(Path(rates.name).read_text())
 
 
-def _ratio(
-    results: Results, preset: str, keys: int, against: str, what: str, contender: str = DRIFTLINE
-) -> float:
+def _ratio(results: Results, preset: str, keys: int, against: str, what: str, contender: str = DRIFTLINE) -> float:
     """The median over rounds of ``contender`` / ``against``, pair by pair within a round (NaN when not run)."""
     case = next(c for c in results.cases if c.preset == preset and c.keys == keys)
     if against not in case.runs or contender not in case.runs:

@@ -22,13 +22,14 @@ from typing import Any
 
 from river import datasets, metrics
 
+from driftline import assets
 from driftline.collector.simulator import SCENARIOS, SimOptions, Simulation
 from driftline.config import StreamConfig, TuningSpec, settings_from_dict
 from driftline.trainer.cleaning import Cleaner
 from driftline.trainer.slot import ModelInput
 from driftline.tuning import build_tuned, candidates, serving
 
-SHIPPED_CONFIG = Path(__file__).resolve().parents[3] / "config" / "driftline.toml"
+SHIPPED_CONFIG = assets.path("driftline.toml")
 RATES = ["optim.SGD(0.0001)", "optim.SGD(0.001)", "optim.SGD(0.01)", "optim.SGD(0.1)", "optim.SGD(1.0)"]
 TREE_GRID = {"grace_period": [50, 400], "max_depth": [2, 20]}
 BANDIT, HALVING = "tuned: bandit", "tuned: successive halving"
