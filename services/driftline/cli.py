@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -562,7 +563,6 @@ def challenger_remove(
 def _register_services() -> None:
     # Each service package owns its commands; the CLI only gathers them.
     from driftline.backtest.cli import register as register_backtest
-    from driftline.bench.cli import register as register_bench
     from driftline.collector.cli import register as register_collector
     from driftline.monitor.cli import register as register_monitor
     from driftline.stack import register as register_stack
@@ -575,11 +575,39 @@ def _register_services() -> None:
         register_monitor,
         register_stack,
         register_status,
-        register_bench,
         register_backtest,
     )
     for register in registers:
         register(app)
+    register_plugins(app)
+
+
+#: Where a distribution beside driftline adds commands (the lab's ``driftline bench``): an entry point
+#: ``name = "module:register"`` in this group, called with the CLI's app. The product imports none of them.
+PLUGIN_GROUP = "driftline.commands"
+#: The lab's distribution (the repository's benchmarks/ folder) and the command it adds.
+LAB_DISTRIBUTION, LAB_COMMAND = "driftline-lab", "bench"
+LAB_HINT = (
+    f"`driftline {LAB_COMMAND}` comes with the lab, which is not installed here: "
+    f"pip install -e benchmarks (in a checkout of driftline; ./run test installs it)"
+)
+
+
+def register_plugins(app: typer.Typer) -> None:
+    """Add the commands of the installed plugins (:data:`PLUGIN_GROUP`); without the lab, a ``bench`` that says so."""
+    found = {entry.name: entry for entry in entry_points(group=PLUGIN_GROUP)}
+    for entry in found.values():
+        entry.load()(app)
+    if LAB_COMMAND not in found:
+
+        @app.command(
+            LAB_COMMAND,
+            help="Benchmarks, fuzzing and soak: the lab (not installed here; says how to install it).",
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+            add_help_option=False,
+        )
+        def lab_missing() -> None:
+            _fail(LAB_HINT, 2)
 
 
 _register_services()
@@ -589,10 +617,6 @@ USER_ERRORS = (
     ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError, CheckpointError, KafkaUnreachable,
     ServicesUnreachable,
 )  # fmt: skip
-
-
-#: Top-level modules of the lab extra (pyproject.toml), which `driftline bench fuzz` imports; not in a runtime install.
-LAB_MODULES = frozenset({"hypothesis", "schemathesis"})
 
 
 def _fail(message: str, code: int) -> None:
@@ -617,10 +641,6 @@ def main() -> None:
         _fail("aborted", 1)  # end of input at a prompt; Ctrl-C arrives as exit code 130
     except USER_ERRORS as e:
         _fail(str(e), 2)
-    except ModuleNotFoundError as e:
-        if (e.name or "").partition(".")[0] not in LAB_MODULES:
-            raise
-        _fail(f"this command needs driftline's lab extra ({e.name} is missing): pip install 'driftline[lab]'", 2)
     else:
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -1,6 +1,6 @@
 """Fuzzing the collector over HTTP and MQTT: bad input gets a 4xx and a dead letter, valid events one outcome.
 
-The scenario (`driftline.bench.fuzz`): schemathesis's negative cases from the collector's
+The scenario (`driftline_lab.fuzz`): schemathesis's negative cases from the collector's
 /openapi.json and the contracts' own Hypothesis strategies, interleaved with valid events, against
 the real broker, a real Mosquitto and the trainer. `driftline bench fuzz` runs it with 10,000 payloads.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from driftline.bench.fuzz import Plan, run
+from driftline_lab.fuzz import Plan, run
 
 
 def test_malformed_payloads_are_refused_and_dead_lettered_and_valid_events_learned_once(

@@ -1,6 +1,6 @@
 """Kafka faults under load, against real brokers: every service waits them out and loses nothing.
 
-The scenario (`driftline.bench.faults`) runs the trainer and the monitor as real processes and
+The scenario (`driftline_lab.faults`) runs the trainer and the monitor as real processes and
 devices posting through the collector's HTTP API the whole time; `driftline bench faults` reports
 the same runs at full length.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from driftline.bench.faults import SERVICES, FaultRun, run
+from driftline_lab.faults import SERVICES, FaultRun, run
 
 
 def assert_nothing_lost(result: FaultRun) -> None:

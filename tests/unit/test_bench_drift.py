@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from driftline.bench.drift import CHANGES, Plan, policies, run, sweep, variants
-from driftline.bench.drift_streams import Alarmer, Case, DetectorSpec, Policy, Reset, events, rose, rose_before
+from driftline_lab.drift import CHANGES, Plan, policies, run, sweep, variants
+from driftline_lab.drift_streams import Alarmer, Case, DetectorSpec, Policy, Reset, events, rose, rose_before
 
 
 @pytest.fixture(scope="module")

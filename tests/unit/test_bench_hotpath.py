@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from driftline.bench.hotpath import Parts, Plan, render, run_case
+from driftline_lab.hotpath import Parts, Plan, render, run_case
 
 
 def test_every_part_is_timed_and_the_whole_handler_answers_each_event(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from driftline.bench.labels import Plan, budget_curve, estimate_error, run
+from driftline_lab.labels import Plan, budget_curve, estimate_error, run
 
 
 @pytest.fixture(scope="module")

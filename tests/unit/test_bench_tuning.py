@@ -10,10 +10,10 @@ import pytest
 from river import datasets, evaluate, metrics
 from typer.testing import CliRunner
 
-from driftline.bench.tuning import BANDIT, CASES, HALVING
 from driftline.cli import app
 from driftline.config import TuningSpec
 from driftline.tuning import candidates
+from driftline_lab.tuning import BANDIT, CASES, HALVING
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,28 @@
-"""pyproject.toml declares each dependency where it is used (runtime, lab, test), and constraints.txt pins them."""
+"""pyproject.toml and benchmarks/pyproject.toml declare each dependency where it is used (runtime, test, the lab),
+and constraints.txt pins them."""
 
 from __future__ import annotations
 
 import ast
 import sys
 import tomllib
-from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions, requires
 from pathlib import Path
 
 import pytest
-from cli_driver import driftline, one_line_error
+import typer
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from typer.testing import CliRunner
+
+from driftline import cli
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+#: The lab's distribution (benchmarks/): `driftline bench`, beside the product.
+LAB = tomllib.loads((REPO / "benchmarks" / "pyproject.toml").read_text())["project"]
 SERVICES = REPO / "services" / "driftline"
+LAB_PACKAGE = REPO / "benchmarks" / "driftline_lab"
 #: Modules imported directly that come with a declared dependency, as part of its API.
 PROVIDED = {"starlette": "fastapi", "pydantic_core": "pydantic"}
 #: Imported only by the Quix Streams peer of `driftline bench throughput`, which runs in a venv of its own.
@@ -23,9 +30,16 @@ OWN_VENV = {"quixstreams"}
 
 
 def declared(group: str | None = None) -> list[Requirement]:
-    """The requirements of the runtime (None) or of an extra, without the extras it includes (driftline[...])."""
-    listed = PROJECT["dependencies"] if group is None else PROJECT["optional-dependencies"][group]
+    """The requirements of the runtime (None), of an extra, or of the lab ("lab"), without driftline itself."""
+    if group == "lab":
+        listed = LAB["dependencies"]
+    else:
+        listed = PROJECT["dependencies"] if group is None else PROJECT["optional-dependencies"][group]
     return [r for r in map(Requirement, listed) if canonicalize_name(r.name) != "driftline"]
+
+
+#: Every group of requirements: the extras and the lab's.
+GROUPS = [*PROJECT["optional-dependencies"], "lab"]
 
 
 def pins() -> dict[str, str]:
@@ -35,7 +49,7 @@ def pins() -> dict[str, str]:
 
 def test_every_declared_dependency_is_pinned_within_its_bounds() -> None:
     pinned = pins()
-    for requirement in [*declared(), *(r for extra in PROJECT["optional-dependencies"] for r in declared(extra))]:
+    for requirement in [*declared(), *(r for group in GROUPS for r in declared(group))]:
         name = canonicalize_name(requirement.name)
         assert name in pinned, f"{name} is not pinned in constraints.txt: run ./run lock"
         assert requirement.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]}: {requirement}"
@@ -44,7 +58,7 @@ def test_every_declared_dependency_is_pinned_within_its_bounds() -> None:
 def test_the_pins_are_what_the_declared_dependencies_need_and_no_more() -> None:
     # The closure of the declared requirements over the installed packages' metadata (./run installs the pins).
     needed: set[tuple[str, frozenset[str]]] = set()
-    todo = [(r, frozenset(r.extras)) for extra in PROJECT["optional-dependencies"] for r in declared(extra)]
+    todo = [(r, frozenset(r.extras)) for group in GROUPS for r in declared(group)]
     todo += [(r, frozenset(r.extras)) for r in declared()]
     while todo:
         requirement, extras = todo.pop()
@@ -78,13 +92,13 @@ def test_the_services_import_only_their_declared_dependencies() -> None:
     runtime = {canonicalize_name(r.name) for r in declared()}
     lab = runtime | {canonicalize_name(r.name) for r in declared("lab")}
     wrong = []
-    for path in sorted(SERVICES.rglob("*.py")):
-        in_lab = path.is_relative_to(SERVICES / "bench")
-        for module in _imports(path) - OWN_VENV:
+    for path in [*sorted(SERVICES.rglob("*.py")), *sorted(LAB_PACKAGE.rglob("*.py"))]:
+        in_lab = path.is_relative_to(LAB_PACKAGE)
+        for module in _imports(path) - OWN_VENV - {"driftline_lab"}:
             names = {canonicalize_name(d) for d in distributions.get(PROVIDED.get(module, module), [module])}
             if not names & (lab if in_lab else runtime):
                 wrong.append(f"{path.relative_to(REPO)} imports {module} ({', '.join(sorted(names))})")
-    assert wrong == [], "declare them in pyproject.toml (the lab's in its extra):\n" + "\n".join(wrong)
+    assert wrong == [], "declare them in pyproject.toml (the lab's in benchmarks/pyproject.toml):\n" + "\n".join(wrong)
 
 
 def test_the_tests_own_dependencies_are_not_the_runtimes() -> None:
@@ -92,10 +106,18 @@ def test_the_tests_own_dependencies_are_not_the_runtimes() -> None:
     assert {"kafka-python", "crc32c", "hypothesis", "schemathesis", "pytest"}.isdisjoint(runtime)
 
 
-def test_bench_fuzz_without_the_lab_says_how_to_install_it(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    monkeypatch.setitem(sys.modules, "hypothesis", None)  # import hypothesis: ModuleNotFoundError
-    monkeypatch.delitem(sys.modules, "driftline.bench.fuzz", raising=False)
-    line = one_line_error(*driftline(monkeypatch, capsys, "bench", "fuzz", "--quick", "--out", str(tmp_path)))
-    assert line == "this command needs driftline's lab extra (hypothesis is missing): pip install 'driftline[lab]'"
+def test_without_the_lab_driftline_bench_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A CLI built as an install without the lab builds it: no plugin found.
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    app = typer.Typer()
+    app.command("version")(lambda: None)
+    cli.register_plugins(app)
+    result = CliRunner().invoke(app, ["bench", "throughput", "--quick"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: {cli.LAB_HINT}"]
+
+
+def test_the_lab_adds_driftline_bench_through_its_entry_point_only() -> None:
+    (entry,) = [e for e in entry_points(group=cli.PLUGIN_GROUP) if e.name == cli.LAB_COMMAND]
+    assert entry.value == LAB["entry-points"][cli.PLUGIN_GROUP][cli.LAB_COMMAND]
+    assert canonicalize_name(entry.dist.name) == cli.LAB_DISTRIBUTION

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from driftline.bench.fuzz import STREAMS, Factory, bad_item, valid_event
 from driftline.contracts import ContractError, LabelEvent, SensorEvent, parse
 from driftline.wire import WireEvent, WireLabel, decode_event, decode_label
+from driftline_lab.fuzz import STREAMS, Factory, bad_item, valid_event
 
 EVENT_FIELDS = ("event_id", "device_id", "stream", "ts", "features", "label", "units", "metadata")
 BAD_KINDS = [

@@ -42,8 +42,6 @@ from pathlib import Path
 import httpx
 
 from driftline import assets
-from driftline.bench.scaling import wait_for_group
-from driftline.bench.throughput import process_cpu, process_rss_mb
 from driftline.collector.client import CollectorError
 from driftline.collector.simulator.generator import Emission, SimOptions, Simulation
 from driftline.collector.simulator.run import http_sink, interleave, paced
@@ -55,6 +53,8 @@ from driftline.kafkaio.lags import GroupLags
 from driftline.kafkaio.topics import ensure_topics
 from driftline.processes import ManagedProcess, free_port, http_ok, tail, wait_until
 from driftline.stack import device_tokens
+from driftline_lab.scaling import wait_for_group
+from driftline_lab.throughput import process_cpu, process_rss_mb
 
 CONFIG = assets.path("driftline.toml")  # the starter config, as shipped
 SERVICES = ("collector", "trainer", "monitor", "archiver")

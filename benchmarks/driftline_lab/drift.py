@@ -1,6 +1,6 @@
 """The whole of `driftline bench drift`: concept-drift detection and recovery on the errors of learning
 models, and data-drift detection on an annotated real series, scored and reported in drift.json,
-drift.md and drift.png. Pure in-process River; :mod:`driftline.bench.drift_streams` runs the streams.
+drift.md and drift.png. Pure in-process River; :mod:`driftline_lab.drift_streams` runs the streams.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driftline.bench.drift_streams import (
+from driftline_lab.drift_streams import (
     GENERATORS,
     KINDS,
     MODELS,

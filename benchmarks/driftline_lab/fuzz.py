@@ -957,7 +957,7 @@ def report(result: FuzzRun, command: str, out: Path) -> Path:
         f"`{command}` on {platform.node() or 'this machine'} ({os.cpu_count()} cores, Python "
         f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}, seed {r.plan.seed}. One local Kafka broker, "
         "a real Mosquitto, the collector's HTTP ingest and MQTT bridge and the trainer in one process "
-        "(`driftline.bench.fuzz`). Malformed payloads: schemathesis's negative cases from the collector's "
+        "(`driftline_lab.fuzz`). Malformed payloads: schemathesis's negative cases from the collector's "
         "/openapi.json, and Hypothesis strategies from the contracts (labels that do not fit the task, times "
         "ahead of the clock, another device's or stream's items, nesting, sizes, NaN, bad UTF-8, Content-Type, "
         "batch limits), sent alone, in batches mixed with valid events, as whole bodies and as MQTT messages.",

@@ -8,7 +8,7 @@ keys), contenders alternate round by round:
   the events topic to committed outcomes, with and without transactions and checkpoints;
 - ``quix defaults`` (at least once, a commit every 5 s: Quix's own defaults, as a user runs it) and
   ``quix exactly-once`` (``processing_guarantee="exactly-once"``, else its defaults):
-  :mod:`driftline.bench.peer_quix` in a venv of its own (installed on first use).
+  :mod:`driftline_lab.peer_quix` in a venv of its own (installed on first use).
 
 Each contender process first answers a warm-up event (start-up, imports and the group join stay
 out of the figures). The events are then produced to its topic in one transaction, and the window

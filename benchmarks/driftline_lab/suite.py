@@ -16,10 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driftline.bench.keys import ManyKeys, many_keys
-from driftline.bench.latency import Latency, paced
-from driftline.bench.scaling import scale_out
-from driftline.bench.throughput import (
+from driftline.kafkaio.broker import LocalBroker
+from driftline_lab.keys import ManyKeys, many_keys
+from driftline_lab.latency import Latency, paced
+from driftline_lab.scaling import scale_out
+from driftline_lab.throughput import (
     CONTENDERS,
     PAIRINGS,
     PEER_GUARANTEE,
@@ -29,9 +30,8 @@ from driftline.bench.throughput import (
     peer_python,
     run_case,
 )
-from driftline.kafkaio.broker import LocalBroker
 
-INGEST = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_ingest.py"
+INGEST = Path(__file__).resolve().parents[1] / "bench_ingest.py"  # beside this package, in the lab's folder
 DRIFTLINE = "driftline exactly-once"
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from driftline.bench.throughput import WARM_UP, Bench, Outputs, Process, phishing_events, warm_up_event
 from driftline.kafkaio.clients import deliver, make_producer
+from driftline_lab.throughput import WARM_UP, Bench, Outputs, Process, phishing_events, warm_up_event
 
 
 @dataclass

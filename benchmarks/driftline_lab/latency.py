@@ -31,10 +31,10 @@ from pathlib import Path
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 from river import datasets
 
-from driftline.bench.throughput import WARM_UP, Bench, Measure, Outputs, Process, Setup, phishing_events
 from driftline.contracts import SensorEvent
 from driftline.kafkaio.clients import make_producer
 from driftline.kafkaio.topics import admin_client
+from driftline_lab.throughput import WARM_UP, Bench, Measure, Outputs, Process, Setup, phishing_events
 
 GUARANTEES = ("exactly-once", "at-least-once")
 

@@ -36,8 +36,8 @@ def throughput(
     """Bare River, the trainer end to end (exactly-once on and off) and a Quix Streams + River peer,
     on the same events and broker; events/s and per CPU-second, ratios, identical predictions.
     Then latency at half load, 1-3 trainer instances, 10,000 model keys, and collector ingest."""
-    from driftline.bench.suite import Plan, run
     from driftline.modelspec import ModelSpecError, check_model_expression
+    from driftline_lab.suite import Plan, run
 
     for spec in preset or []:
         try:
@@ -74,7 +74,7 @@ def latency(
 ) -> None:
     """The trainer at each commit interval, exactly-once and at-least-once: its maximum events/s, and its
     latency (p50/p99/max, event sent to outcome read back and to its append on the broker) at one paced rate."""
-    from driftline.bench.latency import GUARANTEES, Plan, run
+    from driftline_lab.latency import GUARANTEES, Plan, run
 
     unknown = set(guarantee or []) - set(GUARANTEES)
     if unknown:
@@ -99,8 +99,8 @@ def hotpath(
 ) -> None:
     """The trainer's per-event work part by part (decode, dedupe, cleaning, models, judges, metrics, outcome,
     produce) beside the whole record and bare River, CPU µs per event. In process, no Kafka."""
-    from driftline.bench.hotpath import Plan, run
     from driftline.modelspec import ModelSpecError, check_model_expression
+    from driftline_lab.hotpath import Plan, run
 
     try:
         check_model_expression(preset)
@@ -125,7 +125,7 @@ def drift(
     """Concept-drift detection and recovery on the errors of learning models (River synth streams, abrupt and
     gradual changes, stationary controls), a warm-up / debounce sweep, and data drift on River's annotated
     Occupancy series. In process, no Kafka."""
-    from driftline.bench.drift import Plan, run
+    from driftline_lab.drift import Plan, run
 
     plan = Plan.quick() if quick else Plan()
     if seeds is not None:
@@ -151,7 +151,7 @@ def soak(
     """The collector, trainer, monitor and archiver as processes, the simulated fleet posting over HTTP at half
     the trainer's measured capacity for minutes; every service's RSS and CPU sampled, the trend judged (flat
     within 10%), and whether they kept up, accounted for every event and stayed alive."""
-    from driftline.bench.soak import Plan, run
+    from driftline_lab.soak import Plan, run
 
     plan = Plan.quick() if quick else Plan(minutes=minutes)
     plan.rate = rate
@@ -169,7 +169,7 @@ def faults(
     the lake, loop restarts, time to the first outcome after the fault."""
     import tempfile
 
-    from driftline.bench.faults import suite
+    from driftline_lab.faults import suite
 
     with tempfile.TemporaryDirectory(prefix="driftline-faults-") as folder:
         _report_with_progress("faults", lambda say, progress: suite(Path(folder), out, _command(), say, progress))
@@ -187,7 +187,7 @@ def fuzz(
     """Malformed payloads (schemathesis from /openapi.json, and the contracts' Hypothesis strategies) over HTTP
     and MQTT, interleaved with valid events, against the collector, its MQTT bridge and the trainer on a local
     broker: 4xx and a dead letter per bad item, no 5xx, everyone up, one outcome per valid event."""
-    from driftline.bench.fuzz import Plan, bench
+    from driftline_lab.fuzz import Plan, bench
 
     plan = Plan.quick() if quick else Plan(payloads=payloads)
     plan.seed = seed
@@ -208,7 +208,7 @@ def labels(
     """Accuracy against the label budget, labels asked for by the trainer's rule (uncertainty) or at random, on
     River's Phishing and Bananas and generated streams with a concept change; and the error of the monitor's
     confidence estimate of accuracy against the realised accuracy, with and without drift. In process, no Kafka."""
-    from driftline.bench.labels import Plan, run
+    from driftline_lab.labels import Plan, run
 
     plan = Plan.quick() if quick else Plan()
     if seeds is not None:
@@ -234,7 +234,7 @@ def tuning(
     """A tuned stream (River's bandit and successive-halving selectors over a grid around its model) against
     each fixed candidate of the grid, prequentially on River datasets and the simulator's streams: the tuned
     score beside the best and worst fixed candidate, and the time per event. In process, no Kafka."""
-    from driftline.bench.tuning import Plan, run
+    from driftline_lab.tuning import Plan, run
 
     plan = Plan.quick() if quick else Plan(rows=rows, simulated=simulated)
     _report_with_progress("streams", lambda say, progress: run(plan, out, _command(), say, progress))
@@ -252,7 +252,7 @@ def monitor(
     """The monitor's CPU per outcome against the trainer's per event, on the same Phishing stream, in one
     process (no Kafka): outcomes per CPU-second over events per CPU-second (target 3x), and the monitor's
     parts (decode, dedupe, scores, observe)."""
-    from driftline.bench.monitor import Plan, run
+    from driftline_lab.monitor import Plan, run
 
     plan = Plan.quick() if quick else Plan(events, rounds)
     _report_with_progress("rounds", lambda say, progress: run(plan, out, _command(), say, progress))

@@ -18,7 +18,7 @@ estimating:
   from the change on).
 
 Streams: River's Phishing and Bananas (real, in River's package), and River's SEA, Agrawal and
-Hyperplane generators, stationary or with an abrupt change halfway (:mod:`driftline.bench.drift_streams`).
+Hyperplane generators, stationary or with an abrupt change halfway (:mod:`driftline_lab.drift_streams`).
 Writes labels.json, labels.md, labels.png (accuracy against budget) and labels-estimate.png.
 """
 
@@ -40,12 +40,12 @@ from typing import Any
 
 from river import datasets
 
-from driftline.bench.drift_streams import Case, events
 from driftline.labels import confidence_of
 from driftline.modelspec import build_model
 from driftline.monitor.estimate import ConfidenceAccuracy
 from driftline.trainer.label_requests import BudgetedUncertainty
 from driftline.trainer.slot import ModelInput
+from driftline_lab.drift_streams import Case, events
 
 REAL = {"Phishing": datasets.Phishing, "Bananas": datasets.Bananas}
 CHOOSERS = ("uncertainty", "random")
@@ -259,7 +259,7 @@ def report(plan: Plan, s: dict[str, Any], command: str, out: Path) -> Path:
         "# Label requests and the accuracy estimate",
         "",
         f"`{command}` ({s['seconds']:.0f} s; {s['machine']}). In process, no Kafka: "
-        "`services/driftline/bench/labels.py` says what is measured and how.",
+        "`benchmarks/driftline_lab/labels.py` says what is measured and how.",
         "",
         "## Accuracy against the label budget",
         "",

@@ -6,9 +6,9 @@ import time
 
 from confluent_kafka import ConsumerGroupState, KafkaException
 
-from driftline.bench.throughput import Bench, Measure, Outputs, Process, Setup, phishing_events, warm_up_event
 from driftline.kafkaio.clients import make_producer
 from driftline.kafkaio.topics import admin_client
+from driftline_lab.throughput import Bench, Measure, Outputs, Process, Setup, phishing_events, warm_up_event
 
 #: Partitions of the benchmark's events topic (Bench.topics).
 PARTITIONS = 6

@@ -33,7 +33,6 @@ import httpx
 from confluent_kafka.admin import AdminClient
 from river import datasets
 
-from driftline.bench.throughput import Process
 from driftline.collector.app import create_app
 from driftline.collector.archiver import Archiver
 from driftline.collector.auth import hash_token
@@ -49,6 +48,7 @@ from driftline.kafkaio.cluster import LocalCluster
 from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.topics import ensure_topics
 from driftline.processes import free_port, wait_until
+from driftline_lab.throughput import Process
 
 Fault = Literal["outage", "node_loss"]
 DEVICES = ("d1", "d2", "d3")
