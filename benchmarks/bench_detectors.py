@@ -30,7 +30,7 @@ from pathlib import Path
 
 from river.datasets import synth
 
-from driftline.detectors import BINARY_DETECTORS, DETECTORS, DebouncedDetector, make_detector
+from driftline.rules.detectors import BINARY_DETECTORS, DETECTORS, DebouncedDetector, make_detector
 
 RESULTS = Path(__file__).resolve().parent / "results" / "detectors.md"
 HORIZON = 5000  # a change not detected within this many events counts as missed

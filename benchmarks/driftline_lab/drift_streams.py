@@ -24,9 +24,9 @@ from river.datasets import synth
 from river.datasets.base import SyntheticDataset
 from river.drift.datasets import Occupancy
 
-from driftline.detectors import BINARY_DETECTORS, DebouncedDetector, make_detector
+from driftline.learning.slot import ModelInput
 from driftline.modelspec import build_model
-from driftline.trainer.slot import ModelInput
+from driftline.rules.detectors import BINARY_DETECTORS, DebouncedDetector, make_detector
 
 GENERATORS = ("SEA", "Agrawal", "STAGGER", "Hyperplane", "RandomRBFDrift", "Mixed")
 #: Change kinds and their widths in events (None: a stationary control).

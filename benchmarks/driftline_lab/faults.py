@@ -36,7 +36,6 @@ from river import datasets
 from driftline.collector.app import create_app
 from driftline.collector.archiver import Archiver
 from driftline.collector.auth import hash_token
-from driftline.collector.lake import read_lake
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
 from driftline.config import Settings, settings_from_dict
@@ -47,6 +46,7 @@ from driftline.kafkaio.clients import read_topic
 from driftline.kafkaio.cluster import LocalCluster
 from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.topics import ensure_topics
+from driftline.lake import read_lake
 from driftline.processes import free_port, wait_until
 from driftline_lab.throughput import Process
 

@@ -167,8 +167,8 @@ class Parts:
         return work
 
     def dedupe(self) -> Callable[[], None]:
-        from driftline.dedupe import RecentIds
-        from driftline.trainer.pending import event_ident
+        from driftline.learning.pending import event_ident
+        from driftline.rules.dedupe import RecentIds
 
         stream = self.settings.streams["bench"]
         events, keyed = self.events, self.keys > 1
@@ -185,7 +185,7 @@ class Parts:
         return work
 
     def cleaning(self) -> Callable[[], None]:
-        from driftline.trainer.cleaning import Cleaner
+        from driftline.learning.cleaning import Cleaner
 
         stream = self.settings.streams["bench"]
         events, keyed = self.events, self.keys > 1
@@ -202,13 +202,13 @@ class Parts:
         return work
 
     def _cleaned(self) -> list[dict[str, Any]]:
-        from driftline.trainer.cleaning import Cleaner
+        from driftline.learning.cleaning import Cleaner
 
         cleaner = Cleaner(self.settings.streams["bench"])
         return [cleaner.clean(e.features, e.units, e.ts, device=e.device_id).features for e in self.events]
 
     def encoding(self) -> Callable[[], None]:
-        from driftline.trainer.slot import ModelInput
+        from driftline.learning.slot import ModelInput
 
         cleaned = self._cleaned()
         inputs = ModelInput()
@@ -220,7 +220,7 @@ class Parts:
         return work
 
     def models(self) -> Callable[[], None]:
-        from driftline.trainer.slot import ModelInput, ModelSlot
+        from driftline.learning.slot import ModelInput, ModelSlot
 
         stream = self.settings.streams["bench"]
         inputs = ModelInput()
@@ -240,7 +240,7 @@ class Parts:
         return work
 
     def concept(self) -> Callable[[], None]:
-        from driftline.concept import ConceptWatch
+        from driftline.rules.concept import ConceptWatch
 
         stream = self.settings.streams["bench"]
         keyed = self.keys > 1
@@ -260,7 +260,7 @@ class Parts:
         return work
 
     def data_drift(self) -> Callable[[], None]:
-        from driftline.datadrift import DataWatch
+        from driftline.rules.datadrift import DataWatch
 
         stream = self.settings.streams["bench"]
         keyed = self.keys > 1

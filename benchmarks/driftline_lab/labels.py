@@ -40,11 +40,11 @@ from typing import Any
 
 from river import datasets
 
-from driftline.labels import confidence_of
+from driftline.learning.slot import ModelInput
 from driftline.modelspec import build_model
 from driftline.monitor.estimate import ConfidenceAccuracy
+from driftline.rules.labels import confidence_of
 from driftline.trainer.label_requests import BudgetedUncertainty
-from driftline.trainer.slot import ModelInput
 from driftline_lab.drift_streams import Case, events
 
 REAL = {"Phishing": datasets.Phishing, "Bananas": datasets.Bananas}

@@ -28,10 +28,10 @@ from river import datasets
 
 from driftline.config import Settings, settings_from_dict
 from driftline.contracts import Outcome, SensorEvent, parse
-from driftline.dedupe import RecentIds
 from driftline.monitor.decode import decode_outcome
-from driftline.monitor.scores import Scores
 from driftline.monitor.state import MonitorState
+from driftline.rules.dedupe import RecentIds
+from driftline.rules.scores import Scores
 from driftline.trainer.core import TrainerCore
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
+import pickle
 import secrets
 import time
 import uuid
@@ -34,6 +36,28 @@ if TYPE_CHECKING:
     from driftline.config import Settings
 
 FORMAT = 1
+#: Modules whose classes earlier checkpoints and model files name, and where those classes live now
+#: (the shared rules and the models' side left the services for packages of their own).
+MOVED_MODULES = {
+    "driftline.monitor.scores": "driftline.rules.scores",
+    **{f"driftline.{name}": f"driftline.rules.{name}" for name in ("labels", "keys", "concept", "detectors")},
+    **{f"driftline.{name}": f"driftline.rules.{name}" for name in ("datadrift", "dedupe")},
+    **{f"driftline.trainer.{name}": f"driftline.learning.{name}" for name in ("cleaning", "units", "slot")},
+    **{f"driftline.trainer.{name}": f"driftline.learning.{name}" for name in ("pending", "holdout")},
+}
+
+
+class _StateUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(MOVED_MODULES.get(module, module), name)
+
+
+def load_state(data: bytes) -> Any:
+    """Unpickle saved state (a checkpoint's, a snapshot's, a model file's), already verified by the caller,
+    finding the classes of modules that moved since it was saved (:data:`MOVED_MODULES`)."""
+    return _StateUnpickler(io.BytesIO(data)).load()
+
+
 #: Kafka's default record limit is 1 MiB; chunks stay well below it with headers and batching.
 CHUNK_BYTES = 512 * 1024
 

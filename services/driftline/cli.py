@@ -24,7 +24,6 @@ from driftline.cli_options import (
 )
 from driftline.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
 from driftline.contracts import ContractError, ControlCommand
-from driftline.kafkaio.broker import BrokerError
 from driftline.kafkaio.clients import KafkaUnreachable
 from driftline.logs import setup_logging
 from driftline.modelspec import ModelSpecError
@@ -264,11 +263,11 @@ def smoke(
     bootstrap: BootstrapOption = None,
 ) -> None:
     """Produce events to Kafka and consume them back (starts a local broker if none is configured)."""
-    from driftline.runtime import kafka_for
+    from driftline.kafkaio.broker import kafka_or_local
     from driftline.smoke import round_trip
 
     settings = with_bootstrap(load_settings(config), bootstrap)
-    with kafka_for(settings, start_local=True) as bootstrap:
+    with kafka_or_local(settings) as bootstrap:
         report = round_trip(bootstrap, settings, count)
     typer.echo(report)
 
@@ -614,7 +613,7 @@ _register_services()
 
 
 USER_ERRORS = (
-    ConfigError, ContractError, ModelSpecError, BrokerError, ProcessError, CheckpointError, KafkaUnreachable,
+    ConfigError, ContractError, ModelSpecError, ProcessError, CheckpointError, KafkaUnreachable,
     ServicesUnreachable,
 )  # fmt: skip
 

@@ -682,7 +682,7 @@ def check_drift_spec(name: str, stream: StreamConfig) -> None:
     The trainer runs the detectors; the monitor checks the streams it is given the same way, so a
     config one refuses the other refuses too.
     """
-    from driftline.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError
+    from driftline.rules.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError
 
     spec = stream.drift
     if spec.data in BINARY_DETECTORS:

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
 
-from driftline.checkpoint import CheckpointError, Signer
+from driftline.checkpoint import CheckpointError, Signer, load_state
 from driftline.config import StreamConfig
 
 MAGIC = b"driftline-model"
@@ -162,7 +162,7 @@ def load(
     if misfit := fits(header):
         raise ModelFileError(f"{name}: {misfit}")
     try:
-        model = pickle.loads(payload)
+        model = load_state(payload)
     except Exception as e:  # signed, yet not loadable here (a class this installation lacks)
         raise ModelFileError(f"{name}: the model does not unpickle: {type(e).__name__}: {e}") from None
     if not callable(getattr(model, "learn_one", None)) or not callable(getattr(model, "predict_one", None)):

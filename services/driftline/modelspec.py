@@ -39,7 +39,7 @@ ALLOWED_MODULES = frozenset(
 )
 
 #: Named models for the common tasks, so a config can say ``model = "logistic"``. They see a category feature
-#: as the trainer's ModelInput hands it to them (driftline.trainer.slot): hoeffding and forest as text, which
+#: as the trainer's ModelInput hands it to them (driftline.learning.slot): hoeffding and forest as text, which
 #: they split on, the others one-hot over the values seen, so each learns from it.
 PRESETS: dict[str, str] = {
     "logistic": "preprocessing.StandardScaler | linear_model.LogisticRegression",

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from driftline.config import Settings
 from driftline.contracts import SensorEvent, parse
 from driftline.kafkaio.clients import deliver, make_producer, read_topic
-from driftline.keys import model_key
+from driftline.rules.keys import model_key
 
 
 def round_trip(bootstrap: str, settings: Settings, count: int, devices: int = 4, timeout: float = 60.0) -> str:

@@ -481,7 +481,8 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.simulator import SimOptions
         from driftline.collector.simulator.run import build_simulations, run_simulation
         from driftline.config import load_settings
-        from driftline.runtime import kafka_for, stop_on_signals
+        from driftline.kafkaio.broker import kafka_or_local
+        from driftline.runtime import stop_on_signals
         from driftline.status import Sources, live_view
 
         console = Console()
@@ -518,7 +519,7 @@ def register(app: typer.Typer) -> None:
             say(f"{earlier} earlier run(s) kept under {runs.root} (--keep N or --clean removes them)")
         # The run's own Kafka keeps its data (and the trainer's checkpoints) in the run's folder too.
         settings = settings.model_copy(update={"state_dir": state})
-        with runs.held(state), kafka_for(settings, start_local=True, port=ports.kafka) as bootstrap:
+        with runs.held(state), kafka_or_local(settings, port=ports.kafka) as bootstrap:
             console.print(f"Kafka on {bootstrap}; starting the services (logs in {state / 'logs'}) ...")
             with LocalStack(settings, bootstrap, state, ports, tokens | mine, config=config, access_log=access_log,
                             mqtt_devices=mine) as local:  # fmt: skip

@@ -32,7 +32,7 @@ from rich.text import Text
 
 from driftline.cli_options import TRAINER_TOKEN_ENV, ConfigOption
 from driftline.config import Settings
-from driftline.keys import stream_of
+from driftline.rules.keys import stream_of
 
 log = logging.getLogger(__name__)
 

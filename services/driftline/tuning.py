@@ -14,7 +14,7 @@ import ast
 import itertools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from river import bandit, metrics, model_selection
 from river.model_selection.base import ModelSelector
@@ -22,8 +22,22 @@ from river.model_selection.base import ModelSelector
 from driftline.contracts import Outcome
 from driftline.modelspec import ModelSpecError, build_model
 
-if TYPE_CHECKING:
-    from driftline.config import TuningSpec
+
+class TuningSpec(Protocol):
+    """What a search space says (``streams.S.tuning``, :class:`driftline.config.TuningSpec`, which is checked
+    with :func:`candidates`): a protocol here, so that the config imports this module and not the reverse."""
+
+    grid: dict[str, list[bool | int | float | str]]
+    selector: str
+    policy: str
+    epsilon: float
+    decay: float
+    delta: float
+    burn_in: int
+    seed: int
+    budget: int | None
+    eta: int
+
 
 #: Candidates one search space may hold: each learns (bandit burn-in, halving rungs) and is a metric series.
 MAX_CANDIDATES = 32

@@ -15,7 +15,7 @@ from kafka_helpers import make_consumer, make_producer, send
 from driftline.config import Settings
 from driftline.contracts import SensorEvent, parse
 from driftline.kafkaio.broker import LocalBroker
-from driftline.keys import model_key
+from driftline.rules.keys import model_key
 from driftline.smoke import round_trip
 
 

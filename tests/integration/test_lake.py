@@ -12,11 +12,11 @@ from kafka import KafkaAdminClient
 from test_simulator_kafka import STREAMS
 
 from driftline.collector.archiver import Archiver
-from driftline.collector.lake import export, read_lake
 from driftline.collector.simulator import SimOptions
 from driftline.collector.simulator.run import run_simulation
 from driftline.config import Settings
 from driftline.contracts import SensorEvent, parse
+from driftline.lake import export, read_lake
 
 
 def test_lake_holds_every_event_sent_and_exports_by_time(make_settings, bootstrap: str, tmp_path: Path) -> None:

@@ -14,8 +14,8 @@ from kafka_helpers import TopicReader, make_consumer, make_producer, produce
 from river import datasets
 
 from driftline.contracts import ControlAck, ControlCommand, Outcome, SensorEvent
+from driftline.learning.holdout import is_holdout
 from driftline.modelspec import build_model
-from driftline.trainer.holdout import is_holdout
 from driftline.trainer.runner import TrainerRunner
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -23,8 +23,8 @@ from test_trainer_recovery import Processes
 
 from driftline.config import Settings
 from driftline.contracts import Outcome, SensorEvent
+from driftline.learning.slot import ModelInput
 from driftline.trainer.runner import TrainerRunner
-from driftline.trainer.slot import ModelInput
 from driftline.tuning import build_tuned, serving
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -15,9 +15,9 @@ from river import datasets, evaluate, metrics
 from driftline.backtest.core import Backtest, check_specs
 from driftline.backtest.rows import EmptyReplay, EventRow, LabelRow, ordered
 from driftline.cli import main
-from driftline.collector.lake import LABELS_DIR, Split, to_frame, to_label_frame, write_frame
 from driftline.config import StreamConfig
 from driftline.contracts import LabelEvent, SensorEvent
+from driftline.lake import LABELS_DIR, Split, to_frame, to_label_frame, write_frame
 from driftline.modelspec import ModelSpecError, build_model
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -13,10 +13,10 @@ from river import datasets
 
 from driftline.config import StreamConfig, settings_from_dict
 from driftline.contracts import ControlCommand
-from driftline.trainer import slot as slot_module
+from driftline.learning import slot as slot_module
+from driftline.learning.slot import Candidate, ModelSlot
 from driftline.trainer.core import TrainerCore
 from driftline.trainer.metrics import candidate_figures
-from driftline.trainer.slot import Candidate, ModelSlot
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ROWS = list(datasets.Phishing())

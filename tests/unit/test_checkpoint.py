@@ -6,6 +6,7 @@ snapshot must go on producing exactly what the original produces on the same fol
 
 from __future__ import annotations
 
+import pickle
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from river import datasets
 
 from driftline.checkpoint import Checkpoint, CheckpointError, Signer, signing_key
-from driftline.config import Settings, settings_from_dict
+from driftline.config import Settings, StreamConfig, settings_from_dict
 from driftline.contracts import ControlCommand, DriftEvent, LabelEvent, OutcomeRecord, SensorEvent
 from driftline.monitor.state import MonitorState
 from driftline.monitor.synthetic import outcomes
@@ -208,3 +209,22 @@ def test_each_unit_of_the_monitor_is_checkpointed_and_handed_over_on_its_own() -
         whole.observe(outcome)
     labelled = one.series[("rooms", "logistic")].labels + other.series[("rooms", "logistic")].labels
     assert labelled == whole.series[("rooms", "logistic")].labels
+
+
+def test_state_saved_before_the_shared_rules_and_the_models_side_moved_still_loads() -> None:
+    # A checkpoint names each object's class by module; these left driftline.dedupe and driftline.trainer.
+    from driftline.checkpoint import load_state
+    from driftline.learning.cleaning import Cleaner
+    from driftline.rules.dedupe import RecentIds
+
+    ids = RecentIds(10)
+    ids.seen("d1/e1")
+    cleaner = Cleaner(StreamConfig(task="binary", features={"x": {"missing": "mean"}}))
+    cleaner.clean({"x": 2.0})
+    saved = pickle.dumps((ids, cleaner), protocol=2)  # classes named in text: rewritable as they were
+    saved = saved.replace(b"driftline.rules.dedupe", b"driftline.dedupe")
+    saved = saved.replace(b"driftline.learning.cleaning", b"driftline.trainer.cleaning")
+    assert b"driftline.trainer.cleaning" in saved and b"driftline.rules" not in saved
+    restored_ids, restored_cleaner = load_state(saved)
+    assert restored_ids.seen("d1/e1") and not restored_ids.seen("d1/e2")
+    assert restored_cleaner.clean({"x": None}).features == {"x": 2.0}

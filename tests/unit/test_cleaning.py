@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from driftline.config import StreamConfig
-from driftline.trainer import cleaning
-from driftline.trainer.cleaning import Cleaner
-from driftline.trainer.units import UnitError, convert
+from driftline.learning import cleaning
+from driftline.learning.cleaning import Cleaner
+from driftline.learning.units import UnitError, convert
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _ABSENT = object()

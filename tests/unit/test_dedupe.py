@@ -8,7 +8,7 @@ from collections import deque
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftline.dedupe import RecentIds, digest
+from driftline.rules.dedupe import RecentIds, digest
 
 
 class Reference:

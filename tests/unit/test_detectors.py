@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from driftline.detectors import DETECTORS, DebouncedDetector, DetectorError, make_detector, warning_params
+from driftline.rules.detectors import DETECTORS, DebouncedDetector, DetectorError, make_detector, warning_params
 
 
 def errors(n: int, before: float, after: float, change_at: int, seed: int = 0) -> list[float]:

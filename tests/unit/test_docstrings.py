@@ -19,7 +19,7 @@ WITH_EXAMPLES = sorted(
 
 
 def test_there_are_examples_to_run() -> None:
-    assert "driftline.kafkaio.align" in WITH_EXAMPLES and "driftline.concept" in WITH_EXAMPLES
+    assert "driftline.kafkaio.align" in WITH_EXAMPLES and "driftline.rules.concept" in WITH_EXAMPLES
 
 
 @pytest.mark.parametrize("name", WITH_EXAMPLES)

@@ -1,7 +1,7 @@
 """The trainer's drift judges on the monitor's synthetic streams: what the monitor judged before it only counted.
 
 The monitor's state once ran these judges on every outcome; the trainer runs them now
-(:class:`~driftline.concept.ConceptWatch` per model key, :class:`~driftline.datadrift.DataWatch`
+(:class:`~driftline.rules.concept.ConceptWatch` per model key, :class:`~driftline.rules.datadrift.DataWatch`
 on its cleaned features) and the monitor counts the detections the outcomes carry. These are the
 monitor's former judging tests, fed the same streams, so what it promised still holds where it
 is done.
@@ -13,12 +13,12 @@ import random
 from collections.abc import Iterable
 from datetime import timedelta
 
-from driftline.concept import ConceptWatch
 from driftline.config import settings_from_dict
 from driftline.contracts import Outcome
-from driftline.datadrift import DataWatch
-from driftline.monitor.scores import outcome_error
 from driftline.monitor.synthetic import START, outcomes
+from driftline.rules.concept import ConceptWatch
+from driftline.rules.datadrift import DataWatch
+from driftline.rules.scores import outcome_error
 
 ROOMS = {"task": "binary", "features": {"temperature": {}, "humidity": {}}}
 

@@ -11,7 +11,7 @@ import pytest
 from driftline.collector.ingest import Accepted, Rejected, StreamRules, check_items
 from driftline.config import StreamConfig, settings_from_dict
 from driftline.contracts import LabelEvent, SensorEvent
-from driftline.trainer.cleaning import Cleaner
+from driftline.learning.cleaning import Cleaner
 from driftline.trainer.core import TrainerCore
 
 RECEIVED = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from river import datasets
 
 from driftline.config import settings_from_dict
 from driftline.contracts import LabelEvent, LabelRequest, SensorEvent, parse
-from driftline.labels import confidence_of
+from driftline.rules.labels import confidence_of
 from driftline.trainer.core import TrainerCore
 from driftline.trainer.label_requests import BudgetedUncertainty
 
@@ -166,7 +166,7 @@ def test_without_a_budget_nothing_is_asked(tmp_path: Path) -> None:
 
 
 def test_holdout_events_are_never_asked_about(tmp_path: Path) -> None:
-    from driftline.trainer.holdout import is_holdout
+    from driftline.learning.holdout import is_holdout
 
     core = core_for(tmp_path, label_budget=1.0, holdout_fraction=0.3)
     asked = set()

@@ -13,8 +13,8 @@ import pytest
 
 from driftline.config import ConfigError, StreamConfig, settings_from_dict
 from driftline.contracts import SensorEvent
-from driftline.labels import LabelError, Labels
 from driftline.monitor.state import MonitorState
+from driftline.rules.labels import LabelError, Labels
 from driftline.trainer.core import TrainerCore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

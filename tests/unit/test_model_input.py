@@ -14,10 +14,10 @@ from river import datasets
 from conftest import CATEGORY_FEATURES, CLASSIFICATION_PRESETS, category_rows
 from driftline.config import StreamConfig, TuningSpec, settings_from_dict
 from driftline.contracts import SensorEvent
+from driftline.learning import slot as slot_module
+from driftline.learning.slot import Candidate, ModelInput, ModelSlot, takes_text
 from driftline.modelspec import PRESETS, build_model
-from driftline.trainer import slot as slot_module
 from driftline.trainer.core import TrainerCore
-from driftline.trainer.slot import Candidate, ModelInput, ModelSlot, takes_text
 from driftline.tuning import build_tuned
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,8 +12,8 @@ import pytest
 from river import utils
 
 from driftline.config import settings_from_dict
-from driftline.labels import Labels
-from driftline.monitor.scores import METRICS, PROBA_METRICS, Scores
+from driftline.rules.labels import Labels
+from driftline.rules.scores import METRICS, PROBA_METRICS, Scores
 
 TOLERANCE = 1e-9
 
@@ -71,7 +71,7 @@ class RiverScores:
         self.updated: set[str] = set()
 
     def update(self, label: Any, prediction: Any, proba: dict[str, float] | None) -> None:
-        from driftline.monitor.scores import normalised, positive_proba
+        from driftline.rules.scores import normalised, positive_proba
 
         s = self.scores
         y, p = normalised(s.task, s.classes, label, prediction)

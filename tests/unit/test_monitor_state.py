@@ -8,10 +8,10 @@ import pytest
 
 from driftline.config import ConfigError, settings_from_dict
 from driftline.contracts import DriftEvent, Outcome
-from driftline.dedupe import RecentIds
-from driftline.monitor.scores import ScoreError, Scores
 from driftline.monitor.state import MAX_CLASSES, MonitorState
 from driftline.monitor.synthetic import START, outcomes
+from driftline.rules.dedupe import RecentIds
+from driftline.rules.scores import ScoreError, Scores
 
 ROOMS = {"task": "binary", "features": {"temperature": {}, "humidity": {}}}
 

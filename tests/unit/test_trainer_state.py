@@ -10,10 +10,10 @@ from river import datasets
 
 from driftline.checkpoint import CheckpointError, Signer
 from driftline.config import StreamConfig
-from driftline.dedupe import RecentIds
-from driftline.trainer.holdout import is_holdout
-from driftline.trainer.pending import Pending, PendingLabels
-from driftline.trainer.slot import ModelSlot
+from driftline.learning.holdout import is_holdout
+from driftline.learning.pending import Pending, PendingLabels
+from driftline.learning.slot import ModelSlot
+from driftline.rules.dedupe import RecentIds
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SIGNER = Signer(b"a test key of 16+ bytes")

@@ -12,8 +12,8 @@ import pytest
 from river import datasets
 
 from driftline.config import ConfigError, StreamConfig, TuningSpec, settings_from_dict
+from driftline.learning.slot import ModelSlot
 from driftline.trainer.metrics import TrainerMetrics
-from driftline.trainer.slot import ModelSlot
 from driftline.tuning import build_tuned, candidates, scores, serving
 
 PHISHING = list(datasets.Phishing())

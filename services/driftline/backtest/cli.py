@@ -60,8 +60,8 @@ def register(app: typer.Typer) -> None:
         from driftline.backtest.core import Backtest, check_specs
         from driftline.backtest.report import plot, summary, table
         from driftline.backtest.rows import EmptyReplay, ordered
-        from driftline.collector.lake import Split, read_labels, read_lake
         from driftline.config import ConfigError, load_settings
+        from driftline.lake import Split, read_labels, read_lake
         from driftline.modelspec import ModelSpecError
 
         settings = load_settings(config)

@@ -1,11 +1,11 @@
 """The backtest itself, pure: ordered rows of one stream in, per model spec metrics and timings out.
 
-Each event is cleaned by its model key's :class:`~driftline.trainer.cleaning.Cleaner` (as the
+Each event is cleaned by its model key's :class:`~driftline.learning.cleaning.Cleaner` (as the
 trainer cleans it), then every spec's model predicts it and, when its label is inline, learns it
 at once (prequential: predict, then learn). A late label is learned when the replay reaches it,
-joining the prediction that waits for it in a :class:`~driftline.trainer.pending.PendingLabels`
+joining the prediction that waits for it in a :class:`~driftline.learning.pending.PendingLabels`
 with the stream's TTL and capacity, as in the trainer. Scores are the monitor's
-(:class:`~driftline.monitor.scores.Scores`).
+(:class:`~driftline.rules.scores.Scores`).
 
 Holdout by time: when the first event past the train part comes, every model key's cleaner and
 models are copied and frozen; the copies predict the validation and test events, learning
@@ -30,14 +30,14 @@ from typing import Any
 
 from driftline.backtest.rows import EventRow, LabelRow, Part
 from driftline.config import StreamConfig
-from driftline.keys import model_key
-from driftline.labels import LabelError, Labels
+from driftline.learning.cleaning import Cleaner
+from driftline.learning.pending import Pending, PendingLabels
+from driftline.learning.prequential import predict_then_learn
+from driftline.learning.slot import ModelSlot
 from driftline.modelspec import ModelSpecError, build_model
-from driftline.monitor.scores import ScoreError, Scores
-from driftline.trainer.cleaning import Cleaner
-from driftline.trainer.core import proba_text
-from driftline.trainer.pending import Pending, PendingLabels
-from driftline.trainer.slot import ModelSlot
+from driftline.rules.keys import model_key
+from driftline.rules.labels import LabelError, Labels, proba_text
+from driftline.rules.scores import ScoreError, Scores
 
 #: Rows between two progress callbacks.
 PROGRESS_EVERY = 1000
@@ -117,16 +117,13 @@ def check_specs(specs: list[str]) -> None:
 class Backtest:
     """Replays one stream's rows through fresh models of each spec; :meth:`run` once per instance."""
 
-    def __init__(
-        self, stream_name: str, stream: StreamConfig, specs: list[str], clock: Callable[[], int] = time.perf_counter_ns
-    ) -> None:
+    def __init__(self, stream_name: str, stream: StreamConfig, specs: list[str]) -> None:
         check_specs(specs)
         self.name = stream_name
         # One spec per slot, without challengers: each spec is scored on its own.
         self.configs = {spec: stream.model_copy(update={"model": spec, "challengers": []}) for spec in specs}
         self.stream = stream
         self.labels = Labels.of(stream_name, stream)
-        self.clock = clock
         self.keys: dict[str, _KeyState] = {}
         self.frozen = False
         self.counts: Counter[str] = Counter()
@@ -192,16 +189,15 @@ class Backtest:
         for spec, slot in state.slots.items():
             result = self.results[spec]
             encoded = slot.inputs.encode(cleaned.features)  # each slot keeps the text values it has seen
-            began = self.clock()
-            prediction, proba, _ = slot.predict(cleaned.features, encoded)
-            result.timing.predict_ns += self.clock() - began
+            # The trainer's step: predict, then learn when the label is known.
+            step = predict_then_learn(slot, cleaned.features, encoded, y, learn=known)
+            result.timing.predict_ns += round(step.predict_s * 1e9)
             result.timing.predicted += 1
-            live[spec] = (self.labels.from_model(prediction), proba_text(self.labels.proba_from_model(proba)))
-            if known:
+            live[spec] = (self.labels.from_model(step.prediction), proba_text(self.labels.proba_from_model(step.proba)))
+            if step.learn_s is not None:
+                # Scored on the prediction made before learning, as the monitor scores the trainer's outcome.
                 self._score(result, "prequential", row.label, *live[spec], row.ts, slot.key)
-                began = self.clock()
-                slot.learn(cleaned.features, y, {}, encoded)
-                result.timing.learn_ns += self.clock() - began
+                result.timing.learn_ns += round(step.learn_s * 1e9)
                 result.timing.learned += 1
         frozen = self._frozen_predictions(state, row) if row.part != "train" else None
         if known:
@@ -239,9 +235,9 @@ class Backtest:
         for spec, (prediction, proba) in waiting.predictions["live"].items():
             result = self.results[spec]
             self._score(result, "prequential", row.label, prediction, proba, waiting.event_ts, state.slots[spec].key)
-            began = self.clock()
+            began = time.perf_counter_ns()
             state.slots[spec].learn(waiting.features, y, {})
-            result.timing.learn_ns += self.clock() - began
+            result.timing.learn_ns += time.perf_counter_ns() - began
             result.timing.learned += 1
         part: Part = waiting.predictions["part"]
         for spec, answer in (waiting.predictions["frozen"] or {}).items():

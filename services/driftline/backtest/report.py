@@ -13,7 +13,7 @@ from driftline.backtest.core import BacktestResult, SpecResult
 from driftline.backtest.rows import Replay
 from driftline.contracts import DriftEvent, Outcome
 from driftline.drift_plot import plot_run
-from driftline.monitor.scores import METRICS
+from driftline.rules.scores import METRICS
 
 SCORED_PARTS = ("prequential", "validation", "test")
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from driftline.collector.lake import Split
+from driftline.lake import Split
 
 Part = Literal["train", "validation", "test"]
 PARTS: tuple[Part, ...] = ("train", "validation", "test")

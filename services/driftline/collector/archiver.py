@@ -3,7 +3,7 @@
 It runs the one consumer loop of driftline (:class:`~driftline.kafkaio.loop.StreamLoop`) without
 state or outputs: records are buffered, and every commit first writes the buffer to Parquet files,
 so offsets are committed only after their events (and late labels) are in the lake. A crash re-archives rather than
-loses; :func:`~driftline.collector.lake.export` drops the resulting duplicates.
+loses; :func:`~driftline.lake.export` drops the resulting duplicates.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 
 from confluent_kafka import Message
 
-from driftline.collector.lake import LABELS_DIR, Record, to_frame, to_label_frame, write_frame
 from driftline.config import Settings
 from driftline.kafkaio.clients import secured
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
+from driftline.lake import LABELS_DIR, Record, to_frame, to_label_frame, write_frame
 
 log = logging.getLogger(__name__)
 

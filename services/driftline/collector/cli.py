@@ -261,8 +261,8 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[Format, typer.Option("--format", help="The files to write.")] = Format.parquet,
     ) -> None:
         """Write train/validation/test files of a stream from the lake, split by event time."""
-        from driftline.collector.lake import Split, export
         from driftline.config import ConfigError, load_settings
+        from driftline.lake import Split, export
 
         try:
             fractions = Split.parse(split)

@@ -29,8 +29,8 @@ from driftline.contracts import (
     parse,
     utc_now,
 )
-from driftline.keys import Scope, model_key
-from driftline.labels import LabelError, Labels
+from driftline.rules.keys import Scope, model_key
+from driftline.rules.labels import LabelError, Labels
 
 #: The contracts the collector ingests, by the route segment that carries them.
 INGESTED: dict[str, type[SensorEvent] | type[LabelEvent]] = {"events": SensorEvent, "labels": LabelEvent}

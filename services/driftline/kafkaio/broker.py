@@ -15,6 +15,8 @@ import secrets
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from driftline.processes import ManagedProcess, ProcessError, free_port, port_open
 
 if TYPE_CHECKING:  # confluent-kafka is imported only when a client is made
+    from driftline.config import Settings
     from driftline.kafkaio.clients import Cluster
 
 log = logging.getLogger(__name__)
@@ -31,8 +34,9 @@ POM = Path(str(resources.files("driftline.kafkaio") / "pom.xml"))
 LOG4J_CONFIG = Path(str(resources.files("driftline.kafkaio") / "log4j2.properties"))
 
 
-class BrokerError(RuntimeError):
-    """The local broker could not be fetched, formatted or started."""
+class BrokerError(ProcessError):
+    """The local broker could not be fetched, formatted or started (a :class:`ProcessError`: the CLI reports
+    it without importing this launcher)."""
 
 
 def cache_dir() -> Path:
@@ -364,3 +368,27 @@ class LocalBroker:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def kafka_or_local(settings: Settings, fresh: bool = True, port: int | None = None) -> Iterator[str]:
+    """The configured cluster (as :func:`driftline.runtime.kafka_for`), or else a local broker started here.
+
+    For the stack and the smoke run only: the local broker keeps its data under ``state_dir/kafka``
+    (wiped first when ``fresh``), listens on ``port`` (default: any free port), gets driftline's topics
+    and stops on exit.
+    """
+    from driftline.kafkaio.topics import ensure_topics
+    from driftline.runtime import kafka_for
+
+    if settings.kafka.bootstrap_servers:
+        with kafka_for(settings) as servers:
+            yield servers
+        return
+    data_dir = settings.state_dir / "kafka"
+    if fresh:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    with LocalBroker(data_dir=data_dir, **({"port": port} if port else {})) as broker:
+        log.info("no kafka.bootstrap_servers configured: started a local broker on %s", broker.bootstrap_servers)
+        ensure_topics(broker.bootstrap_servers, settings.topics)
+        yield broker.bootstrap_servers

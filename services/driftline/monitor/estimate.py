@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from driftline.labels import confidence_of
+from driftline.rules.labels import confidence_of
 
 
 class ConfidenceAccuracy:

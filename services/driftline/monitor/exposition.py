@@ -23,9 +23,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from driftline.monitor.scores import METRICS
 from driftline.monitor.series import Series
 from driftline.monitor.state import MonitorState, UnitState, partition_of
+from driftline.rules.scores import METRICS
 
 #: Help text of each score gauge; the name is ``driftline_<metric>``.
 SCORE_HELP = {

@@ -3,7 +3,7 @@
 A :class:`Series` belongs to one unit of the monitor's state (an outcomes partition) and changes
 with every outcome of its stream and model there. Series of several units pool
 (:meth:`Series.pooled`) into the figures of the partitions a monitor holds: counts add up, scores
-and windows pool their counts (see :mod:`driftline.monitor.scores`), versions take the maximum.
+and windows pool their counts (see :mod:`driftline.rules.scores`), versions take the maximum.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from driftline.labels import Labels
 from driftline.monitor.decode import OutcomeView
 from driftline.monitor.estimate import ConfidenceAccuracy
-from driftline.monitor.scores import Scores
+from driftline.rules.labels import Labels
+from driftline.rules.scores import Scores
 
 #: Label delay histogram buckets, in seconds: from near-immediate feedback to a day.
 LABEL_DELAY_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)

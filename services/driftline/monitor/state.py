@@ -28,15 +28,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from driftline.checkpoint import load_state
 from driftline.config import Settings, StreamConfig, check_drift_spec
 from driftline.contracts import Outcome
-from driftline.dedupe import RecentIds
-from driftline.detectors import CATEGORY_DETECTOR
-from driftline.labels import Labels
 from driftline.monitor.decode import DriftView, OutcomeView
 from driftline.monitor.history import History, HistoryView
-from driftline.monitor.scores import ScoreError
 from driftline.monitor.series import LABEL_DELAY_BUCKETS, MAX_CLASSES, OTHER_CLASS, QUANTILES, Series, pooled_by_key
+from driftline.rules.dedupe import RecentIds
+from driftline.rules.detectors import CATEGORY_DETECTOR
+from driftline.rules.labels import Labels
+from driftline.rules.scores import ScoreError
 
 __all__ = [
     "DEFAULT_UNIT",
@@ -137,7 +138,7 @@ class MonitorState:
 
     def restore(self, unit: str = DEFAULT_UNIT, state: bytes | None = None) -> None:
         """Take over ``unit`` from a :meth:`snapshot` (verified by the caller before this unpickles); None: fresh."""
-        restored = pickle.loads(state) if state is not None else self._fresh()
+        restored = load_state(state) if state is not None else self._fresh()
         with self.lock:
             self.units[unit] = restored
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from driftline.config import StreamConfig
 from driftline.contracts import ControlCommand
-from driftline.dedupe import RecentIds
+from driftline.rules.dedupe import RecentIds
 
 ISSUER = "driftline-monitor-webhook"
 

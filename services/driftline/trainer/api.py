@@ -19,8 +19,8 @@ from driftline.httpserver import (
     configured_token,
     refuse_unguarded,
 )
+from driftline.learning.slot import Candidate, ModelSlot
 from driftline.trainer.core import TrainerCore, UnknownStream
-from driftline.trainer.slot import Candidate, ModelSlot
 from driftline.tuning import scores
 
 #: Label requests one GET /label-requests returns at most.

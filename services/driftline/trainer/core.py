@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import math
 import pickle
 import threading
 from dataclasses import dataclass, field
@@ -18,8 +17,7 @@ from time import perf_counter
 from typing import Any
 
 from driftline import modelfile
-from driftline.checkpoint import CheckpointError, signer_for
-from driftline.concept import ConceptWatch
+from driftline.checkpoint import CheckpointError, load_state, signer_for
 from driftline.config import Settings, StreamConfig
 from driftline.contracts import (
     MAX_TEXT,
@@ -33,15 +31,19 @@ from driftline.contracts import (
     checked_scalar,
     utc_now,
 )
-from driftline.datadrift import DataWatch
-from driftline.dedupe import RecentIds
-from driftline.detectors import Alarm
-from driftline.keys import model_key, stream_of
-from driftline.labels import LabelError, Labels, confidence_of
+from driftline.learning.cleaning import Cleaner, numeric_only
+from driftline.learning.holdout import is_holdout
+from driftline.learning.pending import Pending, PendingLabels, event_ident
+from driftline.learning.prequential import predict_then_learn
+from driftline.learning.slot import Encoded, ModelSlot
 from driftline.modelspec import ModelSpecError
-from driftline.monitor.scores import ScoreError, outcome_error
-from driftline.trainer.cleaning import Cleaner, numeric_only
-from driftline.trainer.holdout import is_holdout
+from driftline.rules.concept import ConceptWatch
+from driftline.rules.datadrift import DataWatch
+from driftline.rules.dedupe import RecentIds
+from driftline.rules.detectors import Alarm
+from driftline.rules.keys import model_key, stream_of
+from driftline.rules.labels import LabelError, Labels, confidence_of, proba_text
+from driftline.rules.scores import ScoreError, outcome_error
 from driftline.trainer.label_requests import BudgetedUncertainty, OpenRequests
 from driftline.trainer.metrics import (
     CandidateCollector,
@@ -50,8 +52,6 @@ from driftline.trainer.metrics import (
     TrainerMetrics,
     candidate_figures,
 )
-from driftline.trainer.pending import Pending, PendingLabels, event_ident
-from driftline.trainer.slot import Encoded, ModelSlot
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +63,6 @@ class UnknownStream(LookupError):
 def outcome_id(key: str, device_id: str, event_id: str, labelled: bool) -> str:
     """Unique per model key, event and phase ("p": prediction only, "l": with its label)."""
     return f"{key}/{device_id}/{event_id}/{'l' if labelled else 'p'}"  # event_ident's form inline: per event
-
-
-def proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
-    """Class probabilities keyed by the class as text (as outcomes carry them); ValueError naming a non-finite one."""
-    if not proba:
-        return None
-    text = {str(label): float(p) for label, p in proba.items()}
-    if not math.isfinite(sum(text.values())):  # rare: find and name the culprit
-        for label, p in text.items():
-            checked_scalar(p, f"the probability of {label!r}")
-    return text
 
 
 def drift_event(
@@ -270,47 +259,42 @@ class TrainerCore:
                 self.metrics.dropped.labels(name, cleaned.dropped.partition(":")[0]).inc()
                 return None
 
-            # Encoded once for predicting and learning, as River's own evaluation passes one x to both;
-            # a stream of numbers only is its own encoding, for every model.
-            features = cleaned.features
-            encoded = Encoded(features, features) if lane.numeric else slot.inputs.encode(features)
-            began = perf_counter()
-            prediction, proba, predictions = slot.predict(features, encoded)
-            predict_s = perf_counter() - began
-            served = slot.served.name
-            serving = served if slot.stream.tuning is None else slot.serving  # before learning, which may change it
-            bound.predict_seconds(served).observe(predict_s)
-            bound.predicted += 1
-            version = slot.version
             labels = lane.labels
-            proba = proba_text(labels.proba_from_model(proba))
-            epoch = ts.timestamp()
-            data = state.data
-            found = data.see(features, epoch) if data is not None else None
-            drifts = self._data_drifts(key, serving, version, found) if found else None
             label = event.label
-            holdout = lane.holdout_fraction > 0 and is_holdout(event_id, lane.holdout_fraction)
             if label is not None:
                 try:
                     y = labels.to_model(label)
                 except LabelError as e:
                     self._refuse_label(key, name, e)
-                    label = None
-            learn_s: float | None = None
+                    label = y = None
+            else:
+                y = None
+            holdout = lane.holdout_fraction > 0 and is_holdout(event_id, lane.holdout_fraction)
+            # Encoded once for predicting and learning, as River's own evaluation passes one x to both;
+            # a stream of numbers only is its own encoding, for every model.
+            features = cleaned.features
+            encoded = Encoded(features, features) if lane.numeric else slot.inputs.encode(features)
+            version = slot.version
+            step = predict_then_learn(slot, features, encoded, y, learn=label is not None and not holdout)
+            prediction, serving, predict_s, learn_s = step.prediction, step.serving, step.predict_s, step.learn_s
+            bound.predict_seconds(step.served).observe(predict_s)
+            bound.predicted += 1
+            if learn_s is not None:
+                self._learned(slot, name, bound, learn_s, step.promoted)
+            proba = proba_text(labels.proba_from_model(step.proba))
+            epoch = ts.timestamp()
+            data = state.data
+            found = data.see(features, epoch) if data is not None else None
+            drifts = self._data_drifts(key, serving, version, found) if found else None
             if label is None:
                 pending = Pending(
-                    event_id, device, features, ts, predictions, proba, serving, version, holdout, steps
+                    event_id, device, features, ts, step.predictions, proba, serving, version, holdout, steps
                 )  # fmt: skip
                 expired = state.pending.add(pending)
                 if expired:
                     self.metrics.labels_expired.labels(name).inc(expired)
             elif holdout:
                 self.metrics.held_out.labels(name).inc()
-            else:
-                began = perf_counter()
-                promoted = slot.learn(features, y, predictions, encoded)
-                learn_s = perf_counter() - began
-                self._learned(slot, name, bound, learn_s, promoted)
             answer = checked_scalar(labels.from_model(prediction), "the prediction")
             outcome = OutcomeRecord(
                 outcome_id(key, device, event_id, label is not None),
@@ -501,7 +485,7 @@ class TrainerCore:
 
     def restore(self, state: bytes) -> list[str]:
         """Take over the keys of a :meth:`snapshot` (verified by the caller before this unpickles); returns them."""
-        restored: dict[str, tuple[ModelSlot, KeyState]] = pickle.loads(state)
+        restored: dict[str, tuple[ModelSlot, KeyState]] = load_state(state)
         with self.lock:
             for key, (slot, key_state) in restored.items():
                 for name in ("asking", "requests"):

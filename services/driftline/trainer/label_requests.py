@@ -3,7 +3,7 @@
 The rule, per model key, is uncertainty sampling with a budget:
 
 * an event's *confidence* is its model's probability of the predicted class
-  (:func:`~driftline.labels.confidence_of`);
+  (:func:`~driftline.rules.labels.confidence_of`);
 * a threshold tracks the ``(1 - explore) * budget`` quantile of the model's recent confidences by
   stochastic approximation (after each event it rises by ``step * target`` if the confidence was
   above it, falls by ``step * (1 - target)`` if not), so it follows the model as it grows surer or

@@ -9,7 +9,6 @@ installs it at the command's position and checkpoints it (``TrainerCore._import`
 from __future__ import annotations
 
 import base64
-import pickle
 import time
 import uuid
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ from typing import Any, Literal
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from driftline import modelfile
-from driftline.checkpoint import Signer
+from driftline.checkpoint import Signer, load_state
 from driftline.config import ConfigError, Settings
 from driftline.contracts import (
     MAX_COMMAND_BYTES,
@@ -30,8 +29,8 @@ from driftline.contracts import (
     parse_any,
 )
 from driftline.kafkaio.clients import end_offset, make_consumer
-from driftline.keys import stream_of
-from driftline.trainer.slot import ModelSlot
+from driftline.learning.slot import ModelSlot
+from driftline.rules.keys import stream_of
 
 #: Room a command's other fields take beside the base64 model (ids, reason, timestamps, JSON).
 COMMAND_FRAME_BYTES = 2048
@@ -49,7 +48,7 @@ def slot_in(stored: Stored, group: str, key: str, signer: Signer) -> ModelSlot:
         if manifest.get("group") != group or chunks is None:
             continue
         checkpoint = signer.open(manifest, chunks)
-        state: dict[str, tuple[ModelSlot, Any]] = pickle.loads(checkpoint.state)
+        state: dict[str, tuple[ModelSlot, Any]] = load_state(checkpoint.state)
         if key in state and (found is None or checkpoint.created > found[0]):
             found = (checkpoint.created, state[key][0])
     if found is None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from driftline.config import StreamConfig
+from driftline.contracts import checked_scalar
 
 
 class LabelError(ValueError):
@@ -141,3 +142,14 @@ def confidence_of(prediction: Any, proba: dict[Any, float] | None) -> float | No
         value = proba.get(str(prediction))
     # Some models' probabilities overshoot [0, 1] by a rounding error.
     return min(1.0, max(0.0, float(max(proba.values()) if value is None else value)))
+
+
+def proba_text(proba: dict[Any, float] | None) -> dict[str, float] | None:
+    """Class probabilities keyed by the class as text (as outcomes carry them); ValueError naming a non-finite one."""
+    if not proba:
+        return None
+    text = {str(label): float(p) for label, p in proba.items()}
+    if not math.isfinite(sum(text.values())):  # rare: find and name the culprit
+        for label, p in text.items():
+            checked_scalar(p, f"the probability of {label!r}")
+    return text

@@ -5,7 +5,7 @@ need not carry them to anyone else). A number feature is judged on the means of 
 ``drift.data_block`` values: one detector update per block instead of one per event, and a
 block's mean varies less than its values, so a shift of the mean shows after about as many
 events. A category feature is judged value by value by a chi-square test of its recent values
-against a reference (:class:`~driftline.detectors.CategoryShift`). Each detector is debounced
+against a reference (:class:`~driftline.rules.detectors.CategoryShift`). Each detector is debounced
 (``drift.data_debounce`` events) and, per feature, quiet for ``drift.data_cooldown_s`` of event
 time after an alarm. Data drift belongs to the sensors, not the model: a model reset does not
 reset this judge.
@@ -28,7 +28,7 @@ from operator import add, itemgetter
 from typing import Any
 
 from driftline.config import DriftSpec, FeatureSpec
-from driftline.detectors import CATEGORY_DETECTOR, Alarm, DebouncedDetector
+from driftline.rules.detectors import CATEGORY_DETECTOR, Alarm, DebouncedDetector
 
 #: River's ADWIN default: it looks for a change every this many updates.
 ADWIN_CLOCK = 32

@@ -16,7 +16,7 @@ from typing import Any
 from river import stats
 
 from driftline.config import FeatureSpec, StreamConfig
-from driftline.trainer.units import UnitError, convert
+from driftline.learning.units import UnitError, convert
 
 Value = float | str | bool
 

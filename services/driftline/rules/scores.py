@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from river import metrics
 
-from driftline.labels import LabelError, Labels
+from driftline.rules.labels import LabelError, Labels
 
 Task = Literal["binary", "multiclass", "regression"]
 WINDOWS = ("cumulative", "rolling")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from river import stats
 
 from driftline.config import DriftSpec
-from driftline.detectors import Alarm, DebouncedDetector
+from driftline.rules.detectors import Alarm, DebouncedDetector
 
 
 @dataclass

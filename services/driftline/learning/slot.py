@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from river import forest, metrics, tree, utils
 from river.model_selection.base import ModelSelector
 
-from driftline.checkpoint import Signer
+from driftline.checkpoint import Signer, load_state
 from driftline.config import StreamConfig
 from driftline.modelspec import build_model
 from driftline.tuning import build_tuned, served_name, serving
@@ -477,7 +477,7 @@ class ModelSlot:
         path = self.latest_snapshot(root)
         if path is None:
             return None
-        state = pickle.loads(signer.open_blob(path.read_bytes(), str(path)))
+        state = load_state(signer.open_blob(path.read_bytes(), str(path)))
         self.candidates, self.champion, self.learned = state["candidates"], state["champion"], state["learned"]
         self.added = state.get("added", {})  # the challengers added by command then
         self.background = None
