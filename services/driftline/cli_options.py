@@ -63,7 +63,7 @@ def with_bootstrap(settings: Settings, bootstrap: str | None) -> Settings:
 
 
 def require_bootstrap(settings: Settings, command: str, alternative: str = "") -> str:
-    """The cluster a command reaches, or a :class:`ConfigError` saying the three ways to name one."""
+    """The cluster a command reaches, or a :class:`~driftline.config.ConfigError` saying the three ways to name one."""
     from driftline.config import ConfigError
 
     if not settings.kafka.bootstrap_servers:

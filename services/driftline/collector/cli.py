@@ -279,7 +279,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _tokens(path: Path) -> dict[str, str]:
-    """The ``{device_id: token}`` of a JSON file; a :class:`ConfigError` naming the file otherwise."""
+    """The ``{device_id: token}`` of a JSON file; a :class:`~driftline.config.ConfigError` naming the file otherwise."""
     import json
 
     from driftline.config import ConfigError

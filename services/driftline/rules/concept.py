@@ -35,7 +35,7 @@ from driftline.rules.detectors import Alarm, DebouncedDetector
 
 @dataclass
 class ConceptWatch:
-    """Judges the errors of one model key's current life; :meth:`observe` every outcome of the key."""
+    """Judges the errors of one model key's current life: :meth:`see` each outcome, :meth:`judge` the labelled."""
 
     spec: DriftSpec
     task: str

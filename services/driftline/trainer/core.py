@@ -1,4 +1,4 @@
-"""The trainer's logic, without Kafka: events, labels, commands and drift warnings in; outcomes out.
+"""The trainer's logic, without Kafka: events, labels and commands in; outcomes (with the drift judged at them) out.
 
 For each event: drop duplicates, clean, predict with the model of its model key, and learn when
 the label is known (prequential: predict first, then learn). Labels that arrive later join the
@@ -84,7 +84,7 @@ def drift_event(
     )
 
 
-#: Commands and drift warnings remembered per model key, so one read twice is applied once.
+#: Commands remembered per model key, so one read twice is applied once.
 APPLIED_REMEMBERED = 1000
 
 
