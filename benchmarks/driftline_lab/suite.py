@@ -31,6 +31,8 @@ from driftline_lab.throughput import (
     run_case,
 )
 
+#: p99 latency targets at half load, by guarantee (issue 20).
+P99_TARGET_MS = {"at-least-once": 50, "exactly-once": 250}
 INGEST = Path(__file__).resolve().parents[1] / "bench_ingest.py"  # beside this package, in the lab's folder
 DRIFTLINE = "driftline exactly-once"
 
@@ -132,8 +134,14 @@ def targets(results: Results) -> list[tuple[str, str, bool]]:
                              f"{ratio:.2f}x", ratio >= 1.5))  # fmt: skip
     for lat in results.latency:
         if lat.contender not in PEER_GUARANTEE:
+            # Issue 20's targets: a transaction's commit makes outputs visible, so exactly-once gets more time.
+            bound = P99_TARGET_MS["exactly-once" if "exactly-once" in lat.contender else "at-least-once"]
             rows.append(
-                (f"{lat.contender}: p99 latency at half load <= 50 ms", f"{lat.p99_ms:.0f} ms", lat.p99_ms <= 50)
+                (
+                    f"{lat.contender}: p99 latency at half load <= {bound} ms",
+                    f"{lat.p99_ms:.0f} ms",
+                    lat.p99_ms <= bound,
+                )
             )
     if results.keys:
         k = results.keys
