@@ -133,3 +133,68 @@ def test_a_trickle_of_records_sends_one_offset_commit_at_a_time(make_settings, b
     ends = [reader.get_watermark_offsets(tp, timeout=30)[1] for tp in partitions]
     reader.close()
     assert [tp.offset for tp in committed] == ends
+
+
+class SlowSnapshots(Echo):
+    """An Echo whose checkpoints take a while each, as a unit holding many model keys does."""
+
+    def __init__(self, topic: str, seconds: float, history: list[str]) -> None:
+        super().__init__(topic)
+        self.seconds = seconds
+        self.snapshots: list[str] = []
+        self.history = history
+
+    def snapshot(self, unit: str) -> bytes:
+        time.sleep(self.seconds)
+        self.snapshots.append(unit)
+        self.history.append("checkpoint")
+        return unit.encode()
+
+
+def test_checkpoints_past_the_budget_go_on_in_transactions_of_their_own(make_settings, bootstrap, monkeypatch) -> None:
+    # The scale bench's fault: with tens of thousands of keys a commit's checkpoints outlasted the
+    # transaction timeout, the broker fenced the trainer, and it restored and tried again for ever.
+    settings = make_settings({})
+    topics = settings.topics
+    monkeypatch.setattr(loop_module, "CHECKPOINT_BUDGET_S", 0.25)
+    history: list[str] = []  # "checkpoint" and "commit", in order
+
+    class Counting(loop_module.Producer):
+        def commit_transaction(self, *args: Any) -> Any:
+            history.append("commit")
+            return super().commit_transaction(*args)
+
+    monkeypatch.setattr(loop_module, "Producer", Counting)
+    group = f"budget-{uuid.uuid4().hex[:8]}"
+    config = LoopConfig(group_id=group, topics=[topics.events.name], exactly_once=True, commit_interval_s=0.25)
+    handler = SlowSnapshots(topics.outcomes.name, seconds=0.2, history=history)
+    store = store_for(settings, bootstrap)
+    loop = StreamLoop(bootstrap, config, handler, store)
+    stop = threading.Event()
+    runner = threading.Thread(target=loop.run, args=(stop,), daemon=True)
+    runner.start()
+    producer = make_producer(bootstrap)
+    records = 3 * topics.events.partitions
+    try:
+        assert loop.ready.wait(60), "the loop took its partitions"
+        for i in range(records):  # every partition gets records: every unit changes
+            producer.produce(topics.events.name, value=b"%d" % i, partition=i % topics.events.partitions)
+        producer.flush(10)
+        deadline = time.monotonic() + 60
+        while handler.seen < records and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert handler.seen == records
+    finally:
+        stop.set()
+        runner.join(120)
+    assert not runner.is_alive() and loop.recoveries == 0, loop.fault
+    # The stop checkpoints every unit (forced): 0.2 s each against a 0.25 s budget, so two units a transaction.
+    units = [f"p{p}" for p in range(topics.events.partitions)]
+    assert sorted(handler.snapshots[-len(units) :]) == units
+    per_transaction = [part.count("checkpoint") for part in " ".join(history).split("commit")]
+    assert max(per_transaction) == 2, f"checkpoints per transaction: {per_transaction}"
+    for unit in units:
+        saved = store.load(group, unit)
+        assert saved is not None and saved.state == unit.encode()
+    # And every record answered once.
+    assert len(read_topic(bootstrap, topics.outcomes.name, 1)) == records

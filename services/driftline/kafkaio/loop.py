@@ -60,6 +60,12 @@ TRANSACTION_TIMEOUT_MS = 15_000
 TRANSACTION_RETRY_BACKOFF_MS = 10
 #: How long a commit may wait for the brokers before the loop starts over from its checkpoints.
 COMMIT_TIMEOUT_S = 30.0
+#: Checkpointing time one transaction may take. A unit's checkpoint pickles all its model keys (about
+#: 0.4 ms of CPU per logistic key): with tens of thousands of keys the due checkpoints of one commit
+#: would outlast TRANSACTION_TIMEOUT_MS, the broker would abort the transaction and fence the instance,
+#: and it would restore and try again for ever. Past this budget a routine checkpoint waits for the next
+#: commit; a forced one (a hand-over, a stop) goes on in a transaction of its own.
+CHECKPOINT_BUDGET_S = TRANSACTION_TIMEOUT_MS / 1000 / 3
 #: librdkafka's send_offsets_to_transaction can ignore its timeout and wait for ever when the
 #: group coordinator's node is gone (confluentinc/librdkafka#5456, #5511; seen here when a cluster
 #: node was killed): the loop stops waiting this much later and starts over with a new producer.
@@ -485,7 +491,9 @@ class StreamLoop:
         else of all), then commit the outputs and every unit's offsets together.
 
         Offsets go for every unit even when only some are checkpointed: the outputs of all of them
-        are in this one transaction.
+        are in this one transaction. Checkpoints that outlast :data:`CHECKPOINT_BUDGET_S` are split:
+        the scheduled ones left wait for the next commit, the forced ones go on in another transaction
+        (a checkpoint records its own offsets, so any transaction may carry it).
         """
         assert self.producer is not None and self.consumer is not None
         before_commit = getattr(self.handler, "before_commit", None)
@@ -496,27 +504,32 @@ class StreamLoop:
         units = list(self._units.values())
         checkpointed = False
         if self.store is not None:
+            forced, scheduled = [], []
             for unit in units:
-                due = unit.force or (force_checkpoints and (only is None or unit.name in only))
-                due = due or (c.checkpoint_every_records and unit.records_since >= c.checkpoint_every_records)
-                due = due or (c.checkpoint_interval_s and now - unit.checkpointed_at >= c.checkpoint_interval_s)
-                if unit.changed and due:
-                    self._checkpoint(unit)
-                    checkpointed = True
-        # While a unit replays what was committed before, its position is behind the committed
-        # offset: committing the position would move the group back, and its outputs out again.
-        offsets = [
-            TopicPartition(topic, partition, max(position, unit.emit_from.get((topic, partition), -1)))
-            for unit in units
-            for (topic, partition), position in unit.positions.items()
-        ]
+                if not unit.changed:
+                    continue
+                if unit.force or (force_checkpoints and (only is None or unit.name in only)):
+                    forced.append(unit)
+                elif (c.checkpoint_every_records and unit.records_since >= c.checkpoint_every_records) or (
+                    c.checkpoint_interval_s and now - unit.checkpointed_at >= c.checkpoint_interval_s
+                ):
+                    scheduled.append(unit)
+            # The forced first, then the longest unsaved: what the budget leaves out is the newest saved.
+            scheduled.sort(key=lambda unit: unit.checkpointed_at)
+            began = time.monotonic()
+            for unit in [*forced, *scheduled]:
+                if checkpointed and time.monotonic() - began > CHECKPOINT_BUDGET_S:
+                    if unit not in forced:
+                        break  # still due: the next commit, 0.5 s on, takes it first
+                    if c.exactly_once:
+                        self._end_transaction(self._offsets(units))  # the forced ones go on in a new one
+                    began = time.monotonic()
+                self._checkpoint(unit)
+                checkpointed = True
+        offsets = self._offsets(units)
         crash_point("commit")
         if c.exactly_once:
-            if offsets:
-                group = self.consumer.consumer_group_metadata()
-                self._bounded(self.producer.send_offsets_to_transaction, offsets, group, COMMIT_TIMEOUT_S)
-            self._bounded(self.producer.commit_transaction, COMMIT_TIMEOUT_S)
-            self.producer.begin_transaction()
+            self._end_transaction(offsets)
         else:
             remaining = self.producer.flush(COMMIT_TIMEOUT_S)
             if remaining or self._delivery_error is not None:
@@ -533,6 +546,24 @@ class StreamLoop:
         self._uncommitted = 0
         self._last_commit = time.monotonic()
         self.fault = None
+
+    def _offsets(self, units: list[_Unit]) -> list[TopicPartition]:
+        # While a unit replays what was committed before, its position is behind the committed
+        # offset: committing the position would move the group back, and its outputs out again.
+        return [
+            TopicPartition(topic, partition, max(position, unit.emit_from.get((topic, partition), -1)))
+            for unit in units
+            for (topic, partition), position in unit.positions.items()
+        ]
+
+    def _end_transaction(self, offsets: list[TopicPartition]) -> None:
+        """Commit the open transaction with the input ``offsets``, and begin the next."""
+        assert self.producer is not None and self.consumer is not None
+        if offsets:
+            group = self.consumer.consumer_group_metadata()
+            self._bounded(self.producer.send_offsets_to_transaction, offsets, group, COMMIT_TIMEOUT_S)
+        self._bounded(self.producer.commit_transaction, COMMIT_TIMEOUT_S)
+        self.producer.begin_transaction()
 
     def _bounded(self, call: Callable[..., Any], *args: Any) -> None:
         """``call(*args)`` on the transactions thread, given up on after :data:`WEDGED_AFTER_S`."""
