@@ -263,6 +263,9 @@ def monitor(
 def scale(
     keys: Annotated[int, typer.Option(min=12, help="Per-device model keys.")] = 100_000,
     events_per_key: Annotated[int, typer.Option(min=1, help="Labelled events per key.")] = 1,
+    partitions: Annotated[
+        int, typer.Option(min=2, help="Partitions of events and outcomes (each a unit of state, checkpointed whole).")
+    ] = 24,
     quick: Annotated[
         bool, typer.Option("--quick", help="A smoke run: 2,000 keys, 6 s sessions, checkpoints every 2 s.")
     ] = False,
@@ -275,7 +278,7 @@ def scale(
     monitor, is killed with SIGKILL (to the survivor's first outcome of its partitions, and to lag zero)."""
     from driftline_lab.scale import Plan, run
 
-    plan = Plan.quick() if quick else Plan(keys=keys, events_per_key=events_per_key)
+    plan = Plan.quick() if quick else Plan(keys=keys, events_per_key=events_per_key, partitions=partitions)
     _report_with_progress("outcomes", lambda say, progress: run(plan, out, _command(), say, progress))
 
 

@@ -45,7 +45,7 @@ from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import deliver, end_offset, make_consumer, make_producer
 from driftline.kafkaio.lags import GroupLags
 from driftline.kafkaio.topics import admin_client
-from driftline_lab.scaling import PARTITIONS, wait_for_group
+from driftline_lab.scaling import wait_for_group
 from driftline_lab.throughput import WARM_UP, Bench, Outputs, Process, Setup, phishing_events
 
 PRESET = "logistic"
@@ -59,6 +59,8 @@ class Plan:
     keys: int = 100_000
     #: Labelled events per key (each key's first creates its model).
     events_per_key: int = 1
+    #: Of events (labels, checkpoints) and outcomes alike: a partition is a unit of state, checkpointed whole.
+    partitions: int = 24
     session_timeout_ms: int = 10_000
     checkpoint_interval_s: float = 30.0
     #: Events sent at a kill, per partition of the killed instance.
@@ -67,7 +69,7 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(keys=2_000, session_timeout_ms=6_000, checkpoint_interval_s=2.0, probes=20, timeout_s=300.0)
+        return cls(2_000, 1, 6, session_timeout_ms=6_000, checkpoint_interval_s=2.0, probes=20, timeout_s=300.0)
 
 
 @dataclass
@@ -135,9 +137,9 @@ class Placed(Outputs):
 
     def keys_by_partition(self, devices: int) -> dict[int, list[str]]:
         """The devices ``d0``... ``d<devices - 1>`` by the partition of their model key."""
-        found: dict[int, list[str]] = {p: [] for p in range(PARTITIONS)}
+        found: dict[int, list[str]] = {}
         for i in range(devices):
-            found[self.partition[f"bench/d{i}".encode()]].append(f"d{i}")
+            found.setdefault(self.partition[f"bench/d{i}".encode()], []).append(f"d{i}")
         return found
 
 
@@ -194,7 +196,7 @@ class Fleet:
     def __init__(self, bench: Bench, plan: Plan) -> None:
         self.bench = bench
         self.plan = plan
-        trainer = bench.driftline_setup(PRESET, outcome_partitions=PARTITIONS)
+        trainer = bench.driftline_setup(PRESET, outcome_partitions=plan.partitions, partitions=plan.partitions)
         session = str(plan.session_timeout_ms)
         interval = str(plan.checkpoint_interval_s)
         for section in ("TRAINER", "MONITOR"):
@@ -213,7 +215,7 @@ class Fleet:
         }
         self.processes: dict[str, Process] = {}
         self.ports: dict[str, int] = {}
-        self.reader = Placed(bench.bootstrap, trainer.outputs, PARTITIONS)
+        self.reader = Placed(bench.bootstrap, trainer.outputs, plan.partitions)
         self.lags = GroupLags(
             bench.bootstrap,
             {self.groups["trainer"]: [self.topics.events, self.topics.labels],
@@ -321,7 +323,7 @@ def wait_for_checkpoints(fleet: Fleet, plan: Plan, say: Callable[[str], None]) -
     say(f"waiting for checkpoints of every partition (every {plan.checkpoint_interval_s:g} s of a changed one) ...")
     consumer = make_consumer(fleet.bench.bootstrap, None)
     events = fleet.topics.events.name
-    ends = {f"{events}:{p}": end_offset(consumer, TopicPartition(events, p)) for p in range(PARTITIONS)}
+    ends = {f"{events}:{p}": end_offset(consumer, TopicPartition(events, p)) for p in range(plan.partitions)}
     consumer.close()
     deadline = time.monotonic() + plan.checkpoint_interval_s * 4 + 120
     time.sleep(plan.checkpoint_interval_s + 2)
@@ -330,7 +332,7 @@ def wait_for_checkpoints(fleet: Fleet, plan: Plan, say: Callable[[str], None]) -
         covered = [
             k for u in units.values() for k, end in ends.items() if k in u["offsets"] and u["offsets"][k] >= end - 1
         ]
-        if len(covered) >= PARTITIONS:
+        if len(covered) >= plan.partitions:
             return True
         time.sleep(max(2.0, plan.checkpoint_interval_s / 4))
     return False
@@ -458,7 +460,7 @@ def targets(result: Result) -> list[tuple[str, str, bool]]:
     rows = []
     for x in result.instances:
         if x.service == "trainer":
-            share = f"{x.name}, its {len(x.partitions)} of {PARTITIONS} partitions"
+            share = f"{x.name}, its {len(x.partitions)} of {result.plan.partitions} partitions"
             rows.append((f"{share}: RSS <= {TARGET_RSS_MB} MB", f"{x.rss_mb:,.0f} MB", x.rss_mb <= TARGET_RSS_MB))
     for h in result.handovers:
         if h.service == "trainer":
@@ -488,7 +490,7 @@ def report(result: Result, command: str, out: Path) -> Path:
         f"`{command}` on {data['machine']}, {data['date']}. One local Kafka broker (KRaft), the four service "
         "processes and the benchmark share the machine. One stream, scope `device`, preset `logistic`, River's "
         f"Phishing features; {p.events_per_key} labelled event(s) per key ({result.events:,} events), produced in "
-        f"one transaction to {PARTITIONS} events partitions; outcomes in {PARTITIONS} partitions. Trainers and "
+        f"one transaction to {p.partitions} events partitions; outcomes in {p.partitions} partitions. Trainers and "
         f"monitors at exactly-once, sessions of {p.session_timeout_ms / 1000:g} s (a killed member keeps its "
         f"partitions that long), checkpoints of a changed partition every {p.checkpoint_interval_s:g} s or 10,000 "
         f"records. Every event's outcome was read back {result.fill_s:.1f} s after the events' commit "

@@ -274,20 +274,20 @@ class Bench:
         self.tmp = tmp
         self.peer = peer
 
-    def topics(self, events: str, outcome_partitions: int = 1) -> dict[str, Any]:
+    def topics(self, events: str, outcome_partitions: int = 1, partitions: int = 6) -> dict[str, Any]:
         run = f"run-{uuid.uuid4().hex[:8]}"
         return {
-            "events": {"name": events, "partitions": 6},
-            "labels": {"name": f"{events}.labels", "partitions": 6},
+            "events": {"name": events, "partitions": partitions},
+            "labels": {"name": f"{events}.labels", "partitions": partitions},
             "outcomes": {"name": f"{run}.outcomes", "partitions": outcome_partitions},
             **{r: {"name": f"{run}.{r}", "partitions": 1} for r in ("drift", "control", "deadletter")},
-            "checkpoints": {"name": f"{run}.checkpoints", "partitions": 6},
+            "checkpoints": {"name": f"{run}.checkpoints", "partitions": partitions},
         }
 
-    def topic_with_warm_up(self) -> str:
-        """A fresh events topic holding just the warm-up event."""
+    def topic_with_warm_up(self, partitions: int = 6) -> str:
+        """A fresh events topic (of ``partitions``) holding just the warm-up event."""
         topic = f"events-{uuid.uuid4().hex[:8]}"
-        ensure_topics(self.bootstrap, settings_from_dict({"topics": self.topics(topic)}).topics)
+        ensure_topics(self.bootstrap, settings_from_dict({"topics": self.topics(topic, 1, partitions)}).topics)
         deliver(make_producer(self.bootstrap), [(topic, b"bench/warm", warm_up_event().to_bytes())])
         return topic
 
@@ -321,14 +321,20 @@ class Bench:
         return folder
 
     def driftline_setup(
-        self, preset: str, exactly_once: bool = True, checkpoints: bool | None = None, outcome_partitions: int = 1
+        self,
+        preset: str,
+        exactly_once: bool = True,
+        checkpoints: bool | None = None,
+        outcome_partitions: int = 1,
+        partitions: int = 6,
     ) -> Setup:
         """A `driftline trainer` on fresh topics (a warm-up event waiting), one group; not started.
 
-        Checkpoints are on with exactly-once and off without, unless ``checkpoints`` says.
+        Checkpoints are on with exactly-once and off without, unless ``checkpoints`` says. Events, labels and
+        checkpoints have ``partitions``, outcomes ``outcome_partitions``.
         """
-        events = self.topic_with_warm_up()
-        topics = self.topics(events, outcome_partitions)
+        events = self.topic_with_warm_up(partitions)
+        topics = self.topics(events, outcome_partitions, partitions)
         ensure_topics(self.bootstrap, settings_from_dict({"topics": topics}).topics)
         features = {name: {} for name in next(iter(datasets.Phishing()))[0]}
         folder = self._scratch()
