@@ -1,4 +1,5 @@
-"""`driftline bench throughput|latency|hotpath|monitor|drift|soak|faults|fuzz|labels|tuning`: the benchmark suites."""
+"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|soak|faults|fuzz|labels|tuning`: the benchmark
+suites."""
 
 from __future__ import annotations
 
@@ -256,6 +257,29 @@ def monitor(
 
     plan = Plan.quick() if quick else Plan(events, rounds)
     _report_with_progress("rounds", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("scale")
+def scale(
+    keys: Annotated[int, typer.Option(min=12, help="Per-device model keys.")] = 100_000,
+    events_per_key: Annotated[int, typer.Option(min=1, help="Labelled events per key.")] = 1,
+    partitions: Annotated[
+        int, typer.Option(min=2, help="Partitions of events and outcomes (each a unit of state, checkpointed whole).")
+    ] = 24,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run: 2,000 keys, 6 s sessions, checkpoints every 2 s.")
+    ] = False,
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of scale.md and .json.")] = Path(
+        "benchmarks/results"
+    ),
+) -> None:
+    """Per-device model keys (logistic) over 2 trainer and 2 monitor processes on a local broker: resident memory
+    per instance once every key is held, checkpoint bytes per key, and the hand-over when one trainer, then one
+    monitor, is killed with SIGKILL (to the survivor's first outcome of its partitions, and to lag zero)."""
+    from driftline_lab.scale import Plan, run
+
+    plan = Plan.quick() if quick else Plan(keys=keys, events_per_key=events_per_key, partitions=partitions)
+    _report_with_progress("outcomes", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 def _command() -> str:

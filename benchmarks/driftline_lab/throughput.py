@@ -153,11 +153,12 @@ def process_rss_mb(pid: int) -> float:
 class Outputs:
     """A contender's outputs, read back committed from the end of its output topic, with arrival times."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int = 1) -> None:
         self.consumer = make_consumer(bootstrap, None, **{"fetch.wait.max.ms": 10})
-        tp = TopicPartition(topic, 0)
-        tp.offset = end_offset(self.consumer, tp)
-        self.consumer.assign([tp])
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        for tp in tps:
+            tp.offset = end_offset(self.consumer, tp)
+        self.consumer.assign(tps)
         self.answers: dict[str, Answer] = {}
         #: Wall-clock time (time.time()) each output was read.
         self.arrived: dict[str, float] = {}
@@ -273,19 +274,20 @@ class Bench:
         self.tmp = tmp
         self.peer = peer
 
-    def topics(self, events: str) -> dict[str, Any]:
+    def topics(self, events: str, outcome_partitions: int = 1, partitions: int = 6) -> dict[str, Any]:
         run = f"run-{uuid.uuid4().hex[:8]}"
         return {
-            "events": {"name": events, "partitions": 6},
-            "labels": {"name": f"{events}.labels", "partitions": 6},
-            **{r: {"name": f"{run}.{r}", "partitions": 1} for r in ("outcomes", "drift", "control", "deadletter")},
-            "checkpoints": {"name": f"{run}.checkpoints", "partitions": 6},
+            "events": {"name": events, "partitions": partitions},
+            "labels": {"name": f"{events}.labels", "partitions": partitions},
+            "outcomes": {"name": f"{run}.outcomes", "partitions": outcome_partitions},
+            **{r: {"name": f"{run}.{r}", "partitions": 1} for r in ("drift", "control", "deadletter")},
+            "checkpoints": {"name": f"{run}.checkpoints", "partitions": partitions},
         }
 
-    def topic_with_warm_up(self) -> str:
-        """A fresh events topic holding just the warm-up event."""
+    def topic_with_warm_up(self, partitions: int = 6) -> str:
+        """A fresh events topic (of ``partitions``) holding just the warm-up event."""
         topic = f"events-{uuid.uuid4().hex[:8]}"
-        ensure_topics(self.bootstrap, settings_from_dict({"topics": self.topics(topic)}).topics)
+        ensure_topics(self.bootstrap, settings_from_dict({"topics": self.topics(topic, 1, partitions)}).topics)
         deliver(make_producer(self.bootstrap), [(topic, b"bench/warm", warm_up_event().to_bytes())])
         return topic
 
@@ -318,13 +320,21 @@ class Bench:
         folder.mkdir()
         return folder
 
-    def driftline_setup(self, preset: str, exactly_once: bool = True, checkpoints: bool | None = None) -> Setup:
+    def driftline_setup(
+        self,
+        preset: str,
+        exactly_once: bool = True,
+        checkpoints: bool | None = None,
+        outcome_partitions: int = 1,
+        partitions: int = 6,
+    ) -> Setup:
         """A `driftline trainer` on fresh topics (a warm-up event waiting), one group; not started.
 
-        Checkpoints are on with exactly-once and off without, unless ``checkpoints`` says.
+        Checkpoints are on with exactly-once and off without, unless ``checkpoints`` says. Events, labels and
+        checkpoints have ``partitions``, outcomes ``outcome_partitions``.
         """
-        events = self.topic_with_warm_up()
-        topics = self.topics(events)
+        events = self.topic_with_warm_up(partitions)
+        topics = self.topics(events, outcome_partitions, partitions)
         ensure_topics(self.bootstrap, settings_from_dict({"topics": topics}).topics)
         features = {name: {} for name in next(iter(datasets.Phishing()))[0]}
         folder = self._scratch()
@@ -381,6 +391,8 @@ class Setup:
     folder: Path
     name: str
     ports: set[int] = field(default_factory=set)
+    #: The config section of the service started (its instance id and port are set there).
+    section: str = "trainer"
 
     def env_for(self, instance: int) -> dict[str, str]:
         """The environment of instance ``instance`` (its own id, and an HTTP port no other instance has)."""
@@ -388,7 +400,8 @@ class Setup:
         while port in self.ports:  # free now is not free later: the instances start one after another
             port = free_port()
         self.ports.add(port)
-        own = {"DRIFTLINE_TRAINER__INSTANCE_ID": f"{self.name}-{instance}", "DRIFTLINE_TRAINER__PORT": str(port)}
+        section = f"DRIFTLINE_{self.section.upper()}__"
+        own = {f"{section}INSTANCE_ID": f"{self.name}-{instance}", f"{section}PORT": str(port)}
         return {**self.env, **own}
 
     def log(self, instance: int) -> Path:
