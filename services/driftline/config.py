@@ -165,6 +165,10 @@ class TuningSpec(Strict):
         return self
 
 
+#: Event ids a per-device model key remembers by default (``streams.S.dedupe_window``).
+DEVICE_DEDUPE_WINDOW = 1_000
+
+
 class StreamConfig(Strict):
     """One learning task: what its events carry and which model learns from them."""
 
@@ -216,7 +220,8 @@ class StreamConfig(Strict):
         "time to when the collector received it (counted in driftline_collector_events_clamped_total).",
     )
     dedupe_window: Annotated[int, Field(ge=1)] = 100_000
-    """Event ids remembered per model key to drop duplicates."""
+    """Event ids remembered per model key to drop duplicates; for per-device keys (`scope = "device"`) the
+    default is 1,000 (a device's own retries), as each key of a fleet keeps its own (~143 B an id)."""
     label_ttl_s: Annotated[float, Field(gt=0)] = 3600.0
     """Event time a prediction waits for its late label."""
     max_pending_labels: Annotated[int, Field(ge=1)] = 100_000
@@ -274,6 +279,14 @@ class StreamConfig(Strict):
         if self.classes is None:
             return True
         return self.classes[1] if self.positive is None else self.positive
+
+    @model_validator(mode="before")
+    @classmethod
+    def _device_dedupe_window(cls, data: Any) -> Any:
+        # One dedupe memory per key: a fleet's per-device keys each remember their own device's ids only.
+        if isinstance(data, dict) and data.get("scope") == "device" and "dedupe_window" not in data:
+            return {**data, "dedupe_window": DEVICE_DEDUPE_WINDOW}
+        return data
 
     @model_validator(mode="after")
     def _tunable(self) -> StreamConfig:

@@ -118,3 +118,12 @@ def test_a_variable_naming_no_setting_is_refused(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("DRIFTLINE_TRAINER_PORT", "1")
     with pytest.raises(ConfigError, match="environment variable DRIFTLINE_TRAINER_PORT: no such setting"):
         load_settings(path)
+
+
+def test_per_device_keys_remember_a_thousand_event_ids_unless_told() -> None:
+    from driftline.config import DEVICE_DEDUPE_WINDOW, StreamConfig
+
+    features = {"x": {}}
+    assert StreamConfig(task="binary", features=features).dedupe_window == 100_000
+    assert StreamConfig(task="binary", scope="device", features=features).dedupe_window == DEVICE_DEDUPE_WINDOW == 1_000
+    assert StreamConfig(task="binary", scope="device", dedupe_window=50, features=features).dedupe_window == 50
