@@ -32,6 +32,7 @@ from rich.text import Text
 
 from driftline.cli_options import TRAINER_TOKEN_ENV, ConfigOption
 from driftline.config import Settings
+from driftline.rules import metric_names as names
 from driftline.rules.keys import stream_of
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,8 @@ KEYS_SHOWN = 12
 #: What counts as a reset: the trainer's own reactions to drift, and people's commands applied.
 RESET_REACTIONS = frozenset({"warm", "cold", "rollback"})
 RESET_COMMANDS = frozenset({"reset", "rollback"})
-CONSUMED = "driftline_trainer_events_consumed_total"
-ACCEPTED = "driftline_collector_events_accepted_total"
+#: The monitor's scores a stream's row shows (accuracy, MAE for regression), and their short names.
+POOLED_SCORES = {names.ACCURACY: "accuracy", names.MAE: "mae"}
 #: The environment variable `driftline status` reads the trainer's api token from: the one that sets it.
 TOKEN_ENV = TRAINER_TOKEN_ENV
 
@@ -314,13 +315,13 @@ def shape(snapshot: Snapshot, previous: Snapshot | None = None) -> Status:
     def stream(name: str) -> StreamStatus:
         return streams.setdefault(name, StreamStatus(name))
 
-    consumed = _by(trainer, CONSUMED, "stream")
-    accepted = _by(collector, ACCEPTED, "stream")
+    consumed = _by(trainer, names.TRAINER_EVENTS_CONSUMED, "stream")
+    accepted = _by(collector, names.COLLECTOR_EVENTS_ACCEPTED, "stream")
     if trainer:
-        predicted = _by(trainer, "driftline_trainer_predictions_total", "stream")
-        learned = _by(trainer, "driftline_trainer_events_learned_total", "stream")
-        resets = _counted(trainer, "driftline_trainer_drift_reactions_total", RESET_REACTIONS)
-        commands = _counted(trainer, "driftline_trainer_commands_total", RESET_COMMANDS, status="applied")
+        predicted = _by(trainer, names.TRAINER_PREDICTIONS, "stream")
+        learned = _by(trainer, names.TRAINER_EVENTS_LEARNED, "stream")
+        resets = _counted(trainer, names.TRAINER_DRIFT_REACTIONS, RESET_REACTIONS)
+        commands = _counted(trainer, names.TRAINER_COMMANDS, RESET_COMMANDS, status="applied")
         for name in {*consumed, *predicted, *learned}:
             s = stream(name)
             s.consumed, s.predicted = int(consumed.get(name, 0)), int(predicted.get(name, 0))
@@ -328,16 +329,16 @@ def shape(snapshot: Snapshot, previous: Snapshot | None = None) -> Status:
             s.resets = int(resets.get(name, 0) + commands.get(name, 0))
     if previous is not None and snapshot.taken > previous.taken:
         elapsed = snapshot.taken - previous.taken
-        before = _by(previous.get("trainer", "/metrics") or [], CONSUMED, "stream")
+        before = _by(previous.get("trainer", "/metrics") or [], names.TRAINER_EVENTS_CONSUMED, "stream")
         for name, rate in _rates(consumed, before, elapsed).items():
             stream(name).events_per_s = rate
-        before = _by(previous.get("collector", "/metrics") or [], ACCEPTED, "stream")
+        before = _by(previous.get("collector", "/metrics") or [], names.COLLECTOR_EVENTS_ACCEPTED, "stream")
         for name, rate in _rates(accepted, before, elapsed).items():
             stream(name).ingest_per_s = rate
     _monitor_metrics(monitor, stream)
     _candidates(trainer, stream)
     _model_keys(snapshot.get("trainer", "/models"), snapshot.get("monitor", "/ui/data"), stream)
-    lag = {topic: int(v) for topic, v in _by(trainer, "driftline_trainer_consumer_lag_records", "topic").items()}
+    lag = {topic: int(v) for topic, v in _by(trainer, names.TRAINER_CONSUMER_LAG_RECORDS, "topic").items()}
     return Status(
         snapshot.taken,
         sorted(streams.values(), key=lambda s: s.stream),
@@ -368,22 +369,22 @@ def _monitor_metrics(monitor: list[Sample], stream: Callable[[str], StreamStatus
     """Counts summed over monitors and partitions; each monitor's score weighted by the outcomes it is over."""
     if not monitor:
         return
-    for name, judged in _by(monitor, "driftline_predictions_total", "stream").items():
+    for name, judged in _by(monitor, names.PREDICTIONS, "stream").items():
         stream(name).judged = int(judged)
-    weights = {tuple(sorted(s.labels.items())): s.value for s in monitor if s.name == "driftline_scored_outcomes"}
+    weights = {tuple(sorted(s.labels.items())): s.value for s in monitor if s.name == names.SCORED_OUTCOMES}
     pooled: dict[tuple[str, str, str, str], list[float]] = {}  # (stream, score, model, window) -> [sum, weight]
     for s in monitor:
-        if s.name in ("driftline_accuracy", "driftline_mae") and s.labels.get("estimate") == "prequential":
+        if s.name in POOLED_SCORES and s.labels.get("estimate") == "prequential":
             weight = weights.get(tuple(sorted(s.labels.items())), 1.0)
-            key = (s.labels["stream"], s.name.removeprefix("driftline_"), s.labels["model"], s.labels["window"])
+            key = (s.labels["stream"], POOLED_SCORES[s.name], s.labels["model"], s.labels["window"])
             found = pooled.setdefault(key, [0.0, 0.0])
             found[0] += s.value * weight
             found[1] += weight
-        elif s.name == "driftline_drift_detected_total":
+        elif s.name == names.DRIFT_DETECTED:
             status = stream(s.labels["stream"])
             attribute = "concept_drifts" if s.labels["kind"] == "concept" else "data_drifts"
             setattr(status, attribute, (getattr(status, attribute) or 0) + int(s.value))
-        elif s.name == "driftline_drift_last_detected_timestamp_seconds":
+        elif s.name == names.DRIFT_LAST_DETECTED:
             status = stream(s.labels["stream"])
             if status.last_drift is None or s.value > status.last_drift.ts:
                 labels = s.labels
@@ -395,16 +396,22 @@ def _monitor_metrics(monitor: list[Sample], stream: Callable[[str], StreamStatus
             status.scores.setdefault(model, {})[window] = total / weight
 
 
-CANDIDATE = "driftline_trainer_candidate_"
+#: The trainer's per candidate gauges, and what each says of a candidate.
+CANDIDATE_FIGURES = {
+    names.TRAINER_CANDIDATE_ACCURACY: "accuracy",
+    names.TRAINER_CANDIDATE_MAE: "mae",
+    names.TRAINER_CANDIDATE_PREDICT_SECONDS: "predict_seconds",
+    names.TRAINER_CANDIDATE_LEARN_SECONDS: "learn_seconds",
+}
 
 
 def _candidates(trainer: list[Sample], stream: Callable[[str], StreamStatus]) -> None:
     """The trainer's per candidate gauges: score (accuracy or MAE), seconds per predict and learn."""
     found: dict[tuple[str, str], CandidateStatus] = {}
     for s in trainer:
-        if not s.name.startswith(CANDIDATE) or "stream" not in s.labels or "model" not in s.labels:
+        what = CANDIDATE_FIGURES.get(s.name)
+        if what is None or "stream" not in s.labels or "model" not in s.labels:
             continue
-        what = s.name.removeprefix(CANDIDATE)
         candidate = found.setdefault((s.labels["stream"], s.labels["model"]), CandidateStatus(s.labels["model"]))
         if what in ("accuracy", "mae"):
             candidate.score_name, candidate.score = what, s.value
@@ -517,8 +524,8 @@ def streams_table(status: Status) -> Table:
     table = Table("", *(s.stream for s in status.streams), title="streams", title_justify="left", box=box.SIMPLE)
     for row, cell in STREAM_ROWS.items():
         if row.startswith("score"):
-            names = {s.score_name for s in status.streams if s.scores} or {"accuracy"}
-            row = row.replace("score", " / ".join(sorted(names)))
+            scored = {s.score_name for s in status.streams if s.scores} or {"accuracy"}
+            row = row.replace("score", " / ".join(sorted(scored)))
         table.add_row(row, *(cell(s) for s in status.streams))
     return table
 
