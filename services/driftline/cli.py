@@ -28,7 +28,7 @@ from driftline.kafkaio.clients import KafkaUnreachable
 from driftline.logs import setup_logging
 from driftline.modelspec import ModelSpecError
 from driftline.processes import ProcessError
-from driftline.status import ServicesUnreachable
+from driftline.status.cli import ServicesUnreachable
 
 app = typer.Typer(
     name="driftline",
@@ -565,7 +565,7 @@ def _register_services() -> None:
     from driftline.collector.cli import register as register_collector
     from driftline.monitor.cli import register as register_monitor
     from driftline.stack import register as register_stack
-    from driftline.status import register as register_status
+    from driftline.status.cli import register as register_status
     from driftline.trainer.cli import register as register_trainer
 
     registers = (

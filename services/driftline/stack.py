@@ -484,7 +484,8 @@ def register(app: typer.Typer) -> None:
         from driftline.config import load_settings
         from driftline.kafkaio.broker import kafka_or_local
         from driftline.runtime import stop_on_signals
-        from driftline.status import Sources, live_view
+        from driftline.status.fetching import Sources
+        from driftline.status.live import live_view
 
         console = Console()
 

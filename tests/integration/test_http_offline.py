@@ -23,7 +23,7 @@ from driftline.httpserver import BackgroundServer, add_docs_routes, docs_assets
 from driftline.monitor.app import create_app as monitor_app
 from driftline.monitor.state import MonitorState
 from driftline.monitor.webhook import AlertPolicy
-from driftline.status import Sources, fetch
+from driftline.status.fetching import Sources, fetch
 from driftline.trainer.api import create_app as trainer_app
 from driftline.trainer.core import TrainerCore
 
