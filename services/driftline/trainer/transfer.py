@@ -3,7 +3,7 @@
 ``driftline models export`` takes the model out of the newest checkpoint of the unit holding the
 key (the checkpoint store is in Kafka, so no trainer needs to run); ``driftline models import``
 publishes it as an ``import`` control command, and waits for the trainer's ack. The trainer
-installs it at the command's position and checkpoints it (``TrainerCore._import``).
+installs it at the command's position and checkpoints it (``TrainerControl._import``, trainer/control.py).
 """
 
 from __future__ import annotations
