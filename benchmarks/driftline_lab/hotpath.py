@@ -30,7 +30,8 @@ from typing import Any
 
 from confluent_kafka import Message, Producer
 
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EVENTS_TOPIC = "bench.events"

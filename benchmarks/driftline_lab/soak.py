@@ -46,7 +46,8 @@ from driftline.collector.client import CollectorError
 from driftline.collector.simulator.generator import Emission, SimOptions, Simulation
 from driftline.collector.simulator.run import http_sink, interleave, paced
 from driftline.collector.simulator.scenarios import SCENARIOS
-from driftline.config import Settings, load_settings
+from driftline.config import load_settings
+from driftline.config.settings import Settings
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.lags import GroupLags

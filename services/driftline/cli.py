@@ -22,7 +22,9 @@ from driftline.cli_options import (
     require_bootstrap,
     with_bootstrap,
 )
-from driftline.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+from driftline.config import DEFAULT_CONFIG, load_settings
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.contracts import ContractError, ControlCommand
 from driftline.kafkaio.clients import KafkaUnreachable
 from driftline.logs import setup_logging
@@ -82,7 +84,7 @@ def config_cmd(
 ) -> None:
     """Check a config file and summarise its streams."""
     if reference:
-        from driftline.config_reference import reference as config_reference
+        from driftline.config.reference import reference as config_reference
 
         typer.echo(config_reference(), nl=False)
         return

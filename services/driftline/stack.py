@@ -30,7 +30,7 @@ import typer
 
 from driftline.cli_options import ConfigOption
 from driftline.collector.simulator.schedule import MIN_EVENTS
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.processes import ManagedProcess, free_port, http_ok, refuse_taken_port, wait_until
 from driftline.rules import metric_names as names
 

@@ -26,7 +26,8 @@ from driftline.collector.archiver import Archiver
 from driftline.collector.ingest import Rejected
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
-from driftline.config import Settings, load_settings
+from driftline.config import load_settings
+from driftline.config.settings import Settings
 from driftline.contracts import DriftEvent, Outcome
 from driftline.kafkaio.topics import ensure_topics
 from driftline.lake import LABELS_DIR, export, read_labels, read_lake

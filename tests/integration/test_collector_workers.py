@@ -32,7 +32,8 @@ from driftline.collector.mqtt_bridge import MqttBridge
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
 from driftline.collector.worker import Slot, retire_slots, slots_folder
-from driftline.config import MqttSettings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import MqttSettings
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto

@@ -29,7 +29,8 @@ from driftline.collector.app import create_app
 from driftline.collector.auth import hash_token
 from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.contracts import Outcome, parse
 from driftline.httpserver import BackgroundServer, exposed_total
 from driftline.kafkaio.acls import ROLES

@@ -17,7 +17,7 @@ from driftline.collector.service import Ingestor
 from driftline.collector.simulator import SimOptions
 from driftline.collector.simulator.generator import Emission
 from driftline.collector.simulator.run import http_sink, run_simulation
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import LabelEvent, SensorEvent, parse_any
 from driftline.httpserver import BackgroundServer
 

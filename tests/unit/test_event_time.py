@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from driftline.collector.ingest import Accepted, Rejected, StreamRules, check_items
-from driftline.config import StreamConfig, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.streams import StreamConfig
 from driftline.contracts import LabelEvent, SensorEvent
 from driftline.learning.cleaning import Cleaner
 from driftline.trainer.core import TrainerCore

@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 from driftline.collector.metrics import CollectorMetrics
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent
 from driftline.monitor.app import create_app as monitor_app
 from driftline.monitor.exposition import registry_for

@@ -17,7 +17,7 @@ from typing import Any
 from confluent_kafka import Message
 from prometheus_client import Counter
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import ContractError, ControlCommand
 from driftline.httpserver import BackgroundServer, configured_token, refuse_unguarded
 from driftline.kafkaio.checkpoints import store_for

@@ -15,7 +15,7 @@ import typer
 from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.cli_options import TRAINER_TOKEN_ENV
-from driftline.config import Settings
+from driftline.config.settings import Settings
 
 #: Services and the paths asked of each: the trainer's /models takes its api token, the rest are open.
 PATHS = {

@@ -24,7 +24,7 @@ from driftline.rules.keys import stream_of
 
 if TYPE_CHECKING:
     from driftline.checkpoint import Signer
-    from driftline.config import Settings
+    from driftline.config.settings import Settings
     from driftline.trainer.core import KeyState
     from driftline.trainer.metrics import TrainerMetrics
 

@@ -16,7 +16,8 @@ from time import perf_counter
 from typing import Any
 
 from driftline.checkpoint import load_state, signer_for
-from driftline.config import Settings, StreamConfig
+from driftline.config.settings import Settings
+from driftline.config.streams import StreamConfig
 from driftline.contracts import (
     DriftEvent,
     LabelEvent,

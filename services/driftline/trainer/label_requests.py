@@ -48,7 +48,7 @@ from driftline.rules.labels import confidence_of
 if TYPE_CHECKING:
     import threading
 
-    from driftline.config import StreamConfig
+    from driftline.config.streams import StreamConfig
     from driftline.trainer.core import KeyState
     from driftline.trainer.metrics import TrainerMetrics
 

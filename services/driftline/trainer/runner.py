@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.health import KafkaProbe
 from driftline.trainer.api import api_token, create_app

@@ -18,7 +18,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from driftline import modelfile
 from driftline.checkpoint import Signer, load_state
-from driftline.config import ConfigError, Settings
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.contracts import (
     MAX_COMMAND_BYTES,
     MAX_TEXT,

@@ -23,7 +23,8 @@ from driftline.collector.publisher import Publisher
 from driftline.collector.service import Ingestor
 from driftline.collector.simulator.generator import Emission, SimOptions, Simulation
 from driftline.collector.simulator.scenarios import SCENARIOS
-from driftline.config import ConfigError, Settings
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.kafkaio.clients import cluster
 
 
