@@ -36,8 +36,8 @@ from river import datasets
 from driftline.collector.app import create_app
 from driftline.collector.archiver import Archiver
 from driftline.collector.auth import hash_token
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
 from driftline.config import settings_from_dict
 from driftline.config.settings import Settings
 from driftline.contracts import Outcome, parse

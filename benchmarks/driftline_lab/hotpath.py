@@ -139,7 +139,7 @@ class Parts:
         return Producer({"linger.ms": 5, "queue.buffering.max.messages": 2_000_000, "log_level": 0})
 
     def whole(self) -> Callable[[], None]:
-        from driftline.trainer.service import TrainerService
+        from driftline.trainer.handler import TrainerService
 
         service = TrainerService(self.settings, "127.0.0.1:9")
         service.restore("p0", None)

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from driftline.collector.app import create_app as collector_app
-from driftline.collector.service import Ingestor
+from driftline.collector.intake import Ingestor
 from driftline.config import settings_from_dict
 from driftline.config.settings import Settings
 from driftline.httpserver import BackgroundServer, add_docs_routes, docs_assets

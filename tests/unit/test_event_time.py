@@ -128,8 +128,8 @@ def test_the_policy_is_configured_per_stream(policy: str) -> None:
 
 
 def test_clamped_events_are_counted() -> None:
+    from driftline.collector.intake import Ingestor
     from driftline.collector.publisher import Publisher
-    from driftline.collector.service import Ingestor
 
     stream = {"task": "binary", "features": {"t": {}}, "future_events": "clamp"}
     ingestor = Ingestor(settings_from_dict({"streams": {"rooms": stream}}, "test"), Publisher("127.0.0.1:1"))

@@ -302,8 +302,8 @@ def _tokens(path: Path) -> dict[str, str]:
 def _to_kafka(stack: ExitStack, settings: Settings, bootstrap: str, stream: str) -> Callable[[list[Any]], int]:
     """Replay's sender into Kafka: validate and publish a chunk, return how many items were rejected."""
     from driftline.collector.ingest import Rejected
+    from driftline.collector.intake import Ingestor
     from driftline.collector.publisher import Publisher
-    from driftline.collector.service import Ingestor
 
     publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
     stack.callback(publisher.close)

@@ -25,8 +25,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from driftline.collector.ingest import Rejected, Result, check_raw
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import KafkaUnavailable, Record
-from driftline.collector.service import Ingestor
 from driftline.config.settings import MqttSettings
 from driftline.contracts import SensorEvent
 
