@@ -39,6 +39,7 @@ from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import deliver, end_offset, make_consumer, make_producer
 from driftline.kafkaio.topics import ensure_topics
 from driftline.processes import free_port, http_ok
+from driftline.rules import metric_names as names
 
 RESULTS = Path(__file__).parent / "results" / "durability.md"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -210,11 +211,11 @@ def main() -> None:
         on, off = (results[name] for name in contenders)
         ratio = statistics.median(b.wall_s / a.wall_s for a, b in zip(on, off, strict=True))
         cpu_ratio = statistics.median(b.cpu_s / a.cpu_s for a, b in zip(on, off, strict=True))
-        checkpoints = [metric(r.metrics, "driftline_trainer_checkpoints_total") for r in on]
-        sizes = [metric(r.metrics, "driftline_trainer_checkpoint_bytes") for r in on]
+        checkpoints = [metric(r.metrics, names.TRAINER_CHECKPOINTS) for r in on]
+        sizes = [metric(r.metrics, names.TRAINER_CHECKPOINT_BYTES) for r in on]
         seconds = [
-            metric(r.metrics, "driftline_trainer_checkpoint_seconds_sum")
-            / max(metric(r.metrics, "driftline_trainer_checkpoint_seconds_count"), 1)
+            metric(r.metrics, f"{names.TRAINER_CHECKPOINT_SECONDS}_sum")
+            / max(metric(r.metrics, f"{names.TRAINER_CHECKPOINT_SECONDS}_count"), 1)
             for r in on
         ]
 

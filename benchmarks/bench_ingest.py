@@ -31,6 +31,7 @@ from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
 from driftline.processes import ManagedProcess, find_program, free_port, http_ok
+from driftline.rules import metric_names as names
 
 RESULTS = Path(__file__).parent / "results" / "ingest.md"
 TOKEN = "bench-token"
@@ -69,7 +70,7 @@ def start_collector(work: Path, name: str, bootstrap: str, topics: dict, workers
 def accepted(url: str, transport: str) -> float:
     """Items the collector (all its workers) got acknowledged by Kafka, from its /metrics."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
-    return exposed_total(text, "driftline_collector_events_accepted_total", transport=transport)
+    return exposed_total(text, names.COLLECTOR_EVENTS_ACCEPTED, transport=transport)
 
 
 def bench_http(work: Path, bootstrap: str, topics: dict, seconds: float, clients: int, workers: int) -> dict:

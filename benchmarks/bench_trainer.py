@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.progress import track
 from river import datasets
 
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.contracts import Outcome, SensorEvent
 from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.clients import deliver, make_consumer, make_producer

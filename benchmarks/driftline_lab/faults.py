@@ -36,9 +36,10 @@ from river import datasets
 from driftline.collector.app import create_app
 from driftline.collector.archiver import Archiver
 from driftline.collector.auth import hash_token
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.contracts import Outcome, parse
 from driftline.httpserver import BackgroundServer, exposed_total
 from driftline.kafkaio.broker import LocalBroker
@@ -48,6 +49,7 @@ from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.topics import ensure_topics
 from driftline.lake import read_lake
 from driftline.processes import free_port, wait_until
+from driftline.rules import metric_names as names
 from driftline_lab.throughput import Process
 
 Fault = Literal["outage", "node_loss"]
@@ -289,8 +291,8 @@ def run(
         trainer_metrics = httpx.get(f"{urls['trainer']}/metrics", timeout=5).text
         monitor_metrics = httpx.get(f"{urls['monitor']}/metrics", timeout=5).text
         result.recoveries = {
-            "trainer": exposed_total(trainer_metrics, "driftline_trainer_kafka_recoveries_total"),
-            "monitor": exposed_total(monitor_metrics, "driftline_monitor_kafka_recoveries_total"),
+            "trainer": exposed_total(trainer_metrics, names.TRAINER_KAFKA_RECOVERIES),
+            "monitor": exposed_total(monitor_metrics, names.MONITOR_KAFKA_RECOVERIES),
         }
         lake = folder / "lake"
         wait_until(lambda: not devices.accepted - archived(lake), 120, 0.2)
@@ -311,7 +313,7 @@ def run(
 
 def monitor_counted(url: str) -> float:
     try:
-        return exposed_total(httpx.get(f"{url}/metrics", timeout=5).text, "driftline_monitor_outcomes_total")
+        return exposed_total(httpx.get(f"{url}/metrics", timeout=5).text, names.MONITOR_OUTCOMES)
     except httpx.HTTPError:
         return 0.0
 
@@ -341,7 +343,7 @@ def suite(
 
 def report(runs: list[FaultRun], command: str) -> str:
     """The markdown of ``driftline bench faults``."""
-    names = {
+    faults = {
         "outage": "broker stopped 20 s (1 node)",
         "node_loss": "coordinator node killed (3 nodes, RF 3, min ISR 2)",
     }
@@ -360,7 +362,7 @@ def report(runs: list[FaultRun], command: str) -> str:
         exited = ", ".join(name for name, code in r.exits.items() if code is not None) or "none"
         restarts = f"{r.recoveries.get('trainer', 0):.0f}, {r.recoveries.get('monitor', 0):.0f}"
         lines.append(
-            f"| {names[r.fault]} | {r.accepted:,} | {r.refused:,} of {r.posts:,} | {r.outcomes:,} | {r.missing:,}"
+            f"| {faults[r.fault]} | {r.accepted:,} | {r.refused:,} of {r.posts:,} | {r.outcomes:,} | {r.missing:,}"
             f" | {r.duplicates:,} | {r.monitor_counted:,.0f} | {r.archived_missing:,} | {restarts}"
             f" | {r.resumed_after_s:.1f} s | {exited} |"
         )

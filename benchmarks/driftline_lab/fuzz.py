@@ -45,10 +45,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from driftline.collector.app import create_app
 from driftline.collector.auth import hash_token
+from driftline.collector.intake import Ingestor
 from driftline.collector.mqtt_bridge import MqttBridge
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
-from driftline.config import MqttSettings, Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import MqttSettings, Settings
 from driftline.contracts import MAX_FEATURES, MAX_MESSAGE_BYTES, MAX_TEXT, Outcome, parse
 from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.clients import read_topic

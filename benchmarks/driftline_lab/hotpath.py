@@ -30,7 +30,8 @@ from typing import Any
 
 from confluent_kafka import Message, Producer
 
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EVENTS_TOPIC = "bench.events"
@@ -138,7 +139,7 @@ class Parts:
         return Producer({"linger.ms": 5, "queue.buffering.max.messages": 2_000_000, "log_level": 0})
 
     def whole(self) -> Callable[[], None]:
-        from driftline.trainer.service import TrainerService
+        from driftline.trainer.handler import TrainerService
 
         service = TrainerService(self.settings, "127.0.0.1:9")
         service.restore("p0", None)

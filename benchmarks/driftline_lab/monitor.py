@@ -26,7 +26,8 @@ from typing import Any
 
 from river import datasets
 
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.contracts import Outcome, SensorEvent, parse
 from driftline.monitor.decode import decode_outcome
 from driftline.monitor.state import MonitorState

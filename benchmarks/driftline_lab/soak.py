@@ -46,12 +46,14 @@ from driftline.collector.client import CollectorError
 from driftline.collector.simulator.generator import Emission, SimOptions, Simulation
 from driftline.collector.simulator.run import http_sink, interleave, paced
 from driftline.collector.simulator.scenarios import SCENARIOS
-from driftline.config import Settings, load_settings
+from driftline.config import load_settings
+from driftline.config.settings import Settings
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.lags import GroupLags
 from driftline.kafkaio.topics import ensure_topics
 from driftline.processes import ManagedProcess, free_port, http_ok, tail, wait_until
+from driftline.rules import metric_names as names
 from driftline.stack import device_tokens
 from driftline_lab.scaling import wait_for_group
 from driftline_lab.throughput import process_cpu, process_rss_mb
@@ -426,18 +428,14 @@ def final_counts(stack: Stack) -> dict[str, float]:
 
     lake = stack.settings.collector.lake_dir or stack.state / "lake"
     return {
-        "collector accepted (events and labels)": stack.metric(
-            "collector", "driftline_collector_events_accepted_total"
-        ),
-        "trainer consumed events": stack.metric("trainer", "driftline_trainer_events_consumed_total"),
-        "trainer predicted (outcomes)": stack.metric("trainer", "driftline_trainer_predictions_total"),
-        "trainer dropped: duplicate": stack.metric(
-            "trainer", "driftline_trainer_events_dropped_total", reason="duplicate"
-        ),
-        "trainer dropped: other": stack.metric("trainer", "driftline_trainer_events_dropped_total")
-        - stack.metric("trainer", "driftline_trainer_events_dropped_total", reason="duplicate"),
-        "trainer labels joined": stack.metric("trainer", "driftline_trainer_labels_joined_total"),
-        "monitor predictions": stack.metric("monitor", "driftline_predictions_total"),
+        "collector accepted (events and labels)": stack.metric("collector", names.COLLECTOR_EVENTS_ACCEPTED),
+        "trainer consumed events": stack.metric("trainer", names.TRAINER_EVENTS_CONSUMED),
+        "trainer predicted (outcomes)": stack.metric("trainer", names.TRAINER_PREDICTIONS),
+        "trainer dropped: duplicate": stack.metric("trainer", names.TRAINER_EVENTS_DROPPED, reason="duplicate"),
+        "trainer dropped: other": stack.metric("trainer", names.TRAINER_EVENTS_DROPPED)
+        - stack.metric("trainer", names.TRAINER_EVENTS_DROPPED, reason="duplicate"),
+        "trainer labels joined": stack.metric("trainer", names.TRAINER_LABELS_JOINED),
+        "monitor predictions": stack.metric("monitor", names.PREDICTIONS),
         # Events only: the late labels have a table of their own (lake.LABELS_DIR).
         "events in the lake": float(sum(pq.read_metadata(f).num_rows for f in lake.glob("stream=*/date=*/*.parquet"))),
     }

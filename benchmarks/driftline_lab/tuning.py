@@ -24,7 +24,8 @@ from river import datasets, metrics
 
 from driftline import assets
 from driftline.collector.simulator import SCENARIOS, SimOptions, Simulation
-from driftline.config import StreamConfig, TuningSpec, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.streams import StreamConfig, TuningSpec
 from driftline.learning.cleaning import Cleaner
 from driftline.learning.slot import ModelInput
 from driftline.tuning import build_tuned, candidates, serving

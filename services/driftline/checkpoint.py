@@ -33,12 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from driftline.config import Settings
+    from driftline.config.settings import Settings
 
 FORMAT = 1
 #: Modules whose classes earlier checkpoints and model files name, and where those classes live now
-#: (the shared rules and the models' side left the services for packages of their own).
+#: (the shared rules and the models' side left the services for packages of their own; a stream's config,
+#: the one part of driftline.config a checkpoint holds, is driftline.config.streams).
 MOVED_MODULES = {
+    "driftline.config": "driftline.config.streams",
     "driftline.monitor.scores": "driftline.rules.scores",
     **{f"driftline.{name}": f"driftline.rules.{name}" for name in ("labels", "keys", "concept", "detectors")},
     **{f"driftline.{name}": f"driftline.rules.{name}" for name in ("datadrift", "dedupe")},

@@ -22,13 +22,15 @@ from driftline.cli_options import (
     require_bootstrap,
     with_bootstrap,
 )
-from driftline.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+from driftline.config import DEFAULT_CONFIG, load_settings
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.contracts import ContractError, ControlCommand
 from driftline.kafkaio.clients import KafkaUnreachable
 from driftline.logs import setup_logging
 from driftline.modelspec import ModelSpecError
 from driftline.processes import ProcessError
-from driftline.status import ServicesUnreachable
+from driftline.status.cli import ServicesUnreachable
 
 app = typer.Typer(
     name="driftline",
@@ -82,7 +84,7 @@ def config_cmd(
 ) -> None:
     """Check a config file and summarise its streams."""
     if reference:
-        from driftline.config_reference import reference as config_reference
+        from driftline.config.reference import reference as config_reference
 
         typer.echo(config_reference(), nl=False)
         return
@@ -565,7 +567,7 @@ def _register_services() -> None:
     from driftline.collector.cli import register as register_collector
     from driftline.monitor.cli import register as register_monitor
     from driftline.stack import register as register_stack
-    from driftline.status import register as register_status
+    from driftline.status.cli import register as register_status
     from driftline.trainer.cli import register as register_trainer
 
     registers = (

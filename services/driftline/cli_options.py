@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from driftline.config import Settings
+    from driftline.config.settings import Settings
 
 ConfigOption = Annotated[
     Path | None,
@@ -63,8 +63,9 @@ def with_bootstrap(settings: Settings, bootstrap: str | None) -> Settings:
 
 
 def require_bootstrap(settings: Settings, command: str, alternative: str = "") -> str:
-    """The cluster a command reaches, or a :class:`~driftline.config.ConfigError` saying the three ways to name one."""
-    from driftline.config import ConfigError
+    """The cluster a command reaches, or a :class:`~driftline.config.base.ConfigError` saying the three ways to
+    name one."""
+    from driftline.config.base import ConfigError
 
     if not settings.kafka.bootstrap_servers:
         raise ConfigError(

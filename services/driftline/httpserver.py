@@ -21,7 +21,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from driftline.config import ConfigError
+from driftline.config.base import ConfigError
 from driftline.processes import free_port
 
 

@@ -38,7 +38,7 @@ from importlib.metadata import version
 from typing import Any
 
 from driftline.checkpoint import CheckpointError, Signer, load_state
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 
 MAGIC = b"driftline-model"
 FORMAT = 1

@@ -8,7 +8,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from driftline.config import ConfigError, Settings
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.kafkaio.clients import cluster, require_reachable
 from driftline.kafkaio.topics import ensure_topics
 

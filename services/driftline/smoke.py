@@ -6,7 +6,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent, parse
 from driftline.kafkaio.clients import deliver, make_producer, read_topic
 from driftline.rules.keys import model_key

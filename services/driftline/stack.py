@@ -30,8 +30,9 @@ import typer
 
 from driftline.cli_options import ConfigOption
 from driftline.collector.simulator.schedule import MIN_EVENTS
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.processes import ManagedProcess, free_port, http_ok, refuse_taken_port, wait_until
+from driftline.rules import metric_names as names
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,11 @@ class StackPorts:
 
     def check_free(self) -> None:
         """Refuse at once a port another program holds: it, not ours, would answer there."""
-        names = {"mqtt": "mosquitto"}
+        programs = {"mqtt": "mosquitto"}
         ports = vars(self)
         for name in sorted(ports, key=lambda name: name != "kafka"):  # in starting order: Kafka first
             if (port := ports[name]) is not None:
-                refuse_taken_port(names.get(name, name), port)
+                refuse_taken_port(programs.get(name, name), port)
 
     @classmethod
     def of(cls, settings: Settings, free: bool) -> StackPorts:
@@ -363,15 +364,15 @@ class LocalStack:
 
 
 SUMMARY_QUERIES = {
-    "predicted": "sum by (stream) (driftline_predictions_total)",
-    "labelled": 'sum by (stream) (driftline_labels_total{estimate="prequential"})',
-    "accuracy": 'avg by (stream) (driftline_accuracy{estimate="prequential", window="cumulative"})',
-    "holdout accuracy": 'avg by (stream) (driftline_accuracy{estimate="holdout", window="cumulative"})',
-    "concept drifts": 'sum by (stream) (driftline_drift_detected_total{kind="concept"})',
-    "data drifts": 'sum by (stream) (driftline_drift_detected_total{kind="data"})',
+    "predicted": f"sum by (stream) ({names.PREDICTIONS})",
+    "labelled": f'sum by (stream) ({names.LABELS}{{estimate="prequential"}})',
+    "accuracy": f'avg by (stream) ({names.ACCURACY}{{estimate="prequential", window="cumulative"}})',
+    "holdout accuracy": f'avg by (stream) ({names.ACCURACY}{{estimate="holdout", window="cumulative"}})',
+    "concept drifts": f'sum by (stream) ({names.DRIFT_DETECTED}{{kind="concept"}})',
+    "data drifts": f'sum by (stream) ({names.DRIFT_DETECTED}{{kind="data"}})',
     # A drift's reset is the trainer's own reaction; people's resets arrive as commands.
-    "resets (per model key)": 'sum by (stream) (driftline_trainer_drift_reactions_total{action=~"warm|cold|rollback"} '
-    'or driftline_trainer_commands_total{action=~"reset|rollback", status="applied"})',
+    "resets (per model key)": f'sum by (stream) ({names.TRAINER_DRIFT_REACTIONS}{{action=~"warm|cold|rollback"}} '
+    f'or {names.TRAINER_COMMANDS}{{action=~"reset|rollback", status="applied"}})',
 }
 
 
@@ -437,8 +438,8 @@ def wait_until_drained(stack: LocalStack, timeout: float) -> bool:
 
     def scraped() -> bool:
         with urllib.request.urlopen(f"{stack.url('monitor')}/metrics", timeout=10) as response:
-            counted = exposed_total(response.read().decode(), "driftline_predictions_total")
-        result = stack.query("sum(driftline_predictions_total)")
+            counted = exposed_total(response.read().decode(), names.PREDICTIONS)
+        result = stack.query(f"sum({names.PREDICTIONS})")
         return bool(result) and float(result[0]["value"][1]) == counted
 
     return wait_until(scraped, max(deadline - time.monotonic(), 30.0), 1.0) is not None
@@ -483,7 +484,8 @@ def register(app: typer.Typer) -> None:
         from driftline.config import load_settings
         from driftline.kafkaio.broker import kafka_or_local
         from driftline.runtime import stop_on_signals
-        from driftline.status import Sources, live_view
+        from driftline.status.fetching import Sources
+        from driftline.status.live import live_view
 
         console = Console()
 

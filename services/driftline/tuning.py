@@ -24,7 +24,7 @@ from driftline.modelspec import ModelSpecError, build_model
 
 
 class TuningSpec(Protocol):
-    """What a search space says (``streams.S.tuning``, :class:`driftline.config.TuningSpec`, which is checked
+    """What a search space says (``streams.S.tuning``, :class:`driftline.config.streams.TuningSpec`, which is checked
     with :func:`candidates`): a protocol here, so that the config imports this module and not the reverse."""
 
     grid: dict[str, list[bool | int | float | str]]

@@ -18,7 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry, generate_latest
 
 from driftline.collector.auth import hash_token
-from driftline.config import MqttSettings, Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import MqttSettings, Settings
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.topics import ensure_topics

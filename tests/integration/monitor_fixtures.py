@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 from kafka_helpers import TopicReader, make_producer, send
 from kafka_helpers import produce as produce_messages
 
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.contracts import Contract, ControlCommand, DriftEvent, Outcome
 from driftline.kafkaio.topics import ensure_topics
 

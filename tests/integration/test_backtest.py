@@ -24,9 +24,10 @@ from driftline.backtest.rows import ordered
 from driftline.cli import app
 from driftline.collector.archiver import Archiver
 from driftline.collector.ingest import Rejected
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
-from driftline.config import Settings, load_settings
+from driftline.config import load_settings
+from driftline.config.settings import Settings
 from driftline.contracts import DriftEvent, Outcome
 from driftline.kafkaio.topics import ensure_topics
 from driftline.lake import LABELS_DIR, export, read_labels, read_lake

@@ -12,7 +12,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import NewTopic
 from kafka_helpers import make_consumer, make_producer, send
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent, parse
 from driftline.kafkaio.broker import LocalBroker
 from driftline.rules.keys import model_key
@@ -138,7 +138,8 @@ def test_unknown_topic_is_not_auto_created(bootstrap: str, run: str) -> None:
 
 
 def test_events_and_labels_must_be_co_partitioned_on_the_cluster(bootstrap: str) -> None:
-    from driftline.config import ConfigError, Topics
+    from driftline.config.base import ConfigError
+    from driftline.config.settings import Topics
     from driftline.kafkaio.topics import ensure_topics
 
     run = uuid.uuid4().hex[:6]

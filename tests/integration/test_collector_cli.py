@@ -14,9 +14,10 @@ from conftest import unique_topics
 from driftline.cli import app
 from driftline.collector.app import create_app
 from driftline.collector.auth import hash_token
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
-from driftline.config import ConfigError, load_settings
+from driftline.config import load_settings
+from driftline.config.base import ConfigError
 from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.topics import ensure_topics
 

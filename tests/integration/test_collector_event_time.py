@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from kafka_helpers import TopicReader
 
 from driftline.collector.app import create_app
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
 from driftline.contracts import Outcome
 from driftline.trainer.runner import TrainerRunner
 

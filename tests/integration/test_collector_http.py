@@ -21,9 +21,9 @@ from collector_fixtures import (
 from fastapi.testclient import TestClient
 
 from driftline.collector.app import create_app
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import LabelEvent, SensorEvent, parse
 
 

@@ -22,10 +22,10 @@ from collector_fixtures import (
 )
 from prometheus_client import generate_latest
 
+from driftline.collector.intake import Ingestor
 from driftline.collector.mqtt_bridge import MqttBridge, route
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent, parse
 from driftline.ops.mosquitto import Mosquitto
 

@@ -28,11 +28,12 @@ from collector_fixtures import (
 )
 
 from conftest import unique_topics
+from driftline.collector.intake import Ingestor
 from driftline.collector.mqtt_bridge import MqttBridge
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
 from driftline.collector.worker import Slot, retire_slots, slots_folder
-from driftline.config import MqttSettings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import MqttSettings
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto

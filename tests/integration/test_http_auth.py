@@ -18,7 +18,9 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from driftline.config import ConfigError, Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent
 from driftline.httpserver import BackgroundServer
 from driftline.monitor.app import create_app as monitor_app

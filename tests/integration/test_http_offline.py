@@ -17,13 +17,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from driftline.collector.app import create_app as collector_app
-from driftline.collector.service import Ingestor
-from driftline.config import Settings, settings_from_dict
+from driftline.collector.intake import Ingestor
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.httpserver import BackgroundServer, add_docs_routes, docs_assets
 from driftline.monitor.app import create_app as monitor_app
 from driftline.monitor.state import MonitorState
 from driftline.monitor.webhook import AlertPolicy
-from driftline.status import Sources, fetch
+from driftline.status.fetching import Sources, fetch
 from driftline.trainer.api import create_app as trainer_app
 from driftline.trainer.core import TrainerCore
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO, unique_topics
-from driftline.config import Topics
+from driftline.config.settings import Topics
 
 pytestmark = pytest.mark.kafka
 

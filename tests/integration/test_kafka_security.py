@@ -27,9 +27,10 @@ from conftest import unique_topics
 from driftline.cli import app
 from driftline.collector.app import create_app
 from driftline.collector.auth import hash_token
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.contracts import Outcome, parse
 from driftline.httpserver import BackgroundServer, exposed_total
 from driftline.kafkaio.acls import ROLES

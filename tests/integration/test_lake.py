@@ -14,7 +14,7 @@ from test_simulator_kafka import STREAMS
 from driftline.collector.archiver import Archiver
 from driftline.collector.simulator import SimOptions
 from driftline.collector.simulator.run import run_simulation
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent, parse
 from driftline.lake import export, read_lake
 

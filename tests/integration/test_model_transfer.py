@@ -11,7 +11,8 @@ from kafka_helpers import TopicReader, produce
 from test_cli import driftline
 from test_trainer_control import FEATURES, ROWS, models, phishing_events
 
-from driftline.config import Settings, StreamConfig
+from driftline.config.settings import Settings
+from driftline.config.streams import StreamConfig
 from driftline.contracts import Outcome
 from driftline.modelfile import peek
 from driftline.trainer.runner import TrainerRunner

@@ -12,12 +12,12 @@ from collector_fixtures import headers_of, read_topic
 from driftline.collector.app import create_app
 from driftline.collector.auth import hash_token
 from driftline.collector.client import CollectorError
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
 from driftline.collector.simulator import SimOptions
 from driftline.collector.simulator.generator import Emission
 from driftline.collector.simulator.run import http_sink, run_simulation
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import LabelEvent, SensorEvent, parse_any
 from driftline.httpserver import BackgroundServer
 

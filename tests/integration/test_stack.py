@@ -20,7 +20,8 @@ from kafka_helpers import make_producer, produce
 from conftest import REPO, unique_topics
 from driftline.collector.simulator import SimOptions
 from driftline.collector.simulator.run import run_simulation
-from driftline.config import Settings, Topics, load_settings
+from driftline.config import load_settings
+from driftline.config.settings import Settings, Topics
 from driftline.contracts import ControlCommand
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.topics import ensure_topics

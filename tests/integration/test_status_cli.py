@@ -30,7 +30,8 @@ from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.topics import ensure_topics
 from driftline.monitor.service import MonitorService
 from driftline.processes import free_ports
-from driftline.status import Sources, fetch, live_view, samples
+from driftline.status.fetching import Sources, fetch, samples
+from driftline.status.live import live_view
 from driftline.trainer.runner import TrainerRunner
 
 pytestmark = pytest.mark.kafka

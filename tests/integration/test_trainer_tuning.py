@@ -21,7 +21,7 @@ from kafka_helpers import TopicReader, produce
 from river import datasets
 from test_trainer_recovery import Processes
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import Outcome, SensorEvent
 from driftline.learning.slot import ModelInput
 from driftline.trainer.runner import TrainerRunner

@@ -9,7 +9,8 @@ import yaml
 from cli_driver import driftline
 
 from driftline import assets
-from driftline.config import ConfigError, load_settings
+from driftline.config import load_settings
+from driftline.config.base import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from river import datasets, evaluate, metrics
 from driftline.backtest.core import Backtest, check_specs
 from driftline.backtest.rows import EmptyReplay, EventRow, LabelRow, ordered
 from driftline.cli import main
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.contracts import LabelEvent, SensorEvent
 from driftline.lake import LABELS_DIR, Split, to_frame, to_label_frame, write_frame
 from driftline.modelspec import ModelSpecError, build_model

@@ -22,7 +22,7 @@ def test_every_part_is_timed_and_the_whole_handler_answers_each_event(tmp_path: 
 
 
 def test_the_whole_record_is_the_trainers_own_handler_with_one_outcome_per_event(tmp_path: Path) -> None:
-    from driftline.trainer.service import TrainerService
+    from driftline.trainer.handler import TrainerService
 
     parts = Parts(Plan(events=200, keys=[3]), 3, tmp_path)
     service = TrainerService(parts.settings, "127.0.0.1:9")

@@ -11,7 +11,7 @@ from river import datasets, evaluate, metrics
 from typer.testing import CliRunner
 
 from driftline.cli import app
-from driftline.config import TuningSpec
+from driftline.config.streams import TuningSpec
 from driftline.tuning import candidates
 from driftline_lab.tuning import BANDIT, CASES, HALVING
 

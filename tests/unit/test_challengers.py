@@ -11,7 +11,8 @@ import pytest
 from prometheus_client import generate_latest
 from river import datasets
 
-from driftline.config import StreamConfig, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.streams import StreamConfig
 from driftline.contracts import ControlCommand
 from driftline.learning import slot as slot_module
 from driftline.learning.slot import Candidate, ModelSlot

@@ -16,7 +16,9 @@ import pytest
 from river import datasets
 
 from driftline.checkpoint import Checkpoint, CheckpointError, Signer, signing_key
-from driftline.config import Settings, StreamConfig, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
+from driftline.config.streams import StreamConfig
 from driftline.contracts import ControlCommand, DriftEvent, LabelEvent, OutcomeRecord, SensorEvent
 from driftline.monitor.state import MonitorState
 from driftline.monitor.synthetic import outcomes
@@ -224,7 +226,11 @@ def test_state_saved_before_the_shared_rules_and_the_models_side_moved_still_loa
     saved = pickle.dumps((ids, cleaner), protocol=2)  # classes named in text: rewritable as they were
     saved = saved.replace(b"driftline.rules.dedupe", b"driftline.dedupe")
     saved = saved.replace(b"driftline.learning.cleaning", b"driftline.trainer.cleaning")
+    # The stream's config (StreamConfig, FeatureSpec, DriftSpec) was in the module driftline.config.
+    saved = saved.replace(b"driftline.config.streams", b"driftline.config")
     assert b"driftline.trainer.cleaning" in saved and b"driftline.rules" not in saved
+    assert b"driftline.config\n" in saved and b"driftline.config.streams" not in saved
     restored_ids, restored_cleaner = load_state(saved)
     assert restored_ids.seen("d1/e1") and not restored_ids.seen("d1/e2")
     assert restored_cleaner.clean({"x": None}).features == {"x": 2.0}
+    assert restored_cleaner.stream == StreamConfig(task="binary", features={"x": {"missing": "mean"}})

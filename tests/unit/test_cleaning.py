@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.learning import cleaning
 from driftline.learning.cleaning import Cleaner
 from driftline.learning.units import UnitError, convert

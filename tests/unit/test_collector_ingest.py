@@ -20,7 +20,7 @@ from driftline.collector.ingest import (
     json_depth,
     split_body,
 )
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.contracts import MAX_JSON_DEPTH, LabelEvent, SensorEvent
 from driftline.kafkaio.deadletter import DEAD_LETTER_MAX_BYTES, dead_letter_payload
 

@@ -9,7 +9,8 @@ import pytest
 
 from driftline.collector.ingest import Accepted, StreamRules, check_items
 from driftline.collector.replay import rows_from_source, to_events
-from driftline.config import ConfigError, StreamConfig
+from driftline.config.base import ConfigError
+from driftline.config.streams import StreamConfig
 from driftline.contracts import SensorEvent
 
 

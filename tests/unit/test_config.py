@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from driftline.config import ConfigError, load_settings, settings_from_dict
+from driftline.config import load_settings, settings_from_dict
+from driftline.config.base import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 STREAM = {"task": "binary", "features": {"temperature": {"unit": "degC", "min": -20, "max": 50}}}
@@ -89,13 +90,13 @@ def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
 
 
 def test_the_configuration_reference_is_current() -> None:
-    from driftline.config_reference import REFERENCE, reference
+    from driftline.config.reference import REFERENCE, reference
 
     assert REFERENCE.read_text() == reference(), "run `driftline config --reference > docs/configuration.md`"
 
 
 def test_every_key_of_the_reference_is_described() -> None:
-    from driftline.config_reference import reference
+    from driftline.config.reference import reference
 
     rows = [line for line in reference().splitlines() if line.startswith("| `")]
     undescribed = [row.split("|")[1].strip() for row in rows if not row.rstrip(" |").split("|")[-1].strip()]
@@ -121,7 +122,7 @@ def test_a_variable_naming_no_setting_is_refused(tmp_path: Path, monkeypatch: py
 
 
 def test_per_device_keys_remember_a_thousand_event_ids_unless_told() -> None:
-    from driftline.config import DEVICE_DEDUPE_WINDOW, StreamConfig
+    from driftline.config.streams import DEVICE_DEDUPE_WINDOW, StreamConfig
 
     features = {"x": {}}
     assert StreamConfig(task="binary", features=features).dedupe_window == 100_000

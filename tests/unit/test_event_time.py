@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from driftline.collector.ingest import Accepted, Rejected, StreamRules, check_items
-from driftline.config import StreamConfig, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.streams import StreamConfig
 from driftline.contracts import LabelEvent, SensorEvent
 from driftline.learning.cleaning import Cleaner
 from driftline.trainer.core import TrainerCore
@@ -127,8 +128,8 @@ def test_the_policy_is_configured_per_stream(policy: str) -> None:
 
 
 def test_clamped_events_are_counted() -> None:
+    from driftline.collector.intake import Ingestor
     from driftline.collector.publisher import Publisher
-    from driftline.collector.service import Ingestor
 
     stream = {"task": "binary", "features": {"t": {}}, "future_events": "clamp"}
     ingestor = Ingestor(settings_from_dict({"streams": {"rooms": stream}}, "test"), Publisher("127.0.0.1:1"))

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from driftline.config import ConfigError, StreamConfig, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.base import ConfigError
+from driftline.config.streams import StreamConfig
 from driftline.contracts import SensorEvent
 from driftline.monitor.state import MonitorState
 from driftline.rules.labels import LabelError, Labels

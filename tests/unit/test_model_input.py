@@ -12,7 +12,8 @@ import pytest
 from river import datasets
 
 from conftest import CATEGORY_FEATURES, CLASSIFICATION_PRESETS, category_rows
-from driftline.config import StreamConfig, TuningSpec, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.streams import StreamConfig, TuningSpec
 from driftline.contracts import SensorEvent
 from driftline.learning import slot as slot_module
 from driftline.learning.slot import Candidate, ModelInput, ModelSlot, takes_text

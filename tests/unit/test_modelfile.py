@@ -14,7 +14,9 @@ from river import datasets
 
 from driftline import modelfile
 from driftline.checkpoint import Signer
-from driftline.config import ConfigError, StreamConfig, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.base import ConfigError
+from driftline.config.streams import StreamConfig
 from driftline.contracts import MAX_COMMAND_BYTES, ContractError, ControlCommand, SensorEvent, parse, parse_any
 from driftline.modelfile import ModelFileError, ModelHeader
 from driftline.modelspec import build_model

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from driftline.config import ConfigError, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.base import ConfigError
 from driftline.contracts import DriftEvent, Outcome
 from driftline.monitor.state import MAX_CLASSES, MonitorState
 from driftline.monitor.synthetic import START, outcomes

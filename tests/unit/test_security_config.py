@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from driftline.config import ConfigError, Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.httpserver import is_loopback
 from driftline.kafkaio.acls import bindings, grants
 from driftline.kafkaio.clients import Cluster, cluster, consumer_config, producer_config

@@ -21,13 +21,16 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 
 from driftline.collector.metrics import CollectorMetrics
-from driftline.config import Settings, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent
 from driftline.monitor.app import create_app as monitor_app
 from driftline.monitor.exposition import registry_for
 from driftline.monitor.state import MonitorState
 from driftline.monitor.webhook import AlertPolicy
-from driftline.status import Snapshot, Sources, as_json, fetch, render, render_live, samples, shape
+from driftline.status.fetching import Snapshot, Sources, fetch, samples
+from driftline.status.rendering import render, render_live
+from driftline.status.shaping import as_json, shape
 from driftline.trainer.api import create_app as trainer_app
 from driftline.trainer.core import TrainerCore
 

@@ -9,7 +9,7 @@ import pytest
 from river import datasets
 
 from driftline.checkpoint import CheckpointError, Signer
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.learning.holdout import is_holdout
 from driftline.learning.pending import Pending, PendingLabels
 from driftline.learning.slot import ModelSlot

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from river import datasets
 
-from driftline.config import ConfigError, StreamConfig, TuningSpec, settings_from_dict
+from driftline.config import settings_from_dict
+from driftline.config.base import ConfigError
+from driftline.config.streams import StreamConfig, TuningSpec
 from driftline.learning.slot import ModelSlot
 from driftline.trainer.metrics import TrainerMetrics
 from driftline.tuning import build_tuned, candidates, scores, serving

@@ -11,7 +11,7 @@ import typer
 from driftline.cli_options import ConfigOption, output_folder
 
 if TYPE_CHECKING:
-    from driftline.config import Settings
+    from driftline.config.settings import Settings
 
 
 def _when(text: str | None, option: str) -> datetime | None:
@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
         from driftline.backtest.core import Backtest, check_specs
         from driftline.backtest.report import plot, summary, table
         from driftline.backtest.rows import EmptyReplay, ordered
-        from driftline.config import ConfigError, load_settings
+        from driftline.config import load_settings
+        from driftline.config.base import ConfigError
         from driftline.lake import Split, read_labels, read_lake
         from driftline.modelspec import ModelSpecError
 

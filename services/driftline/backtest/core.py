@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from driftline.backtest.rows import EventRow, LabelRow, Part
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.learning.cleaning import Cleaner
 from driftline.learning.pending import Pending, PendingLabels
 from driftline.learning.prequential import predict_then_learn

@@ -27,8 +27,8 @@ from driftline.collector.ingest import (
     problems_json,
     split_body,
 )
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import KafkaUnavailable
-from driftline.collector.service import Ingestor
 from driftline.contracts import LabelEvent, SensorEvent
 from driftline.httpserver import add_docs_routes, add_ops_routes, bearer_token
 from driftline.kafkaio.deadletter import DEAD_LETTER_MAX_BYTES

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from confluent_kafka import Message
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.kafkaio.clients import secured
 from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
 from driftline.lake import LABELS_DIR, Record, to_frame, to_label_frame, write_frame

@@ -7,7 +7,7 @@ import hmac
 from dataclasses import dataclass
 from enum import Enum
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 
 
 def hash_token(token: str) -> str:

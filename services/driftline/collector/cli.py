@@ -27,7 +27,7 @@ from driftline.collector.simulator.schedule import MIN_EVENTS
 if TYPE_CHECKING:
     from contextlib import ExitStack
 
-    from driftline.config import Settings
+    from driftline.config.settings import Settings
 
 RateOption = Annotated[float | None, typer.Option(min=0.001, help="Events per second; default: as fast as possible.")]
 
@@ -113,7 +113,8 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.client import CollectorError
         from driftline.collector.replay import replay_start, rows_from_source, source_size, to_events
         from driftline.collector.simulator.run import paced
-        from driftline.config import ConfigError, load_settings
+        from driftline.config import load_settings
+        from driftline.config.base import ConfigError
 
         collector = collector_url(collector, url)
         settings = with_bootstrap(load_settings(config), bootstrap)
@@ -191,7 +192,8 @@ def register(app: typer.Typer) -> None:
         from driftline.collector.client import CollectorError
         from driftline.collector.simulator import SimOptions
         from driftline.collector.simulator.run import build_simulations, run_simulation
-        from driftline.config import ConfigError, load_settings
+        from driftline.config import load_settings
+        from driftline.config.base import ConfigError
 
         collector = collector_url(collector, url)
         settings = with_bootstrap(load_settings(config), bootstrap)
@@ -261,7 +263,8 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[Format, typer.Option("--format", help="The files to write.")] = Format.parquet,
     ) -> None:
         """Write train/validation/test files of a stream from the lake, split by event time."""
-        from driftline.config import ConfigError, load_settings
+        from driftline.config import load_settings
+        from driftline.config.base import ConfigError
         from driftline.lake import Split, export
 
         try:
@@ -279,10 +282,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _tokens(path: Path) -> dict[str, str]:
-    """The ``{device_id: token}`` of a JSON file; a :class:`~driftline.config.ConfigError` naming the file otherwise."""
+    """The ``{device_id: token}`` of a JSON file; a :class:`~driftline.config.base.ConfigError` naming the file
+    otherwise."""
     import json
 
-    from driftline.config import ConfigError
+    from driftline.config.base import ConfigError
 
     try:
         tokens = json.loads(path.read_text())
@@ -298,8 +302,8 @@ def _tokens(path: Path) -> dict[str, str]:
 def _to_kafka(stack: ExitStack, settings: Settings, bootstrap: str, stream: str) -> Callable[[list[Any]], int]:
     """Replay's sender into Kafka: validate and publish a chunk, return how many items were rejected."""
     from driftline.collector.ingest import Rejected
+    from driftline.collector.intake import Ingestor
     from driftline.collector.publisher import Publisher
-    from driftline.collector.service import Ingestor
 
     publisher = Publisher(bootstrap, settings.collector.send_timeout_s)
     stack.callback(publisher.close)

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.contracts import (
     MAX_JSON_DEPTH,
     MAX_MESSAGE_BYTES,

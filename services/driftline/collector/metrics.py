@@ -12,6 +12,8 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from driftline.rules import metric_names as names
+
 BATCH_BUCKETS = (1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -20,26 +22,26 @@ class CollectorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = registry or CollectorRegistry()
         self.accepted = Counter(
-            "driftline_collector_events_accepted",
+            names.COLLECTOR_EVENTS_ACCEPTED,
             "Items acknowledged by Kafka on the events or labels topic.",
             ["stream", "transport"],
             registry=self.registry,
         )
         self.rejected = Counter(
-            "driftline_collector_events_rejected",
+            names.COLLECTOR_EVENTS_REJECTED,
             "Items rejected and dead-lettered, by reason; streams not configured are labelled (unknown).",
             ["stream", "transport", "reason"],
             registry=self.registry,
         )
         self.clamped = Counter(
-            "driftline_collector_events_clamped",
+            names.COLLECTOR_EVENTS_CLAMPED,
             "Items accepted with their time set to when the collector received them: they were further ahead of "
             "its clock than the stream's max_clock_skew_s (future_events = clamp).",
             ["stream", "transport"],
             registry=self.registry,
         )
         self.refused = Counter(
-            "driftline_collector_requests_refused",
+            names.COLLECTOR_REQUESTS_REFUSED,
             "Requests refused whole: unauthorized, forbidden, unknown_stream (not dead-lettered), too_large, "
             "unsupported_media_type, not_json, invalid, too_deep, empty (dead-lettered), kafka_unavailable "
             "(on MQTT: each time Kafka did not take a message).",
@@ -47,27 +49,27 @@ class CollectorMetrics:
             registry=self.registry,
         )
         self.batch_size = Histogram(
-            "driftline_collector_batch_size",
+            names.COLLECTOR_BATCH_SIZE,
             "Items per request or per replay batch.",
             ["transport"],
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         self.send_latency = Histogram(
-            "driftline_collector_kafka_send_seconds",
+            names.COLLECTOR_KAFKA_SEND_SECONDS,
             "Time from handing a batch to the producer until Kafka acknowledged all of it.",
             ["transport"],
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.mqtt_held = Gauge(
-            "driftline_collector_mqtt_held_messages",
+            names.COLLECTOR_MQTT_HELD_MESSAGES,
             "MQTT messages Kafka did not take, held unacknowledged until the next retry round.",
             registry=self.registry,
             multiprocess_mode="livesum",  # summed over the workers alive
         )
         self.mqtt_retry_rounds = Counter(
-            "driftline_collector_mqtt_retry_rounds",
+            names.COLLECTOR_MQTT_RETRY_ROUNDS,
             "Retry rounds of the MQTT bridge: after one pause, every held message is resent.",
             registry=self.registry,
         )

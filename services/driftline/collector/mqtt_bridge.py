@@ -25,9 +25,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from driftline.collector.ingest import Rejected, Result, check_raw
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import KafkaUnavailable, Record
-from driftline.collector.service import Ingestor
-from driftline.config import MqttSettings
+from driftline.config.settings import MqttSettings
 from driftline.contracts import SensorEvent
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
-from driftline.config import ConfigError
+from driftline.config.base import ConfigError
 from driftline.contracts import FeatureName
 
 #: Put before a column name that is not a valid feature name ("1" -> "x_1").

@@ -25,10 +25,11 @@ from fastapi import FastAPI
 from prometheus_client import multiprocess
 
 from driftline.collector.app import create_app
+from driftline.collector.intake import Ingestor
 from driftline.collector.mqtt_bridge import MqttBridge
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
-from driftline.config import Settings, load_settings
+from driftline.config import load_settings
+from driftline.config.settings import Settings
 from driftline.kafkaio.clients import cluster
 from driftline.kafkaio.health import KafkaProbe
 from driftline.logs import setup_logging

@@ -21,7 +21,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.kafkaio.topics import admin_client
 
 ROLES = ("collector", "trainer", "monitor", "archiver", "operator")

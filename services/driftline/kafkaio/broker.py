@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from driftline.processes import ManagedProcess, ProcessError, free_port, port_open
 
 if TYPE_CHECKING:  # confluent-kafka is imported only when a client is made
-    from driftline.config import Settings
+    from driftline.config.settings import Settings
     from driftline.kafkaio.clients import Cluster
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ class LocalBroker:
 
     def cluster_for(self, user: str | None) -> Cluster:
         """Bootstrap servers authenticated as ``user`` (the broker's own :data:`ADMIN` included)."""
-        from driftline.config import KafkaSecurity
+        from driftline.config.settings import KafkaSecurity
         from driftline.kafkaio.clients import Cluster, security_config
 
         return Cluster(self.bootstrap_servers, security_config(KafkaSecurity(**self.security_for(user))))

@@ -21,7 +21,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from driftline.checkpoint import Checkpoint, CheckpointError, Signer, signer_for
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.faults import crash_point
 from driftline.kafkaio.clients import end_offset, make_consumer, secured
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from driftline.config import ConfigError, KafkaSecurity, KafkaSettings, Settings
+from driftline.config.base import ConfigError
+from driftline.config.settings import KafkaSecurity, KafkaSettings, Settings
 
 #: Java's partitioner (murmur2 of the key; keyless records spread at random).
 PARTITIONER = "murmur2_random"

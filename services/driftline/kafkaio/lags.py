@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
-from driftline.config import TopicSpec
+from driftline.config.settings import TopicSpec
 from driftline.kafkaio.clients import end_offset, make_consumer
 from driftline.kafkaio.topics import admin_client
 

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from driftline.checkpoint import Checkpoint, offset_key
-from driftline.config import ConsumerSettings
+from driftline.config.settings import ConsumerSettings
 from driftline.faults import crash_point
 from driftline.kafkaio.align import Aligner
 from driftline.kafkaio.checkpoints import KafkaCheckpointStore

@@ -8,7 +8,8 @@ import time
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from driftline.config import ConfigError, Topics
+from driftline.config.base import ConfigError
+from driftline.config.settings import Topics
 from driftline.kafkaio.clients import client_config
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 
 from river import stats
 
-from driftline.config import FeatureSpec, StreamConfig
+from driftline.config.streams import FeatureSpec, StreamConfig
 from driftline.learning.units import UnitError, convert
 
 Value = float | str | bool

@@ -1,7 +1,7 @@
 """The prequential step, as the trainer and the backtest take it: a model key's slot predicts an event, then
 learns it when its label is known (predict first, then learn, as River's own evaluation does).
 
->>> from driftline.config import StreamConfig
+>>> from driftline.config.streams import StreamConfig
 >>> from driftline.learning.slot import Encoded, ModelSlot
 >>> slot = ModelSlot("rooms", StreamConfig(task="binary", model="logistic", features={"temperature": {}}))
 >>> x = {"temperature": 21.5}

@@ -14,7 +14,7 @@ from river import forest, metrics, tree, utils
 from river.model_selection.base import ModelSelector
 
 from driftline.checkpoint import Signer, load_state
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.modelspec import build_model
 from driftline.tuning import build_tuned, served_name, serving
 

@@ -25,9 +25,10 @@ from prometheus_client.registry import Collector
 
 from driftline.monitor.series import Series
 from driftline.monitor.state import MonitorState, UnitState, partition_of
+from driftline.rules import metric_names as names
 from driftline.rules.scores import METRICS
 
-#: Help text of each score gauge; the name is ``driftline_<metric>``.
+#: Help text of each score gauge, by River metric; the gauges' names are metric_names.SCORES.
 SCORE_HELP = {
     "accuracy": "Share of labelled predictions that were right (0-1).",
     "precision": "Precision of the positive class (binary) or macro-averaged (multiclass) (0-1).",
@@ -65,29 +66,29 @@ class MonitorCollector(Collector):
     def _scores(self, pooled: dict[tuple[str, str], Series]) -> Iterator[Metric]:
         families = {
             name: GaugeMetricFamily(
-                f"driftline_{name}", SCORE_HELP[name], labels=["stream", "model", "estimate", "window"]
+                names.SCORES[name], SCORE_HELP[name], labels=["stream", "model", "estimate", "window"]
             )
             for name in SCORE_NAMES
         }
         # A name of its own, not driftline_accuracy{estimate=...}: no query of realised accuracy can take it in.
         estimated = GaugeMetricFamily(
-            "driftline_accuracy_estimated",
+            names.ACCURACY_ESTIMATED,
             "ESTIMATE, not measured: accuracy expected of the last predictions from the model's own confidence "
             "(mean probability of the predicted class; needs no label, assumes calibrated probabilities).",
             labels=["stream", "model", "method", "window"],
         )
         scored = GaugeMetricFamily(
-            "driftline_scored_outcomes",
+            names.SCORED_OUTCOMES,
             "Labelled outcomes the scores of a window are over (the weight that combines monitors' scores).",
             labels=["stream", "model", "estimate", "window"],
         )
         scored_proba = GaugeMetricFamily(
-            "driftline_scored_probabilities",
+            names.SCORED_PROBABILITIES,
             "Labelled outcomes with probabilities the log loss and ROC AUC of a window are over.",
             labels=["stream", "model", "estimate", "window"],
         )
         in_window = GaugeMetricFamily(
-            "driftline_window_predictions",
+            names.WINDOW_PREDICTIONS,
             "Predictions the confidence estimate or the prediction quantiles are over (their weight).",
             labels=["stream", "model"],
         )
@@ -108,26 +109,26 @@ class MonitorCollector(Collector):
 
     def _traffic(self, units: list[tuple[str, UnitState]], pooled: dict[tuple[str, str], Series]) -> Iterator[Metric]:
         outcomes = CounterMetricFamily(
-            "driftline_monitor_outcomes", "Outcomes the monitor accounted for.", labels=["stream", "model", "partition"]
+            names.MONITOR_OUTCOMES, "Outcomes the monitor accounted for.", labels=["stream", "model", "partition"]
         )
         dropped = CounterMetricFamily(
-            "driftline_monitor_outcomes_dropped",
+            names.MONITOR_OUTCOMES_DROPPED,
             "Outcomes not used: duplicate, invalid, unknown_stream or unscorable.",
             labels=["reason", "partition"],
         )
         predictions = CounterMetricFamily(
-            "driftline_predictions", "Predictions made, one per event.", labels=["stream", "model", "partition"]
+            names.PREDICTIONS, "Predictions made, one per event.", labels=["stream", "model", "partition"]
         )
         classes = CounterMetricFamily(
-            "driftline_predicted_class",
+            names.PREDICTED_CLASS,
             "Predictions per predicted class (classification; rare classes share __other__).",
             labels=["stream", "model", "class", "partition"],
         )
         labels = CounterMetricFamily(
-            "driftline_labels", "Labelled outcomes scored.", labels=["stream", "model", "estimate", "partition"]
+            names.LABELS, "Labelled outcomes scored.", labels=["stream", "model", "estimate", "partition"]
         )
         delay = HistogramMetricFamily(
-            "driftline_label_delay_seconds", "Time from an event to its label.", labels=["stream", "model", "partition"]
+            names.LABEL_DELAY_SECONDS, "Time from an event to its label.", labels=["stream", "model", "partition"]
         )
         for partition, unit in units:
             for (stream, model), n in sorted(unit.accepted.items()):
@@ -144,15 +145,15 @@ class MonitorCollector(Collector):
                 buckets = [(_le(b), c) for b, c in zip(hist.buckets, hist.cumulative(), strict=True)]
                 delay.add_metric([stream, model, partition], [*buckets, ("+Inf", hist.count)], hist.total)
         quantiles = GaugeMetricFamily(
-            "driftline_prediction_quantile",
+            names.PREDICTION_QUANTILE,
             "Quantile of the predicted values over the rolling window (regression).",
             labels=["stream", "model", "quantile"],
         )
         ratio = GaugeMetricFamily(
-            "driftline_label_ratio", "Labelled outcomes per prediction since start (0-1).", labels=["stream", "model"]
+            names.LABEL_RATIO, "Labelled outcomes per prediction since start (0-1).", labels=["stream", "model"]
         )
         version = GaugeMetricFamily(
-            "driftline_model_version", "Highest model version seen (goes up on each reset).", labels=["stream", "model"]
+            names.MODEL_VERSION, "Highest model version seen (goes up on each reset).", labels=["stream", "model"]
         )
         for (stream, model), series in sorted(pooled.items()):
             for q, value in series.quantiles().items():
@@ -163,11 +164,9 @@ class MonitorCollector(Collector):
         yield from (outcomes, dropped, predictions, classes, quantiles, labels, ratio, delay, version)
 
     def _drift(self, units: list[tuple[str, UnitState]]) -> Iterator[Metric]:
-        detected = CounterMetricFamily(
-            "driftline_drift_detected", "Drift detections (after debounce).", labels=DRIFT_LABELS
-        )
+        detected = CounterMetricFamily(names.DRIFT_DETECTED, "Drift detections (after debounce).", labels=DRIFT_LABELS)
         warnings = CounterMetricFamily(
-            "driftline_drift_warnings",
+            names.DRIFT_WARNINGS,
             "Drift warnings: a detector entered its warning zone (a warm reset can follow).",
             labels=DRIFT_LABELS,
         )
@@ -177,7 +176,7 @@ class MonitorCollector(Collector):
             for key, n in sorted(unit.warnings.items()):
                 warnings.add_metric([*key, partition], n)
         last = GaugeMetricFamily(
-            "driftline_drift_last_detected_timestamp_seconds",
+            names.DRIFT_LAST_DETECTED,
             "Unix time of the last detection.",
             labels=DRIFT_LABELS[:-1],
         )
@@ -187,17 +186,17 @@ class MonitorCollector(Collector):
 
     def _devices(self, units: list[tuple[str, UnitState]]) -> Iterator[Metric]:
         accuracy = GaugeMetricFamily(
-            "driftline_device_accuracy",
+            names.DEVICE_ACCURACY,
             "Accuracy per device (streams with per_device_metrics only, capped).",
             labels=["stream", "model", "device", "window"],
         )
         mae = GaugeMetricFamily(
-            "driftline_device_mae",
+            names.DEVICE_MAE,
             "Mean absolute error per device (streams with per_device_metrics only, capped).",
             labels=["stream", "model", "device", "window"],
         )
         overflow = CounterMetricFamily(
-            "driftline_device_series_overflow",
+            names.DEVICE_SERIES_OVERFLOW,
             "Outcomes of devices beyond the per-device series cap (counted in stream totals only).",
             labels=["stream", "partition"],
         )
@@ -217,7 +216,7 @@ class MonitorCollector(Collector):
 
     def _webhook(self) -> Iterator[Metric]:
         alerts = CounterMetricFamily(
-            "driftline_webhook_alerts",
+            names.WEBHOOK_ALERTS,
             "Alerts received by the webhook, by what was done with them.",
             labels=["result"],
         )

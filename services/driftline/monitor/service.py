@@ -17,7 +17,7 @@ from typing import Any
 from confluent_kafka import Message
 from prometheus_client import Counter
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import ContractError, ControlCommand
 from driftline.httpserver import BackgroundServer, configured_token, refuse_unguarded
 from driftline.kafkaio.checkpoints import store_for
@@ -29,6 +29,7 @@ from driftline.monitor.decode import decode_outcome
 from driftline.monitor.exposition import registry_for
 from driftline.monitor.state import MonitorState, unit_of
 from driftline.monitor.webhook import AlertPolicy, kafka_publisher
+from driftline.rules import metric_names as names
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class MonitorService:
         config = LoopConfig.of(m, m.group_id, [topics.outcomes.name], client_id=client_id)
         registry = registry_for(self.state, self.policy.counts)
         recoveries = Counter(
-            "driftline_monitor_kafka_recoveries",
+            names.MONITOR_KAFKA_RECOVERIES,
             "Times Kafka failed the loop and it started over from its checkpoint.",
             registry=registry,
         )

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from driftline.checkpoint import load_state
-from driftline.config import Settings, StreamConfig, check_drift_spec
+from driftline.config.settings import Settings
+from driftline.config.streams import StreamConfig, check_drift_spec
 from driftline.contracts import Outcome
 from driftline.monitor.decode import DriftView, OutcomeView
 from driftline.monitor.history import History, HistoryView

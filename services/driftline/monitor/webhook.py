@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.contracts import ControlCommand
 from driftline.rules.dedupe import RecentIds
 

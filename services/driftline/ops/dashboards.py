@@ -21,6 +21,7 @@ from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableOptio
 
 from driftline import assets
 from driftline.generated import stale_documents, write_documents
+from driftline.rules import metric_names as names
 
 #: The shipped dashboards (driftline/assets/grafana/dashboards), which `driftline dashboards` regenerates in a
 #: checkout; in an installed package, whose files are not to be rewritten, grafana/dashboards in the working directory.
@@ -41,8 +42,8 @@ def selector(metric: str, *matchers: str) -> str:
 
 
 #: Model keys reset (or rolled back) by the trainer after a concept drift, and by a control command.
-RESETS_AFTER_DRIFT = selector("driftline_trainer_drift_reactions_total", STREAM, 'action=~"warm|cold|rollback"')
-RESETS_BY_COMMAND = selector("driftline_trainer_commands_total", STREAM, 'status="applied"', 'action=~"reset|rollback"')
+RESETS_AFTER_DRIFT = selector(names.TRAINER_DRIFT_REACTIONS, STREAM, 'action=~"warm|cold|rollback"')
+RESETS_BY_COMMAND = selector(names.TRAINER_COMMANDS, STREAM, 'status="applied"', 'action=~"reset|rollback"')
 
 
 def increase(series: str, window: str, moves: bool = False) -> str:
@@ -108,11 +109,11 @@ def _variable(name: str, query: str) -> dash.QueryVariable:
     )
 
 
-def _variables(with_model: bool, streams_of: str = "driftline_predictions_total") -> list[dash.QueryVariable]:
+def _variables(with_model: bool, streams_of: str = names.PREDICTIONS) -> list[dash.QueryVariable]:
     """``$stream``, and ``$model`` limited to the models of the chosen streams."""
     found = [_variable("stream", f"label_values({streams_of}, stream)")]
     if with_model:
-        found.append(_variable("model", f"label_values(driftline_predictions_total{{{STREAM}}}, model)"))
+        found.append(_variable("model", f"label_values({names.PREDICTIONS}{{{STREAM}}}, model)"))
     return found
 
 
@@ -122,7 +123,7 @@ _Annotation = tuple[str, str, str]
 
 def _annotations(with_model: bool, data_drift: bool = False) -> dict[str, _Annotation]:
     models = (STREAM, MODEL) if with_model else (STREAM,)
-    concept = selector("driftline_drift_detected_total", *models, CONCEPT)
+    concept = selector(names.DRIFT_DETECTED, *models, CONCEPT)
     found = {
         "Concept drift": (
             f"sum by (stream, model) ({increase(concept, '1m', moves=True)}) > 0",
@@ -141,7 +142,7 @@ def _annotations(with_model: bool, data_drift: bool = False) -> dict[str, _Annot
         ),
     }
     if data_drift:
-        data = selector("driftline_drift_detected_total", *models, DATA)
+        data = selector(names.DRIFT_DETECTED, *models, DATA)
         found["Data drift"] = (
             f"sum by (stream, feature) ({increase(data, '1m', moves=True)}) > 0",
             "data drift {{stream}} {{feature}}",
@@ -186,22 +187,22 @@ def _dashboard(
     return model
 
 
-def candidate(figure: str) -> str:
+def candidate(gauge: str) -> str:
     """A trainer's per candidate gauge, averaged over trainer instances (each holds its own model keys)."""
-    return f"avg by (stream, model) ({selector(f'driftline_trainer_candidate_{figure}', STREAM)})"
+    return f"avg by (stream, model) ({selector(gauge, STREAM)})"
 
 
 def fleet() -> dict[str, Any]:
     """What the services do: ingest, rejects, dead letters, lag, throughput, resets, promotions, candidates."""
     streams = (STREAM,)
-    rejected = selector("driftline_collector_events_rejected_total", *streams)
-    refused = selector("driftline_collector_requests_refused_total")
-    dead_requests = selector("driftline_collector_requests_refused_total", f'reason=~"{DEAD_LETTERED_REFUSALS}"')
+    rejected = selector(names.COLLECTOR_EVENTS_REJECTED, *streams)
+    refused = selector(names.COLLECTOR_REQUESTS_REFUSED)
+    dead_requests = selector(names.COLLECTOR_REQUESTS_REFUSED, f'reason=~"{DEAD_LETTERED_REFUSALS}"')
     return _dashboard(
         "driftline-fleet",
         "driftline / fleet overview",
         "The collector, the trainer and the monitor at work.",
-        _variables(with_model=False, streams_of="driftline_trainer_events_consumed_total"),
+        _variables(with_model=False, streams_of=names.TRAINER_EVENTS_CONSUMED),
         _annotations(with_model=False),
         [
             _panel(
@@ -210,7 +211,7 @@ def fleet() -> dict[str, Any]:
                 "ops",
                 _target(
                     "sum by (stream, transport) "
-                    f"(rate({selector('driftline_collector_events_accepted_total', *streams)}[$__rate_interval]))",
+                    f"(rate({selector(names.COLLECTOR_EVENTS_ACCEPTED, *streams)}[$__rate_interval]))",
                     "{{stream}} {{transport}}",
                 ),
                 low=0,
@@ -237,7 +238,7 @@ def fleet() -> dict[str, Any]:
                 _target(f"sum by (stream) ({increase(rejected, '5m')})", "collector item {{stream}}"),
                 _target(f"sum by (reason) ({increase(dead_requests, '5m')})", "collector request {{reason}}"),
                 _target(
-                    f"sum by (reason) ({increase('driftline_trainer_messages_invalid_total', '5m')})",
+                    f"sum by (reason) ({increase(names.TRAINER_MESSAGES_INVALID, '5m')})",
                     "trainer {{reason}}",
                 ),
                 counts=True,
@@ -246,7 +247,7 @@ def fleet() -> dict[str, Any]:
                 "Trainer consumer lag (records)",
                 "Records of the trainer's assigned partitions not yet consumed, summed over instances.",
                 "short",
-                _target("sum by (topic) (driftline_trainer_consumer_lag_records)", "{{topic}}"),
+                _target(f"sum by (topic) ({names.TRAINER_CONSUMER_LAG_RECORDS})", "{{topic}}"),
                 counts=True,
             ),
             _panel(
@@ -255,14 +256,13 @@ def fleet() -> dict[str, Any]:
                 "ops",
                 *(
                     _target(
-                        f"sum by (stream) (rate({selector(f'driftline_trainer_{metric}_total', *streams)}"
-                        "[$__rate_interval]))",
+                        f"sum by (stream) (rate({selector(metric, *streams)}[$__rate_interval]))",
                         f"{what} {{{{stream}}}}",
                     )
                     for metric, what in (
-                        ("events_consumed", "consumed"),
-                        ("predictions", "predicted"),
-                        ("events_learned", "learned"),
+                        (names.TRAINER_EVENTS_CONSUMED, "consumed"),
+                        (names.TRAINER_PREDICTIONS, "predicted"),
+                        (names.TRAINER_EVENTS_LEARNED, "learned"),
                     )
                 ),
                 low=0,
@@ -285,8 +285,7 @@ def fleet() -> dict[str, Any]:
                 "Challengers promoted to champion, by the model promoted.",
                 "short",
                 _target(
-                    "sum by (stream, model) "
-                    f"({increase(selector('driftline_trainer_promotions_total', *streams), '15m')})",
+                    f"sum by (stream, model) ({increase(selector(names.TRAINER_PROMOTIONS, *streams), '15m')})",
                     "{{stream}} {{model}}",
                 ),
                 counts=True,
@@ -296,8 +295,8 @@ def fleet() -> dict[str, Any]:
                 "What each candidate model buys: its accuracy (MAE for regression) over the stream's promote_window, "
                 "the mean over the model keys scoring it (a key with challengers); beside its time per event.",
                 "none",
-                _target(candidate("accuracy"), "accuracy {{stream}}/{{model}}"),
-                _target(candidate("mae"), "MAE {{stream}}/{{model}}"),
+                _target(candidate(names.TRAINER_CANDIDATE_ACCURACY), "accuracy {{stream}}/{{model}}"),
+                _target(candidate(names.TRAINER_CANDIDATE_MAE), "MAE {{stream}}/{{model}}"),
                 low=0,
             ),
             _panel(
@@ -305,8 +304,8 @@ def fleet() -> dict[str, Any]:
                 "What each candidate model costs: the mean time of one learn_one and one predict_one over its recent "
                 "calls (every model key together); beside its rolling score.",
                 "s",
-                _target(candidate("learn_seconds"), "learn {{stream}}/{{model}}"),
-                _target(candidate("predict_seconds"), "predict {{stream}}/{{model}}"),
+                _target(candidate(names.TRAINER_CANDIDATE_LEARN_SECONDS), "learn {{stream}}/{{model}}"),
+                _target(candidate(names.TRAINER_CANDIDATE_PREDICT_SECONDS), "predict {{stream}}/{{model}}"),
                 low=0,
             ),
             _panel(
@@ -314,8 +313,7 @@ def fleet() -> dict[str, Any]:
                 "Outcomes the monitor accounted for: it keeps up when this follows the trainer's predictions.",
                 "ops",
                 _target(
-                    "sum by (stream) "
-                    f"(rate({selector('driftline_monitor_outcomes_total', *streams)}[$__rate_interval]))",
+                    f"sum by (stream) (rate({selector(names.MONITOR_OUTCOMES, *streams)}[$__rate_interval]))",
                     "{{stream}}",
                 ),
                 low=0,
@@ -325,11 +323,11 @@ def fleet() -> dict[str, Any]:
 
 
 def _score(metric: str, *matchers: str) -> str:
-    return selector(f"driftline_{metric}", STREAM, MODEL, *matchers)
+    return selector(metric, STREAM, MODEL, *matchers)
 
 
 #: The weight of each score: the labelled outcomes it is over, or those with probabilities (docs/metrics.md).
-_WEIGHT = {"roc_auc": "scored_probabilities", "log_loss": "scored_probabilities"}
+_WEIGHT = {names.ROC_AUC: names.SCORED_PROBABILITIES, names.LOG_LOSS: names.SCORED_PROBABILITIES}
 
 
 def pooled(metric: str, *matchers: str) -> str:
@@ -341,8 +339,8 @@ def pooled(metric: str, *matchers: str) -> str:
     """
     by = "stream, model, estimate, window"
     score = _score(metric, *matchers)
-    weight = _score(_WEIGHT.get(metric, "scored_outcomes"), *matchers)
-    if metric == "rmse":
+    weight = _score(_WEIGHT.get(metric, names.SCORED_OUTCOMES), *matchers)
+    if metric == names.RMSE:
         return f"sqrt(sum by ({by}) ({score} ^ 2 * {weight}) / sum by ({by}) ({weight} and {score}))"
     return f"sum by ({by}) ({score} * {weight}) / sum by ({by}) ({weight} and {score})"
 
@@ -350,7 +348,7 @@ def pooled(metric: str, *matchers: str) -> str:
 def pooled_by_predictions(metric: str, labels: str) -> str:
     """A windowed figure of predictions (``labels`` beside stream and model), weighted by the predictions it is over."""
     by = f"stream, model, {labels}"
-    figure, weight = _score(metric), _score("window_predictions")
+    figure, weight = _score(metric), _score(names.WINDOW_PREDICTIONS)
     return (
         f"sum by ({by}) ({figure} * ignoring({labels}) group_left {weight}) / "
         f"sum by ({by}) ({figure} * 0 + ignoring({labels}) group_left {weight})"
@@ -363,10 +361,10 @@ def _rolling(metric: str) -> str:
 
 def accuracy() -> dict[str, Any]:
     """How well each stream's served model predicts; classification and regression apart."""
-    per_second = f"sum by (stream, model) (rate({_score('monitor_outcomes_total')}[$__rate_interval]))"
+    per_second = f"sum by (stream, model) (rate({_score(names.MONITOR_OUTCOMES)}[$__rate_interval]))"
 
     def by_class(labels: str) -> str:
-        return f"sum by ({labels}) (rate({_score('predicted_class_total')}[5m]))"
+        return f"sum by ({labels}) (rate({_score(names.PREDICTED_CLASS)}[5m]))"
 
     return _dashboard(
         "driftline-accuracy",
@@ -379,7 +377,7 @@ def accuracy() -> dict[str, Any]:
                 "Accuracy (prequential)",
                 "Share of labelled predictions that were right, cumulative and over the rolling window.",
                 "percentunit",
-                _target(pooled("accuracy", 'estimate="prequential"'), "{{stream}}/{{model}} {{window}}"),
+                _target(pooled(names.ACCURACY, 'estimate="prequential"'), "{{stream}}/{{model}} {{window}}"),
                 low=0,
                 high=1,
             ),
@@ -387,18 +385,20 @@ def accuracy() -> dict[str, Any]:
                 "Accuracy: holdout vs prequential (rolling)",
                 "Holdout outcomes are never learned from: an unbiased estimate.",
                 "percentunit",
-                _target(pooled("accuracy", 'window="rolling"'), "{{stream}}/{{model}} {{estimate}}"),
+                _target(pooled(names.ACCURACY, 'window="rolling"'), "{{stream}}/{{model}} {{estimate}}"),
                 low=0,
                 high=1,
             ),
             _panel(
                 "Accuracy ESTIMATED from confidence (not measured) vs realised",
                 "An estimate before labels arrive: the mean probability the model gave its predictions over the "
-                "monitor's window (driftline_accuracy_estimated). As good as the model's probabilities are calibrated; "
+                f"monitor's window ({names.ACCURACY_ESTIMATED}). As good as the model's probabilities are calibrated; "
                 "blind to a drift the model is sure of. The realised rolling accuracy beside it, once labels come.",
                 "percentunit",
-                _target(pooled_by_predictions("accuracy_estimated", "method, window"), "ESTIMATE {{stream}}/{{model}}"),
-                _target(_rolling("accuracy"), "realised {{stream}}/{{model}}"),
+                _target(
+                    pooled_by_predictions(names.ACCURACY_ESTIMATED, "method, window"), "ESTIMATE {{stream}}/{{model}}"
+                ),
+                _target(_rolling(names.ACCURACY), "realised {{stream}}/{{model}}"),
                 low=0,
                 high=1,
             ),
@@ -406,9 +406,9 @@ def accuracy() -> dict[str, Any]:
                 "F1, precision, recall (rolling)",
                 "Of the positive class (binary) or macro-averaged (multiclass).",
                 "percentunit",
-                _target(_rolling("f1"), "F1 {{stream}}/{{model}}"),
-                _target(_rolling("precision"), "precision {{stream}}/{{model}}"),
-                _target(_rolling("recall"), "recall {{stream}}/{{model}}"),
+                _target(_rolling(names.F1), "F1 {{stream}}/{{model}}"),
+                _target(_rolling(names.PRECISION), "precision {{stream}}/{{model}}"),
+                _target(_rolling(names.RECALL), "recall {{stream}}/{{model}}"),
                 low=0,
                 high=1,
             ),
@@ -416,7 +416,7 @@ def accuracy() -> dict[str, Any]:
                 "ROC AUC (rolling)",
                 "Binary streams: 1 ranks every positive above every negative, 0.5 is chance.",
                 "none",
-                _target(_rolling("roc_auc"), "{{stream}}/{{model}}"),
+                _target(_rolling(names.ROC_AUC), "{{stream}}/{{model}}"),
                 low=0,
                 high=1,
             ),
@@ -424,22 +424,22 @@ def accuracy() -> dict[str, Any]:
                 "Log loss (rolling)",
                 "Of the predicted probabilities (cross-entropy for multiclass); lower is better.",
                 "none",
-                _target(_rolling("log_loss"), "{{stream}}/{{model}}"),
+                _target(_rolling(names.LOG_LOSS), "{{stream}}/{{model}}"),
                 low=0,
             ),
             _panel(
                 "MAE and RMSE (rolling)",
                 "Regression streams, in the target's unit; lower is better.",
                 "none",
-                _target(_rolling("mae"), "MAE {{stream}}/{{model}}"),
-                _target(_rolling("rmse"), "RMSE {{stream}}/{{model}}"),
+                _target(_rolling(names.MAE), "MAE {{stream}}/{{model}}"),
+                _target(_rolling(names.RMSE), "RMSE {{stream}}/{{model}}"),
                 low=0,
             ),
             _panel(
                 "R² (rolling)",
                 "Regression streams: 1 is perfect, 0 is no better than the mean, below 0 worse.",
                 "none",
-                _target(_rolling("r2"), "{{stream}}/{{model}}"),
+                _target(_rolling(names.R2), "{{stream}}/{{model}}"),
                 high=1,
             ),
             _panel(
@@ -464,7 +464,7 @@ def accuracy() -> dict[str, Any]:
                 "Model version",
                 "The highest version across the stream's model keys: up on a reset that takes every key past it.",
                 "none",
-                _target(f"max by (stream, model) ({_score('model_version')})", "{{stream}}/{{model}}"),
+                _target(f"max by (stream, model) ({_score(names.MODEL_VERSION)})", "{{stream}}/{{model}}"),
                 counts=True,
                 steps=True,
             ),
@@ -474,7 +474,7 @@ def accuracy() -> dict[str, Any]:
 
 def drift() -> dict[str, Any]:
     """Concept drift detections and warnings, and what the monitor dropped or was told."""
-    dropped = increase("driftline_monitor_outcomes_dropped_total", "5m", moves=True)
+    dropped = increase(names.MONITOR_OUTCOMES_DROPPED, "5m", moves=True)
     return _dashboard(
         "driftline-drift",
         "driftline / drift",
@@ -488,7 +488,7 @@ def drift() -> dict[str, Any]:
                 "short",
                 _target(
                     "sum by (stream, model, detector) "
-                    f"({increase(_score('drift_detected_total', CONCEPT), '5m', moves=True)})",
+                    f"({increase(_score(names.DRIFT_DETECTED, CONCEPT), '5m', moves=True)})",
                     "{{stream}}/{{model}} {{detector}}",
                 ),
                 counts=True,
@@ -499,7 +499,7 @@ def drift() -> dict[str, Any]:
                 "through a more sensitive twin. A warning starts a background model (warm_reset).",
                 "short",
                 _target(
-                    f"sum by (stream, model, kind) ({increase(_score('drift_warnings_total'), '5m', moves=True)})",
+                    f"sum by (stream, model, kind) ({increase(_score(names.DRIFT_WARNINGS), '5m', moves=True)})",
                     "{{stream}}/{{model}} {{kind}}",
                 ),
                 counts=True,
@@ -508,7 +508,7 @@ def drift() -> dict[str, Any]:
                 "Detections since the monitor started",
                 "Concept and data drift detections in all.",
                 "short",
-                _target(f"sum by (stream, kind) ({_score('drift_detected_total')})", "{{stream}} {{kind}}"),
+                _target(f"sum by (stream, kind) ({_score(names.DRIFT_DETECTED)})", "{{stream}} {{kind}}"),
                 counts=True,
                 steps=True,
             ),
@@ -517,7 +517,7 @@ def drift() -> dict[str, Any]:
                 "",
                 "s",
                 _target(
-                    f"time() - max by (stream, kind) ({_score('drift_last_detected_timestamp_seconds')})",
+                    f"time() - max by (stream, kind) ({_score(names.DRIFT_LAST_DETECTED)})",
                     "{{stream}} {{kind}}",
                 ),
                 low=0,
@@ -533,7 +533,7 @@ def drift() -> dict[str, Any]:
                 "Webhook alerts (per 15m)",
                 "What the monitor did with Alertmanager's notifications.",
                 "short",
-                _target(f"sum by (result) ({increase('driftline_webhook_alerts_total', '15m')})", "{{result}}"),
+                _target(f"sum by (result) ({increase(names.WEBHOOK_ALERTS, '15m')})", "{{result}}"),
                 counts=True,
             ),
         ],
@@ -542,7 +542,7 @@ def drift() -> dict[str, Any]:
 
 def data_drift() -> dict[str, Any]:
     """Which sensor (feature) drifted, and the predictions' spread."""
-    data = _score("drift_detected_total", DATA)
+    data = _score(names.DRIFT_DETECTED, DATA)
     return _dashboard(
         "driftline-data-drift",
         "driftline / data drift per feature",
@@ -577,7 +577,9 @@ def data_drift() -> dict[str, Any]:
                 "Rolling 5%, 50%, 95% of predicted values, in the target's unit; with several monitors, their "
                 "figures weighted by the predictions each is over (an approximation).",
                 "none",
-                _target(pooled_by_predictions("prediction_quantile", "quantile"), "{{stream}}/{{model}} q{{quantile}}"),
+                _target(
+                    pooled_by_predictions(names.PREDICTION_QUANTILE, "quantile"), "{{stream}}/{{model}} q{{quantile}}"
+                ),
             ),
         ],
     )
@@ -587,10 +589,11 @@ def labels() -> dict[str, Any]:
     """How fast and how often labels arrive."""
 
     def delay(part: str) -> str:
-        return f"sum by (stream, model) (rate({_score(f'label_delay_seconds_{part}')}[5m]))"
+        return f"sum by (stream, model) (rate({_score(f'{names.LABEL_DELAY_SECONDS}_{part}')}[5m]))"
 
     def quantile(q: float) -> str:
-        return f"histogram_quantile({q}, sum by (stream, model, le) (rate({_score('label_delay_seconds_bucket')}[5m])))"
+        buckets = _score(f"{names.LABEL_DELAY_SECONDS}_bucket")
+        return f"histogram_quantile({q}, sum by (stream, model, le) (rate({buckets}[5m])))"
 
     return _dashboard(
         "driftline-labels",
@@ -619,8 +622,8 @@ def labels() -> dict[str, Any]:
                 "Labelled outcomes per prediction.",
                 "percentunit",
                 _target(
-                    f"clamp_max(sum by (stream, model) ({_score('labels_total')}) / "
-                    f"sum by (stream, model) ({_score('predictions_total')}), 1)",
+                    f"clamp_max(sum by (stream, model) ({_score(names.LABELS)}) / "
+                    f"sum by (stream, model) ({_score(names.PREDICTIONS)}), 1)",
                     "{{stream}}/{{model}}",
                 ),
                 low=0,
@@ -631,7 +634,7 @@ def labels() -> dict[str, Any]:
                 "Labelled outcomes scored, prequential and holdout.",
                 "ops",
                 _target(
-                    f"sum by (stream, model, estimate) (rate({_score('labels_total')}[$__rate_interval]))",
+                    f"sum by (stream, model, estimate) (rate({_score(names.LABELS)}[$__rate_interval]))",
                     "{{stream}}/{{model}} {{estimate}}",
                 ),
                 low=0,

@@ -11,7 +11,7 @@ alarm, and inherits the previous life's cool-down (``drift.debounce``), so the r
 caused cannot be followed by another alarm on the same change. Only a rise of the error alarms
 (``rising_only``): a model still learning raises nothing.
 
->>> from driftline.config import DriftSpec
+>>> from driftline.config.streams import DriftSpec
 >>> watch = ConceptWatch(DriftSpec(concept="ADWIN", warmup=100, debounce=100), task="binary")
 >>> for i in range(2000):  # an outcome a second; from the 1,000th on, every other one is wrong
 ...     new_life = watch.see("logistic", 1, float(i))
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from river import stats
 
-from driftline.config import DriftSpec
+from driftline.config.streams import DriftSpec
 from driftline.rules.detectors import Alarm, DebouncedDetector
 
 

@@ -10,7 +10,7 @@ against a reference (:class:`~driftline.rules.detectors.CategoryShift`). Each de
 time after an alarm. Data drift belongs to the sensors, not the model: a model reset does not
 reset this judge.
 
->>> from driftline.config import DriftSpec, FeatureSpec
+>>> from driftline.config.streams import DriftSpec, FeatureSpec
 >>> watch = DataWatch(DriftSpec(data_block=8), {"temperature": FeatureSpec()})
 >>> found = []
 >>> for i in range(4000):  # the temperature moves from about 20 to about 30 at the 2,000th event
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from operator import add, itemgetter
 from typing import Any
 
-from driftline.config import DriftSpec, FeatureSpec
+from driftline.config.streams import DriftSpec, FeatureSpec
 from driftline.rules.detectors import CATEGORY_DETECTOR, Alarm, DebouncedDetector
 
 #: River's ADWIN default: it looks for a change every this many updates.

@@ -21,7 +21,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from driftline.config import StreamConfig
+from driftline.config.streams import StreamConfig
 from driftline.contracts import checked_scalar
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import FeatureName, FeatureValue
 from driftline.httpserver import (
     DEFAULT_MAX_BODY_BYTES,

@@ -7,7 +7,6 @@ waiting prediction and are learned then. Holdout events are predicted and scored
 
 from __future__ import annotations
 
-import base64
 import logging
 import pickle
 import threading
@@ -16,16 +15,12 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from driftline import modelfile
-from driftline.checkpoint import CheckpointError, load_state, signer_for
-from driftline.config import Settings, StreamConfig
+from driftline.checkpoint import load_state, signer_for
+from driftline.config.settings import Settings
+from driftline.config.streams import StreamConfig
 from driftline.contracts import (
-    MAX_TEXT,
-    ControlAck,
-    ControlCommand,
     DriftEvent,
     LabelEvent,
-    LabelRequest,
     OutcomeRecord,
     SensorEvent,
     checked_scalar,
@@ -36,15 +31,15 @@ from driftline.learning.holdout import is_holdout
 from driftline.learning.pending import Pending, PendingLabels, event_ident
 from driftline.learning.prequential import predict_then_learn
 from driftline.learning.slot import Encoded, ModelSlot
-from driftline.modelspec import ModelSpecError
 from driftline.rules.concept import ConceptWatch
 from driftline.rules.datadrift import DataWatch
 from driftline.rules.dedupe import RecentIds
 from driftline.rules.detectors import Alarm
 from driftline.rules.keys import model_key, stream_of
-from driftline.rules.labels import LabelError, Labels, confidence_of, proba_text
+from driftline.rules.labels import LabelError, Labels, proba_text
 from driftline.rules.scores import ScoreError, outcome_error
-from driftline.trainer.label_requests import BudgetedUncertainty, OpenRequests
+from driftline.trainer.control import TrainerControl
+from driftline.trainer.label_requests import BudgetedUncertainty, LabelAsking, OpenRequests
 from driftline.trainer.metrics import (
     CandidateCollector,
     CandidateFigures,
@@ -124,7 +119,12 @@ class _Lane:
 
 
 @dataclass
-class TrainerCore:
+class TrainerCore(LabelAsking, TrainerControl):
+    """The trainer's state (a model slot and a :class:`KeyState` per model key) and what changes it: events
+    and labels, snapshots and restores of a checkpoint's keys, and serving; its label requests
+    (:class:`~driftline.trainer.label_requests.LabelAsking`), control commands and reactions to drift
+    (:class:`~driftline.trainer.control.TrainerControl`) are parts of it of their own."""
+
     settings: Settings
     metrics: TrainerMetrics = field(default_factory=TrainerMetrics)
     slots: dict[str, ModelSlot] = field(default_factory=dict)
@@ -411,65 +411,6 @@ class TrainerCore:
             *((pending.features, pending.steps) if self.settings.streams[stream_name].outcome_features else ()),
         )
 
-    # Label requests
-
-    def label_request(self, outcome: OutcomeRecord) -> LabelRequest | None:
-        """Ask for the label of the event ``outcome`` just predicted, when its stream has a label budget and
-        :class:`~driftline.trainer.label_requests.BudgetedUncertainty` picks it; the request stays open
-        (:meth:`open_label_requests`) until a label answers it or the prediction stops waiting.
-
-        Only events that wait for a label are candidates; holdout events are never learned, so never asked about.
-        """
-        stream = self._stream(outcome.stream)
-        if not stream.label_budget or outcome.label is not None:
-            return None
-        if is_holdout(outcome.event_id, stream.holdout_fraction):
-            return None
-        ident = event_ident(outcome.device_id, outcome.event_id)
-        with self.lock:
-            state = self.keys.get(outcome.model_key)
-            waiting = state.pending.get(ident) if state is not None else None
-            if state is None or waiting is None:
-                return None
-            if state.asking is None or state.asking.budget != stream.label_budget:
-                # Seeded by the model key: the same events in the same order are asked for alike.
-                state.asking = BudgetedUncertainty(stream.label_budget, seed=outcome.model_key)
-            confidence = confidence_of(outcome.prediction, outcome.proba)
-            if not state.asking.ask(confidence):
-                return None
-            request = LabelRequest(
-                request_id=outcome.outcome_id.removesuffix("/p"),
-                event_id=outcome.event_id,
-                stream=outcome.stream,
-                device_id=outcome.device_id,
-                model_key=outcome.model_key,
-                model_name=outcome.model_name,
-                model_version=outcome.model_version,
-                prediction=outcome.prediction,
-                proba=outcome.proba,
-                confidence=confidence,
-                features=waiting.features,
-                event_ts=outcome.event_ts,
-                expires_at=outcome.event_ts + state.pending.ttl,
-            )
-            if state.requests is None:
-                state.requests = OpenRequests(stream.max_pending_labels)
-            state.requests.add(ident, request, state.pending)
-        self.metrics.label_requests.labels(outcome.stream).inc()
-        return request
-
-    def open_label_requests(self, stream: str, limit: int) -> list[LabelRequest]:
-        """The oldest ``limit`` label requests of ``stream`` that no label answered and whose prediction still waits."""
-        self._stream(stream)
-        found: list[LabelRequest] = []
-        with self.lock:
-            for key, state in self.keys.items():
-                if stream_of(key) != stream or state.requests is None:
-                    continue
-                state.requests.prune(state.pending)
-                found.extend(state.requests)
-        return sorted(found, key=lambda r: (r.event_ts, r.request_id))[:limit]
-
     def key_of(self, stream: str, device_id: str) -> str:
         return model_key(stream, device_id, self._stream(stream).scope)
 
@@ -577,119 +518,3 @@ class TrainerCore:
             drift_event(key, model_name, version, "data", feature, detector, alarm)
             for feature, detector, alarm in found
         ]
-
-    def _react(self, slot: ModelSlot, level: str) -> str | None:
-        """Apply the stream's ``drift.on_alert`` to one model key: what was done, or None.
-
-        A warning starts a background model (for a later warm reset); a drift applies the policy:
-        ``warm_reset`` swaps the background model in (a cold reset if none), ``cold_reset`` starts
-        afresh, ``rollback`` serves the newest snapshot, ``notify`` changes nothing.
-        """
-        policy = slot.stream.drift.on_alert
-        done: str | None = None
-        if level == "warning":
-            done = "background" if policy == "warm_reset" and slot.start_background() else None
-        elif policy == "rollback":
-            try:
-                done = "rollback" if slot.rollback(self.snapshot_root, self.signer) else None
-            except CheckpointError as e:
-                log.error("%s: drift rollback refused: %s", slot.key, e)
-        elif policy != "notify":
-            done = slot.reset("warm" if policy == "warm_reset" else "cold")
-        if done is not None:
-            self._report_version(slot)
-            self.metrics.drift_reactions.labels(stream_of(slot.key), done).inc()
-        return done
-
-    # Control
-
-    def _count_command(self, command: ControlCommand, status: str) -> None:
-        # Anyone who can write to the control topic names the stream: bound the label by config.
-        stream = command.stream if command.stream in self.settings.streams else "(unknown)"
-        self.metrics.commands.labels(stream, command.action, status).inc()
-
-    def on_command(self, command: ControlCommand) -> list[ControlAck]:
-        """Apply a command to the model keys it names that this trainer holds; one ack per key.
-
-        Each key remembers the commands applied to it, so a command read again (a duplicate, or
-        a replay after recovery) is applied once.
-        """
-        with self.lock:
-            keys = [key for key in self.slots if (command.model_key or key) == key and stream_of(key) == command.stream]
-            if not keys:
-                self._count_command(command, "ignored")
-                return [self._ack(command, command.model_key, "ignored", None, "no such model key here")]
-            fresh = [key for key in keys if not self.keys[key].applied.seen(command.command_id)]
-            if not fresh:
-                self._count_command(command, "duplicate")
-                return [self._ack(command, None, "duplicate", None, "command already applied")]
-            acks = [self._apply(command, key, self.slots[key]) for key in fresh]
-        for ack in acks:
-            self._count_command(command, ack.status)
-            log.info("%s %s on %s: %s (%s)", command.action, ack.status, ack.model_key, ack.detail, command.reason)
-        return acks
-
-    def _apply(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
-        if command.action == "import":
-            return self._import(command, key, slot)
-        if command.action in ("add_challenger", "remove_challenger"):
-            return self._challenger(command, key, slot)
-        if command.action == "snapshot":
-            path = slot.snapshot(self.snapshot_root, self.signer)
-            self.metrics.snapshots.labels(command.stream).inc()
-            return self._ack(command, key, "applied", slot.version, f"snapshot {path.name}")
-        if command.action == "rollback":
-            try:
-                path = slot.rollback(self.snapshot_root, self.signer)
-            except CheckpointError as e:
-                return self._ack(command, key, "failed", slot.version, str(e))
-            if path is None:
-                return self._ack(command, key, "failed", slot.version, "no snapshot to roll back to")
-            detail = f"rolled back to {path.name}"
-        else:
-            detail = f"{slot.reset(command.mode)} reset"
-        self._report_version(slot)
-        return self._ack(command, key, "applied", slot.version, detail)
-
-    def _import(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
-        """Install the command's model file, verified with the checkpoint key before anything is unpickled."""
-        name = f"the model of command {command.command_id}"
-        try:
-            data = base64.b64decode(command.model or "", validate=True)
-            header, model = modelfile.load(data, self.signer, name, lambda h: h.misfit(stream_of(key), slot.stream))
-        except (CheckpointError, ValueError) as e:
-            return self._ack(command, key, "failed", slot.version, str(e))
-        role = command.role or "champion"
-        if role == "champion":
-            # The model it replaces is kept as the newest snapshot: a rollback undoes the import.
-            slot.snapshot(self.snapshot_root, self.signer)
-            self.metrics.snapshots.labels(command.stream).inc()
-        installed = slot.install(header.model_name, model, role, header.learned)
-        self._report_version(slot)
-        source = f"{header.model_key} v{header.model_version} ({header.learned} learned)"
-        return self._ack(command, key, "applied", slot.version, f"imported {source} as {role} {installed}")
-
-    def _challenger(self, command: ControlCommand, key: str, slot: ModelSlot) -> ControlAck:
-        """Add a challenger built from the command's spec (learning from here on), or remove one added so."""
-        try:
-            if command.action == "add_challenger":
-                name = slot.add_challenger(command.spec or "", command.candidate)
-                detail = f"added challenger {name}"
-            else:
-                slot.remove_challenger(command.candidate or "")
-                detail = f"removed challenger {command.candidate}"
-        except (ModelSpecError, ValueError) as e:
-            return self._ack(command, key, "failed", slot.version, str(e))
-        return self._ack(command, key, "applied", slot.version, detail)
-
-    @staticmethod
-    def _ack(command: ControlCommand, key: str | None, status: str, version: int | None, detail: str) -> ControlAck:
-        return ControlAck(
-            command_id=command.command_id,
-            action=command.action,
-            stream=command.stream,
-            model_key=key,
-            status=status,
-            model_version=version,
-            detail=detail[:MAX_TEXT],  # a model key or a file's complaint can be longer than an ack holds
-        )

@@ -26,6 +26,9 @@ The rule, per model key, is uncertainty sampling with a budget:
 
 The random draws come from a generator seeded by the model key, kept in the checkpoint with the
 rest, so the same events in the same order are asked about the same way after a restart.
+
+:class:`LabelAsking` is the trainer's side of it, a part of :class:`~driftline.trainer.core.TrainerCore`:
+which request an outcome makes, and the requests of a stream still open.
 """
 
 from __future__ import annotations
@@ -34,9 +37,20 @@ import random
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from driftline.contracts import LabelRequest
+from driftline.contracts import LabelRequest, OutcomeRecord
+from driftline.learning.holdout import is_holdout
+from driftline.learning.pending import event_ident
+from driftline.rules.keys import stream_of
+from driftline.rules.labels import confidence_of
+
+if TYPE_CHECKING:
+    import threading
+
+    from driftline.config.streams import StreamConfig
+    from driftline.trainer.core import KeyState
+    from driftline.trainer.metrics import TrainerMetrics
 
 #: Events whose share of the budget may be saved up for a burst.
 SAVING_WINDOW = 1000
@@ -127,3 +141,71 @@ class OpenRequests:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class LabelAsking:
+    """Label requests, on the model keys' state of the :class:`~driftline.trainer.core.TrainerCore` it is part of."""
+
+    if TYPE_CHECKING:  # what the TrainerCore holds
+        metrics: TrainerMetrics
+        keys: dict[str, KeyState]
+        lock: threading.RLock
+
+        def _stream(self, name: str) -> StreamConfig: ...
+
+    def label_request(self, outcome: OutcomeRecord) -> LabelRequest | None:
+        """Ask for the label of the event ``outcome`` just predicted, when its stream has a label budget and
+        :class:`~driftline.trainer.label_requests.BudgetedUncertainty` picks it; the request stays open
+        (:meth:`open_label_requests`) until a label answers it or the prediction stops waiting.
+
+        Only events that wait for a label are candidates; holdout events are never learned, so never asked about.
+        """
+        stream = self._stream(outcome.stream)
+        if not stream.label_budget or outcome.label is not None:
+            return None
+        if is_holdout(outcome.event_id, stream.holdout_fraction):
+            return None
+        ident = event_ident(outcome.device_id, outcome.event_id)
+        with self.lock:
+            state = self.keys.get(outcome.model_key)
+            waiting = state.pending.get(ident) if state is not None else None
+            if state is None or waiting is None:
+                return None
+            if state.asking is None or state.asking.budget != stream.label_budget:
+                # Seeded by the model key: the same events in the same order are asked for alike.
+                state.asking = BudgetedUncertainty(stream.label_budget, seed=outcome.model_key)
+            confidence = confidence_of(outcome.prediction, outcome.proba)
+            if not state.asking.ask(confidence):
+                return None
+            request = LabelRequest(
+                request_id=outcome.outcome_id.removesuffix("/p"),
+                event_id=outcome.event_id,
+                stream=outcome.stream,
+                device_id=outcome.device_id,
+                model_key=outcome.model_key,
+                model_name=outcome.model_name,
+                model_version=outcome.model_version,
+                prediction=outcome.prediction,
+                proba=outcome.proba,
+                confidence=confidence,
+                features=waiting.features,
+                event_ts=outcome.event_ts,
+                expires_at=outcome.event_ts + state.pending.ttl,
+            )
+            if state.requests is None:
+                state.requests = OpenRequests(stream.max_pending_labels)
+            state.requests.add(ident, request, state.pending)
+        self.metrics.label_requests.labels(outcome.stream).inc()
+        return request
+
+    def open_label_requests(self, stream: str, limit: int) -> list[LabelRequest]:
+        """The oldest ``limit`` label requests of ``stream`` that no label answered and whose prediction still waits."""
+        self._stream(stream)
+        found: list[LabelRequest] = []
+        with self.lock:
+            for key, state in self.keys.items():
+                if stream_of(key) != stream or state.requests is None:
+                    continue
+                state.requests.prune(state.pending)
+                found.extend(state.requests)
+        return sorted(found, key=lambda r: (r.event_ts, r.request_id))[:limit]

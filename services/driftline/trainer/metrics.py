@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from driftline import tuning
 from driftline.learning.slot import ModelSlot
+from driftline.rules import metric_names as names
 from driftline.rules.keys import stream_of
 
 LATENCY_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
@@ -35,113 +36,113 @@ class TrainerMetrics:
         # The per-event figures are counted in plain ints (StreamMetrics) and read when scraped.
         r.register(_PerEventCollector(self._streams))
         self.invalid = Counter(
-            "driftline_trainer_messages_invalid",
+            names.TRAINER_MESSAGES_INVALID,
             "Messages that broke their contract or named an unknown stream (sent to the dead-letter topic).",
             ["topic", "reason"],
             registry=r,
         )
         self.cleaned = Counter(
-            "driftline_trainer_cleaning_steps",
+            names.TRAINER_CLEANING_STEPS,
             "Cleaning steps applied to features, by step (imputed, clipped, converted, ...).",
             ["stream", "step", "feature"],
             registry=r,
         )
         self.dropped = Counter(
-            "driftline_trainer_events_dropped",
+            names.TRAINER_EVENTS_DROPPED,
             "Events not predicted, by reason (duplicate, late, missing, out_of_range).",
             ["stream", "reason"],
             registry=r,
         )
         self.held_out = Counter(
-            "driftline_trainer_events_held_out", "Labeled events kept out of learning.", ["stream"], registry=r
+            names.TRAINER_EVENTS_HELD_OUT, "Labeled events kept out of learning.", ["stream"], registry=r
         )
         self.labels_joined = Counter(
-            "driftline_trainer_labels_joined", "Late labels matched to a waiting prediction.", ["stream"], registry=r
+            names.TRAINER_LABELS_JOINED, "Late labels matched to a waiting prediction.", ["stream"], registry=r
         )
         self.labels_expired = Counter(
-            "driftline_trainer_labels_expired",
+            names.TRAINER_LABELS_EXPIRED,
             "Predictions that stopped waiting for their label (TTL or memory bound).",
             ["stream"],
             registry=r,
         )
         self.labels_refused = Counter(
-            "driftline_trainer_labels_refused",
+            names.TRAINER_LABELS_REFUSED,
             "Labels that do not fit the stream's task (unknown_class, wrong_type): events predicted, not learned. "
             "The collector refuses them, so only records written to Kafka past it count here.",
             ["stream", "reason"],
             registry=r,
         )
         self.labels_unmatched = Counter(
-            "driftline_trainer_labels_unmatched", "Labels for no waiting prediction.", ["stream"], registry=r
+            names.TRAINER_LABELS_UNMATCHED, "Labels for no waiting prediction.", ["stream"], registry=r
         )
         self.label_requests = Counter(
-            "driftline_trainer_label_requests",
+            names.TRAINER_LABEL_REQUESTS,
             "Labels asked for (streams with a label_budget), on the label-requests topic.",
             ["stream"],
             registry=r,
         )
         self.label_requests_answered = Counter(
-            "driftline_trainer_label_requests_answered",
+            names.TRAINER_LABEL_REQUESTS_ANSWERED,
             "Label requests a label answered while its prediction waited (learned like any late label).",
             ["stream"],
             registry=r,
         )
         self.label_delay = Histogram(
-            "driftline_trainer_label_delay_seconds",
+            names.TRAINER_LABEL_DELAY_SECONDS,
             "Label time minus event time, for late labels.",
             ["stream"],
             buckets=DELAY_BUCKETS,
             registry=r,
         )
         self.model_version = Gauge(
-            "driftline_trainer_model_version", "Version of the served model.", ["stream", "model_key"], registry=r
+            names.TRAINER_MODEL_VERSION, "Version of the served model.", ["stream", "model_key"], registry=r
         )
         self.tuning_serving = Gauge(
-            "driftline_trainer_tuning_serving",
+            names.TRAINER_TUNING_SERVING,
             "1 for the candidate a tuned model key serves now, 0 for its other candidates (tuned streams only).",
             ["stream", "model_key", "candidate"],
             registry=r,
         )
         self._serving: dict[str, str] = {}
         self.commands = Counter(
-            "driftline_trainer_commands",
+            names.TRAINER_COMMANDS,
             "Control commands handled, by outcome.",
             ["stream", "action", "status"],
             registry=r,
         )
         self.drift_reactions = Counter(
-            "driftline_trainer_drift_reactions",
+            names.TRAINER_DRIFT_REACTIONS,
             "Concept drifts the trainer detected and acted on at once, per model key, by what was done "
             "(background, warm, cold, rollback).",
             ["stream", "action"],
             registry=r,
         )
         self.promotions = Counter(
-            "driftline_trainer_promotions", "Challengers promoted to champion.", ["stream", "model"], registry=r
+            names.TRAINER_PROMOTIONS, "Challengers promoted to champion.", ["stream", "model"], registry=r
         )
-        self.snapshots = Counter("driftline_trainer_snapshots", "Model snapshots written.", ["stream"], registry=r)
+        self.snapshots = Counter(names.TRAINER_SNAPSHOTS, "Model snapshots written.", ["stream"], registry=r)
         self.checkpoints = Counter(
-            "driftline_trainer_checkpoints", "Checkpoints (a partition's state with its offsets) written.", registry=r
+            names.TRAINER_CHECKPOINTS, "Checkpoints (a partition's state with its offsets) written.", registry=r
         )
         self.checkpoint_bytes = Gauge(
-            "driftline_trainer_checkpoint_bytes", "Size of the newest checkpoint written.", registry=r
+            names.TRAINER_CHECKPOINT_BYTES, "Size of the newest checkpoint written.", registry=r
         )
         self.checkpoint_seconds = Histogram(
-            "driftline_trainer_checkpoint_seconds",
+            names.TRAINER_CHECKPOINT_SECONDS,
             "Time to snapshot and produce one checkpoint.",
             buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2, 10),
             registry=r,
         )
         self.recoveries = Counter(
-            "driftline_trainer_kafka_recoveries",
+            names.TRAINER_KAFKA_RECOVERIES,
             "Times Kafka failed the loop and it started over from its checkpoints.",
             registry=r,
         )
         self.consumer_lag = Gauge(
-            "driftline_trainer_consumer_lag_records", "Records not yet consumed, by topic.", ["topic"], registry=r
+            names.TRAINER_CONSUMER_LAG_RECORDS, "Records not yet consumed, by topic.", ["topic"], registry=r
         )
         self.align_waited_out = Counter(
-            "driftline_trainer_align_waited_out",
+            names.TRAINER_ALIGN_WAITED_OUT,
             "Events and labels handed out when trainer.align_labels_s ran out waiting for the other topic.",
             registry=r,
         )
@@ -222,15 +223,15 @@ class _PerEventCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         consumed = CounterMetricFamily(
-            "driftline_trainer_events_consumed", "Events read from the events topic.", labels=["stream"]
+            names.TRAINER_EVENTS_CONSUMED, "Events read from the events topic.", labels=["stream"]
         )
-        predicted = CounterMetricFamily("driftline_trainer_predictions", "Events predicted.", labels=["stream"])
-        learned = CounterMetricFamily("driftline_trainer_events_learned", "Labeled events learned.", labels=["stream"])
+        predicted = CounterMetricFamily(names.TRAINER_PREDICTIONS, "Events predicted.", labels=["stream"])
+        learned = CounterMetricFamily(names.TRAINER_EVENTS_LEARNED, "Labeled events learned.", labels=["stream"])
         predict = HistogramMetricFamily(
-            "driftline_trainer_predict_seconds", "Time to predict one event.", labels=["stream", "model"]
+            names.TRAINER_PREDICT_SECONDS, "Time to predict one event.", labels=["stream", "model"]
         )
         learn = HistogramMetricFamily(
-            "driftline_trainer_learn_seconds", "Time to learn one event (every candidate).", labels=["stream", "model"]
+            names.TRAINER_LEARN_SECONDS, "Time to learn one event (every candidate).", labels=["stream", "model"]
         )
         for stream, bound in list(self._streams.items()):
             consumed.add_metric([stream], bound.consumed)
@@ -296,23 +297,23 @@ class CandidateCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         labels = ["stream", "model"]
         accuracy = GaugeMetricFamily(
-            "driftline_trainer_candidate_accuracy",
+            names.TRAINER_CANDIDATE_ACCURACY,
             "Rolling accuracy (over the stream's promote_window) of each candidate model, the mean over "
             "the model keys that score it.",
             labels=labels,
         )
         mae = GaugeMetricFamily(
-            "driftline_trainer_candidate_mae",
+            names.TRAINER_CANDIDATE_MAE,
             "Regression streams: rolling MAE of each candidate model, the mean over the model keys that score it.",
             labels=labels,
         )
         predict = GaugeMetricFamily(
-            "driftline_trainer_candidate_predict_seconds",
+            names.TRAINER_CANDIDATE_PREDICT_SECONDS,
             "Mean time of one candidate's predict_one over its recent calls.",
             labels=labels,
         )
         learn = GaugeMetricFamily(
-            "driftline_trainer_candidate_learn_seconds",
+            names.TRAINER_CANDIDATE_LEARN_SECONDS,
             "Mean time of one candidate's learn_one over its recent calls.",
             labels=labels,
         )

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.httpserver import BackgroundServer
 from driftline.kafkaio.health import KafkaProbe
 from driftline.trainer.api import api_token, create_app
-from driftline.trainer.service import TrainerService
+from driftline.trainer.handler import TrainerService
 
 
 class TrainerRunner:

@@ -3,7 +3,7 @@
 ``driftline models export`` takes the model out of the newest checkpoint of the unit holding the
 key (the checkpoint store is in Kafka, so no trainer needs to run); ``driftline models import``
 publishes it as an ``import`` control command, and waits for the trainer's ack. The trainer
-installs it at the command's position and checkpoints it (``TrainerCore._import``).
+installs it at the command's position and checkpoints it (``TrainerControl._import``, trainer/control.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from driftline import modelfile
 from driftline.checkpoint import Signer, load_state
-from driftline.config import ConfigError, Settings
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.contracts import (
     MAX_COMMAND_BYTES,
     MAX_TEXT,

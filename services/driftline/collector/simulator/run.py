@@ -19,11 +19,12 @@ import httpx
 
 from driftline.collector.client import post_items
 from driftline.collector.ingest import Rejected
+from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
-from driftline.collector.service import Ingestor
 from driftline.collector.simulator.generator import Emission, SimOptions, Simulation
 from driftline.collector.simulator.scenarios import SCENARIOS
-from driftline.config import ConfigError, Settings
+from driftline.config.base import ConfigError
+from driftline.config.settings import Settings
 from driftline.kafkaio.clients import cluster
 
 

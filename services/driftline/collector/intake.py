@@ -10,7 +10,7 @@ from typing import Any
 from driftline.collector.ingest import INGESTED, Accepted, RawItems, Rejected, Result, StreamRules, check_items
 from driftline.collector.metrics import CollectorMetrics
 from driftline.collector.publisher import KafkaUnavailable, Publisher, Record
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.kafkaio.deadletter import dead_letter_headers, dead_letter_payload
 
 #: The ``stream`` label of items whose stream is not configured: the name comes from the sender

@@ -16,9 +16,9 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 
-REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 PLACEHOLDERS = {"streams": "<stream>", "features": "<feature>", "devices": "<device>"}
 
 
@@ -100,7 +100,7 @@ def reference() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from `services/driftline/config.py` by `driftline config --reference`; a test keeps it",
+        "Generated from `services/driftline/config/` by `driftline config --reference`; a test keeps it",
         "in step. Keys live in one TOML file (`--config`, `$DRIFTLINE_CONFIG`, or `config/driftline.toml`, which",
         "`driftline init` writes; without one, the built-in starter config",
         "`services/driftline/assets/driftline.toml`); each can be overridden by an environment variable",

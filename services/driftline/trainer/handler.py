@@ -19,7 +19,7 @@ from typing import TypeVar
 import orjson
 from confluent_kafka import Message
 
-from driftline.config import Settings
+from driftline.config.settings import Settings
 from driftline.contracts import (
     Contract,
     ContractError,
