@@ -129,7 +129,9 @@ class Calibration:
         return state
 
     def add(self, confidence: float, right: bool) -> None:
-        code = 2 * round(min(1.0, max(0.0, confidence)) * STEPS) + bool(right)
+        """One labelled prediction: its confidence (0-1, as :func:`~driftline.rules.labels.confidence_of` gives
+        it) and whether it was right."""
+        code = 2 * int(confidence * STEPS + 0.5) + (1 if right else 0)
         if len(self.codes) < self.window:
             self.codes.append(code)
         else:
