@@ -393,11 +393,16 @@ def accuracy() -> dict[str, Any]:
             ),
             _panel(
                 "Accuracy ESTIMATED from confidence (not measured) vs realised",
-                "An estimate before labels arrive: the mean probability the model gave its predictions over the "
-                "monitor's window (driftline_accuracy_estimated). As good as the model's probabilities are calibrated; "
-                "blind to a drift the model is sure of. The realised rolling accuracy beside it, once labels come.",
+                "An estimate before labels arrive (driftline_accuracy_estimated): confidence, the mean probability "
+                "the model gave its predictions over the monitor's window; calibrated, those probabilities "
+                "calibrated on the labelled predictions first (once 100 labels came: "
+                "driftline_accuracy_estimate_calibration_labels). Blind to a drift the model is sure of. The "
+                "realised rolling accuracy beside it, once labels come.",
                 "percentunit",
-                _target(pooled_by_predictions("accuracy_estimated", "method, window"), "ESTIMATE {{stream}}/{{model}}"),
+                _target(
+                    pooled_by_predictions("accuracy_estimated", "method, window"),
+                    "ESTIMATE ({{method}}) {{stream}}/{{model}}",
+                ),
                 _target(_rolling("accuracy"), "realised {{stream}}/{{model}}"),
                 low=0,
                 high=1,
