@@ -1,11 +1,17 @@
-"""The accuracy estimated from the predictions' confidence, before labels, in the monitor's state and metrics."""
+"""The accuracy estimated from the predictions' confidence before labels, its calibration on the labelled ones,
+in the monitor's state and metrics."""
 
 from __future__ import annotations
 
+import pickle
+
+import numpy as np
+import pytest
 from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from driftline.config import settings_from_dict
-from driftline.monitor.estimate import ConfidenceAccuracy
+from driftline.monitor.estimate import METHODS, MIN_LABELS, REFIT_EVERY, Calibration, ConfidenceAccuracy
 from driftline.monitor.exposition import registry_for
 from driftline.monitor.state import MonitorState
 from driftline.monitor.synthetic import outcomes
@@ -57,3 +63,143 @@ def test_a_regression_stream_has_no_estimate() -> None:
         state.observe(outcome.model_copy(update={"label": 1.5, "prediction": 1.0, "proba": None}))
     assert state.series[("rooms", "logistic")].confidence is None
     assert "driftline_accuracy_estimated{" not in generate_latest(registry_for(state)).decode()
+
+
+# The calibration: confidence -> chance of being right, from the labelled predictions
+
+
+def labelled(calibration: Calibration, pairs: list[tuple[float, int, int]]) -> None:
+    """Add (confidence, right, wrong) counts."""
+    for confidence, right, wrong in pairs:
+        for _ in range(right):
+            calibration.add(confidence, True)
+        for _ in range(wrong):
+            calibration.add(confidence, False)
+
+
+def test_isotonic_calibration_is_exact_where_the_shares_already_rise() -> None:
+    calibration = Calibration(window=1000)
+    labelled(calibration, [(0.6, 30, 70), (0.7, 50, 50), (0.9, 95, 5)])
+    xs, ys = calibration.fit()
+    assert list(xs) == pytest.approx([0.6, 0.7, 0.9]) and list(ys) == pytest.approx([0.3, 0.5, 0.95])
+    # Between the confidences seen it interpolates; beyond them it holds the nearest value.
+    got = calibration.calibrated(np.array([0.5, 0.6, 0.8, 1.0]))
+    assert list(got) == pytest.approx([0.3, 0.3, 0.725, 0.95])
+
+
+def test_isotonic_calibration_pools_adjacent_violators_into_a_monotone_bounded_fit() -> None:
+    calibration = Calibration(window=1000)
+    # 0.8 was right less often than 0.7: the two pool into their weighted mean, (60 + 20) / (80 + 40).
+    labelled(calibration, [(0.6, 10, 30), (0.7, 60, 20), (0.8, 20, 20), (0.95, 99, 1)])
+    _, ys = calibration.fit()
+    assert list(ys) == pytest.approx([0.25, 80 / 120, 80 / 120, 0.99])
+    rng = np.random.default_rng(0)
+    for method in METHODS:
+        noisy = Calibration(window=2000, method=method)
+        for confidence in rng.uniform(0.5, 1.0, 2000):
+            noisy.add(float(confidence), bool(rng.random() < confidence**3))
+        values = noisy.calibrated(np.linspace(0, 1, 201))
+        assert np.all(np.diff(values) >= -1e-12), method
+        assert np.all((values >= 0) & (values <= 1)), method
+
+
+def test_too_few_labels_give_no_calibrated_estimate_and_the_raw_one_stays() -> None:
+    estimate = ConfidenceAccuracy(window=50)
+    for _ in range(50):
+        estimate.update("UP", {"UP": 0.6, "DOWN": 0.4})
+    for i in range(MIN_LABELS - 1):
+        estimate.learn("UP", {"UP": 0.6, "DOWN": 0.4}, right=i % 10 != 0)
+    assert estimate.calibrated() is None and estimate.best() == (pytest.approx(0.6), "confidence")
+    estimate.learn("UP", {"UP": 0.6, "DOWN": 0.4}, right=True)
+    assert estimate.calibration_labels == MIN_LABELS
+    assert estimate.calibrated() == pytest.approx(0.9)  # 90 of the 100 predictions at 0.6 were right
+    assert estimate.best() == (pytest.approx(0.9), "calibrated") and estimate.get() == pytest.approx(0.6)
+
+
+def test_the_calibration_window_rolls_and_refits_every_so_many_labels() -> None:
+    calibration = Calibration(window=200)
+    labelled(calibration, [(0.7, 200, 0)])
+    assert calibration.calibrated(np.array([0.7]))[0] == 1.0
+    labelled(calibration, [(0.7, 0, REFIT_EVERY - 1)])
+    assert calibration.calibrated(np.array([0.7]))[0] == 1.0  # not refitted yet
+    labelled(calibration, [(0.7, 0, 1)])
+    assert calibration.calibrated(np.array([0.7]))[0] == pytest.approx(0.5)  # half the window is the wrong ones
+    labelled(calibration, [(0.7, 0, 100)])
+    assert calibration.labels == 200 and calibration.calibrated(np.array([0.7]))[0] == 0.0
+
+
+def test_the_calibration_pickles_small_and_fits_alike_after() -> None:
+    estimate = ConfidenceAccuracy(window=1000)
+    rng = np.random.default_rng(1)
+    for _ in range(5000):
+        p = float(rng.uniform(0.5, 1))
+        proba = {"a": p, "b": 1 - p}
+        estimate.update("a", proba)
+        estimate.learn("a", proba, bool(rng.random() < p))
+    before = estimate.calibrated()
+    data = pickle.dumps(estimate, protocol=pickle.HIGHEST_PROTOCOL)
+    # The window of 2,000 labels is 2 bytes each; the fit is not kept.
+    assert estimate.calibration.labels == 2000 and len(pickle.dumps(estimate.calibration)) < 4500
+    again = pickle.loads(data)
+    assert again.calibration._fit is None and again.calibrated() == pytest.approx(before)
+
+
+def test_a_checkpoint_from_before_the_calibration_loads_with_an_empty_one() -> None:
+    estimate = ConfidenceAccuracy(window=10)
+    estimate.update("a", {"a": 0.8, "b": 0.2})
+    old = dict(estimate.__dict__)
+    del old["calibration"], old["parts"]
+    restored = ConfidenceAccuracy.__new__(ConfidenceAccuracy)
+    restored.__setstate__(old)
+    assert restored.get() == pytest.approx(0.8) and restored.calibration_labels == 0
+    assert restored.calibration.window == 20 and restored.calibrated() is None
+
+
+def test_units_calibrate_their_own_and_pool_by_the_predictions_each_is_over() -> None:
+    first, second = ConfidenceAccuracy(window=100), ConfidenceAccuracy(window=100)
+    for estimate, right_share, n in ((first, 0.9, 100), (second, 0.6, 50)):
+        for i in range(200):
+            estimate.learn("a", {"a": 0.7, "b": 0.3}, right=i < 200 * right_share)
+        for _ in range(n):
+            estimate.update("a", {"a": 0.7, "b": 0.3})
+    pooled = ConfidenceAccuracy.pooled([first, second])
+    assert pooled.get() == pytest.approx(0.7)
+    assert pooled.calibrated() == pytest.approx((0.9 * 100 + 0.6 * 50) / 150)
+    assert pooled.calibration_labels == 400 and pooled.best()[1] == "calibrated"
+    fresh = ConfidenceAccuracy(window=100)
+    fresh.update("a", {"a": 0.7, "b": 0.3})
+    mixed = ConfidenceAccuracy.pooled([first, fresh])
+    assert mixed.calibrated() == pytest.approx(0.9)  # over the units calibrated
+    assert mixed.best() == (pytest.approx((0.9 * 100 + 0.7) / 101), "mixed")
+
+
+def test_the_monitor_calibrates_on_labelled_outcomes_and_says_on_how_many() -> None:
+    state = MonitorState(settings_from_dict({"streams": {"rooms": ROOMS}}), window=100)
+    batch = list(outcomes(400, seed=5))
+    for outcome in batch[:150]:  # labelled with the event: a prediction and its label at once
+        state.observe(outcome)
+    text = generate_latest(registry_for(state)).decode()
+    assert samples(text, "driftline_accuracy_estimate_calibration_labels") == {(): 150.0}
+    series = state.series[("rooms", "logistic")]
+    right = [(o.proba[str(o.prediction)], o.prediction == o.label) for o in batch[:150]]
+    assert series.confidence.calibration.labels == 150 == len(right)
+    estimated = samples(text, "driftline_accuracy_estimated", "method")
+    assert set(estimated) == {("confidence",), ("calibrated",)}
+    assert estimated[("calibrated",)] == pytest.approx(series.confidence.calibrated())
+    assert estimated[("confidence",)] == pytest.approx(series.confidence.get())
+    # Fewer than 100: the raw estimate only, and the labels it would rest on.
+    state = MonitorState(settings_from_dict({"streams": {"rooms": ROOMS}}), window=100)
+    for outcome in batch[:60]:
+        state.observe(outcome)
+    text = generate_latest(registry_for(state)).decode()
+    assert set(samples(text, "driftline_accuracy_estimated", "method")) == {("confidence",)}
+    assert samples(text, "driftline_accuracy_estimate_calibration_labels") == {(): 60.0}
+
+
+def samples(text: str, name: str, *keys: str) -> dict[tuple[str, ...], float]:
+    return {
+        tuple(sample.labels[k] for k in keys): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from driftline_lab.labels import Plan, budget_curve, estimate_error, run
+from driftline_lab.labels import Plan, budget_curve, calibration_error, estimate_error, run
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,25 @@ def test_the_quick_run_writes_the_tables_and_both_plots(quick: tuple[Path, dict[
         assert image.read_bytes().startswith(b"\x89PNG") and image.stat().st_size > 10_000
     assert [r["stream"] for r in data["estimate"]] == list(plan.estimate_streams)
     assert [r["drift"] for r in data["estimate"]] == [False, False, True]
+
+
+def test_the_calibration_table_sets_each_method_beside_the_raw_estimate(quick: tuple[Path, dict[str, Any]]) -> None:
+    path, data = quick
+    plan = Plan.quick()
+    assert "### Labels first, then a stretch without: raw against calibrated" in path.read_text()
+    rows = data["calibration"]
+    assert [(r["model"], r["stream"]) for r in rows] == [(m, s) for m in plan.calibration_models
+                                                          for s in plan.calibration_streams]  # fmt: skip
+    for row in rows:
+        assert 0 < row["realised"] <= 1
+        for method in ("raw", "isotonic", "platt", "histogram"):
+            assert 0 <= row[method]["mae"] <= row[method]["max"] <= 1
+
+
+def test_a_real_stream_is_shuffled_and_its_last_fifth_goes_without_labels() -> None:
+    [row] = calibration_error("Phishing", 0, "logistic", 5000, 1000, 2000)
+    assert (row["labelled"], row["unlabelled"]) == (1000, 250)
+    assert all(0 < row[method] <= 1 for method in ("raw", "isotonic", "platt", "histogram"))
 
 
 def test_every_budget_is_kept_and_a_full_budget_is_the_same_for_both(quick: tuple[Path, dict[str, Any]]) -> None:
@@ -59,6 +78,9 @@ def test_the_estimate_error_is_measured_against_the_same_predictions() -> None:
     assert stationary["change"] is None and stationary["mae_after_change"] is None
     assert drifting["change"] == 2000 and drifting["mae_after_change"] is not None
     assert 0 <= stationary["mae"] <= stationary["max"] <= 1 and abs(stationary["bias"]) <= stationary["mae"]
+    # Calibrated on the late labels: closer on a stationary stream than the raw confidence.
+    assert 0 <= stationary["calibrated_mae"] < stationary["mae"]
+    assert stationary["back_after"] is None and drifting["calibrated_mae_after_change"] is not None
 
 
 def test_the_command_line_runs_the_quick_benchmark(tmp_path: Path) -> None:

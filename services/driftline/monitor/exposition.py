@@ -11,7 +11,9 @@ Monitors of one group share the outcomes partitions, and every figure must add u
 * gauges are this monitor's partitions pooled, with the weight that combines them across monitors
   beside them: ``driftline_scored_outcomes`` (labelled outcomes a score is over) and
   ``driftline_scored_probabilities`` (those with probabilities, for log loss and ROC AUC) per window,
-  ``driftline_window_predictions`` for the confidence estimate and the prediction quantiles.
+  ``driftline_window_predictions`` for the confidence estimates and the prediction quantiles, and
+  ``driftline_accuracy_estimate_calibration_labels`` (summed across monitors) for the labels the
+  calibrated one rests on.
 """
 
 from __future__ import annotations
@@ -74,8 +76,14 @@ class MonitorCollector(Collector):
         estimated = GaugeMetricFamily(
             names.ACCURACY_ESTIMATED,
             "ESTIMATE, not measured: accuracy expected of the last predictions from the model's own confidence "
-            "(mean probability of the predicted class; needs no label, assumes calibrated probabilities).",
+            "(method confidence: the mean probability of the predicted class, taken at face value; calibrated: "
+            "calibrated on the labelled predictions first, given once it rests on 100 labels).",
             labels=["stream", "model", "method", "window"],
+        )
+        calibration_labels = GaugeMetricFamily(
+            names.ACCURACY_ESTIMATE_CALIBRATION_LABELS,
+            "Labelled predictions the calibrated accuracy estimate rests on (below 100 it is not given).",
+            labels=["stream", "model"],
         )
         scored = GaugeMetricFamily(
             names.SCORED_OUTCOMES,
@@ -100,12 +108,16 @@ class MonitorCollector(Collector):
                     scored.add_metric([stream, model, estimate, window], labelled)
                     if with_proba:
                         scored_proba.add_metric([stream, model, estimate, window], with_proba)
-            if series.confidence is not None and (value := series.confidence.get()) is not None:
-                estimated.add_metric([stream, model, "confidence", "rolling"], value)
+            if (confidence := series.confidence) is not None:
+                if (value := confidence.get()) is not None:
+                    estimated.add_metric([stream, model, "confidence", "rolling"], value)
+                if (value := confidence.calibrated()) is not None:
+                    estimated.add_metric([stream, model, "calibrated", "rolling"], value)
+                calibration_labels.add_metric([stream, model], confidence.calibration_labels)
             if n := series.in_window():
                 in_window.add_metric([stream, model], n)
         yield from families.values()
-        yield from (estimated, scored, scored_proba, in_window)
+        yield from (estimated, calibration_labels, scored, scored_proba, in_window)
 
     def _traffic(self, units: list[tuple[str, UnitState]], pooled: dict[tuple[str, str], Series]) -> Iterator[Metric]:
         outcomes = CounterMetricFamily(

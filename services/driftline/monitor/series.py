@@ -75,7 +75,8 @@ class Series:
     label_delay: Histogram = field(default_factory=lambda: Histogram(LABEL_DELAY_BUCKETS))
     scores: dict[str, Scores] = field(default_factory=dict)  # by estimate
     version: int = 0
-    #: Accuracy estimated from the predictions' confidence, before their labels (classification with probabilities).
+    #: Accuracy estimated from the predictions' confidence, before their labels (classification with probabilities),
+    #: and its calibration on the labelled predictions.
     confidence: ConfidenceAccuracy | None = None
     #: The trainer's time per event as outcomes report it (the key's whole slot: every candidate).
     predict_ms: float = 0.0
@@ -118,6 +119,12 @@ class Series:
         if name not in self.classes and len(self.classes) >= MAX_CLASSES:
             name = OTHER_CLASS
         self.classes[name] += 1
+
+    def calibrate(self, prediction: Any, proba: dict[str, float], right: bool) -> None:
+        """A labelled prediction with probabilities, for the confidence estimate's calibration."""
+        if self.confidence is None:
+            self.confidence = ConfidenceAccuracy(self.window)
+        self.confidence.learn(prediction, proba, right)
 
     def quantiles(self) -> dict[float, float]:
         """The 5%, 50% and 95% quantiles of the predicted values in the window (River's RollingQuantile: linear)."""

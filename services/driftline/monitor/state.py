@@ -4,7 +4,7 @@
 
 * scores of its stream and model (prequential or holdout, cumulative and rolling),
 * label counts and label delays, the distribution of predictions, and the accuracy estimated from
-  the predictions' confidence before their labels arrive,
+  the predictions' confidence before their labels arrive (calibrated on the labelled predictions'),
 * the drift counts: the detections (concept and data drift, warnings and drifts) the trainer made
   at that outcome, which the outcome carries (the trainer judges; the monitor counts, once, since
   an outcome is counted once).
@@ -189,6 +189,9 @@ class MonitorState:
         if outcome.label is not None and outcome.prediction is not None:
             estimate = "holdout" if outcome.holdout else "prequential"
             error = targets[0].score(estimate, outcome)
+            if outcome.proba and stream.task != "regression":
+                # Calibrates the confidence estimate: how often a prediction this sure was right.
+                targets[0].calibrate(outcome.prediction, outcome.proba, error == 0.0)
             u.history.labelled(history, outcome, error)
             for series in targets[1:]:
                 series.score(estimate, outcome)

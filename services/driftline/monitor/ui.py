@@ -24,6 +24,7 @@ from fastapi import FastAPI, Response
 from fastapi.concurrency import run_in_threadpool
 
 from driftline.monitor.history import MAX_KEYS_SHOWN
+from driftline.monitor.series import Series
 from driftline.monitor.state import MonitorState, partition_of
 
 #: How long the page waits for a peer monitor's data (a missing peer is named, not waited for).
@@ -61,6 +62,7 @@ def status_data(state: MonitorState) -> dict[str, Any]:
             values = scores.values() if scores is not None else {}
             scored = scores.scored()["rolling"][0] if scores is not None else 0
             name = "mae" if series.task == "regression" else "accuracy"
+            estimate = _estimate(series)
             hist = series.label_delay
             models.append(
                 {
@@ -81,6 +83,8 @@ def status_data(state: MonitorState) -> dict[str, Any]:
                     # The trainer's, from the outcomes: predicting and learning with every candidate of the key.
                     "predict_us_mean": _mean_us(series.predict_ms, series.predicts_timed),
                     "learn_us_mean": _mean_us(series.learn_ms, series.learns_timed),
+                    # Accuracy estimated before labels: calibrated once it rests on enough labels, else raw.
+                    **estimate,
                     "drifts": drifts.get((stream, model, "concept"), 0),
                     "data_drifts": drifts.get((stream, model, "data"), 0),
                     "last_drift_ts": last_drift.get((stream, model)),
@@ -101,14 +105,32 @@ def status_data(state: MonitorState) -> dict[str, Any]:
     }
 
 
+def _estimate(series: Series) -> dict[str, Any]:
+    """A model row's accuracy estimate: its value, method, the predictions it is over and the labels calibrating it."""
+    confidence = series.confidence
+    if confidence is None:
+        return {"estimate": None, "estimate_method": None, "estimated_over": 0, "calibration_labels": 0}
+    value, method = confidence.best()
+    return {
+        "estimate": value,
+        "estimate_method": method,
+        "estimated_over": len(confidence.confidences),
+        "calibration_labels": confidence.calibration_labels,
+    }
+
+
 #: A model row's means and what each is weighted by when pages are pooled.
 _MEANS = {
     "score": "scored",
+    "estimate": "estimated_over",
     "label_delay_mean_s": "label_delays",
     "predict_us_mean": "predicts_timed",
     "learn_us_mean": "learns_timed",
 }
-_SUMS = ("predictions", "labelled", "scored", "label_delays", "predicts_timed", "learns_timed", "drifts", "data_drifts")
+_SUMS = (
+    "predictions", "labelled", "scored", "label_delays", "predicts_timed", "learns_timed", "drifts", "data_drifts",
+    "estimated_over", "calibration_labels",
+)  # fmt: skip
 
 
 def merged(pages: list[dict[str, Any]], missing: list[str] | None = None) -> dict[str, Any]:
@@ -150,11 +172,15 @@ def _pooled_models(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if into is None:
             by[(m["stream"], m["model"])] = dict(m)
             continue
+        # .get: a peer of an older version may lack a figure (the estimate's); it counts as none.
         for mean, weight in _MEANS.items():
-            into[mean] = _weighted(into[mean], into[weight], m[mean], m[weight])
+            into[mean] = _weighted(into.get(mean), into.get(weight, 0), m.get(mean), m.get(weight, 0))
         for name in _SUMS:
-            into[name] += m[name]
+            into[name] = into.get(name, 0) + m.get(name, 0)
         into["version"] = max(into["version"], m["version"])
+        # One monitor's estimate calibrated, another's not yet: "mixed".
+        methods = {into.get("estimate_method"), m.get("estimate_method")} - {None}
+        into["estimate_method"] = (methods.pop() if len(methods) == 1 else "mixed") if methods else None
         last = [t for t in (into["last_drift_ts"], m["last_drift_ts"]) if t is not None]
         into["last_drift_ts"] = max(last) if last else None
     return [by[key] for key in sorted(by)]

@@ -391,12 +391,16 @@ def accuracy() -> dict[str, Any]:
             ),
             _panel(
                 "Accuracy ESTIMATED from confidence (not measured) vs realised",
-                "An estimate before labels arrive: the mean probability the model gave its predictions over the "
-                f"monitor's window ({names.ACCURACY_ESTIMATED}). As good as the model's probabilities are calibrated; "
-                "blind to a drift the model is sure of. The realised rolling accuracy beside it, once labels come.",
+                "An estimate before labels arrive "
+                f"({names.ACCURACY_ESTIMATED}): confidence, the mean probability "
+                "the model gave its predictions over the monitor's window; calibrated, those probabilities "
+                "calibrated on the labelled predictions first (once 100 labels came: "
+                f"{names.ACCURACY_ESTIMATE_CALIBRATION_LABELS}). Blind to a drift the model is sure of. The "
+                "realised rolling accuracy beside it, once labels come.",
                 "percentunit",
                 _target(
-                    pooled_by_predictions(names.ACCURACY_ESTIMATED, "method, window"), "ESTIMATE {{stream}}/{{model}}"
+                    pooled_by_predictions(names.ACCURACY_ESTIMATED, "method, window"),
+                    "ESTIMATE ({{method}}) {{stream}}/{{model}}",
                 ),
                 _target(_rolling(names.ACCURACY), "realised {{stream}}/{{model}}"),
                 low=0,

@@ -35,6 +35,8 @@ RMSE = "driftline_rmse"
 R2 = "driftline_r2"
 #: Accuracy estimated from the model's confidence, before labels: an estimate, not a measurement (gauge).
 ACCURACY_ESTIMATED = "driftline_accuracy_estimated"
+#: Labelled predictions the calibrated accuracy estimate rests on; below 100 it is not given (gauge).
+ACCURACY_ESTIMATE_CALIBRATION_LABELS = "driftline_accuracy_estimate_calibration_labels"
 #: Labelled outcomes a window's scores are over: their weight across monitors (gauge).
 SCORED_OUTCOMES = "driftline_scored_outcomes"
 #: Labelled outcomes with probabilities the log loss and ROC AUC are over (gauge).

@@ -39,13 +39,14 @@
 
   function modelTable(stream) {
     const table = el("table", { class: "models" });
-    const head = ["model", "version", "predictions", "labelled", "score (rolling)", "trainer µs/event predict", "trainer µs/event learn", "mean label delay s", "concept drifts", "data drifts", "last concept drift (UTC, wall clock)"];
+    const head = ["model", "version", "predictions", "labelled", "score (rolling)", "accuracy ESTIMATED before labels", "trainer µs/event predict", "trainer µs/event learn", "mean label delay s", "concept drifts", "data drifts", "last concept drift (UTC, wall clock)"];
     table.appendChild(el("tr")).append(...head.map((h) => el("th", {}, h)));
     for (const m of stream.models) {
       const row = el("tr", { "data-stream": m.stream, "data-model": m.model });
       row.append(
         el("td", {}, m.model), el("td", {}, String(m.version)), el("td", {}, String(m.predictions)),
         el("td", {}, String(m.labelled)), el("td", {}, `${m.score_name} ${fmt(m.score)}`),
+        el("td", { class: "estimate" }, estimateText(m)),
         el("td", { class: "predict-us", title: "mean over the outcomes seen: the champion's prediction with every challenger's" }, fmt(m.predict_us_mean, 1)),
         el("td", { class: "learn-us", title: "mean over the outcomes learned: every candidate learning the event" }, fmt(m.learn_us_mean, 1)),
         el("td", {}, fmt(m.label_delay_mean_s, 1)), el("td", {}, String(m.drifts)), el("td", {}, String(m.data_drifts)),
@@ -54,6 +55,15 @@
       table.appendChild(row);
     }
     return table;
+  }
+
+  // The estimate and what it rests on: calibrated on N labels, or the raw confidence while too few came.
+  function estimateText(m) {
+    if (m.estimate === undefined || m.estimate === null) return "";
+    const labels = m.calibration_labels || 0;
+    if (m.estimate_method === "calibrated") return `${fmt(m.estimate)} (calibrated on ${labels} labels)`;
+    if (m.estimate_method === "mixed") return `${fmt(m.estimate)} (calibrated on ${labels} labels, in part raw)`;
+    return `${fmt(m.estimate)} (raw confidence, not calibrated: ${labels} labels, 100 needed)`;
   }
 
   function keyTable(stream) {
