@@ -4,7 +4,11 @@ monitor -> Prometheus -> Alertmanager -> webhook -> control -> trainer. Every pr
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -239,10 +243,12 @@ SEEDED_RUN = ("--events", "4000", "--devices", "3", "--seed", "5")
 
 @dataclass
 class HeldStack:
-    """`driftline stack` as a user runs it (its own Kafka, free ports), up after its run."""
+    """`driftline stack` as a user runs it (its own Kafka, free ports), up after its run; and what a second
+    run with the same seed printed (:attr:`twin`), run beside it in the same checkout."""
 
     printed: str
     state_dir: Path
+    twin: subprocess.CompletedProcess[str]
 
     def printed_after(self, label: str) -> str:
         found = re.search(rf"^\s*{label}\s+(\S+)", self.printed, re.MULTILINE)
@@ -259,56 +265,67 @@ class HeldStack:
         return self.printed_after("Kafka on").rstrip(";")
 
 
-@pytest.fixture(scope="module")
-def held_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldStack]:
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    checkout = tmp_path_factory.mktemp("checkout")
-    state_dir = checkout / ".driftline"
+def stack_env(state_dir: Path) -> dict[str, str]:
     env = {**os.environ, "DRIFTLINE_STATE_DIR": str(state_dir), "COLUMNS": "160"}
     env.pop("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", None)
+    return env
+
+
+@pytest.fixture(scope="module")
+def held_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldStack]:
+    checkout = tmp_path_factory.mktemp("checkout")
+    state_dir = checkout / ".driftline"
+    env = stack_env(state_dir)
     with (checkout / "stack.stderr").open("w") as stderr:
         stack = subprocess.Popen(
             [sys.executable, "-m", "driftline.cli", "stack", "--free-ports", "-c", str(CONFIG), *SEEDED_RUN],
             stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
         )  # fmt: skip
     assert stack.stdout is not None
-    printed = []
+    printed: list[str] = []
+    twin: subprocess.Popen[str] | None = None
+    twin_out, twin_err = checkout / "twin.stdout", checkout / "twin.stderr"
     try:
         for line in stack.stdout:
             printed.append(line)
+            if twin is None and line.split()[:1] == ["alertmanager"]:
+                # Every port of this stack is taken now: the second run, in the same checkout with a folder
+                # and a Kafka of its own, starts beside it and runs while this one simulates (the two
+                # printing the same drift report is the point; the same seed must not depend on timing).
+                with twin_out.open("w") as out, twin_err.open("w") as err:
+                    twin = subprocess.Popen(
+                        [sys.executable, "-m", "driftline.cli", "stack", "--no-hold", "--free-ports", "-c",
+                         str(CONFIG), *SEEDED_RUN], stdout=out, stderr=err, text=True, env=env,
+                    )  # fmt: skip
             if "the stack keeps running" in line:
                 break
         else:
             pytest.fail(f"driftline stack ended with {stack.wait()} before it held:\n{''.join(printed)[-4000:]}\n"
                         f"{(checkout / 'stack.stderr').read_text()[-4000:]}")  # fmt: skip
         assert "did not catch up" not in "".join(printed)
-        yield HeldStack("".join(printed), state_dir)
+        assert twin is not None, "".join(printed)
+        # Done before any test uses the held stack: none of them sees a run folder appear meanwhile.
+        code = twin.wait(timeout=900)
+        done = subprocess.CompletedProcess(twin.args, code, twin_out.read_text(), twin_err.read_text())
+        yield HeldStack("".join(printed), state_dir, done)
     finally:
+        if twin is not None and twin.poll() is None:
+            twin.kill()
+            twin.wait()
         stack.send_signal(signal.SIGINT)
         stack.communicate(timeout=120)
 
 
 def test_two_stack_runs_with_the_same_seed_print_the_same_drift_report(held_stack: HeldStack) -> None:
-    import os
-    import subprocess
-    import sys
-
     # The second run beside the first, in the same checkout: a folder of its own, its own Kafka on a free port.
-    env = {**os.environ, "DRIFTLINE_STATE_DIR": str(held_stack.state_dir), "COLUMNS": "160"}
-    env.pop("DRIFTLINE_KAFKA__BOOTSTRAP_SERVERS", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "driftline.cli", "stack", "--no-hold", "--free-ports", "-c", str(CONFIG), *SEEDED_RUN],
-        capture_output=True, text=True, env=env, timeout=900,
-    )  # fmt: skip
+    result = held_stack.twin
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "did not catch up" not in result.stdout
     reports = [report_of(held_stack.printed), report_of(result.stdout)]
     assert reports[0] == reports[1]
     assert "yes (" in reports[0], reports[0]  # not vacuous: true drifts were detected, and scored
+    runs = {Path(found) for found in re.findall(r"^this run's state: (\S+)", held_stack.printed + result.stdout, re.M)}
+    assert len(runs) == 2 and {run.parent for run in runs} == {held_stack.state_dir / "stack" / "runs"}
 
 
 def checkpoint_logs(run: Path) -> dict[str, bytes]:
