@@ -34,6 +34,7 @@ from driftline.collector.service import Ingestor
 from driftline.collector.worker import Slot, retire_slots, slots_folder
 from driftline.config import MqttSettings, settings_from_dict
 from driftline.httpserver import exposed_total
+from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.topics import ensure_topics
 from driftline.ops.mosquitto import Mosquitto
 from driftline.processes import ManagedProcess, free_port, http_ok
@@ -157,8 +158,9 @@ def test_mqtt_bridges_share_the_subscription_and_deliver_each_message_once(
 def test_a_slot_is_kept_until_kafka_took_what_its_session_held(
     tmp_path: Path,
     mosquitto: Mosquitto,  # noqa: F811
+    stoppable_kafka: LocalBroker,
 ) -> None:
-    with private_kafka(tmp_path, STREAMS, partitions=1) as (broker, settings):
+    with private_kafka(stoppable_kafka, STREAMS, partitions=1) as (broker, settings):
         mqtt = MqttSettings(enabled=True, port=mosquitto.port, password=BRIDGE_PASSWORD, client_id="retiring")
         collector = settings.collector.model_copy(update={"mqtt": mqtt, "workers": 2, "send_timeout_s": 1.0})
         settings = settings.model_copy(update={"state_dir": tmp_path / "state", "collector": collector})
@@ -180,6 +182,6 @@ def test_a_slot_is_kept_until_kafka_took_what_its_session_held(
         broker.start()
         retire_slots(fewer)
         assert not (folder / "slot-1.lock").exists()
-        records = read_topic(broker.bootstrap_servers, "ev", expected=20, idle_ms=15_000)
+        records = read_topic(broker.bootstrap_servers, settings.topics.events.name, expected=20, idle_ms=15_000)
     assert len(records) == 20  # slot 1's half; slot 0's waits for the one worker left
     assert {orjson.loads(r.value)["event_id"] for r in records} <= {e["event_id"] for e in sent}
