@@ -71,7 +71,11 @@ def stack_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     )
     ensure_topics(bootstrap, settings.topics)
     tokens = device_tokens(SCENARIOS, DEVICES)
-    with LocalStack(settings, bootstrap, state, StackPorts.of(settings, free=True), tokens, config=CONFIG) as local:
+    ports = StackPorts.of(settings, free=True)
+    # Scraped every second, not every 5 s as by default: the waits for Prometheus to have seen something
+    # (the drain, the dashboard test's) end as soon as it has, and the dashboards' rate() windows still
+    # get their samples.
+    with LocalStack(settings, bootstrap, state, ports, tokens, scrape_interval="1s", config=CONFIG) as local:
         report = run_simulation(
             settings,
             scenarios=SCENARIOS,
