@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Kafka broker per test session, started from the project's own jars."""
+"""Shared fixtures: one real Kafka broker per test session, started from the project's own jars (and a second,
+started when first asked for, that the tests which stop a broker share)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,25 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
 @pytest.fixture(scope="session")
 def bootstrap(kafka_broker: LocalBroker) -> str:
     return kafka_broker.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def stoppable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A second real Kafka for the tests that stop and restart one (stopping the session broker would
+    break the others): started once, shared, and running again after each test (see ``stoppable_kafka``).
+    Tests isolate themselves on it as on the session broker, by topics of their own."""
+    broker = LocalBroker(data_dir=tmp_path_factory.mktemp("stoppable-kafka"))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def stoppable_kafka(stoppable_broker: LocalBroker) -> Iterator[LocalBroker]:
+    """:func:`stoppable_broker`, running at the start of the test, and running again after it, whatever the
+    test left it as."""
+    stoppable_broker.start()
+    yield stoppable_broker
+    stoppable_broker.start()
 
 
 def unique_topics(prefix: str = "t") -> dict[str, Any]:

@@ -17,6 +17,7 @@ from kafka_helpers import make_consumer
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import CollectorRegistry, generate_latest
 
+from conftest import unique_topics
 from driftline.collector.auth import hash_token
 from driftline.config import settings_from_dict
 from driftline.config.settings import MqttSettings, Settings
@@ -72,23 +73,25 @@ def read_topic(bootstrap: str, topic: str, expected: int | None = None, idle_ms:
 
 
 @contextmanager
-def private_kafka(tmp_path: Path, streams: dict[str, Any], partitions: int) -> Iterator[tuple[LocalBroker, Settings]]:
-    """A broker of the test's own, for tests that stop it (stopping the session broker would
-    break the others), with settings whose events and labels topics are "ev" and "lb"."""
-    with LocalBroker(data_dir=tmp_path / "kafka") as broker:
-        settings = settings_from_dict(
-            {
-                "kafka": {"bootstrap_servers": broker.bootstrap_servers},
-                "streams": streams,
-                "devices": devices(),
-                "topics": {
-                    "events": {"name": "ev", "partitions": partitions},
-                    "labels": {"name": "lb", "partitions": partitions},
-                },
-            }
-        )
-        ensure_topics(broker.bootstrap_servers, settings.topics)
-        yield broker, settings
+def private_kafka(
+    broker: LocalBroker, streams: dict[str, Any], partitions: int
+) -> Iterator[tuple[LocalBroker, Settings]]:
+    """The stoppable broker (the ``stoppable_kafka`` fixture, for tests that stop it: stopping the session
+    broker would break the others), with settings whose events and labels topics are the test's own."""
+    topics = unique_topics("stop")
+    settings = settings_from_dict(
+        {
+            "kafka": {"bootstrap_servers": broker.bootstrap_servers},
+            "streams": streams,
+            "devices": devices(),
+            "topics": {
+                "events": {"name": topics["events"]["name"], "partitions": partitions},
+                "labels": {"name": topics["labels"]["name"], "partitions": partitions},
+            },
+        }
+    )
+    ensure_topics(broker.bootstrap_servers, settings.topics)
+    yield broker, settings
 
 
 def headers_of(record: ConsumerRecord) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import NewTopic as NewTopicConfluent
@@ -30,27 +29,23 @@ def read_all(bootstrap: str, topic: str, expected: int, timeout_ms: int = 15000)
     return records
 
 
-def test_records_survive_a_broker_restart(tmp_path: Path) -> None:
-    # A broker of its own: restarting the session broker would disturb other tests.
-    broker = LocalBroker(data_dir=tmp_path / "kafka")
-    broker.start()
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
-        admin.create_topics([NewTopic("restart", 1, 1)])
-        admin.close()
-        producer = make_producer(broker.bootstrap_servers)
-        sent = [(f"k{i % 3}".encode(), f"value-{i}".encode()) for i in range(50)]
-        for key, value in sent:
-            producer.send("restart", key=key, value=value).get(timeout=10)
-        producer.close()
-        assert read_all(broker.bootstrap_servers, "restart", 50) == sent
+def test_records_survive_a_broker_restart(stoppable_kafka: LocalBroker) -> None:
+    # The broker the tests may stop: restarting the session broker would disturb other tests.
+    broker, topic = stoppable_kafka, f"restart-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    admin.create_topics([NewTopic(topic, 1, 1)])
+    admin.close()
+    producer = make_producer(broker.bootstrap_servers)
+    sent = [(f"k{i % 3}".encode(), f"value-{i}".encode()) for i in range(50)]
+    for key, value in sent:
+        producer.send(topic, key=key, value=value).get(timeout=10)
+    producer.close()
+    assert read_all(broker.bootstrap_servers, topic, 50) == sent
 
-        broker.stop()
-        assert not broker.running
-        broker.start()
-        assert read_all(broker.bootstrap_servers, "restart", 50) == sent
-    finally:
-        broker.stop()
+    broker.stop()
+    assert not broker.running
+    broker.start()
+    assert read_all(broker.bootstrap_servers, topic, 50) == sent
 
 
 def test_topics_are_created_with_their_partition_counts(make_settings, bootstrap: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
@@ -25,6 +24,7 @@ from driftline.collector.intake import Ingestor
 from driftline.collector.publisher import Publisher
 from driftline.config.settings import Settings
 from driftline.contracts import LabelEvent, SensorEvent, parse
+from driftline.kafkaio.broker import LocalBroker
 
 
 @pytest.fixture
@@ -290,8 +290,8 @@ def test_openapi_documents_the_ingest_route(client: TestClient) -> None:
     assert "SensorEvent" in doc["components"]["schemas"]
 
 
-def test_broker_down_is_503_and_no_acknowledged_event_is_lost(tmp_path: Path) -> None:
-    with private_kafka(tmp_path, STREAMS, partitions=2) as (broker, settings):
+def test_broker_down_is_503_and_no_acknowledged_event_is_lost(stoppable_kafka: LocalBroker) -> None:
+    with private_kafka(stoppable_kafka, STREAMS, partitions=2) as (broker, settings):
         publisher = Publisher(broker.bootstrap_servers, send_timeout_s=3)
         acknowledged: list[str] = []
         refused: list[str] = []
@@ -314,7 +314,8 @@ def test_broker_down_is_503_and_no_acknowledged_event_is_lost(tmp_path: Path) ->
             assert statuses[-1] == 202, statuses  # back to normal once the broker returns
         publisher.close()
 
-        stored = {parse(SensorEvent, r.value).event_id for r in read_topic(broker.bootstrap_servers, "ev")}
+        records = read_topic(broker.bootstrap_servers, settings.topics.events.name)
+        stored = {parse(SensorEvent, r.value).event_id for r in records}
         assert len(acknowledged) >= 40
         assert set(acknowledged) <= stored
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
@@ -27,6 +26,7 @@ from driftline.collector.mqtt_bridge import MqttBridge, route
 from driftline.collector.publisher import Publisher
 from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent, parse
+from driftline.kafkaio.broker import LocalBroker
 from driftline.ops.mosquitto import Mosquitto
 
 
@@ -161,9 +161,9 @@ def test_invented_streams_share_one_metric_label(
 
 def test_messages_held_while_kafka_is_down_are_resent_together(
     mosquitto: Mosquitto,  # noqa: F811
-    tmp_path: Path,
+    stoppable_kafka: LocalBroker,
 ) -> None:
-    with private_kafka(tmp_path, STREAMS, partitions=1) as (broker, settings):
+    with private_kafka(stoppable_kafka, STREAMS, partitions=1) as (broker, settings):
         broker.stop()
         publisher = Publisher(broker.bootstrap_servers, send_timeout_s=1)
         ingestor = Ingestor(settings, publisher)
@@ -174,7 +174,7 @@ def test_messages_held_while_kafka_is_down_are_resent_together(
             refused = "driftline_collector_requests_refused_total"
             wait_until(lambda: metric_total(registry, refused, reason="kafka_unavailable") >= n, "every message held")
             broker.start()
-            records = read_topic(broker.bootstrap_servers, "ev", expected=n, idle_ms=60000)
+            records = read_topic(broker.bootstrap_servers, settings.topics.events.name, expected=n, idle_ms=60000)
             wait_until(lambda: metric_total(registry, "driftline_collector_mqtt_held_messages") == 0, "none held")
         publisher.close()
 

@@ -39,7 +39,7 @@ from driftline.collector.publisher import Publisher
 from driftline.config import load_settings
 from driftline.config.settings import Settings
 from driftline.contracts import ControlAck, ControlCommand, Outcome
-from driftline.httpserver import BackgroundServer
+from driftline.httpserver import BackgroundServer, exposed_total
 from driftline.kafkaio.topics import ensure_topics
 from driftline.monitor.service import MonitorService
 from driftline.processes import free_port, wait_until
@@ -216,6 +216,32 @@ def prequential_counts(service: MonitorService, total: int) -> dict[str, Any]:
         }
 
 
+def took_over(log: Path) -> int:
+    """How many lives logging to ``log`` have taken over (restored) their partitions so far."""
+    return log.read_text().count("took over p0") if log.exists() else 0
+
+
+def exit_while_counting(process: ServiceProcess, counter: str, log: Path, stalled_s: float = 60.0) -> int | None:
+    """The exit code of ``process``, set to crash at a point it reaches after some work: waited for as long as
+    it works (``counter`` on its /metrics rises); a process that stops counting for ``stalled_s`` fails.
+
+    How long the work takes depends on the machine; a process that stops counting (stuck, or done without
+    reaching its crash point) is the failure to report, with what it counted.
+    """
+    counted, since = -1.0, time.monotonic()
+    while (code := process.process.poll()) is None:
+        try:
+            now = exposed_total(httpx.get(f"{process.url}/metrics", timeout=5).text, counter)
+        except httpx.HTTPError:
+            now = counted  # not serving yet (or just killed)
+        if now > counted:
+            counted, since = now, time.monotonic()
+        elif time.monotonic() - since > stalled_s:
+            pytest.fail(f"{counter} stuck at {counted} for {stalled_s:.0f} s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    return code
+
+
 class Processes:
     """Every trainer process a test starts, killed at the end whatever happened."""
 
@@ -256,7 +282,10 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
 
     # The interrupted run: small batches and frequent commits so every life gets somewhere.
     knobs = {"max_poll_records": 40, "commit_interval_s": 0.05, "checkpoint_every_events": 300}
-    monitor_knobs = {"commit_interval_s": 0.05, "checkpoint_every_events": 500}
+    # The monitor commits after every fetched batch (at most 500 outcomes), not every 50 ms: checkpoints come
+    # only with commits, and a quick monitor handled all 3,450 outcomes in two commits, so two checkpoints,
+    # and never reached the third one it is to be killed at. Now one comes every 500 to 999 outcomes.
+    monitor_knobs = {"commit_interval_s": 0.001, "checkpoint_every_events": 500}
     faulty = write_config(tmp_path, bootstrap, "faulty", topics_with(events_topics), monitor_knobs, **knobs)
     faulty_settings = load_settings(faulty)
     ensure_topics(bootstrap, faulty_settings.topics)
@@ -277,7 +306,12 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
     try:
         for kind, point in plan:
             if kind == "outside":
+                lives_so_far = took_over(logs)
                 life = processes.start(faulty, "fault", logs)
+                # Killed at work: once it restored its partitions, and the share is committed. The lives
+                # before it may have committed the share already; killed before it took over, this life
+                # would restore nothing (a loaded CI run killed one that early).
+                assert wait_until(lambda n=lives_so_far: took_over(logs) > n, timeout=120, step=0.1) is not None
                 progress.until(lambda seen, share=point: len(seen) >= share * total, timeout=120)
                 life.kill()
                 continue
@@ -297,7 +331,7 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
     faulty_probes = probe(final.url, keys)
     faulty_models = final.models()
     assert final.stop() == 0
-    assert logs.read_text().count("took over p0") >= len(plan) + 1  # every life restored its partitions
+    assert took_over(logs) >= len(plan) + 1  # every life restored its partitions
 
     # The uninterrupted run on the same events.
     reference = write_config(tmp_path, bootstrap, "reference", topics_with(events_topics))
@@ -324,7 +358,8 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
         expected = prequential_counts(service, total)
     log = tmp_path / "monitor.log"
     killed = processes.start(faulty, socket.gethostname(), log, crash_at="checkpoint:3", service="monitor")
-    assert killed.wait_exit(timeout=90) == -signal.SIGKILL, log.read_text()[-3000:]
+    code = exit_while_counting(killed, "driftline_monitor_outcomes_total", log)
+    assert code == -signal.SIGKILL, log.read_text()[-3000:]
     with monitor(faulty_settings) as service:  # the same instance id: it takes the killed one's place
         assert prequential_counts(service, total) == expected
     assert expected["labels"] == {("phish", "logistic"): {"prequential": total}}
