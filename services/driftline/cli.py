@@ -595,20 +595,36 @@ LAB_HINT = (
 
 
 def register_plugins(app: typer.Typer) -> None:
-    """Add the commands of the installed plugins (:data:`PLUGIN_GROUP`); without the lab, a ``bench`` that says so."""
-    found = {entry.name: entry for entry in entry_points(group=PLUGIN_GROUP)}
-    for entry in found.values():
-        entry.load()(app)
-    if LAB_COMMAND not in found:
+    """Add the commands of the installed plugins (:data:`PLUGIN_GROUP`); without the lab, a ``bench`` that says so.
 
-        @app.command(
-            LAB_COMMAND,
-            help="Benchmarks, fuzzing and soak: the lab (not installed here; says how to install it).",
-            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-            add_help_option=False,
-        )
-        def lab_missing() -> None:
-            _fail(LAB_HINT, 2)
+    A plugin that cannot be imported (installed for another environment, or broken) adds nothing: the
+    product's own commands still run, and its command says what failed when called.
+    """
+    found = {entry.name: entry for entry in entry_points(group=PLUGIN_GROUP)}
+    failed: dict[str, str] = {}
+    for name, entry in found.items():
+        try:
+            register = entry.load()
+        except ImportError as e:
+            failed[name] = f"{entry.value}: {type(e).__name__}: {e}"
+            continue
+        register(app)
+    missing = {name: f"`driftline {name}` could not be loaded ({why})" for name, why in failed.items()}
+    if LAB_COMMAND not in found:
+        missing[LAB_COMMAND] = LAB_HINT
+    for name, message in missing.items():
+        _missing_command(app, name, message)
+
+
+def _missing_command(app: typer.Typer, name: str, message: str) -> None:
+    @app.command(
+        name,
+        help=f"Not available here: {message}",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )
+    def missing() -> None:
+        _fail(message, 2)
 
 
 _register_services()

@@ -44,13 +44,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         shutil.copy2(REPO / name, source / name)
     shutil.copytree(REPO / "services", source / "services", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(root / "dist"), str(source)], check=True, timeout=300)
+    # pip sees nothing of this run: no PYTHONPATH (a checkout's services folder holds the editable install's
+    # egg-info, which made pip take the wheel's driftline as installed already and install nothing).
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    build = [*pip, "wheel", "--no-deps", "-w", str(root / "dist"), str(source)]
+    subprocess.run(build, check=True, timeout=300, cwd=root, env=clean)
     [wheel] = (root / "dist").glob("driftline-*.whl")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     # Installed before the .pth below exists: pip sees an empty venv (not this run's driftline), touches nothing else.
-    subprocess.run([*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", str(wheel)], check=True,
-                   timeout=300)  # fmt: skip
+    target = [*pip, "--python", str(venv / "bin" / "python"), "install", "--no-deps", "--ignore-installed"]
+    subprocess.run([*target, str(wheel)], check=True, timeout=300, cwd=root, env=clean)
+    assert list((venv / "lib").glob("python*/site-packages/driftline/cli.py")), "the wheel's driftline is installed"
     purelib = subprocess.run(
         [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True,

@@ -121,3 +121,23 @@ def test_the_lab_adds_driftline_bench_through_its_entry_point_only() -> None:
     (entry,) = [e for e in entry_points(group=cli.PLUGIN_GROUP) if e.name == cli.LAB_COMMAND]
     assert entry.value == LAB["entry-points"][cli.PLUGIN_GROUP][cli.LAB_COMMAND]
     assert canonicalize_name(entry.dist.name) == cli.LAB_DISTRIBUTION
+
+
+def test_a_plugin_that_cannot_be_imported_leaves_the_cli_working_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:
+        name, value = cli.LAB_COMMAND, "driftline_lab.cli:register"
+
+        def load(self) -> None:
+            raise ModuleNotFoundError("No module named 'driftline_lab'")
+
+    monkeypatch.setattr(cli, "entry_points", lambda group: [Broken()])
+    app = typer.Typer()
+    app.command("version")(lambda: None)
+    cli.register_plugins(app)
+    assert CliRunner().invoke(app, ["version"]).exit_code == 0
+    result = CliRunner().invoke(app, ["bench", "throughput"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "error: `driftline bench` could not be loaded "
+        "(driftline_lab.cli:register: ModuleNotFoundError: No module named 'driftline_lab')"
+    )
