@@ -312,7 +312,15 @@ def held_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HeldStack]:
         # Done before any test uses the held stack: none of them sees a run folder appear meanwhile.
         code = twin.wait(timeout=900)
         done = subprocess.CompletedProcess(twin.args, code, twin_out.read_text(), twin_err.read_text())
-        yield HeldStack("".join(printed), state_dir, done)
+        held = HeldStack("".join(printed), state_dir, done)
+        # The twin started last, so `latest` links its (finished) run: link the held run again, as a user who
+        # started only the held stack has it (the README's commands go through `latest`).
+        latest = state_dir / "stack" / "latest"
+        link = latest.with_name(".latest-test")
+        link.unlink(missing_ok=True)
+        link.symlink_to(held.run.relative_to(latest.parent))
+        link.replace(latest)
+        yield held
     finally:
         if twin is not None and twin.poll() is None:
             twin.kill()
