@@ -10,7 +10,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from river import forest, metrics, tree, utils
+from river import base, compose, forest, metrics, tree, utils
 from river.model_selection.base import ModelSelector
 
 from driftline.checkpoint import Signer, load_state
@@ -61,6 +61,24 @@ def takes_text(model: Any) -> bool:
     if issubclass(type(model), ModelSelector):
         return all(takes_text(candidate) for candidate in model.models)
     return issubclass(type(model), TEXT_MODELS)
+
+
+def predicts_by_argmax(model: Any) -> bool:
+    """Whether ``model.predict_one(x)`` is the argmax of ``model.predict_proba_one(x)``, by River's own code.
+
+    River's :meth:`river.base.Classifier.predict_one` is exactly that, and a pipeline passes both calls to its
+    last step after the same transforms. Where it holds, one ``predict_proba_one`` gives the prediction and its
+    probabilities, the same as the two calls would; a model with its own ``predict_one`` is asked both.
+    """
+    final = model
+    if isinstance(model, compose.Pipeline):
+        kind = type(model)
+        if kind.predict_one is not compose.Pipeline.predict_one or (
+            kind.predict_proba_one is not compose.Pipeline.predict_proba_one
+        ):
+            return False
+        final = list(model.steps.values())[-1]
+    return getattr(type(final), "predict_one", None) is base.Classifier.predict_one
 
 
 class Encoded(NamedTuple):
@@ -151,9 +169,12 @@ class Candidate:
     #: The model gets text features as they are (:func:`takes_text`), not one-hot: decided by the model, at
     #: construction and again when a checkpoint restores it.
     takes_text: bool = field(init=False, default=False)
+    #: Its prediction is the argmax of its probabilities (:func:`predicts_by_argmax`): one call gives both.
+    argmax: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.takes_text = takes_text(self.model)
+        self.argmax = predicts_by_argmax(self.model)
 
     def __getstate__(self) -> list[Any]:
         return [getattr(self, f.name) for f in fields(self)]
@@ -161,6 +182,7 @@ class Candidate:
     def __setstate__(self, state: list[Any]) -> None:
         _restore_fields(self, state)
         self.takes_text = takes_text(self.model)
+        self.argmax = predicts_by_argmax(self.model)
 
     def features(self, encoded: Encoded) -> dict[str, Any]:
         """The event's features as this model learns them."""
@@ -168,20 +190,26 @@ class Candidate:
 
     def predict(self, encoded: Encoded, proba: bool) -> tuple[Any, dict[str, float] | None]:
         x = encoded.text if self.takes_text else encoded.numbers  # self.features(encoded), inline: per event
+        # With probabilities asked of an argmax model, one call gives both: its predict_one would compute the
+        # same probabilities again. That call is what gets timed then, as predict_one is otherwise: they cost
+        # the same.
+        call = self.model.predict_proba_one if proba and self.argmax else self.model.predict_one
         self.predicts += 1
         if self.predicts % TIMING_SAMPLE:
-            prediction = self.model.predict_one(x)
+            answer = call(x)
         else:
-            # Only predict_one is timed: every candidate makes it, the served one alone adds probabilities.
             began = time.perf_counter_ns()
-            prediction = self.model.predict_one(x)
+            answer = call(x)
             self.predict_ns += time.perf_counter_ns() - began
             if self.predicts >= 2 * TIMING_WINDOW:
                 self.predict_ns, self.predicts = self.predict_ns // 2, self.predicts // 2
+        if not proba:
+            return answer, None
+        if self.argmax:
+            return (max(answer, key=answer.get) if answer else None), answer
         # predict_one and argmax of predict_proba_one can differ (ties, custom predict_one):
         # serve what predict_one says, as River's own evaluation does.
-        probabilities = self.model.predict_proba_one(x) if proba else None
-        return prediction, probabilities
+        return answer, self.model.predict_proba_one(x)
 
     def learn(self, encoded: Encoded, y: Any) -> None:
         x = encoded.text if self.takes_text else encoded.numbers  # self.features(encoded), inline: per event
