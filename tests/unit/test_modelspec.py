@@ -44,3 +44,32 @@ def test_expression_with_nested_arguments() -> None:
 def test_unsafe_or_wrong_expressions_are_refused(spec: str, message: str) -> None:
     with pytest.raises(ModelSpecError, match=message.replace("(", r"\(").replace("*", r"\*")):
         build_model(spec)
+
+
+def test_a_seeded_model_is_copied_from_one_fresh_build_and_learns_as_a_built_one() -> None:
+    from itertools import islice
+
+    from river import datasets
+
+    from driftline import modelspec
+
+    spec = "preprocessing.StandardScaler | linear_model.LogisticRegression(optimizer=optim.SGD(0.07))"
+    first, second = build_model(spec), build_model(spec)
+    assert spec in modelspec._FRESH
+    assert first is not second and first["LogisticRegression"] is not second["LogisticRegression"]
+    built = modelspec._build(modelspec.ast.parse(spec, mode="eval").body, spec)  # the uncopied way
+    for x, y in islice(datasets.Phishing(), 200):
+        assert first.predict_proba_one(x) == built.predict_proba_one(x)
+        first.learn_one(x, y)
+        built.learn_one(x, y)
+    assert second.predict_proba_one(x) == {False: 0.5, True: 0.5}  # untouched by its sibling's learning
+
+
+def test_a_model_with_an_unset_seed_is_built_every_time() -> None:
+    from driftline import modelspec
+
+    spec = "tree.HoeffdingAdaptiveTreeClassifier()"
+    build_model(spec)
+    assert spec not in modelspec._FRESH
+    build_model("hoeffding")  # the preset sets its seed
+    assert "hoeffding" in modelspec._FRESH

@@ -19,6 +19,7 @@ counted in :attr:`DebouncedDetector.falls`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from collections import Counter, deque
@@ -118,12 +119,18 @@ def make_detector(name: str, params: dict[str, Any] | None = None) -> DriftDetec
         raise DetectorError(f"{name}: bad parameters {params}: {e}") from None
 
 
+@functools.cache
+def _defaults(name: str) -> dict[str, Any]:
+    """River's default parameters of detector ``name`` (read once: every new model key asks)."""
+    return {k: v.default for k, v in inspect.signature(DETECTORS[name]).parameters.items()}
+
+
 def warning_params(name: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """Parameters of the more sensitive instance serving as ``name``'s warning zone; None if native."""
     if name not in ("ADWIN", "PageHinkley", "KSWIN"):
         return None
     p = dict(params or {})
-    defaults = {k: v.default for k, v in inspect.signature(DETECTORS[name]).parameters.items()}
+    defaults = _defaults(name)
     try:
         if name == "ADWIN":
             delta = float(p.get("delta", defaults["delta"]))
