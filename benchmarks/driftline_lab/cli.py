@@ -1,5 +1,5 @@
-"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|soak|faults|fuzz|labels|tuning`: the benchmark
-suites."""
+"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|data-drift|soak|faults|fuzz|labels|tuning`:
+the benchmark suites."""
 
 from __future__ import annotations
 
@@ -134,6 +134,22 @@ def drift(
     if jobs is not None:
         plan.jobs = jobs
     _report_with_progress("drift streams", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("data-drift")
+def data_drift(
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke run (seconds): short streams, few trials.")] = False,
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of datadrift.md and .json.")] = Path(
+        "benchmarks/results"
+    ),
+) -> None:
+    """The data-drift judge, CUSUM (the default) beside ADWIN: false alarms on stationary features (long-lived
+    and young), delays after shifts of the mean, River's Occupancy series, and one key's memory and cost.
+    In process, no Kafka."""
+    from driftline_lab.datadrift import Plan, run
+
+    plan = Plan.quick() if quick else Plan()
+    _report_with_progress("data-drift steps", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 @bench_app.command("soak")

@@ -142,7 +142,7 @@ def detection(kind: str = "concept", level: str = "drift", feature: str | None =
         model_key="rooms",
         model_name="logistic",
         model_version=1,
-        detector="ADWIN",
+        detector="ADWIN" if kind == "concept" else "CUSUM",  # the default detectors of each kind
         feature=feature,
         position=more.pop("position", 1200),
         **more,
@@ -157,8 +157,8 @@ def test_the_detections_outcomes_carry_are_counted_once_each_and_every_detector_
     # Concept and every watched feature at 0 from the first outcome: increase() then sees the first detection.
     assert state.drifts == {
         ("rooms", "logistic", "concept", "ADWIN", ""): 0,
-        ("rooms", "logistic", "data", "ADWIN", "temperature"): 0,
-        ("rooms", "logistic", "data", "ADWIN", "humidity"): 0,
+        ("rooms", "logistic", "data", "CUSUM", "temperature"): 0,
+        ("rooms", "logistic", "data", "CUSUM", "humidity"): 0,
     }
     assert state.warnings == {("rooms", "logistic", "concept", "ADWIN", ""): 0}
     detected_at = START + timedelta(hours=5)
@@ -171,8 +171,8 @@ def test_the_detections_outcomes_carry_are_counted_once_each_and_every_detector_
         state.observe(o.model_copy(update={"drift": carried.get(i)}))
     assert state.drifts == {
         ("rooms", "logistic", "concept", "ADWIN", ""): 1,
-        ("rooms", "logistic", "data", "ADWIN", "temperature"): 1,
-        ("rooms", "logistic", "data", "ADWIN", "humidity"): 1,
+        ("rooms", "logistic", "data", "CUSUM", "temperature"): 1,
+        ("rooms", "logistic", "data", "CUSUM", "humidity"): 1,
     }
     assert state.warnings == {("rooms", "logistic", "concept", "ADWIN", ""): 1}
     assert state.last_drift_ts[("rooms", "logistic", "concept", "ADWIN", "")] == detected_at.timestamp()

@@ -53,6 +53,8 @@ class FeatureSpec(Strict):
 
 
 DetectorName = Literal["ADWIN", "DDM", "EDDM", "HDDM_A", "HDDM_W", "PageHinkley", "KSWIN"]
+#: The data detector: River's, or ``CUSUM`` (:class:`~driftline.rules.meanshift.MeanShift`, calibrated to a run length).
+DataDetectorName = Literal["CUSUM", "ADWIN", "DDM", "EDDM", "HDDM_A", "HDDM_W", "PageHinkley", "KSWIN"]
 
 
 class DriftSpec(Strict):
@@ -62,9 +64,17 @@ class DriftSpec(Strict):
     """Detector on the error stream (concept drift)."""
     concept_params: dict[str, float | int] = Field(default_factory=dict)
     """Keyword arguments of the concept detector (e.g. ADWIN delta)."""
-    data: DetectorName | None = Field(default="ADWIN", description="Per-feature detector on cleaned values; None: off.")
-    data_params: dict[str, float | int] = Field(default_factory=dict)
-    """Keyword arguments of the data detector."""
+    data: DataDetectorName | None = Field(
+        default="CUSUM",
+        description="Per-feature detector on cleaned values; None: off. CUSUM judges a number feature's block "
+        "means against its own past and alarms falsely once per `run_length` stationary values on average.",
+    )
+    data_params: dict[str, float | int] = Field(
+        default_factory=dict,
+        description="Keyword arguments of the data detector. CUSUM: `run_length` (expected values between false "
+        "alarms of one feature, 1000000), `allowance` (0.25 standard deviations of a block mean) and `reference` "
+        "(block means learned before judging, 32).",
+    )
     debounce: Annotated[int, Field(ge=0)] = Field(
         default=500,
         description="Labelled outcomes after a concept-drift detection during which the key's detector stays "
@@ -291,18 +301,24 @@ def check_drift_spec(name: str, stream: StreamConfig) -> None:
     config one refuses the other refuses too.
     """
     from driftline.rules.detectors import BINARY_DETECTORS, DebouncedDetector, DetectorError
+    from driftline.rules.meanshift import MeanShift
 
     spec = stream.drift
     if spec.data in BINARY_DETECTORS:
         raise ConfigError(
             f"streams.{name}.drift.data: {spec.data} judges 0/1 errors, not feature values; "
-            "choose ADWIN, PageHinkley or KSWIN"
+            "choose CUSUM, ADWIN, PageHinkley or KSWIN"
         )
+    if spec.data == "CUSUM":
+        try:
+            MeanShift(1, block=spec.data_block, **spec.data_params)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"streams.{name}.drift.data_params: CUSUM: {e}") from None
     for key, detector, params in (
         ("concept", spec.concept, spec.concept_params),
         ("data", spec.data, spec.data_params),
     ):
-        if detector is None:
+        if detector is None or detector == "CUSUM":
             continue
         try:
             DebouncedDetector(detector, params, warnings=key == "concept")

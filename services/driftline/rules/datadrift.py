@@ -4,11 +4,14 @@ The trainer runs it on the features it has just cleaned (they are at hand there,
 need not carry them to anyone else). A number feature is judged on the means of blocks of
 ``drift.data_block`` values: one detector update per block instead of one per event, and a
 block's mean varies less than its values, so a shift of the mean shows after about as many
-events. A category feature is judged value by value by a chi-square test of its recent values
-against a reference (:class:`~driftline.rules.detectors.CategoryShift`). Each detector is debounced
-(``drift.data_debounce`` events) and, per feature, quiet for ``drift.data_cooldown_s`` of event
-time after an alarm. Data drift belongs to the sensors, not the model: a model reset does not
-reset this judge.
+events. With ``drift.data = "CUSUM"`` (the default) every number feature of the key shares one
+:class:`~driftline.rules.meanshift.MeanShift` (five floats a feature, a false-alarm rate stated
+by its run length); another name gives each feature a River detector. A category feature is
+judged value by value by a chi-square test of its recent values against a reference
+(:class:`~driftline.rules.detectors.CategoryShift`). Each detector is debounced
+(``drift.data_debounce`` events; a CUSUM feature relearns a reference at least as long) and, per
+feature, quiet for ``drift.data_cooldown_s`` of event time after an alarm. Data drift belongs to the
+sensors, not the model: a model reset does not reset this judge.
 
 >>> from driftline.config.streams import DriftSpec, FeatureSpec
 >>> watch = DataWatch(DriftSpec(data_block=8), {"temperature": FeatureSpec()})
@@ -29,6 +32,7 @@ from typing import Any
 
 from driftline.config.streams import DriftSpec, FeatureSpec
 from driftline.rules.detectors import CATEGORY_DETECTOR, Alarm, DebouncedDetector
+from driftline.rules.meanshift import MeanShift
 
 #: River's ADWIN default: it looks for a change every this many updates.
 ADWIN_CLOCK = 32
@@ -38,8 +42,8 @@ class DataWatch:
     """Judges one model key's cleaned features; :meth:`see` every cleaned event of the key once."""
 
     __slots__ = (
-        "_pick", "block", "categories", "detectors", "filled", "missing", "names", "quiet_until", "seen", "spec",
-        "sums",
+        "_pick", "block", "categories", "detectors", "filled", "missing", "names", "quiet_until", "seen", "shift",
+        "spec", "sums",
     )  # fmt: skip
 
     def __init__(self, spec: DriftSpec, features: dict[str, FeatureSpec]) -> None:
@@ -55,13 +59,18 @@ class DataWatch:
         #: Events in the current block.
         self.filled = 0
         debounce_blocks = math.ceil(spec.data_debounce / self.block)
-        detector, params = spec.data or "ADWIN", dict(spec.data_params)
-        if detector == "ADWIN" and "clock" not in params:
-            # ADWIN looks for a change every `clock` updates (32): as often in events as on every value.
-            params["clock"] = max(1, ADWIN_CLOCK // self.block)
-        self.detectors: dict[str, DebouncedDetector] = {
-            name: DebouncedDetector(detector, params, debounce_blocks) for name in self.names
-        }
+        detector, params = spec.data or "CUSUM", dict(spec.data_params)
+        self.detectors: dict[str, DebouncedDetector] = {}
+        #: The number features' CUSUMs, or None when each has a River detector in :attr:`detectors`.
+        self.shift: MeanShift | None = None
+        if detector == "CUSUM":
+            params["reference"] = max(int(params.get("reference", 32)), debounce_blocks)
+            self.shift = MeanShift(len(self.names), block=self.block, **params)  # type: ignore[arg-type]
+        else:
+            if detector == "ADWIN" and "clock" not in params:
+                # ADWIN looks for a change every `clock` updates (32): as often in events as on every value.
+                params["clock"] = max(1, ADWIN_CLOCK // self.block)
+            self.detectors = {name: DebouncedDetector(detector, params, debounce_blocks) for name in self.names}
         for name in self.categories:
             self.detectors[name] = DebouncedDetector(CATEGORY_DETECTOR, None, spec.data_debounce)
         #: Per feature, the event time (epoch s) before which it stays quiet.
@@ -73,6 +82,7 @@ class DataWatch:
         return {name: getattr(self, name) for name in self.__slots__ if name != "_pick"}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        self.shift = None  # a watch checkpointed before CUSUM keeps its River detectors
         for name, value in state.items():
             setattr(self, name, value)
         self._pick = _picker(self.names)
@@ -116,11 +126,18 @@ class DataWatch:
                 sums[i] += value
 
     def _judge_block(self, event_ts: float, found: list[tuple[str, str, Alarm]]) -> None:
+        shift = self.shift
         for i, name in enumerate(self.names):
             count = self.block - self.missing[i]
             if count == 0:
                 continue
-            alarm = self.detectors[name].update(self.sums[i] / count)
+            mean = self.sums[i] / count
+            if shift is not None:
+                if shift.update(i, mean) is None:
+                    continue
+                alarm: Alarm | None = Alarm("drift", self.seen, mean)
+            else:
+                alarm = self.detectors[name].update(mean)
             if alarm is not None and (hit := self._alarm(name, alarm, event_ts)) is not None:
                 found.append(hit)
         self.sums = [0.0] * len(self.names)
@@ -132,7 +149,8 @@ class DataWatch:
             return None
         self.quiet_until[name] = event_ts + self.spec.data_cooldown_s
         # Positions count events, whatever the detector counts.
-        return name, self.detectors[name].name, Alarm(alarm.level, self.seen, alarm.statistic)
+        detector = self.detectors[name].name if name in self.detectors else "CUSUM"
+        return name, detector, Alarm(alarm.level, self.seen, alarm.statistic)
 
 
 def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from driftline.checkpoint import load_state, signer_for
 from driftline.config.settings import Settings
-from driftline.config.streams import StreamConfig
+from driftline.config.streams import StreamConfig, check_drift_spec
 from driftline.contracts import (
     DriftEvent,
     LabelEvent,
@@ -133,6 +133,8 @@ class TrainerCore(LabelAsking, TrainerControl):
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
+        for name, stream in self.settings.streams.items():
+            check_drift_spec(name, stream)  # refused at start, not at a key's first event
         self.signer = signer_for(self.settings)
         self.labels = {name: Labels.of(name, stream) for name, stream in self.settings.streams.items()}
         #: Streams whose cleaned features are all numbers, hence the models' input as they are.
