@@ -20,6 +20,8 @@ driftline.checkpoint.CheckpointError: checkpoint trainer/p0: signature does not 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import hmac
 import io
@@ -28,6 +30,7 @@ import pickle
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,10 +57,29 @@ class _StateUnpickler(pickle.Unpickler):
         return super().find_class(MOVED_MODULES.get(module, module), name)
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while restored state is built.
+
+    A partition's state is millions of new containers, none of them garbage yet, and each collection
+    their allocation sets off walks every object the process holds: a restore of 20,000 keys beside
+    20,000 more took 2 to 4 times as long with it running.
+    """
+    running = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if running:
+            gc.enable()
+
+
 def load_state(data: bytes) -> Any:
     """Unpickle saved state (a checkpoint's, a snapshot's, a model file's), already verified by the caller,
-    finding the classes of modules that moved since it was saved (:data:`MOVED_MODULES`)."""
-    return _StateUnpickler(io.BytesIO(data)).load()
+    finding the classes of modules that moved since it was saved (:data:`MOVED_MODULES`); the garbage
+    collector is paused meanwhile (:func:`gc_paused`)."""
+    with gc_paused():
+        return _StateUnpickler(io.BytesIO(data)).load()
 
 
 #: Kafka's default record limit is 1 MiB; chunks stay well below it with headers and batching.

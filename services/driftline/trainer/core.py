@@ -15,7 +15,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from driftline.checkpoint import load_state, signer_for
+from driftline.checkpoint import gc_paused, load_state, signer_for
 from driftline.config.settings import Settings
 from driftline.config.streams import StreamConfig, check_drift_spec
 from driftline.contracts import (
@@ -429,7 +429,7 @@ class TrainerCore(LabelAsking, TrainerControl):
     def restore(self, state: bytes) -> list[str]:
         """Take over the keys of a :meth:`snapshot` (verified by the caller before this unpickles); returns them."""
         restored: dict[str, tuple[ModelSlot, KeyState]] = load_state(state)
-        with self.lock:
+        with self.lock, gc_paused():
             for key, (slot, key_state) in restored.items():
                 for name in ("asking", "requests"):
                     if not hasattr(key_state, name):  # a checkpoint from before label requests
