@@ -40,8 +40,8 @@ CHANGE_LABELS = 1000
 MIN_CHANGE_LABELS = 30
 #: Accuracy points (of 100) a key must lose at a true drift for the drift to have hurt it.
 HURT_POINTS = 2.0
-#: Events of the stream after a true drift's end in which a detection is still the drift's (as the drift suite
-#: counts a detection within width/2 + 3,000 events of a gradual change's centre).
+#: Events of the stream after a true drift's end in which a detection is still the drift's; the next drift's start
+#: cuts it short. (`driftline bench drift` scores a change over 5,000 events from its start.)
 DETECTION_HORIZON = 3000
 #: The injected faults a model key's features can show: a unit change is declared, and cleaning converts it.
 FAULT_KINDS = ("stuck", "spike", "dropout")
