@@ -126,7 +126,8 @@ def data_detections(outcomes: list[Outcome]) -> dict[str, list[DataDetection]]:
 
 
 #: A true drift's name above the panel, coloured by the report's verdict (drift_report.VERDICTS).
-VERDICT_COLOURS = {"yes": "tab:green", "partly": "tab:olive", "no": "tab:red", "no change to detect": "tab:gray"}
+VERDICT_COLOURS = {"yes": "tab:green", "partly": "tab:olive", "no": "tab:red", "no change to detect": "tab:gray",
+                   "too few labels to tell": "tab:gray"}  # fmt: skip
 #: A data drift's tick along the top, by its class in the report (drift_report.DATA_CLASSES).
 DATA_CLASS_COLOURS = {"at a true drift": "tab:purple", "at a sensor fault": "tab:brown", "false": "black"}
 

@@ -51,8 +51,10 @@ FAULT_HORIZON = 200
 AT_DRIFT, AT_FAULT, FALSE = "at a true drift", "at a sensor fault", "false"
 DATA_CLASSES = (AT_DRIFT, AT_FAULT, FALSE)
 #: A true drift's verdict: ``yes`` and ``partly`` are followed by their alarm count, ``partly`` by the keys too.
-YES, PARTLY, NO, NO_CHANGE = "yes", "partly", "no", "no change to detect"
-VERDICTS = (YES, PARTLY, NO, NO_CHANGE)
+#: Undetected, it reads ``no`` when it hurt a key, ``too few labels to tell`` when a key's change was not measured,
+#: else ``no change to detect``.
+YES, PARTLY, NO, NO_CHANGE, UNTOLD = "yes", "partly", "no", "no change to detect", "too few labels to tell"
+VERDICTS = (YES, PARTLY, NO, NO_CHANGE, UNTOLD)
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,11 @@ class DriftScore:
     @property
     def verdict(self) -> str:
         """One of :data:`VERDICTS`."""
-        hurt = self.hurt
-        if not self.detected:
-            return NO if hurt else NO_CHANGE
-        return PARTLY if self.missed else YES
+        if self.detected:
+            return PARTLY if self.missed else YES
+        if self.hurt:
+            return NO
+        return UNTOLD if any(k.points is None for k in self.keys) else NO_CHANGE
 
     @property
     def worst(self) -> KeyChange | None:

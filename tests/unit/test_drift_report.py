@@ -21,6 +21,7 @@ from driftline.drift_report import (
     NO,
     NO_CHANGE,
     PARTLY,
+    UNTOLD,
     VERDICTS,
     YES,
     score_run,
@@ -134,6 +135,13 @@ def test_a_drift_reads_yes_no_or_no_change_to_detect_by_what_it_did_to_the_keys_
         "true drifts that lowered a key's accuracy by 2 points or more: 2, detected on every key they lowered: 1; "
         "missed: machines abrupt at 00:50:00"
     )
+
+
+def test_a_drift_too_near_the_end_to_measure_reads_too_few_labels_to_tell() -> None:
+    report = score_run(fleet(2010, lambda i: i % 20 != 0), [], [truth(2000, "abrupt", "machines")])
+    (drift,) = report.drifts
+    assert (drift.keys[0].labels_after, drift.keys[0].points, drift.hurt) == (10, None, [])
+    assert drift.verdict == UNTOLD and report.rows()[0][2:4] == ["-", "too few labels to tell"]
 
 
 def test_a_drift_detected_on_some_of_the_keys_it_hurt_reads_partly() -> None:
