@@ -67,7 +67,7 @@ def main() -> None:
         monitor = re.search(r"monitor\s+(http://\S+)", text)
         if monitor is None:
             raise SystemExit("driftline stack printed no monitor URL")
-        report = text[text.index("drift report") : text.index("\n", text.index("false alarms"))]
+        report = text[text.index("drift report") : text.index("\n", text.index("true drifts that lowered"))]
         (HERE / "stack-report.txt").write_text(report + "\n")
         shutil.copy(state / "stack" / "latest" / "drift.png", HERE / "stack-run.png")
         screenshot(f"{monitor.group(1)}/ui", HERE / "status-page.png")

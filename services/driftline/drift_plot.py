@@ -7,12 +7,16 @@ edges read them back from Kafka (:func:`read_messages`) and draw a PNG (:func:`p
 from __future__ import annotations
 
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from driftline.contracts import Contract, DriftEvent, Outcome, parse_any
 from driftline.kafkaio.clients import read_topic
+
+if TYPE_CHECKING:
+    from driftline.drift_report import DriftReport
 
 C = TypeVar("C", bound=Contract)
 
@@ -74,8 +78,8 @@ def model_resets(outcomes: list[Outcome]) -> dict[str, list[tuple[datetime, str,
     return {stream: sorted(found) for stream, found in resets.items()}
 
 
-def detection_times(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[str, list[datetime]]:
-    """Per stream, the stream time at which each concept drift was detected.
+def concept_detections(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[str, list[tuple[datetime, str]]]:
+    """Per stream, (stream time, model key) of each concept drift detected, in time order.
 
     A detection's ``position`` counts the labelled outcomes (holdout ones too) of one model life —
     model key, served model and version — that the detector had judged, in the trainer's order;
@@ -86,21 +90,62 @@ def detection_times(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[s
     for outcome, clock in zip(outcomes, key_clocks(outcomes), strict=True):
         if outcome.label is not None and outcome.prediction is not None:
             scored[(outcome.model_key, outcome.model_name, outcome.model_version)].append(clock)
-    times: dict[str, list[datetime]] = defaultdict(list)
+    found: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for drift in drifts:
         if drift.drift_kind != "concept" or drift.level != "drift":
             continue
         seen = scored.get((drift.model_key, drift.model_name, drift.model_version), [])
         if seen:
-            times[drift.stream].append(seen[min(drift.position, len(seen)) - 1])
-    return {stream: sorted(found) for stream, found in times.items()}
+            found[drift.stream].append((seen[min(drift.position, len(seen)) - 1], drift.model_key))
+    return {stream: sorted(times) for stream, times in found.items()}
+
+
+def detection_times(outcomes: list[Outcome], drifts: list[DriftEvent]) -> dict[str, list[datetime]]:
+    """Per stream, the stream time at which each concept drift was detected (:func:`concept_detections`)."""
+    return {stream: [t for t, _ in found] for stream, found in concept_detections(outcomes, drifts).items()}
+
+
+@dataclass(frozen=True)
+class DataDetection:
+    """A data drift the trainer detected on one feature of a model key."""
+
+    ts: datetime  #: the key's time at the outcome that carried it (:func:`key_clocks`)
+    model_key: str
+    device_id: str  #: the device whose event completed it
+    feature: str
+
+
+def data_detections(outcomes: list[Outcome]) -> dict[str, list[DataDetection]]:
+    """Per stream, every data drift detected (not warnings), in time order, from the outcomes that carry them."""
+    found: dict[str, list[DataDetection]] = defaultdict(list)
+    for outcome, clock in zip(outcomes, key_clocks(outcomes), strict=True):
+        for drift in outcome.drift or ():
+            if drift.drift_kind == "data" and drift.level == "drift" and drift.feature is not None:
+                found[outcome.stream].append(DataDetection(clock, outcome.model_key, outcome.device_id, drift.feature))
+    return {stream: sorted(times, key=lambda d: d.ts) for stream, times in found.items()}
+
+
+#: A true drift's name above the panel, coloured by the report's verdict (drift_report.VERDICTS).
+VERDICT_COLOURS = {"yes": "tab:green", "partly": "tab:olive", "no": "tab:red", "no change to detect": "tab:gray",
+                   "too few labels to tell": "tab:gray"}  # fmt: skip
+#: A data drift's tick along the top, by its class in the report (drift_report.DATA_CLASSES).
+DATA_CLASS_COLOURS = {"at a true drift": "tab:purple", "at a sensor fault": "tab:brown", "false": "black"}
 
 
 def plot_run(
-    outcomes: list[Outcome], drifts: list[DriftEvent], truth: list[dict[str, Any]], path: Path, window: int = 1000
+    outcomes: list[Outcome],
+    drifts: list[DriftEvent],
+    truth: list[dict[str, Any]],
+    path: Path,
+    window: int = 1000,
+    report: DriftReport | None = None,
 ) -> Path:
     """Draw one panel per stream into a PNG at ``path``: rolling accuracy over the monitor's ``window``,
-    the true drifts (orange, named above the panel), the detections (red) and the resets (green)."""
+    the true drifts (orange, named above the panel), the detections (red) and the resets (green).
+
+    With the run's ``report`` (:func:`driftline.drift_report.score_run`) each true drift's name carries its
+    verdict in the verdict's colour, a false concept alarm is dotted, and the data drifts are ticks along the
+    top, coloured by class."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display here, and none needed
@@ -109,6 +154,8 @@ def plot_run(
     accuracy = rolling_accuracy(outcomes, window)
     detected = detection_times(outcomes, drifts)
     resets = model_resets(outcomes)
+    verdicts = {(d.stream, d.start): d.verdict for d in report.drifts} if report else {}
+    false_alarms = report.false_alarm_times if report else {}
     streams = sorted(accuracy)
     figure, axes = plt.subplots(len(streams), 1, figsize=(11, 3.4 * max(len(streams), 1)), squeeze=False)
     for axis, stream in zip(axes[:, 0], streams, strict=True):
@@ -121,14 +168,27 @@ def plot_run(
                 axis.axvspan(start, end, color="tab:orange", alpha=0.2, label=label)
             else:
                 axis.axvline(start, color="tab:orange", linestyle="--", label=label)
+            verdict = verdicts.get((stream, start))
+            name = point["kind"] if verdict is None else f"{point['kind']}: {verdict}"
             # Above the panel, slanted: close drifts' names would overlap side by side.
-            axis.annotate(point["kind"], (start, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
-                          textcoords="offset points", fontsize=7, color="tab:orange", rotation=30)  # fmt: skip
-        for n, when in enumerate(detected.get(stream, [])):
-            axis.axvline(when, color="tab:red", linewidth=1.5, label="concept drift detected" if n == 0 else None)
+            axis.annotate(name, (start, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                          textcoords="offset points", fontsize=7, rotation=30,
+                          color=VERDICT_COLOURS.get(verdict or "", "tab:orange"))  # fmt: skip
+        false = false_alarms.get(stream, [])
+        shown: set[str] = set()
+        for when in detected.get(stream, []):
+            label = "false concept alarm" if when in false else "concept drift detected"
+            axis.axvline(when, color="tab:red", linewidth=1.5, linestyle=":" if when in false else "-",
+                         label=None if label in shown else label)  # fmt: skip
+            shown.add(label)
         for n, (when, _, _) in enumerate(resets.get(stream, [])):
             # A tick along the bottom: a reset follows its detection so closely that a full line hides under it.
             axis.axvline(when, ymax=0.12, color="tab:green", linewidth=3, label="model reset" if n == 0 else None)
+        for when, _, kind in report.data_drifts.get(stream, []) if report else []:
+            label = f"data drift {kind}"
+            axis.axvline(when, ymin=0.9, color=DATA_CLASS_COLOURS[kind], linewidth=1,
+                         label=None if label in shown else label)  # fmt: skip
+            shown.add(label)
         axis.set_title(stream, loc="left", fontsize=10)
         axis.set_ylim(0, 1.02)
         axis.set_ylabel("accuracy")

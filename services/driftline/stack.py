@@ -396,18 +396,21 @@ def read_run(settings: Settings, bootstrap: str) -> tuple[list[Any], list[Any]]:
     return outcomes, drifts
 
 
-def draw_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]], path: Path) -> Path:
-    """Draw the run's rolling accuracy with the true and the detected drifts."""
+def draw_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]], path: Path, report: Any = None) -> Path:
+    """Draw the run's rolling accuracy with the true and the detected drifts (scored, given the run's report)."""
     from driftline.drift_plot import plot_run
 
-    return plot_run(*read_run(settings, bootstrap), truth, path, settings.monitor.window)
+    return plot_run(*read_run(settings, bootstrap), truth, path, settings.monitor.window, report)
 
 
-def report_run(settings: Settings, bootstrap: str, truth: list[dict[str, Any]]) -> Any:
-    """Score every true drift of the run: detection, delays, reset, accuracy around it."""
+def report_run(
+    settings: Settings, bootstrap: str, truth: list[dict[str, Any]], faults: list[dict[str, Any]] | None = None
+) -> Any:
+    """Score every true drift of the run (the accuracy change at it, detection, delays, reset, accuracy around the
+    reset), the false concept alarms, and every data drift against the true drifts and ``faults``."""
     from driftline.drift_report import score_run
 
-    return score_run(*read_run(settings, bootstrap), truth)
+    return score_run(*read_run(settings, bootstrap), truth, faults)
 
 
 def _cell(column: str, value: float | None) -> str:
@@ -547,7 +550,8 @@ def register(app: typer.Typer) -> None:
                     drained = wait_until_drained(local, timeout=max(120.0, report.events / 200))
                 if not drained:
                     console.print("[red]the trainer or the monitor did not catch up in time: the report is partial")
-                truth = json.loads(report.truth_file.read_text())["drift_points"] if report.truth_file else []
+                written = json.loads(report.truth_file.read_text()) if report.truth_file else {}
+                truth, faults = written.get("drift_points", []), written.get("faults", [])
                 # One column per stream keeps the table narrow enough for any terminal.
                 by_stream = dict(sorted(summary(local).items()))
                 table = Table("", *by_stream, title="what the monitor reports")
@@ -555,19 +559,11 @@ def register(app: typer.Typer) -> None:
                     table.add_row(column, *(_cell(column, values.get(column)) for values in by_stream.values()))
                 table.add_row("true drifts", *(str(sum(p["stream"] == s for p in truth)) for s in by_stream))
                 console.print(table)
-                drift_report = report_run(settings, bootstrap, truth)
-                scored = Table(
-                    "stream", "true drift", "detected", "detection delay", "reset delay", "accuracy before -> after",
-                    title="drift report: each true drift against what the run did",
-                )  # fmt: skip
-                for row in drift_report.rows():
-                    scored.add_row(*row)
-                console.print(scored)
-                console.print(
-                    "false alarms (before a stream's first true drift): "
-                    + ", ".join(f"{s} {n}" for s, n in sorted(drift_report.false_alarms.items()))
-                )
-                picture = draw_run(settings, bootstrap, truth, state / "drift.png")
+                drift_report = report_run(settings, bootstrap, truth, faults)
+                console.print(drift_report.table())
+                for line in drift_report.summary():
+                    say(line)
+                picture = draw_run(settings, bootstrap, truth, state / "drift.png", drift_report)
                 console.print(f"true drift points: {report.truth_file}; Prometheus: {local.url('prometheus')}")
                 console.print(f"accuracy, true and detected drifts over event time: {picture}")
                 console.print(f"the events are archived in {local.lake} (complete once the stack stops): "

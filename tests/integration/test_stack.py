@@ -27,6 +27,7 @@ from driftline.collector.simulator.run import run_simulation
 from driftline.config import load_settings
 from driftline.config.settings import Settings, Topics
 from driftline.contracts import ControlCommand
+from driftline.drift_report import AT_DRIFT, DATA_CLASSES, VERDICTS
 from driftline.httpserver import exposed_total
 from driftline.kafkaio.topics import ensure_topics
 from driftline.stack import (
@@ -206,10 +207,20 @@ def test_the_ground_truth_is_written_and_drawn_with_the_run(stack_run: dict[str,
     picture = draw_run(stack_run["settings"], bootstrap, truth["drift_points"], stack_run["local"].state / "drift.png")
     assert picture.read_bytes()[:4] == b"\x89PNG"
     # The report scores every true drift; the first (abrupt) one of each stream is found.
-    report = report_run(stack_run["settings"], bootstrap, truth["drift_points"])
+    report = report_run(stack_run["settings"], bootstrap, truth["drift_points"], truth["faults"])
     assert len(report.drifts) == len(truth["drift_points"]) and set(report.false_alarms) == {"rooms", "machines"}
     firsts = [min((d for d in report.drifts if d.stream == s), key=lambda d: d.start) for s in ("rooms", "machines")]
     assert any(d.detected and d.detection_delay_events is not None for d in firsts), report.rows()
+    # Each drift says what it did to every model key's accuracy (one key for rooms, one per machine), and its verdict
+    # is one of the allowed; the abrupt drift that was found had hurt a key (it is no "no change to detect").
+    assert all({k.model_key for k in d.keys} == ({"rooms"} if d.stream == "rooms" else {
+        f"machines/machines-{i:03d}" for i in range(DEVICES)}) for d in report.drifts), report.rows()  # fmt: skip
+    assert all(row[3].split(" (")[0] in VERDICTS for row in report.rows()), report.rows()
+    assert any(d.detected and d.hurt for d in firsts), report.rows()
+    # Every data drift is classed, and those at a true drift are counted on its row.
+    classes = report.data_drift_classes()
+    assert set(classes) <= {"rooms", "machines"} and all(set(c) <= set(DATA_CLASSES) for c in classes.values())
+    assert sum(d.data_drifts for d in report.drifts) == sum(c[AT_DRIFT] for c in classes.values())
 
 
 def test_a_foreign_server_on_a_stack_port_fails_the_stack_at_once_in_one_line(tmp_path: Path) -> None:
@@ -237,9 +248,9 @@ def test_a_foreign_server_on_a_stack_port_fails_the_stack_at_once_in_one_line(tm
 
 
 def report_of(stdout: str) -> str:
-    """The drift report as `driftline stack` prints it: its table, then its false alarms."""
+    """The drift report as `driftline stack` prints it: its table, then its lines up to the drifts that hurt a key."""
     start = stdout.index("drift report")
-    return stdout[start : stdout.index("\n", stdout.index("false alarms", start))]
+    return stdout[start : stdout.index("\n", stdout.index("true drifts that lowered", start))]
 
 
 #: The arguments of both runs that must print the same drift report.

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from driftline.collector.simulator import SCENARIOS, SimOptions, Simulation
-from driftline.collector.simulator.run import paced
+from driftline.collector.simulator.run import ground_truth, paced
 from driftline.collector.simulator.schedule import (
     MIN_EVENTS,
     DriftPoint,
@@ -114,6 +114,16 @@ def test_sensor_faults_are_recorded_and_visible() -> None:
     same_device = [events[s] for s in range(f.start_seq, stuck.end_seq) if events[s].device_id == stuck.device_id]
     values = {e.features[stuck.feature] for e in same_device if e.features[stuck.feature] is not None}
     assert len(values) <= 2  # stuck (a spike or dropout may land on it too)
+
+
+def test_the_ground_truth_times_every_fault_as_it_times_the_drifts() -> None:
+    sim, emissions = run(fault_rate=0.02, duplicate_rate=0, out_of_order_rate=0)
+    events = {e.seq: e.message for e in emissions if not e.is_label}
+    faults = ground_truth([sim])["faults"]
+    assert len(faults) == len(sim.faults) and {f["stream"] for f in faults} == {"rooms"}
+    for fault in faults:
+        assert fault["start_ts"] == events[fault["start_seq"]].ts.isoformat()
+        assert fault["end_ts"] == sim.ts_of(fault["end_seq"]).isoformat()
 
 
 def test_every_emission_is_a_valid_contract() -> None:

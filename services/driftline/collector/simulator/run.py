@@ -50,7 +50,8 @@ Sink = Callable[[list[Emission]], int]  # delivers a batch, returns how many ite
 
 
 def ground_truth(simulations: list[Simulation]) -> dict[str, Any]:
-    """The true drift points and faults of a run, with the event id and time where each drift starts."""
+    """The true drift points and faults of a run, with the time where each starts and ends (and the event id
+    where each drift starts)."""
     points, faults = [], []
     for sim in simulations:
         for p in sim.drift_points:
@@ -63,7 +64,15 @@ def ground_truth(simulations: list[Simulation]) -> dict[str, Any]:
                     "end_ts": sim.ts_of(p.end_seq).isoformat(),
                 }
             )
-        faults += [{"stream": sim.scenario.name, **asdict(f)} for f in sim.faults]
+        faults += [
+            {
+                "stream": sim.scenario.name,
+                **asdict(f),
+                "start_ts": sim.ts_of(f.start_seq).isoformat(),
+                "end_ts": sim.ts_of(f.end_seq).isoformat(),
+            }
+            for f in sim.faults
+        ]
     options = simulations[0].options if simulations else SimOptions()
     return {"seed": options.seed, "drift_points": points, "faults": faults}
 
