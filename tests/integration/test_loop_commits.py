@@ -196,5 +196,15 @@ def test_checkpoints_past_the_budget_go_on_in_transactions_of_their_own(make_set
     for unit in units:
         saved = store.load(group, unit)
         assert saved is not None and saved.state == unit.encode()
+    # A hand-over loads its units together: each checkpoint partition read once, for all the units it holds.
+    reads: list[int] = []
+    read = store._read
+    monkeypatch.setattr(
+        store, "_read", lambda partition, prefixes=None: reads.append(partition) or read(partition, prefixes)
+    )
+    loaded = store.load_many(group, [*units, "p-never"])
+    assert {unit: c.state for unit, c in loaded.items() if c is not None} == {unit: unit.encode() for unit in units}
+    assert loaded["p-never"] is None
+    assert sorted(reads) == sorted({store.partition_of(f"{group}/{unit}") for unit in [*units, "p-never"]})
     # And every record answered once.
     assert len(read_topic(bootstrap, topics.outcomes.name, 1)) == records

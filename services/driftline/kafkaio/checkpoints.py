@@ -89,8 +89,22 @@ class KafkaCheckpointStore:
 
         Raises :class:`CheckpointError` when it exists but must not be loaded.
         """
-        name = f"{group}/{unit}"
-        found = self._read(self.partition_of(name), prefix=name)
+        return self.load_many(group, [unit])[unit]
+
+    def load_many(self, group: str, units: list[str]) -> dict[str, Checkpoint | None]:
+        """:meth:`load` for each of ``units``, reading each checkpoint partition once for all of them.
+
+        A partition holds the checkpoints of several units, and of their earlier generations until
+        compaction: a hand-over of a dozen units read each partition once per unit before.
+        """
+        names = {unit: f"{group}/{unit}" for unit in units}
+        by_partition: dict[int, set[str]] = {}
+        for name in names.values():
+            by_partition.setdefault(self.partition_of(name), set()).add(name)
+        found = {partition: self._read(partition, prefixes=wanted) for partition, wanted in by_partition.items()}
+        return {unit: self._open(name, found[self.partition_of(name)]) for unit, name in names.items()}
+
+    def _open(self, name: str, found: _Partition) -> Checkpoint | None:
         manifest = found.manifests.get(name)
         live = {k for k in found.chunks if k.startswith(f"{name}/")}
         if manifest is None:
@@ -109,7 +123,7 @@ class KafkaCheckpointStore:
     def manifests(self) -> Iterator[tuple[dict[str, Any], list[bytes] | None]]:
         """Every unit's newest manifest with its chunks (None where some are missing), all partitions."""
         for partition in range(self.partitions):
-            found = self._read(partition, prefix="")
+            found = self._read(partition)
             for name, manifest in sorted(found.manifests.items()):
                 keys = [f"{name}/{manifest.get('checkpoint_id')}/{i}" for i in range(int(manifest.get("chunks", 0)))]
                 chunks = [found.chunks[k] for k in keys] if all(k in found.chunks for k in keys) else None
@@ -124,8 +138,9 @@ class KafkaCheckpointStore:
             )
         return self._reader
 
-    def _read(self, partition: int, prefix: str) -> _Partition:
-        """Read one partition from its start to its last committed record."""
+    def _read(self, partition: int, prefixes: set[str] | None = None) -> _Partition:
+        """Read one partition from its start to its last committed record: every unit's records, or those of
+        the units named ``prefixes`` (``group/unit``)."""
         consumer = self._consumer()
         tp = TopicPartition(self.topic, partition)
         end = end_offset(consumer, tp)
@@ -150,7 +165,8 @@ class KafkaCheckpointStore:
                             continue
                         raise KafkaException(error)
                     key = (message.key() or b"").decode()
-                    if prefix and key != prefix and not key.startswith(prefix + "/"):
+                    # group/unit, or a chunk's group/unit/id/i: the unit is the key's first two parts.
+                    if prefixes is not None and "/".join(key.split("/", 2)[:2]) not in prefixes:
                         continue
                     self._take(found, key, message.value())
                 if eof or consumer.position([tp])[0].offset >= end:

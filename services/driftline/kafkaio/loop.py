@@ -615,8 +615,10 @@ class StreamLoop:
             by_unit.setdefault(self.handler.unit_of(tp.topic, tp.partition), []).append((tp.topic, tp.partition))
         start: list[TopicPartition] = []
         side_from: dict[TP, int] = {}
+        # Every unit's checkpoint at once: each checkpoint partition is read once, however many units it holds.
+        loaded = self.store.load_many(self.config.group_id, sorted(by_unit)) if self.store is not None else {}
         for name, tps in sorted(by_unit.items()):
-            checkpoint = self.store.load(self.config.group_id, name) if self.store is not None else None
+            checkpoint = loaded.get(name)
             self.handler.restore(name, checkpoint.state if checkpoint else None)
             unit = self._units[name] = _Unit(name)
             for tp in tps:
