@@ -202,7 +202,7 @@ def test_checkpoints_past_the_budget_go_on_in_transactions_of_their_own(make_set
     monkeypatch.setattr(
         store, "_read", lambda partition, prefixes=None: reads.append(partition) or read(partition, prefixes)
     )
-    loaded = store.load_many(group, [*units, "p-never"])
+    loaded = dict(store.load_each(group, [*units, "p-never"]))
     assert {unit: c.state for unit, c in loaded.items() if c is not None} == {unit: unit.encode() for unit in units}
     assert loaded["p-never"] is None
     assert sorted(reads) == sorted({store.partition_of(f"{group}/{unit}") for unit in [*units, "p-never"]})

@@ -89,20 +89,22 @@ class KafkaCheckpointStore:
 
         Raises :class:`CheckpointError` when it exists but must not be loaded.
         """
-        return self.load_many(group, [unit])[unit]
+        return dict(self.load_each(group, [unit]))[unit]
 
-    def load_many(self, group: str, units: list[str]) -> dict[str, Checkpoint | None]:
-        """:meth:`load` for each of ``units``, reading each checkpoint partition once for all of them.
+    def load_each(self, group: str, units: list[str]) -> Iterator[tuple[str, Checkpoint | None]]:
+        """(unit, :meth:`load` of it) for each of ``units``, reading each checkpoint partition once for all of them.
 
-        A partition holds the checkpoints of several units, and of their earlier generations until
-        compaction: a hand-over of a dozen units read each partition once per unit before.
+        A partition holds the checkpoints of several units, and their earlier generations until
+        compaction: a hand-over of a dozen units read each partition once per unit before. The units
+        come partition by partition, so only one partition's chunks are held at a time.
         """
-        names = {unit: f"{group}/{unit}" for unit in units}
-        by_partition: dict[int, set[str]] = {}
-        for name in names.values():
-            by_partition.setdefault(self.partition_of(name), set()).add(name)
-        found = {partition: self._read(partition, prefixes=wanted) for partition, wanted in by_partition.items()}
-        return {unit: self._open(name, found[self.partition_of(name)]) for unit, name in names.items()}
+        by_partition: dict[int, list[str]] = {}
+        for unit in units:
+            by_partition.setdefault(self.partition_of(f"{group}/{unit}"), []).append(unit)
+        for partition, its_units in sorted(by_partition.items()):
+            found = self._read(partition, prefixes={f"{group}/{unit}" for unit in its_units})
+            for unit in its_units:
+                yield unit, self._open(f"{group}/{unit}", found)
 
     def _open(self, name: str, found: _Partition) -> Checkpoint | None:
         manifest = found.manifests.get(name)

@@ -615,10 +615,13 @@ class StreamLoop:
             by_unit.setdefault(self.handler.unit_of(tp.topic, tp.partition), []).append((tp.topic, tp.partition))
         start: list[TopicPartition] = []
         side_from: dict[TP, int] = {}
-        # Every unit's checkpoint at once: each checkpoint partition is read once, however many units it holds.
-        loaded = self.store.load_many(self.config.group_id, sorted(by_unit)) if self.store is not None else {}
-        for name, tps in sorted(by_unit.items()):
-            checkpoint = loaded.get(name)
+        # The units' checkpoints together: each checkpoint partition is read once, however many units it holds.
+        if self.store is not None:
+            loaded = self.store.load_each(self.config.group_id, sorted(by_unit))
+        else:
+            loaded = ((name, None) for name in sorted(by_unit))
+        for name, checkpoint in loaded:
+            tps = by_unit[name]
             self.handler.restore(name, checkpoint.state if checkpoint else None)
             unit = self._units[name] = _Unit(name)
             for tp in tps:
