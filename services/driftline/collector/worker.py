@@ -163,6 +163,12 @@ def worker_app() -> FastAPI:
     return app
 
 
+#: Seconds a worker has to answer its supervisor's health check (uvicorn's default is 5 s). A new worker answers
+#: only once its interpreter has started and imported uvicorn; on a loaded machine that took longer than 5 s,
+#: and the supervisor killed each worker as hung and started another, so the collector never came up.
+WORKER_HEALTHCHECK_S = 30
+
+
 def serve(settings: Settings, config: Path | None) -> None:
     """Serve until stopped: in this process, or in ``settings.collector.workers`` processes."""
     import uvicorn
@@ -192,6 +198,7 @@ def serve(settings: Settings, config: Path | None) -> None:
             "driftline.collector.worker:worker_app",
             factory=True,
             workers=collector.workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
             host=collector.host,
             port=collector.port,
             access_log=collector.access_log,  # a line per request: 96% of a stack run's log when on
