@@ -80,7 +80,7 @@ def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings
 
 
 #: DRIFTLINE_* variables that are not settings: read by the CLI, the tests or ./run.
-OTHER_VARIABLES = frozenset({"CONFIG", "LOG_LEVEL", "DEVICE_TOKEN", "VENV", "CACHE", "CRASH_AT"})
+OTHER_VARIABLES = frozenset({"CONFIG", "LOG_LEVEL", "DEVICE_TOKEN", "VENV", "CACHE", "CRASH_AT", "BROKER_JVM_OPTIONS"})
 #: Variables driftline once read, and what replaced each.
 RETIRED_VARIABLES = {
     "TOKEN": "it served two secrets: DRIFTLINE_DEVICE_TOKEN is replay's device token, "
