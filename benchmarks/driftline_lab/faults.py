@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from river import datasets
 
@@ -43,7 +44,7 @@ from driftline.config.settings import Settings
 from driftline.contracts import Outcome, parse
 from driftline.httpserver import BackgroundServer, exposed_total
 from driftline.kafkaio.broker import LocalBroker
-from driftline.kafkaio.clients import read_topic
+from driftline.kafkaio.clients import make_consumer, read_topic
 from driftline.kafkaio.cluster import LocalCluster
 from driftline.kafkaio.health import KafkaProbe
 from driftline.kafkaio.topics import ensure_topics
@@ -196,6 +197,26 @@ def outcomes_of(bootstrap: str, settings: Settings) -> list[Outcome]:
     return [parse(Outcome, m.value()) for m in read_topic(bootstrap, spec.name, spec.partitions)]
 
 
+class OutcomeCount:
+    """Committed outcomes so far, read on from where the last count stopped: what the scenario polls for
+    (each poll re-reading the whole topic with a new consumer cost more than the services it waits on).
+    The final tally reads the topic whole again (:func:`outcomes_of`)."""
+
+    def __init__(self, bootstrap: str, settings: Settings) -> None:
+        spec = settings.topics.outcomes
+        self.consumer = make_consumer(bootstrap, None)
+        self.consumer.assign([TopicPartition(spec.name, p, 0) for p in range(spec.partitions)])
+        self.count = 0
+
+    def __call__(self) -> int:
+        while messages := self.consumer.consume(1000, timeout=0.05):
+            self.count += sum(m.error() is None for m in messages)
+        return self.count
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
 def run(
     fault: Fault,
     folder: Path,
@@ -243,9 +264,10 @@ def run(
         archiving.start()
 
         # Midway through the backlog: outputs produced, their transactions open.
-        wait_until(lambda: len(outcomes_of(bootstrap, settings)) >= backlog // 3, 180, 0.2)
+        counted = OutcomeCount(bootstrap, settings)  # its client follows the cluster past a lost node
+        wait_until(lambda: counted() >= backlog // 3, 180, 0.2)
         say(f"{fault}: striking")
-        seen_before = len(outcomes_of(bootstrap, settings))
+        seen_before = counted()
         struck = time.monotonic()
         if isinstance(kafka, LocalCluster):
             victim = coordinator_of(bootstrap, data["trainer"]["group_id"])
@@ -269,7 +291,7 @@ def run(
         fault_over = time.monotonic()
         posting.join(timeout=300)
         # The first outcome after the fault: the trainer resumed.
-        wait_until(lambda: len(outcomes_of(bootstrap_left, settings)) > seen_before, 300, 0.2)
+        wait_until(lambda: counted() > seen_before, 300, 0.2)
         result.resumed_after_s = time.monotonic() - fault_over
         for service, url in urls.items():
             result.healthy_after[service] = wait_until(lambda url=url: health(url) == 200, 90, 0.2) is not None
@@ -277,7 +299,8 @@ def run(
         say(f"{fault}: checking every acknowledged event")
 
         total = len(devices.accepted)
-        wait_until(lambda: len(outcomes_of(bootstrap_left, settings)) >= total, 300, 0.2)
+        wait_until(lambda: counted() >= total, 300, 0.2)
+        counted.close()
         time.sleep(2.0)  # and nothing more after them
         outcomes = outcomes_of(bootstrap_left, settings)
         per_event = Counter((o.device_id, o.event_id) for o in outcomes)
