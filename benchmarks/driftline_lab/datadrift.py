@@ -56,9 +56,10 @@ class Plan:
                    trials=3, keys=50)  # fmt: skip
 
 
-def stream_of(detector: str, features: int, **drift: Any) -> StreamConfig:
-    features_ = {f"f{i}": {} for i in range(features)}
-    stream = {"task": "binary", "features": features_, "drift": {"data": detector, **drift}}
+def stream_of(detector: str, features: int | list[str], **drift: Any) -> StreamConfig:
+    """A stream of number features (``f0``, ``f1``... or the names given) judged by ``detector``."""
+    names = [f"f{i}" for i in range(features)] if isinstance(features, int) else features
+    stream = {"task": "binary", "features": {name: {} for name in names}, "drift": {"data": detector, **drift}}
     return settings_from_dict({"streams": {"s": stream}}, "bench data-drift").streams["s"]
 
 
@@ -100,7 +101,7 @@ def occupancy(detector: str) -> dict[str, Any]:
     """Occupancy judged value by value (blocks of 1) by ``detector``: points found and false alarms."""
     from river.drift.datasets import Occupancy
 
-    watch = watch_of(_occupancy_stream(detector))
+    watch = watch_of(stream_of(detector, list(OCCUPANCY.values()), data_block=1))
     alarms = [i for i, (_, x) in enumerate(Occupancy()) for _ in watch.see({OCCUPANCY[f]: v for f, v in x.items()}, i)]
     points = occupancy_points()
 
@@ -115,12 +116,6 @@ def occupancy(detector: str) -> dict[str, Any]:
         "majority": sum(k >= 3 for _, k in points),
         "false_alarms": sum(not any(near(i, p) for p, _ in points) for i in alarms),
     }
-
-
-def _occupancy_stream(detector: str) -> StreamConfig:
-    stream = {"task": "binary", "features": {name: {} for name in OCCUPANCY.values()},
-              "drift": {"data": detector, "data_block": 1}}  # fmt: skip
-    return settings_from_dict({"streams": {"s": stream}}, "bench data-drift").streams["s"]
 
 
 def _key_rows() -> list[dict[str, float]]:
