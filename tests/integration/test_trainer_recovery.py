@@ -42,7 +42,7 @@ from driftline.contracts import ControlAck, ControlCommand, Outcome
 from driftline.httpserver import BackgroundServer, exposed_total
 from driftline.kafkaio.topics import ensure_topics
 from driftline.monitor.service import MonitorService
-from driftline.processes import free_port, wait_until
+from driftline.processes import free_port, http_ok, wait_until
 from driftline.trainer.runner import TrainerRunner
 
 ROWS = list(datasets.Phishing())
@@ -322,7 +322,13 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
                 # The half-written checkpoint's transaction is aborted: every stored checkpoint verifies.
                 result = CliRunner().invoke(app, ["checkpoints", "verify", "-c", str(faulty)])
                 assert result.exit_code == 0 and "REFUSED" not in result.output, result.output
+        lives_so_far = took_over(logs)
         final = processes.start(faulty, "fault", logs)
+        # The last planned life may have committed every outcome already: the count alone would not wait for
+        # the final life, whose API the probes below need (a loaded run probed it before it listened).
+        assert (
+            wait_until(lambda: took_over(logs) > lives_so_far and http_ok(f"{final.url}/healthz"), 120, 0.1) is not None
+        ), logs.read_text()[-3000:]
         progress.count(total, timeout=240)
         faulty_outcomes = progress.drain(3.0)  # and nothing more after them
     finally:
