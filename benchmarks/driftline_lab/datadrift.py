@@ -123,15 +123,19 @@ def _key_rows() -> list[dict[str, float]]:
     return [{f"f{i}": rng.gauss(10.0, 2.0) for i in range(9)} for _ in range(1_000)]
 
 
+def _feed(watches: list[DataWatch], rows: list[dict[str, float]]) -> None:
+    for watch in watches:
+        for i, x in enumerate(rows):
+            watch.see(x, float(i))
+
+
 def per_key(detector: str, keys: int) -> dict[str, float]:
     """One key's judge of 9 features after 1,000 events: bytes in memory and in a checkpoint."""
     stream, rows = stream_of(detector, 9), _key_rows()
     gc.collect()
     tracemalloc.start()
     watches = [watch_of(stream) for _ in range(keys)]
-    for watch in watches:
-        for i, x in enumerate(rows):
-            watch.see(x, float(i))
+    _feed(watches, rows)
     gc.collect()
     memory = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
@@ -149,9 +153,7 @@ def cpu_per_event(keys: int, rounds: int = 5) -> dict[str, list[float]]:
             watches = [watch_of(stream_of(detector, 9)) for _ in range(keys)]
             gc.collect()
             began = time.thread_time()
-            for watch in watches:
-                for i, x in enumerate(rows):
-                    watch.see(x, float(i))
+            _feed(watches, rows)
             out[detector].append((time.thread_time() - began) / keys / len(rows) * 1e6)
     return out
 
