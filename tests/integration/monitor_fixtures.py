@@ -33,6 +33,7 @@ def monitor_settings(bootstrap: str, state_dir: Path, streams: dict[str, Any], *
             "kafka": {"bootstrap_servers": bootstrap},
             "topics": topics,
             "state_dir": str(state_dir),
+            "trainer": {"group_id": f"trainer-{run}", **extra.pop("trainer", {})},
             # A group of its own: tests must not share (or resume) another run's committed offsets.
             "monitor": {
                 "port": 0,

@@ -7,6 +7,7 @@ confidence on /metrics while their labels are still missing.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -54,6 +55,7 @@ def trainer_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         {
             "kafka": {"bootstrap_servers": bootstrap},
             "topics": unique_topics("ask"),
+            "trainer": {"group_id": f"trainer-{uuid.uuid4().hex[:8]}"},
             "state_dir": str(tmp_path_factory.mktemp("ask")),
             "streams": {"phish": {"task": "binary", "features": {k: {} for k in x}, "label_budget": BUDGET}},
         },

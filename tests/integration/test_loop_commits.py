@@ -16,39 +16,13 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import TopicPartition
+from loop_fixtures import Echo
 
 from driftline.kafkaio import loop as loop_module
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import make_consumer, make_producer, read_topic
-from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
-
-
-class Echo:
-    """A handler that answers each record with one output, its unit a partition (as the trainer's)."""
-
-    def __init__(self, topic: str) -> None:
-        self.topic = topic
-        self.seen = 0  # records handed to on_record (written by the loop's thread only)
-
-    def unit_of(self, topic: str, partition: int) -> str:
-        return f"p{partition}"
-
-    def on_record(self, unit: str, message: Message) -> list[Output]:
-        self.seen += 1
-        return [(self.topic, message.key(), message.value(), None)]
-
-    def on_side(self, message: Message) -> tuple[list[Output], set[str]]:
-        return [], set()
-
-    def snapshot(self, unit: str) -> bytes:
-        return unit.encode()
-
-    def restore(self, unit: str, state: bytes | None) -> None:
-        pass
-
-    def release(self, unit: str) -> None:
-        pass
+from driftline.kafkaio.loop import LoopConfig, StreamLoop
 
 
 def counting_consumer(sent: list[tuple[bool, int]], answers: list[float], waits: list[float]) -> type:

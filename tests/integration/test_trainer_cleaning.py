@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +59,7 @@ def cleaning_run(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> tu
         {
             "kafka": {"bootstrap_servers": bootstrap},
             "topics": unique_topics("clean"),
+            "trainer": {"group_id": f"trainer-{uuid.uuid4().hex[:8]}"},
             "state_dir": str(tmp_path_factory.mktemp("clean")),
             "streams": {"rooms": STREAM},
         }

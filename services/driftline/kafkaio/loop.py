@@ -23,6 +23,7 @@ once. Only what is not Kafka's (a bug, a checkpoint refused by its signature) st
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import socket
@@ -159,6 +160,18 @@ class LoopConfig:
 
     def __post_init__(self) -> None:
         self.instance_id = self.instance_id or socket.gethostname()
+
+    @property
+    def member_id(self) -> str:
+        """The static member's id in the group: the instance id and a digest of the topics it reads.
+
+        The coordinator hands a static member that rejoins the assignment it held before, even when it
+        now subscribes to other topics (Kafka 4's classic protocol): a trainer restarted with renamed
+        topics would be given the old ones. A new subscription is a new member instead; the old one's
+        partitions move once its session times out.
+        """
+        digest = hashlib.sha256("\n".join(sorted(self.topics)).encode()).hexdigest()[:8]
+        return f"{self.instance_id}.{digest}"
         if "/" in self.group_id:
             raise ValueError(f"group id {self.group_id!r}: no '/' allowed (checkpoint names use it)")
 
@@ -328,7 +341,7 @@ class StreamLoop:
                 c.group_id,
                 **{
                     "client.id": f"{c.client_id}-{c.instance_id}",
-                    **({"group.instance.id": c.instance_id} if c.static_membership else {}),
+                    **({"group.instance.id": c.member_id} if c.static_membership else {}),
                     "session.timeout.ms": c.session_timeout_ms,
                     "heartbeat.interval.ms": max(1000, c.session_timeout_ms // 5),
                     # Range: partition p of every input topic goes to the same member (co-partitioning).
@@ -609,6 +622,13 @@ class StreamLoop:
             consumer.assign([])
 
     def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        foreign = sorted({tp.topic for tp in partitions} - set(self.config.topics))
+        if foreign:
+            raise RuntimeError(
+                f"group {self.config.group_id!r} assigned {self.config.member_id} partitions of {foreign}, "
+                f"which it does not read ({self.config.topics}): another member of the group with this "
+                "instance id reads other topics; give each its own instance_id or group_id"
+            )
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=60)}
         by_unit: dict[str, list[TP]] = {}
         for tp in partitions:
