@@ -155,11 +155,11 @@ def peak_mb(process: Process) -> float:
 
 
 def assignment(bootstrap: str, group: str, topic: str) -> dict[str, list[int]]:
-    """Each member's (by instance id) partitions of ``topic``."""
+    """Each member's (by instance id: its static member id less the digest of its topics) partitions of ``topic``."""
     admin = admin_client(bootstrap)  # held while the future is pending: a dropped client never answers
     description = admin.describe_consumer_groups([group])[group].result(30)
     return {
-        m.group_instance_id or m.client_id: sorted(
+        (m.group_instance_id or m.client_id).rsplit(".", 1)[0]: sorted(
             tp.partition for tp in (m.assignment.topic_partitions if m.assignment else []) if tp.topic == topic
         )
         for m in description.members

@@ -10,7 +10,10 @@ Guarantees, with ``exactly_once``: the outputs of a batch, the checkpoints due a
 offsets are committed in one Kafka transaction. On assignment a unit is restored from its newest
 checkpoint and replays its input from the checkpoint's offsets; records the group had already
 committed are handled again (rebuilding the state exactly) but their outputs are not emitted
-again. On revocation and on a clean stop every changed unit is checkpointed first. Without
+again. On revocation and on a clean stop every changed unit is checkpointed first. A revoked unit's
+state is kept until the assignment that follows (the range assignor's rebalances revoke every
+partition of every member): one assigned back with the group's offsets as it committed them goes on
+from memory (:meth:`~driftline.kafkaio.units.Unit.still_current`), the others are released. Without
 ``exactly_once`` the same happens with flush-then-commit (at least once), one offset commit awaiting
 the group coordinator at a time.
 
@@ -43,12 +46,12 @@ from driftline.faults import crash_point
 from driftline.kafkaio.align import Aligner
 from driftline.kafkaio.checkpoints import KafkaCheckpointStore
 from driftline.kafkaio.clients import consumer_config, end_offset, make_consumer, producer_config
+from driftline.kafkaio.units import TP, Unit
 
 log = logging.getLogger(__name__)
 
 #: One record to produce: topic, key, value, headers.
 Output = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]
-TP = tuple[str, int]
 
 #: A transaction left open by a killed instance blocks read_committed readers (and the committed
 #: offsets its successor needs) until it times out: keep that short; commits come every 0.5 s.
@@ -176,22 +179,6 @@ class LoopConfig:
             raise ValueError(f"group id {self.group_id!r}: no '/' allowed (checkpoint names use it)")
 
 
-@dataclass
-class _Unit:
-    name: str
-    #: Next offset to read of each input partition (known once started or read).
-    positions: dict[TP, int] = field(default_factory=dict)
-    #: Offsets the group had committed at assignment: outputs of records below were emitted before.
-    emit_from: dict[TP, int] = field(default_factory=dict)
-    records_since: int = 0
-    checkpointed_at: float = field(default_factory=time.monotonic)
-    #: The state differs from the newest checkpoint.
-    changed: bool = False
-    #: Records were handled since the last commit.
-    uncommitted: bool = False
-    force: bool = False
-
-
 class StreamLoop:
     """Run with :meth:`run` on a thread of its own until the stop event is set."""
 
@@ -217,8 +204,11 @@ class StreamLoop:
         self.consumer: Consumer | None = None
         self.side: Consumer | None = None
         self.producer: Producer | None = None
-        self._units: dict[str, _Unit] = {}
-        self._unit_of_tp: dict[TP, _Unit] = {}
+        self._units: dict[str, Unit] = {}
+        self._unit_of_tp: dict[TP, Unit] = {}
+        #: Units handed back at a revocation, committed and checkpointed, their state still held: the
+        #: assignment that follows keeps those it gives back unchanged and releases the others.
+        self._parked: dict[str, Unit] = {}
         self._side_positions: dict[TP, int] = {}
         self._uncommitted = 0
         self._last_commit = time.monotonic()
@@ -284,11 +274,12 @@ class StreamLoop:
         """Forget the clients, the open transaction and the units' state since the last checkpoint."""
         self._abandoning = True
         try:
-            for name in list(self._units):
+            for name in [*self._units, *self._parked]:
                 self.handler.release(name)
             if self._aligner is not None:
                 self._aligner.drop()
             self._units.clear()
+            self._parked.clear()
             self._unit_of_tp.clear()
             self._side_positions = {}
             self._uncommitted = 0
@@ -560,14 +551,8 @@ class StreamLoop:
         self._last_commit = time.monotonic()
         self.fault = None
 
-    def _offsets(self, units: list[_Unit]) -> list[TopicPartition]:
-        # While a unit replays what was committed before, its position is behind the committed
-        # offset: committing the position would move the group back, and its outputs out again.
-        return [
-            TopicPartition(topic, partition, max(position, unit.emit_from.get((topic, partition), -1)))
-            for unit in units
-            for (topic, partition), position in unit.positions.items()
-        ]
+    def _offsets(self, units: list[Unit]) -> list[TopicPartition]:
+        return [TopicPartition(t, p, offset) for unit in units for (t, p), offset in unit.committable().items()]
 
     def _end_transaction(self, offsets: list[TopicPartition]) -> None:
         """Commit the open transaction with the input ``offsets``, and begin the next."""
@@ -593,7 +578,7 @@ class StreamLoop:
             stuck = f"{getattr(call, '__name__', 'a transaction call')} did not return in {WEDGED_AFTER_S:.0f}s"
             raise KafkaException(KafkaError(KafkaError._TIMED_OUT, stuck)) from None
 
-    def _checkpoint(self, unit: _Unit) -> None:
+    def _checkpoint(self, unit: Unit) -> None:
         assert self.store is not None and self.producer is not None
         began = time.perf_counter()
         checkpoint = Checkpoint(
@@ -635,15 +620,20 @@ class StreamLoop:
             by_unit.setdefault(self.handler.unit_of(tp.topic, tp.partition), []).append((tp.topic, tp.partition))
         start: list[TopicPartition] = []
         side_from: dict[TP, int] = {}
+        began, restoring = time.perf_counter(), 0.0
+        kept = self._keep_parked(by_unit, committed, start)
         # The units' checkpoints together: each checkpoint partition is read once, however many units it holds.
+        others = sorted(set(by_unit) - kept)
         if self.store is not None:
-            loaded = self.store.load_each(self.config.group_id, sorted(by_unit))
+            loaded = self.store.load_each(self.config.group_id, others)
         else:
-            loaded = ((name, None) for name in sorted(by_unit))
+            loaded = ((name, None) for name in others)
         for name, checkpoint in loaded:
             tps = by_unit[name]
+            restore_began = time.perf_counter()
             self.handler.restore(name, checkpoint.state if checkpoint else None)
-            unit = self._units[name] = _Unit(name)
+            restoring += time.perf_counter() - restore_began
+            unit = self._units[name] = Unit(name)
             for tp in tps:
                 self._unit_of_tp[tp] = unit
                 done = committed.get(tp, -1)
@@ -669,8 +659,33 @@ class StreamLoop:
             )  # fmt: skip
         consumer.assign(start)
         self._position_side(side_from)
+        took = time.perf_counter() - began
+        log.info(
+            "%s: took %d units in %.1f s (%d kept in memory; restoring the others %.1f s, reading checkpoints %.1f s)",
+            self.config.instance_id, len(by_unit), took, len(kept), restoring, took - restoring,
+        )  # fmt: skip
         self.fault = None
         self.ready.set()
+
+    def _keep_parked(
+        self, by_unit: dict[str, list[TP]], committed: dict[TP, int], start: list[TopicPartition]
+    ) -> set[str]:
+        """Of the units assigned, those handed back at the revocation just before and still current
+        (:meth:`Unit.still_current`): they go on from memory, not from their checkpoints. The other
+        units handed back are released. Returns the names kept."""
+        kept: set[str] = set()
+        parked, self._parked = self._parked, {}
+        for name, unit in parked.items():
+            tps = by_unit.get(name)
+            if tps is None or not unit.still_current(tps, committed):
+                self.handler.release(name)
+                continue
+            kept.add(name)
+            self._units[name] = unit
+            for tp in tps:
+                self._unit_of_tp[tp] = unit
+                start.append(TopicPartition(tp[0], tp[1], unit.positions.get(tp, OFFSET_BEGINNING)))
+        return kept
 
     def _position_side(self, side_from: dict[TP, int]) -> None:
         """Start the side reader where the oldest restored state left it (else at the end, now)."""
@@ -696,9 +711,16 @@ class StreamLoop:
             return  # closing a consumer we gave up on: its units are dropped already
         try:
             names = {u.name for tp in partitions if (u := self._unit_of_tp.get((tp.topic, tp.partition)))}
+            began = time.perf_counter()
             if names and self._failure is None:
                 self._commit(force_checkpoints=True, only=names)
-            self._drop(names, partitions)
+            committed = time.perf_counter()
+            # Kept until the assignment that follows: most come back (eager rebalancing revokes all).
+            self._drop(names, partitions, park=self._failure is None)
+            log.info(
+                "%s: handed back %d units in %.1f s (commit and checkpoints %.1f s)",
+                self.config.instance_id, len(names), time.perf_counter() - began, committed - began,
+            )  # fmt: skip
         except BaseException as e:
             self._failure = e
 
@@ -710,14 +732,17 @@ class StreamLoop:
         lost = ", ".join(f"{p.topic}[{p.partition}]" for p in partitions)
         self._failure = PartitionsLost(f"partitions lost to the group: {lost}")
 
-    def _drop(self, names: set[str], partitions: list[TopicPartition]) -> None:
+    def _drop(self, names: set[str], partitions: list[TopicPartition], park: bool = False) -> None:
         for tp in partitions:
             self._unit_of_tp.pop((tp.topic, tp.partition), None)
         if self._aligner is not None:
             self._aligner.drop(names)  # not handled, so not committed: the next owner reads them
         for name in names:
-            self._units.pop(name, None)
-            self.handler.release(name)
+            unit = self._units.pop(name, None)
+            if park and unit is not None:
+                self._parked[name] = unit
+            else:
+                self.handler.release(name)
 
     # Telemetry
 
