@@ -96,6 +96,7 @@ def create_app(
         rolling score and microseconds per predict and learn. A tuned model key adds ``tuning``: the candidate
         serving, and each candidate's score and learned count."""
         with core.lock:
+            core.wake_stream()  # keys taken over and not needed since are listed as the others
             return [
                 {
                     "model_key": key,

@@ -48,6 +48,10 @@ class TrainerControl:
 
         def _report_version(self, slot: ModelSlot) -> None: ...
 
+        def wake(self, key: str) -> bool: ...
+
+        def wake_stream(self, stream: str | None = None) -> None: ...
+
     # Drift
 
     def _react(self, slot: ModelSlot, level: str) -> str | None:
@@ -87,6 +91,10 @@ class TrainerControl:
         a replay after recovery) is applied once.
         """
         with self.lock:
+            if command.model_key:
+                self.wake(command.model_key)
+            else:
+                self.wake_stream(command.stream)
             keys = [key for key in self.slots if (command.model_key or key) == key and stream_of(key) == command.stream]
             if not keys:
                 self._count_command(command, "ignored")

@@ -8,14 +8,13 @@ waiting prediction and are learned then. Holdout events are predicted and scored
 from __future__ import annotations
 
 import logging
-import pickle
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from driftline.checkpoint import gc_paused, load_state, signer_for
+from driftline.checkpoint import signer_for
 from driftline.config.settings import Settings
 from driftline.config.streams import StreamConfig, check_drift_spec
 from driftline.contracts import (
@@ -38,6 +37,7 @@ from driftline.rules.detectors import Alarm
 from driftline.rules.keys import model_key, stream_of
 from driftline.rules.labels import LabelError, Labels, proba_text
 from driftline.rules.scores import ScoreError, outcome_error
+from driftline.trainer.checkpointed import CheckpointedKeys
 from driftline.trainer.control import TrainerControl
 from driftline.trainer.label_requests import BudgetedUncertainty, LabelAsking, OpenRequests
 from driftline.trainer.metrics import (
@@ -119,11 +119,11 @@ class _Lane:
 
 
 @dataclass
-class TrainerCore(LabelAsking, TrainerControl):
+class TrainerCore(CheckpointedKeys, LabelAsking, TrainerControl):
     """The trainer's state (a model slot and a :class:`KeyState` per model key) and what changes it: events
-    and labels, snapshots and restores of a checkpoint's keys, and serving; its label requests
-    (:class:`~driftline.trainer.label_requests.LabelAsking`), control commands and reactions to drift
-    (:class:`~driftline.trainer.control.TrainerControl`) are parts of it of their own."""
+    and labels, and serving; a checkpoint's keys (:class:`~driftline.trainer.checkpointed.CheckpointedKeys`),
+    its label requests (:class:`~driftline.trainer.label_requests.LabelAsking`), control commands and
+    reactions to drift (:class:`~driftline.trainer.control.TrainerControl`) are parts of it of their own."""
 
     settings: Settings
     metrics: TrainerMetrics = field(default_factory=TrainerMetrics)
@@ -141,6 +141,7 @@ class TrainerCore(LabelAsking, TrainerControl):
         self._numeric = {name: numeric_only(stream) for name, stream in self.settings.streams.items()}
         self._scopes = {name: stream.scope for name, stream in self.settings.streams.items()}
         self._lanes: dict[str, _Lane] = {}
+        self._dormant: dict[str, bytes] = {}
         self._snapshot_every = self.settings.trainer.snapshot_every
         self._label_warned: set[str] = set()
         self.metrics.registry.register(CandidateCollector(self.candidate_figures))
@@ -187,6 +188,8 @@ class TrainerCore(LabelAsking, TrainerControl):
 
     def _slot(self, key: str, stream: StreamConfig) -> tuple[ModelSlot, KeyState]:
         slot = self.slots.get(key)
+        if slot is None and self.wake(key):
+            slot = self.slots[key]
         if slot is None:
             slot = self.slots[key] = ModelSlot(key, stream)
             self.keys[key] = KeyState(
@@ -416,44 +419,6 @@ class TrainerCore(LabelAsking, TrainerControl):
     def key_of(self, stream: str, device_id: str) -> str:
         return model_key(stream, device_id, self._stream(stream).scope)
 
-    # State: what a checkpoint holds
-
-    def snapshot(self, keys: set[str] | list[str]) -> bytes:
-        """The whole state of ``keys``: models with versions and counters, cleaning, dedupe, waiting labels."""
-        with self.lock:
-            return pickle.dumps(
-                {key: (self.slots[key], self.keys[key]) for key in sorted(keys) if key in self.slots},
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
-
-    def restore(self, state: bytes) -> list[str]:
-        """Take over the keys of a :meth:`snapshot` (verified by the caller before this unpickles); returns them."""
-        restored: dict[str, tuple[ModelSlot, KeyState]] = load_state(state)
-        with self.lock, gc_paused():
-            for key, (slot, key_state) in restored.items():
-                for name in ("asking", "requests"):
-                    if not hasattr(key_state, name):  # a checkpoint from before label requests
-                        setattr(key_state, name, None)
-                # The running config decides cleaning and promotion; the models keep their own spec.
-                stream = self.settings.streams.get(stream_of(key), slot.stream)
-                slot.stream = key_state.cleaner.stream = stream
-                if getattr(key_state, "watch", None) is None:  # a checkpoint from before the trainer judged drift
-                    key_state.watch = ConceptWatch(stream.drift, stream.task)
-                if not hasattr(key_state, "data"):  # from before the trainer judged data drift
-                    key_state.data = DataWatch.of(stream.drift, stream.features)
-                self.slots[key], self.keys[key] = slot, key_state
-                self._open(key)
-                self._report_version(slot)
-        return list(restored)
-
-    def release(self, keys: set[str] | list[str]) -> None:
-        """Forget ``keys`` (another instance takes them over)."""
-        with self.lock:
-            for key in keys:
-                self.slots.pop(key, None)
-                self.keys.pop(key, None)
-                self._lanes.pop(key, None)
-
     # Serving
 
     def predict(self, key: str, features: dict[str, Any]) -> dict[str, Any]:
@@ -461,6 +426,7 @@ class TrainerCore(LabelAsking, TrainerControl):
         stream_name = stream_of(key)
         stream = self._stream(stream_name)
         with self.lock:
+            self.wake(key)
             slot = self.slots.get(key)
             if slot is None:
                 raise KeyError(f"no model for model key {key!r} yet")

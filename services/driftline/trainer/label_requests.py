@@ -153,6 +153,8 @@ class LabelAsking:
 
         def _stream(self, name: str) -> StreamConfig: ...
 
+        def wake_stream(self, stream: str | None = None) -> None: ...
+
     def label_request(self, outcome: OutcomeRecord) -> LabelRequest | None:
         """Ask for the label of the event ``outcome`` just predicted, when its stream has a label budget and
         :class:`~driftline.trainer.label_requests.BudgetedUncertainty` picks it; the request stays open
@@ -203,6 +205,7 @@ class LabelAsking:
         self._stream(stream)
         found: list[LabelRequest] = []
         with self.lock:
+            self.wake_stream(stream)
             for key, state in self.keys.items():
                 if stream_of(key) != stream or state.requests is None:
                     continue

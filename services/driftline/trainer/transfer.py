@@ -32,6 +32,7 @@ from driftline.contracts import (
 from driftline.kafkaio.clients import end_offset, make_consumer
 from driftline.learning.slot import ModelSlot
 from driftline.rules.keys import stream_of
+from driftline.trainer.checkpointed import kept_state
 
 #: Room a command's other fields take beside the base64 model (ids, reason, timestamps, JSON).
 COMMAND_FRAME_BYTES = 2048
@@ -49,9 +50,9 @@ def slot_in(stored: Stored, group: str, key: str, signer: Signer) -> ModelSlot:
         if manifest.get("group") != group or chunks is None:
             continue
         checkpoint = signer.open(manifest, chunks)
-        state: dict[str, tuple[ModelSlot, Any]] = load_state(checkpoint.state)
+        state: dict[str, Any] = load_state(checkpoint.state)
         if key in state and (found is None or checkpoint.created > found[0]):
-            found = (checkpoint.created, state[key][0])
+            found = (checkpoint.created, kept_state(state[key])[0])
     if found is None:
         raise ConfigError(f"--model-key: no checkpoint of trainer group {group!r} holds model key {key!r}")
     return found[1]
