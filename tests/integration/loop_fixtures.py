@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from confluent_kafka import Message
 
 from driftline.kafkaio.checkpoints import KafkaCheckpointStore
-from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
+from driftline.kafkaio.loop import Output, StreamLoop
+from driftline.kafkaio.loopconfig import LoopConfig
 
 
 class Echo:

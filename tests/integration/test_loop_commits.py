@@ -22,7 +22,8 @@ from loop_fixtures import Echo
 from driftline.kafkaio import loop as loop_module
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import make_consumer, make_producer, read_topic
-from driftline.kafkaio.loop import LoopConfig, StreamLoop
+from driftline.kafkaio.loop import StreamLoop
+from driftline.kafkaio.loopconfig import LoopConfig
 
 
 def counting_consumer(sent: list[tuple[bool, int]], answers: list[float], waits: list[float]) -> type:

@@ -19,7 +19,8 @@ from loop_fixtures import Echo, running
 
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import make_producer
-from driftline.kafkaio.loop import LoopConfig, Output
+from driftline.kafkaio.loop import Output
+from driftline.kafkaio.loopconfig import LoopConfig
 from driftline.kafkaio.topics import ensure_topics
 
 

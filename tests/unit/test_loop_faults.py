@@ -7,7 +7,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from driftline.checkpoint import CheckpointError
 from driftline.kafkaio.health import KafkaProbe
-from driftline.kafkaio.loop import PartitionsLost, recoverable
+from driftline.kafkaio.loop import recoverable
+from driftline.kafkaio.rebalance import PartitionsLost
 from driftline.processes import free_port
 
 
@@ -34,7 +35,8 @@ def test_a_transaction_call_that_never_returns_is_a_fault_not_a_hang(monkeypatch
     import threading
 
     from driftline.kafkaio import loop as loop_module
-    from driftline.kafkaio.loop import LoopConfig, StreamLoop
+    from driftline.kafkaio.loop import StreamLoop
+    from driftline.kafkaio.loopconfig import LoopConfig
 
     monkeypatch.setattr(loop_module, "WEDGED_AFTER_S", 0.2)
     stream = StreamLoop("127.0.0.1:1", LoopConfig(group_id="g", topics=["t"]), handler=None, store=None)  # type: ignore[arg-type]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from driftline.kafkaio.loop import LoopConfig
+import pytest
+
+from driftline.kafkaio.loopconfig import LoopConfig
 
 
 def test_each_subscription_is_its_own_static_member() -> None:
@@ -10,3 +12,8 @@ def test_each_subscription_is_its_own_static_member() -> None:
     assert LoopConfig(group_id="g", topics=["a.labels", "a.events"], instance_id="host").member_id == one.member_id
     assert LoopConfig(group_id="g", topics=["b.events", "a.labels"], instance_id="host").member_id != one.member_id
     assert one.member_id.startswith("host.")
+
+
+def test_a_group_id_with_a_slash_is_refused() -> None:
+    with pytest.raises(ValueError, match="no '/' allowed"):
+        LoopConfig(group_id="a/b", topics=["t"])

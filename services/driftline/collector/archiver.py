@@ -17,7 +17,8 @@ from confluent_kafka import Message
 
 from driftline.config.settings import Settings
 from driftline.kafkaio.clients import secured
-from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
+from driftline.kafkaio.loop import Output, StreamLoop
+from driftline.kafkaio.loopconfig import LoopConfig
 from driftline.lake import LABELS_DIR, Record, to_frame, to_label_frame, write_frame
 
 log = logging.getLogger(__name__)

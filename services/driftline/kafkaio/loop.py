@@ -26,26 +26,24 @@ once. Only what is not Kafka's (a bug, a checkpoint refused by its signature) st
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from driftline.checkpoint import Checkpoint, offset_key
-from driftline.config.settings import ConsumerSettings
 from driftline.faults import crash_point
 from driftline.kafkaio.align import Aligner
 from driftline.kafkaio.checkpoints import KafkaCheckpointStore
-from driftline.kafkaio.clients import consumer_config, end_offset, make_consumer, producer_config
+from driftline.kafkaio.clients import consumer_config, make_consumer, producer_config
+from driftline.kafkaio.loopconfig import LoopConfig
+from driftline.kafkaio.rebalance import PartitionsLost, Rebalancing
 from driftline.kafkaio.units import TP, Unit
 
 log = logging.getLogger(__name__)
@@ -76,10 +74,6 @@ CHECKPOINT_BUDGET_S = TRANSACTION_TIMEOUT_MS / 1000 / 3
 WEDGED_AFTER_S = COMMIT_TIMEOUT_S + 15.0
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
-
-
-class PartitionsLost(RuntimeError):
-    """The group gave our partitions to another member (we missed the session): start over."""
 
 
 def recoverable(error: BaseException) -> bool:
@@ -118,68 +112,7 @@ class Handler(Protocol):
     # ``time_of(message) -> float``, the time a record is ordered by when the loop aligns its inputs.
 
 
-@dataclass
-class LoopConfig:
-    group_id: str
-    topics: list[str]
-    #: Broadcast topics read whole by every instance, with their partition counts.
-    side_topics: list[tuple[str, int]] = field(default_factory=list)
-    instance_id: str = ""
-    #: Static membership: a restarted instance gets its partitions back without a rebalance, but a
-    #: stopped one keeps them until the session times out. Off: a clean stop leaves the group.
-    static_membership: bool = True
-    client_id: str = "driftline"
-    exactly_once: bool = True
-    checkpoints: bool = True
-    checkpoint_every_records: int = 10_000
-    checkpoint_interval_s: float = 30.0
-    commit_interval_s: float = 0.5
-    #: Records and outputs awaiting a commit before one is due regardless of the interval.
-    commit_records: int = 5000
-    #: With ``exactly_once``, commit as soon as every record fetched is handled (outputs show at the
-    #: commit: low latency). Without it outputs are out within linger.ms, and commits keep to the interval.
-    commit_when_idle: bool = True
-    session_timeout_ms: int = 10_000
-    batch: int = 500
-    #: Hand out the records of a unit's input topics merged by the handler's ``time_of``, a record
-    #: waiting at most this long for an older one of another topic (see :mod:`.align`); 0: as they arrive.
-    align_wait_s: float = 0.0
-
-    @classmethod
-    def of(cls, settings: ConsumerSettings, group_id: str, topics: list[str], **more: Any) -> LoopConfig:
-        """The loop of a service configured by ``settings`` (trainer or monitor)."""
-        return cls(
-            group_id=group_id,
-            topics=topics,
-            instance_id=settings.instance_id,
-            exactly_once=settings.exactly_once,
-            checkpoints=settings.checkpoints,
-            checkpoint_every_records=settings.checkpoint_every_events,
-            checkpoint_interval_s=settings.checkpoint_interval_s,
-            commit_interval_s=settings.commit_interval_s,
-            session_timeout_ms=settings.session_timeout_ms,
-            **more,
-        )
-
-    def __post_init__(self) -> None:
-        self.instance_id = self.instance_id or socket.gethostname()
-
-    @property
-    def member_id(self) -> str:
-        """The static member's id in the group: the instance id and a digest of the topics it reads.
-
-        The coordinator hands a static member that rejoins the assignment it held before, even when it
-        now subscribes to other topics (Kafka 4's classic protocol): a trainer restarted with renamed
-        topics would be given the old ones. A new subscription is a new member instead; the old one's
-        partitions move once its session times out.
-        """
-        digest = hashlib.sha256("\n".join(sorted(self.topics)).encode()).hexdigest()[:8]
-        return f"{self.instance_id}.{digest}"
-        if "/" in self.group_id:
-            raise ValueError(f"group id {self.group_id!r}: no '/' allowed (checkpoint names use it)")
-
-
-class StreamLoop:
+class StreamLoop(Rebalancing):
     """Run with :meth:`run` on a thread of its own until the stop event is set."""
 
     def __init__(
@@ -595,154 +528,6 @@ class StreamLoop:
         unit.changed = unit.force = False
         if self.on_checkpoint is not None:
             self.on_checkpoint(size, seconds)
-
-    # Rebalance
-
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        try:
-            self._assign(consumer, partitions)
-        except BaseException as e:
-            # Raised inside librdkafka's callback it would be lost: the loop raises it instead.
-            self._failure = e
-            consumer.assign([])
-
-    def _assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        foreign = sorted({tp.topic for tp in partitions} - set(self.config.topics))
-        if foreign:
-            raise RuntimeError(
-                f"group {self.config.group_id!r} assigned {self.config.member_id} partitions of {foreign}, "
-                f"which it does not read ({self.config.topics}): another member of the group with this "
-                "instance id reads other topics; give each its own instance_id or group_id"
-            )
-        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=60)}
-        by_unit: dict[str, list[TP]] = {}
-        for tp in partitions:
-            by_unit.setdefault(self.handler.unit_of(tp.topic, tp.partition), []).append((tp.topic, tp.partition))
-        start: list[TopicPartition] = []
-        side_from: dict[TP, int] = {}
-        began, restoring = time.perf_counter(), 0.0
-        kept = self._keep_parked(by_unit, committed, start)
-        # The units' checkpoints together: each checkpoint partition is read once, however many units it holds.
-        others = sorted(set(by_unit) - kept)
-        if self.store is not None:
-            loaded = self.store.load_each(self.config.group_id, others)
-        else:
-            loaded = ((name, None) for name in others)
-        for name, checkpoint in loaded:
-            tps = by_unit[name]
-            restore_began = time.perf_counter()
-            self.handler.restore(name, checkpoint.state if checkpoint else None)
-            restoring += time.perf_counter() - restore_began
-            unit = self._units[name] = Unit(name)
-            for tp in tps:
-                self._unit_of_tp[tp] = unit
-                done = committed.get(tp, -1)
-                unit.emit_from[tp] = done if done >= 0 else -1
-                if checkpoint is not None:
-                    offset = checkpoint.offsets.get(offset_key(*tp), OFFSET_BEGINNING)
-                elif self.store is not None or done < 0:
-                    # No checkpoint: the state is rebuilt from the first record (outputs not emitted twice).
-                    offset = OFFSET_BEGINNING
-                else:
-                    offset = done
-                if offset >= 0:
-                    unit.positions[tp] = offset
-                start.append(TopicPartition(tp[0], tp[1], offset))
-            if checkpoint is not None:
-                for key, offset in checkpoint.side_offsets.items():
-                    topic, _, partition = key.rpartition(":")
-                    tp = (topic, int(partition))
-                    side_from[tp] = min(offset, side_from.get(tp, offset))
-            log.info(
-                "%s: took over %s from %s", self.config.instance_id, name,
-                f"checkpoint {checkpoint.checkpoint_id[:8]} at {checkpoint.offsets}" if checkpoint else "the start",
-            )  # fmt: skip
-        consumer.assign(start)
-        self._position_side(side_from)
-        took = time.perf_counter() - began
-        log.info(
-            "%s: took %d units in %.1f s (%d kept in memory; restoring the others %.1f s, reading checkpoints %.1f s)",
-            self.config.instance_id, len(by_unit), took, len(kept), restoring, took - restoring,
-        )  # fmt: skip
-        self.fault = None
-        self.ready.set()
-
-    def _keep_parked(
-        self, by_unit: dict[str, list[TP]], committed: dict[TP, int], start: list[TopicPartition]
-    ) -> set[str]:
-        """Of the units assigned, those handed back at the revocation just before and still current
-        (:meth:`Unit.still_current`): they go on from memory, not from their checkpoints. The other
-        units handed back are released. Returns the names kept."""
-        kept: set[str] = set()
-        parked, self._parked = self._parked, {}
-        for name, unit in parked.items():
-            tps = by_unit.get(name)
-            if tps is None or not unit.still_current(tps, committed):
-                self.handler.release(name)
-                continue
-            kept.add(name)
-            self._units[name] = unit
-            for tp in tps:
-                self._unit_of_tp[tp] = unit
-                start.append(TopicPartition(tp[0], tp[1], unit.positions.get(tp, OFFSET_BEGINNING)))
-        return kept
-
-    def _position_side(self, side_from: dict[TP, int]) -> None:
-        """Start the side reader where the oldest restored state left it (else at the end, now)."""
-        if self.side is None:
-            return
-        if not self._side_positions:
-            for topic, partitions in self.config.side_topics:
-                for partition in range(partitions):
-                    tp = (topic, partition)
-                    if tp not in side_from:
-                        side_from[tp] = end_offset(self.side, TopicPartition(topic, partition))
-            self._side_positions = dict(side_from)
-            self.side.assign([TopicPartition(t, p, o) for (t, p), o in side_from.items()])
-            return
-        for tp, offset in side_from.items():
-            if offset < self._side_positions.get(tp, offset):
-                # Commands this state has not seen yet are read again; applied ones are skipped by id.
-                self.side.seek(TopicPartition(tp[0], tp[1], offset))
-                self._side_positions[tp] = offset
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._abandoning:
-            return  # closing a consumer we gave up on: its units are dropped already
-        try:
-            names = {u.name for tp in partitions if (u := self._unit_of_tp.get((tp.topic, tp.partition)))}
-            began = time.perf_counter()
-            if names and self._failure is None:
-                self._commit(force_checkpoints=True, only=names)
-            committed = time.perf_counter()
-            # Kept until the assignment that follows: most come back (eager rebalancing revokes all).
-            self._drop(names, partitions, park=self._failure is None)
-            log.info(
-                "%s: handed back %d units in %.1f s (commit and checkpoints %.1f s)",
-                self.config.instance_id, len(names), time.perf_counter() - began, committed - began,
-            )  # fmt: skip
-        except BaseException as e:
-            self._failure = e
-
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Another member owns them now: nothing of ours may be committed for them, and the open
-        # transaction holds outputs of theirs. The loop starts over from the checkpoints.
-        if self._abandoning:
-            return
-        lost = ", ".join(f"{p.topic}[{p.partition}]" for p in partitions)
-        self._failure = PartitionsLost(f"partitions lost to the group: {lost}")
-
-    def _drop(self, names: set[str], partitions: list[TopicPartition], park: bool = False) -> None:
-        for tp in partitions:
-            self._unit_of_tp.pop((tp.topic, tp.partition), None)
-        if self._aligner is not None:
-            self._aligner.drop(names)  # not handled, so not committed: the next owner reads them
-        for name in names:
-            unit = self._units.pop(name, None)
-            if park and unit is not None:
-                self._parked[name] = unit
-            else:
-                self.handler.release(name)
 
     # Telemetry
 

@@ -23,7 +23,8 @@ from driftline.httpserver import BackgroundServer, configured_token, refuse_ungu
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import make_producer, secured
 from driftline.kafkaio.health import KafkaProbe
-from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
+from driftline.kafkaio.loop import Output, StreamLoop
+from driftline.kafkaio.loopconfig import LoopConfig
 from driftline.monitor.app import create_app
 from driftline.monitor.decode import decode_outcome
 from driftline.monitor.exposition import registry_for

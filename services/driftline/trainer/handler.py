@@ -32,7 +32,8 @@ from driftline.contracts import (
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import secured
 from driftline.kafkaio.deadletter import dead_letter_headers
-from driftline.kafkaio.loop import LoopConfig, Output, StreamLoop
+from driftline.kafkaio.loop import Output, StreamLoop
+from driftline.kafkaio.loopconfig import LoopConfig
 from driftline.trainer.core import TrainerCore, UnknownStream
 from driftline.wire import WireEvent, WireLabel, decode_event, decode_label
 
