@@ -88,3 +88,28 @@ def test_a_checkpoint_from_before_keys_were_frozen_one_by_one_is_restored_whole(
     assert sorted(restored.restore(old)) == keys and sorted(restored.slots) == keys
     after = [comparable(restored.on_event(event(i))) for i in range(60, 120)]
     assert after == [comparable(original.on_event(event(i))) for i in range(60, 120)]
+
+
+def test_a_key_unused_for_a_whole_checkpoint_interval_sleeps_and_wakes_exactly_where_it_was(tmp_path: Path) -> None:
+    sleeper, awake = fed(tmp_path, 300), fed(tmp_path, 300)
+    keys = sorted(sleeper.slots)
+    sleeper.snapshot(keys)  # every key was used since the start: all stay live
+    assert sorted(sleeper.slots) == keys
+    for i in range(300, 330, 3):  # only d1's events (i % 3 == 0)
+        assert comparable(sleeper.on_event(event(i))) == comparable(awake.on_event(event(i)))
+    state = sleeper.snapshot(keys)
+    assert sorted(sleeper.slots) == ["phish/d1"] and sleeper.held() == 3
+    assert sleeper.snapshot(keys) == state, "a sleeping key's bytes are written back as they came"
+    assert sleeper.slots == {}, "d1, unused since the last snapshot, sleeps too"
+    after = [comparable(sleeper.on_event(event(i))) for i in range(330, 600)]
+    assert after == [comparable(awake.on_event(event(i))) for i in range(330, 600)]
+    assert sorted(sleeper.slots) == keys
+
+
+def test_a_stream_scoped_key_never_sleeps(tmp_path: Path) -> None:
+    stream = {"task": "binary", "features": {name: {} for name in ROWS[0][0]}}
+    core = TrainerCore(settings_from_dict({"state_dir": str(tmp_path), "streams": {"phish": stream}}, "test"))
+    core.on_event(event(0))
+    core.snapshot(["phish"])
+    core.snapshot(["phish"])
+    assert list(core.slots) == ["phish"]

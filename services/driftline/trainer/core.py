@@ -142,6 +142,7 @@ class TrainerCore(CheckpointedKeys, LabelAsking, TrainerControl):
         self._scopes = {name: stream.scope for name, stream in self.settings.streams.items()}
         self._lanes: dict[str, _Lane] = {}
         self._dormant: dict[str, bytes] = {}
+        self._used: set[str] = set()
         self._snapshot_every = self.settings.trainer.snapshot_every
         self._label_warned: set[str] = set()
         self.metrics.registry.register(CandidateCollector(self.candidate_figures))
@@ -187,6 +188,7 @@ class TrainerCore(CheckpointedKeys, LabelAsking, TrainerControl):
         return stream
 
     def _slot(self, key: str, stream: StreamConfig) -> tuple[ModelSlot, KeyState]:
+        self._used.add(key)
         slot = self.slots.get(key)
         if slot is None and self.wake(key):
             slot = self.slots[key]
@@ -250,6 +252,7 @@ class TrainerCore(CheckpointedKeys, LabelAsking, TrainerControl):
         key = name if scope == "stream" else model_key(name, device, scope)
         with self.lock:
             lane = self._lanes.get(key) or self._open_new(key, name)
+            self._used.add(key)
             slot, state, bound = lane.slot, lane.state, lane.bound
             bound.consumed += 1
             if state.recent.seen(f"{device}/{event_id}"):
