@@ -107,7 +107,7 @@ class DriftSpec(Strict):
         description="Past models each model key keeps to recall when their concept comes back (the model a "
         "drift's reset replaced, each time; the least recently kept makes room): after a drift, the best of them "
         "on the next `recall_window` labels serves if it beats the reset's model. 0: none. With `on_alert` "
-        "cold_reset or warm_reset (docs/architecture.md#drift-reactions).",
+        "cold_reset or warm_reset (docs/architecture.md#recurring-concepts-the-model-library).",
     )
     recall_window: Annotated[int, Field(ge=10, le=10_000)] = Field(
         default=200,
