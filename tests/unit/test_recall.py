@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from driftline.cli import app
 from driftline.config import settings_from_dict
 from driftline.config.base import ConfigError
 from driftline.config.streams import DriftSpec
 from driftline.contracts import Outcome, SensorEvent, parse
 from driftline.learning.library import ModelLibrary
 from driftline.trainer.core import TrainerCore
-from driftline_lab.recall import ARF, Plan, contenders, recurring, run
+from driftline_lab.recall import ARF, Plan, contenders, recurring
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 #: Events per concept: A (x > 0.5), then B (the opposite), then A again.
@@ -145,8 +147,10 @@ def test_a_smaller_library_in_the_running_config_applies_at_the_next_drift(tmp_p
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("recall")
-    path = run(Plan.quick(), out, "pytest", lambda _: None, lambda total: lambda: None)
-    return path, json.loads((out / "recall.json").read_text())
+    result = CliRunner().invoke(app, ["bench", "recall", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| warm reset |" in result.output  # the command prints the report it wrote
+    return out / "recall.md", json.loads((out / "recall.json").read_text())
 
 
 def test_the_quick_bench_writes_its_table_and_plot(quick: tuple[Path, dict[str, Any]]) -> None:

@@ -51,7 +51,8 @@ def _tuning(model: Any) -> dict[str, Any]:
 
 
 def _library(slot: ModelSlot) -> dict[str, Any]:
-    """The key's library (docs/architecture.md#recurring-concepts-the-model-library): the versions it keeps, the trial after a drift."""
+    """The key's library: the versions it keeps, the trial after a drift (docs/architecture.md, "Recurring
+    concepts")."""
     library = slot.library
     return {
         "recalled_from": slot.recalled_from,
