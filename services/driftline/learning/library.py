@@ -6,11 +6,13 @@ fresh one), and a *trial* begins: the next ``window`` labelled events are noted 
 errors on them (:meth:`ModelLibrary.record`, prequential: each predicted before it was learned). When the
 window is full, every model of the library is scored on those events and the best serves if it beats the
 served model's own score (:meth:`ModelLibrary.recall`): a concept seen before comes back with what was
-learned of it, and a false alarm gives the replaced model back.
+learned of it, and after a false alarm the replaced model can come back.
 
 Why after the drift and not at it: a detector alarms a few dozen events after a change (ADWIN on
 STAGGER: 30-60), so the labelled events before the alarm are mostly the old concept's, and the model that
-scores best on them is the one just replaced (``driftline bench recall`` measured that). Outside a trial
+scores best on them is the one just replaced. A first design scored the last 200 labels at the alarm; on
+one seed of ``driftline bench recall``'s STAGGER stream it scored 0.72 and 0.53 after the recurrences,
+where a warm reset scored 0.90 and 0.88. Outside a trial
 nothing is noted: the events of a key's whole life cost one test each.
 
 Pure logic: an entry holds whatever serves (the trainer's candidates, a bench's River model) and the
