@@ -11,7 +11,7 @@ learned of it, and after a false alarm the replaced model can come back.
 Why after the drift and not at it: a detector alarms a few dozen events after a change (ADWIN on
 STAGGER: 30-60), so the labelled events before the alarm are mostly the old concept's, and the model that
 scores best on them is the one just replaced. A first design scored the last 200 labels at the alarm; on
-one seed of ``driftline bench recall``'s STAGGER stream it scored 0.72 and 0.53 after the recurrences,
+one seed of ``driftline bench recall``'s STAGGER stream it scored 0.72 and 0.53 after the last two recurrences,
 where a warm reset scored 0.90 and 0.88. Outside a trial
 nothing is noted: the events of a key's whole life cost one test each.
 
