@@ -1,4 +1,4 @@
-"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|data-drift|soak|faults|fuzz|labels|tuning`:
+"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|recall|data-drift|soak|faults|fuzz|labels|tuning`:
 the benchmark suites."""
 
 from __future__ import annotations
@@ -134,6 +134,29 @@ def drift(
     if jobs is not None:
         plan.jobs = jobs
     _report_with_progress("drift streams", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("recall")
+def recall(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run (seconds): 1 seed of STAGGER, 3 short segments, no ARF.")
+    ] = False,
+    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per generator (default 5; quick 1).")] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes (default: 2 at most).")] = None,
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of recall.md, .json and .png.")] = Path(
+        "benchmarks/results"
+    ),
+) -> None:
+    """Recurring concepts (SEA, Agrawal, STAGGER switching A -> B -> A...): recall from a model key's library against
+    cold and warm resets and River's ARF, over the 1,000 labels after each recurrence. In process, no Kafka."""
+    from driftline_lab.recall import Plan, run
+
+    plan = Plan.quick() if quick else Plan()
+    if seeds is not None:
+        plan.seeds = seeds
+    if jobs is not None:
+        plan.jobs = jobs
+    _report_with_progress("recurring streams", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
 @bench_app.command("data-drift")

@@ -52,6 +52,11 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 #: Rows no device streams: the probes that compare two models.
 PROBES = [x for x, _ in ROWS[-100:]]
 STREAMED = ROWS[:-100]
+#: In the kill -9 test device d3's labels are flipped for these rows (A -> B -> A), and its drift judge is quick
+#: (cold resets): two drifts fill its library, and after the second its first model is recalled. So the
+#: checkpoints the lives restore hold a library, a trial, and a recalled model.
+FLIPPED = range(400, 750)
+RECURRING_DRIFT = {"warmup": 100, "debounce": 100, "on_alert": "cold_reset", "library": 3, "recall_window": 50}
 
 
 def write_config(
@@ -60,9 +65,10 @@ def write_config(
     name: str,
     topics: dict[str, Any],
     monitor: dict[str, Any] | None = None,
+    drift: dict[str, Any] | None = None,
     **trainer: Any,
 ) -> Path:
-    """A config file of one labelled per-device stream, with the given topics, trainer and monitor settings."""
+    """A config file of one labelled per-device stream, with the given topics, trainer, monitor and drift settings."""
     lines = [
         f'state_dir = "{tmp_path / "state"}"',
         "[kafka]",
@@ -84,6 +90,8 @@ def write_config(
         'scope = "device"',
         'model = "logistic"',
         "features = { " + ", ".join(f"{f} = {{}}" for f in FEATURES) + " }",
+        *(["[streams.phish.drift]"] if drift else []),
+        *(f"{key} = {json.dumps(value)}" for key, value in (drift or {}).items()),
     ]
     path = tmp_path / f"{name}.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -98,8 +106,13 @@ def topics_with(events: dict[str, Any], partitions: int = 3) -> dict[str, Any]:
     return topics
 
 
-def post_events(settings: Settings, rows: list[tuple[dict, Any]], first: int = 0) -> int:
-    """Every device posts ``rows`` (labels inline) through the collector's HTTP API; returns events accepted."""
+def post_events(
+    settings: Settings, rows: list[tuple[dict, Any]], first: int = 0, flipped: dict[str, range] | None = None
+) -> int:
+    """Every device posts ``rows`` (labels inline) through the collector's HTTP API; returns events accepted.
+
+    ``flipped``: device -> the rows whose (boolean) label it posts negated.
+    """
     publisher = Publisher(settings.kafka.bootstrap_servers, send_timeout_s=30)
     accepted = 0
     try:
@@ -112,7 +125,7 @@ def post_events(settings: Settings, rows: list[tuple[dict, Any]], first: int = 0
                         "stream": "phish",
                         "ts": (T0 + timedelta(seconds=first + i)).isoformat(),
                         "features": x,
-                        "label": y,
+                        "label": (not y) if i in (flipped or {}).get(device, ()) else y,
                     }
                     for i, (x, y) in enumerate(rows)
                 ]
@@ -186,7 +199,9 @@ def committed_outcomes(settings: Settings, expected: int, idle_s: float = 3.0) -
 
 
 def comparable(outcome: Outcome) -> dict[str, Any]:
-    return outcome.model_dump(mode="json", exclude={"ts", "predict_ms", "learn_ms"})
+    """The outcome less the wall clock: when it was made, how long it took, when its drift events were detected."""
+    return outcome.model_dump(mode="json", exclude={"ts": True, "predict_ms": True, "learn_ms": True,
+                                                    "drift": {"__all__": {"ts"}}})  # fmt: skip
 
 
 def probe(url: str, keys: list[str]) -> list[Any]:
@@ -277,7 +292,7 @@ def events_topics(bootstrap: str, tmp_path: Path) -> dict[str, Any]:
 def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
     bootstrap: str, tmp_path: Path, events_topics: dict[str, Any], processes: Processes
 ) -> None:
-    total = post_events(events_topics["settings"], STREAMED)
+    total = post_events(events_topics["settings"], STREAMED, flipped={"d3": FLIPPED})
     assert total == len(STREAMED) * len(DEVICES)
 
     # The interrupted run: small batches and frequent commits so every life gets somewhere.
@@ -286,7 +301,9 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
     # only with commits, and a quick monitor handled all 3,450 outcomes in two commits, so two checkpoints,
     # and never reached the third one it is to be killed at. Now one comes every 500 to 999 outcomes.
     monitor_knobs = {"commit_interval_s": 0.001, "checkpoint_every_events": 500}
-    faulty = write_config(tmp_path, bootstrap, "faulty", topics_with(events_topics), monitor_knobs, **knobs)
+    faulty = write_config(
+        tmp_path, bootstrap, "faulty", topics_with(events_topics), monitor_knobs, RECURRING_DRIFT, **knobs
+    )
     faulty_settings = load_settings(faulty)
     ensure_topics(bootstrap, faulty_settings.topics)
     # Six lives end in kill -9: at crash points (the process kills itself there) and from outside
@@ -340,7 +357,7 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
     assert took_over(logs) >= len(plan) + 1  # every life restored its partitions
 
     # The uninterrupted run on the same events.
-    reference = write_config(tmp_path, bootstrap, "reference", topics_with(events_topics))
+    reference = write_config(tmp_path, bootstrap, "reference", topics_with(events_topics), drift=RECURRING_DRIFT)
     reference_settings = load_settings(reference)
     ensure_topics(bootstrap, reference_settings.topics)
     with TrainerRunner(reference_settings, bootstrap, port=0) as runner:
@@ -357,7 +374,10 @@ def test_kill_9_at_random_points_gives_the_uninterrupted_run_exactly(
     assert faulty_probes[0]["proba"] and len(faulty_probes) == 100 * len(DEVICES)
     for key in keys:
         assert faulty_models[key]["learned"] == reference_models[key]["learned"] == len(STREAMED)
-        assert faulty_models[key]["model_version"] == reference_models[key]["model_version"] == 1
+        library = ("model_version", "recalled_from", "library")
+        expected = (4, 1, [2, 3]) if key == "phish/d3" else (1, None, [])
+        assert tuple(faulty_models[key][f] for f in library) == tuple(reference_models[key][f] for f in library)
+        assert tuple(reference_models[key][f] for f in library) == expected  # d3: its first model recalled
 
     # The monitor sees the same prequential counts on both, also when it is killed -9 midway.
     with monitor(reference_settings) as service:

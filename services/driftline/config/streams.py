@@ -102,6 +102,26 @@ class DriftSpec(Strict):
     on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "warm_reset"
     """What a concept drift does to the model key that drifted (the trainer applies it at once), and what a
     firing accuracy alert does through the monitor's webhook."""
+    library: Annotated[int, Field(ge=0, le=16)] = Field(
+        default=3,
+        description="Past models each model key keeps to recall when their concept comes back (the model a "
+        "drift's reset replaced, each time; the least recently kept makes room): after a drift, the best of them "
+        "on the next `recall_window` labels serves if it beats the reset's model. 0: none. With `on_alert` "
+        "cold_reset or warm_reset (docs/architecture.md#recurring-concepts-the-model-library).",
+    )
+    recall_window: Annotated[int, Field(ge=10, le=10_000)] = Field(
+        default=200,
+        description="Labelled events after a drift on which the library's models are scored against the model "
+        "the reset served (200: `driftline bench recall`).",
+    )
+
+    @model_validator(mode="after")
+    def _library_resets(self) -> DriftSpec:
+        if "library" in self.model_fields_set and self.library and self.on_alert not in ("cold_reset", "warm_reset"):
+            raise ValueError(
+                f"library recalls at a reset; on_alert = {self.on_alert!r} resets nothing: set library = 0"
+            )
+        return self
 
 
 class TuningSpec(Strict):

@@ -36,7 +36,8 @@ class Step(NamedTuple):
     predict_s: float
     #: None when the event was not learned.
     learn_s: float | None
-    #: The newly promoted champion's name, if learning promoted one.
+    #: The newly promoted champion's name, if learning promoted one (``slot.RECALLED``: a model of the key's
+    #: library came back).
     promoted: str | None
 
 

@@ -15,6 +15,7 @@ from river.model_selection.base import ModelSelector
 
 from driftline.checkpoint import Signer, load_state
 from driftline.config.streams import StreamConfig
+from driftline.learning.library import ModelLibrary, error
 from driftline.modelspec import build_model
 from driftline.tuning import build_tuned, served_name, serving
 
@@ -25,6 +26,9 @@ SNAPSHOTS_KEPT = 3
 TIMING_WINDOW = 1000
 #: Every this many calls one is timed: reading the clock twice is not free beside a quick predict_one.
 TIMING_SAMPLE = 4
+#: What :meth:`ModelSlot.learn` returns when a model of the key's library came back to serve (else a promoted
+#: champion's name, or None).
+RECALLED = "(recalled)"
 
 
 def _restore_fields(obj: Any, state: list[Any]) -> None:
@@ -281,6 +285,10 @@ class ModelSlot:
     added: dict[str, str] = field(default_factory=dict)
     #: The text values its models have seen one-hot; outlives resets and rollbacks, as the values stay known.
     inputs: ModelInput = field(default_factory=ModelInput)
+    #: Past models kept to recall when their concept comes back (``drift.library``); None before the first drift.
+    library: ModelLibrary | None = None
+    #: The version the served model had when a drift replaced it, if it was recalled from the library since.
+    recalled_from: int | None = None
 
     def __post_init__(self) -> None:
         if not self.candidates:
@@ -367,7 +375,33 @@ class ModelSlot:
                 candidate.model.learn_one(candidate.features(encoded), y)
         self.learned += 1
         self.since_promotion += 1
+        library = self.library
+        if library is not None and library.trial is not None:  # after a drift only: one test per event otherwise
+            served = predictions.get(self.served.name)
+            # A label of an event the reset's model never predicted says nothing of it: left out of the trial.
+            full = served is not None and library.record(encoded, y, error(not self.is_classifier, y, served))
+            if full and self._recall(library):
+                return RECALLED
         return self._maybe_promote() if len(self.candidates) > 1 else None
+
+    def _recall(self, library: ModelLibrary) -> bool:
+        """End the trial after a drift: the library's best model serves (a new version) if it beat the served."""
+
+        def predict(item: tuple[list[Candidate], int], encoded: Encoded) -> Any:
+            served = item[0][item[1]]
+            return served.model.predict_one(served.features(encoded))
+
+        entry = library.recall(predict)
+        if entry is None:
+            return False
+        library.keep((self.candidates, self.champion), self.version)
+        log.info("%s: v%d recalled from the library replaces v%d", self.key, entry.version, self.version)
+        self.candidates, self.champion = entry.item
+        self.background = None
+        self.since_promotion = 0
+        self.version += 1
+        self.recalled_from = entry.version
+        return True
 
     def _maybe_promote(self) -> str | None:
         if len(self.candidates) < 2 or self.since_promotion < self.stream.promote_window:
@@ -400,8 +434,31 @@ class ModelSlot:
         self.background = self._fresh()
         return True
 
+    def drifted(self, mode: str) -> str:
+        """A concept drift's :meth:`reset`; with a library (``drift.library``), the replaced models are kept in it
+        and a trial begins: after ``drift.recall_window`` labels the best of them may serve again."""
+        replaced, version = (self.candidates, self.champion), self.version
+        applied = self.reset(mode)
+        spec = self.stream.drift
+        if not spec.library:
+            self.library = None
+            return applied
+        if self.library is None:
+            self.library = ModelLibrary(spec.library, spec.recall_window, regression=not self.is_classifier)
+        else:  # the running config decides, as for promotion
+            self.library.trim(spec.library, spec.recall_window)
+        self.library.drifted(replaced, version)
+        return applied
+
+    def _replaced(self) -> None:
+        """The served model is replaced (reset, rollback, import): a trial of the library judged it, and ends."""
+        self.recalled_from = None
+        if self.library is not None:
+            self.library.trial = None
+
     def reset(self, mode: str) -> str:
         """Replace the models: ``warm`` swaps in the background model when there is one, else cold."""
+        self._replaced()
         applied = "cold"
         if mode == "warm" and self.background is not None:
             self.candidates, applied = self.background, "warm"
@@ -425,6 +482,7 @@ class ModelSlot:
         scored = len(self.candidates) > 1 or role == "challenger"
         window = self._window() if scored else None
         if role == "champion":
+            self._replaced()
             self.candidates[self.champion] = Candidate(name, model, window)
             self.background = None
             self.learned = learned
@@ -506,6 +564,7 @@ class ModelSlot:
         if path is None:
             return None
         state = load_state(signer.open_blob(path.read_bytes(), str(path)))
+        self._replaced()
         self.candidates, self.champion, self.learned = state["candidates"], state["champion"], state["learned"]
         self.added = state.get("added", {})  # the challengers added by command then
         self.background = None

@@ -50,6 +50,17 @@ def _tuning(model: Any) -> dict[str, Any]:
     return {"tuning": {"serving": serving, "candidates": [asdict(c) for c in tuned]}}
 
 
+def _library(slot: ModelSlot) -> dict[str, Any]:
+    """The key's library: the versions it keeps, the trial after a drift (docs/architecture.md, "Recurring
+    concepts")."""
+    library = slot.library
+    return {
+        "recalled_from": slot.recalled_from,
+        "library": [] if library is None else [entry.version for entry in library.entries],
+        "trial": None if library is None or library.trial is None else len(library.trial),
+    }
+
+
 def _figures(slot: ModelSlot, candidate: Candidate) -> dict[str, Any]:
     """What a candidate buys (its rolling score) and costs (µs per event), as `driftline status` shows it."""
     return {
@@ -93,8 +104,10 @@ def create_app(
     @app.get("/models")
     def models() -> list[dict[str, Any]]:
         """Every model key this trainer holds: its served model, version, learned count, and each candidate's
-        rolling score and microseconds per predict and learn. A tuned model key adds ``tuning``: the candidate
-        serving, and each candidate's score and learned count."""
+        rolling score and microseconds per predict and learn; its library: ``library`` (the versions of the past
+        models it keeps), ``recalled_from`` (the version the served model had before, when it was recalled) and
+        ``trial`` (labels noted since the last drift, while its trial runs). A tuned model key adds ``tuning``:
+        the candidate serving, and each candidate's score and learned count."""
         with core.lock:
             core.wake_stream()  # keys taken over and not needed since are listed as the others
             return [
@@ -106,6 +119,7 @@ def create_app(
                     "candidates": [c.name for c in slot.candidates],
                     "figures": [_figures(slot, c) for c in slot.candidates],
                     "background": slot.background is not None,
+                    **_library(slot),
                     **_tuning(slot.served.model),
                 }
                 for key, slot in core.slots.items()

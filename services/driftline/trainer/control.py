@@ -59,7 +59,9 @@ class TrainerControl:
 
         A warning starts a background model (for a later warm reset); a drift applies the policy:
         ``warm_reset`` swaps the background model in (a cold reset if none), ``cold_reset`` starts
-        afresh, ``rollback`` serves the newest snapshot, ``notify`` changes nothing.
+        afresh (both keep the replaced model in the key's library, ``drift.library``), ``rollback`` serves
+        the newest snapshot, ``notify`` changes nothing. A recall from the library comes later, at the
+        end of the trial the reset began (:meth:`_recalled`).
         """
         policy = slot.stream.drift.on_alert
         done: str | None = None
@@ -71,11 +73,16 @@ class TrainerControl:
             except CheckpointError as e:
                 log.error("%s: drift rollback refused: %s", slot.key, e)
         elif policy != "notify":
-            done = slot.reset("warm" if policy == "warm_reset" else "cold")
+            done = slot.drifted("warm" if policy == "warm_reset" else "cold")
         if done is not None:
             self._report_version(slot)
             self.metrics.drift_reactions.labels(stream_of(slot.key), done).inc()
         return done
+
+    def _recalled(self, slot: ModelSlot) -> None:
+        """A model of the key's library serves again (a new version), at the end of the trial after a drift."""
+        self._report_version(slot)
+        self.metrics.drift_reactions.labels(stream_of(slot.key), "recall").inc()
 
     # Control
 

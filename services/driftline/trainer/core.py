@@ -29,7 +29,7 @@ from driftline.learning.cleaning import Cleaner, numeric_only
 from driftline.learning.holdout import is_holdout
 from driftline.learning.pending import Pending, PendingLabels, event_ident
 from driftline.learning.prequential import predict_then_learn
-from driftline.learning.slot import Encoded, ModelSlot
+from driftline.learning.slot import RECALLED, Encoded, ModelSlot
 from driftline.rules.concept import ConceptWatch
 from driftline.rules.datadrift import DataWatch
 from driftline.rules.dedupe import RecentIds
@@ -377,7 +377,10 @@ class TrainerCore(CheckpointedKeys, LabelAsking, TrainerControl):
         bound.learn_seconds(slot.served.name).observe(learn_s)
         bound.learned += 1
         if promoted:
-            self.metrics.promotions.labels(stream_name, promoted).inc()
+            if promoted is RECALLED:
+                self._recalled(slot)
+            else:
+                self.metrics.promotions.labels(stream_name, promoted).inc()
         if slot.stream.tuning is not None:
             self._report_tuning(slot)
         every = self._snapshot_every

@@ -113,7 +113,7 @@ class TrainerMetrics:
         self.drift_reactions = Counter(
             names.TRAINER_DRIFT_REACTIONS,
             "Concept drifts the trainer detected and acted on at once, per model key, by what was done "
-            "(background, warm, cold, rollback).",
+            "(background, warm, cold, rollback; recall: a model of the key's library serves again after a drift).",
             ["stream", "action"],
             registry=r,
         )
