@@ -24,7 +24,7 @@ from river.datasets import synth
 from river.datasets.base import SyntheticDataset
 from river.drift.datasets import Occupancy
 
-from driftline.learning.slot import ModelInput
+from driftline.learning.model_input import ModelInput
 from driftline.modelspec import build_model
 from driftline.rules.detectors import BINARY_DETECTORS, DebouncedDetector, make_detector
 

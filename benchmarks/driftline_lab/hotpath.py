@@ -209,7 +209,7 @@ class Parts:
         return [cleaner.clean(e.features, e.units, e.ts, device=e.device_id).features for e in self.events]
 
     def encoding(self) -> Callable[[], None]:
-        from driftline.learning.slot import ModelInput
+        from driftline.learning.model_input import ModelInput
 
         cleaned = self._cleaned()
         inputs = ModelInput()

@@ -29,7 +29,7 @@ from typing import Any
 from river import tree
 
 from driftline.learning.library import ModelLibrary
-from driftline.learning.slot import ModelInput
+from driftline.learning.model_input import ModelInput
 from driftline_lab.drift_streams import DetectorSpec, Policy, Reset, concept, make_policy
 
 GENERATORS = ("SEA", "Agrawal", "STAGGER")

@@ -52,9 +52,17 @@ MOVED_MODULES = {
 }
 
 
+#: Classes that moved out of a module that stayed, (module, name) -> their module now.
+MOVED_CLASSES = {
+    **{("driftline.learning.slot", name): "driftline.learning.candidate" for name in ("Candidate",)},
+    **{("driftline.learning.slot", name): "driftline.learning.model_input" for name in ("ModelInput", "_Levels")},
+}
+
+
 class _StateUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        return super().find_class(MOVED_MODULES.get(module, module), name)
+        module = MOVED_MODULES.get(module, module)
+        return super().find_class(MOVED_CLASSES.get((module, name), module), name)
 
 
 @contextlib.contextmanager

@@ -23,7 +23,7 @@ from test_trainer_recovery import Processes
 
 from driftline.config.settings import Settings
 from driftline.contracts import Outcome, SensorEvent
-from driftline.learning.slot import ModelInput
+from driftline.learning.model_input import ModelInput
 from driftline.trainer.runner import TrainerRunner
 from driftline.tuning import build_tuned, serving
 

@@ -9,7 +9,8 @@ import pytest
 from river import compose, datasets, linear_model, preprocessing
 
 from conftest import CLASSIFICATION_PRESETS
-from driftline.learning.slot import Candidate, ModelInput, predicts_by_argmax
+from driftline.learning.candidate import Candidate, predicts_by_argmax
+from driftline.learning.model_input import ModelInput
 from driftline.modelspec import build_model
 
 

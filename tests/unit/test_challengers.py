@@ -14,8 +14,9 @@ from river import datasets
 from driftline.config import settings_from_dict
 from driftline.config.streams import StreamConfig
 from driftline.contracts import ControlCommand
-from driftline.learning import slot as slot_module
-from driftline.learning.slot import Candidate, ModelSlot
+from driftline.learning import candidate as candidate_module
+from driftline.learning.candidate import Candidate
+from driftline.learning.slot import ModelSlot
 from driftline.trainer.core import TrainerCore
 from driftline.trainer.metrics import candidate_figures
 
@@ -133,7 +134,7 @@ def test_a_command_without_its_spec_or_name_breaks_the_contract() -> None:
 
 
 def test_each_candidate_times_its_own_calls_within_a_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slot_module, "TIMING_WINDOW", 20)
+    monkeypatch.setattr(candidate_module, "TIMING_WINDOW", 20)
     slot = ModelSlot("phish", StreamConfig(task="binary", features=FEATURES, challengers=["hoeffding"]))
     for x, y in ROWS[:3]:
         _, _, predictions = slot.predict(x)

@@ -234,3 +234,19 @@ def test_state_saved_before_the_shared_rules_and_the_models_side_moved_still_loa
     assert restored_ids.seen("d1/e1") and not restored_ids.seen("d1/e2")
     assert restored_cleaner.clean({"x": None}).features == {"x": 2.0}
     assert restored_cleaner.stream == StreamConfig(task="binary", features={"x": {"missing": "mean"}})
+
+
+def test_a_model_slot_saved_before_its_candidates_and_inputs_left_the_slot_module_still_loads() -> None:
+    from driftline.checkpoint import load_state
+    from driftline.learning.slot import ModelSlot
+
+    slot = ModelSlot("rooms", StreamConfig(task="binary", features={"mode": {"type": "category"}}))
+    _, _, predictions = slot.predict({"mode": "eco"})
+    slot.learn({"mode": "eco"}, True, predictions)
+    saved = pickle.dumps(slot, protocol=2)
+    for moved in (b"driftline.learning.candidate", b"driftline.learning.model_input"):
+        saved = saved.replace(moved, b"driftline.learning.slot")
+    assert b"driftline.learning.candidate" not in saved and b"driftline.learning.model_input" not in saved
+    restored = load_state(saved)
+    assert restored.inputs.levels.keys() == {"mode"} and restored.served.name == slot.served.name
+    assert restored.predict({"mode": "eco"}) == slot.predict({"mode": "eco"})

@@ -15,8 +15,10 @@ from conftest import CATEGORY_FEATURES, CLASSIFICATION_PRESETS, category_rows
 from driftline.config import settings_from_dict
 from driftline.config.streams import StreamConfig, TuningSpec
 from driftline.contracts import SensorEvent
-from driftline.learning import slot as slot_module
-from driftline.learning.slot import Candidate, ModelInput, ModelSlot, takes_text
+from driftline.learning import model_input as model_input_module
+from driftline.learning.candidate import Candidate
+from driftline.learning.model_input import ModelInput, takes_text
+from driftline.learning.slot import ModelSlot
 from driftline.modelspec import PRESETS, build_model
 from driftline.trainer.core import TrainerCore
 from driftline.tuning import build_tuned
@@ -102,9 +104,9 @@ def test_serving_leaves_a_value_never_seen_out_and_learns_nothing() -> None:
 
 
 def test_a_feature_keeps_its_first_values_only(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
-    monkeypatch.setattr(slot_module, "MAX_LEVELS", 3)
+    monkeypatch.setattr(model_input_module, "MAX_LEVELS", 3)
     inputs = ModelInput()
-    with caplog.at_level(logging.WARNING, logger=slot_module.__name__):
+    with caplog.at_level(logging.WARNING, logger=model_input_module.__name__):
         for value in ["a", "b", "c", "d", "e"]:
             inputs.encode({"mode": value})
     assert inputs.encode({"temp": 1.0, "mode": "d"}).numbers == {"temp": 1.0}  # left out, as a missing value

@@ -2,7 +2,8 @@
 learns it when its label is known (predict first, then learn, as River's own evaluation does).
 
 >>> from driftline.config.streams import StreamConfig
->>> from driftline.learning.slot import Encoded, ModelSlot
+>>> from driftline.learning.model_input import Encoded
+>>> from driftline.learning.slot import ModelSlot
 >>> slot = ModelSlot("rooms", StreamConfig(task="binary", model="logistic", features={"temperature": {}}))
 >>> x = {"temperature": 21.5}
 >>> step = predict_then_learn(slot, x, Encoded(x, x), True, learn=True)
@@ -17,7 +18,8 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any, NamedTuple
 
-from driftline.learning.slot import Encoded, ModelSlot
+from driftline.learning.model_input import Encoded
+from driftline.learning.slot import ModelSlot
 
 
 class Step(NamedTuple):

@@ -6,249 +6,30 @@ import logging
 import pickle
 import re
 import time
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from river import base, compose, forest, metrics, tree, utils
-from river.model_selection.base import ModelSelector
+from river import metrics, utils
 
 from driftline.checkpoint import Signer, load_state
 from driftline.config.streams import StreamConfig
+from driftline.learning.candidate import Candidate, restore_fields
 from driftline.learning.library import ModelLibrary, error
+from driftline.learning.model_input import Encoded, ModelInput
 from driftline.modelspec import build_model
 from driftline.tuning import build_tuned, served_name, serving
 
 log = logging.getLogger(__name__)
 
 SNAPSHOTS_KEPT = 3
-#: A candidate's timing covers its last 1x to 2x this many calls: at twice as many, the sums halve.
-TIMING_WINDOW = 1000
-#: Every this many calls one is timed: reading the clock twice is not free beside a quick predict_one.
-TIMING_SAMPLE = 4
 #: What :meth:`ModelSlot.learn` returns when a model of the key's library came back to serve (else a promoted
 #: champion's name, or None).
 RECALLED = "(recalled)"
 
 
-def _restore_fields(obj: Any, state: list[Any]) -> None:
-    """Set a slots dataclass from its pickled field values; fields newer than the pickle take their defaults.
-
-    A checkpoint written before a field existed then restores, instead of leaving the field unset.
-    """
-    for f, value in zip(fields(obj), [*state, *[MISSING] * len(fields(obj))], strict=False):
-        if value is MISSING:
-            value = f.default_factory() if f.default_factory is not MISSING else f.default
-        object.__setattr__(obj, f.name, value)
-
-
 def _window_metric(task: str, size: int) -> utils.Rolling:
     return utils.Rolling(metrics.MAE if task == "regression" else metrics.Accuracy, window_size=size)
-
-
-#: Models fed text features as they are: River's Hoeffding tree classifiers (HoeffdingAdaptiveTree and
-#: ExtremelyFastDecisionTree among them) and adaptive random forest split on a text value natively, each value a
-#: branch of one split. Any other model, a pipeline around one of these too, gets text one-hot.
-TEXT_MODELS: tuple[type, ...] = (tree.HoeffdingTreeClassifier, forest.ARFClassifier)
-#: Distinct values of one text feature a model key one-hot encodes: a later new value is left out of the
-#: one-hot encoding, as a missing value is (a feature with more values names things rather than sorts them,
-#: and each value costs every later event an entry).
-MAX_LEVELS = 100
-
-
-def takes_text(model: Any) -> bool:
-    """Whether ``model`` learns from text features as they are (see :data:`TEXT_MODELS`).
-
-    A tuned model (River's model selector) does when all its candidates do.
-    """
-    # By type: River's isinstance answers for a pipeline's last step, and a scaler in front would choke on text.
-    if issubclass(type(model), ModelSelector):
-        return all(takes_text(candidate) for candidate in model.models)
-    return issubclass(type(model), TEXT_MODELS)
-
-
-def predicts_by_argmax(model: Any) -> bool:
-    """Whether ``model.predict_one(x)`` is the argmax of ``model.predict_proba_one(x)``, by River's own code.
-
-    River's :meth:`river.base.Classifier.predict_one` is exactly that, and a pipeline passes both calls to its
-    last step after the same transforms. Where it holds, one ``predict_proba_one`` gives the prediction and its
-    probabilities, the same as the two calls would; a model with its own ``predict_one`` is asked both.
-    """
-    final = model
-    if isinstance(model, compose.Pipeline):
-        kind = type(model)
-        if kind.predict_one is not compose.Pipeline.predict_one or (
-            kind.predict_proba_one is not compose.Pipeline.predict_proba_one
-        ):
-            return False
-        final = list(model.steps.values())[-1]
-    return getattr(type(final), "predict_one", None) is base.Classifier.predict_one
-
-
-class Encoded(NamedTuple):
-    """One event's cleaned features as the models learn them (see :class:`ModelInput`)."""
-
-    #: Text one-hot: what every model gets, but those that take text.
-    numbers: dict[str, Any]
-    #: Text as it is, for the models that take it; the same dict as ``numbers`` when no feature is text.
-    text: dict[str, Any]
-
-
-@dataclass(slots=True)
-class _Levels:
-    """The values of one text feature seen so far, and their one-hot entries."""
-
-    #: value -> its entry, ``name=value``, in the order first seen.
-    entries: dict[str, str] = field(default_factory=dict)
-    #: Every entry at 0.0: an event's own value then sets its entry to 1.0.
-    zeros: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class ModelInput:
-    """A model key's cleaned features as its models learn them: numbers untouched, flags 0/1, text by model.
-
-    Trees that split on text themselves (:func:`takes_text`) get it as it is. Every other model gets it
-    one-hot: one ``name=value`` entry per value of the feature seen so far, 1.0 for the event's value and 0.0
-    for the others, so a StandardScaler sees each entry vary instead of a lone 1.0 it would scale to 0. The
-    values seen are the key's state, kept beside its models and in its checkpoints; a feature keeps its first
-    :data:`MAX_LEVELS` values, and a later new one is left out of the one-hot entries, like a missing value.
-    """
-
-    levels: dict[str, _Levels] = field(default_factory=dict)
-
-    def encode(self, x: dict[str, Any], learn: bool = True) -> Encoded:
-        """``x`` for each kind of model; ``learn=False`` (serving) leaves a value never seen out, adding none."""
-        text: dict[str, Any] = {}
-        texts: list[str] | None = None
-        for name, value in x.items():
-            if value.__class__ is float:  # cleaning makes every number a float: the common case first
-                text[name] = value
-            elif isinstance(value, str):
-                text[name] = value
-                if texts is None:
-                    texts = [name]
-                else:
-                    texts.append(name)
-            elif isinstance(value, bool):
-                text[name] = 1.0 if value else 0.0
-            else:
-                text[name] = value
-        if texts is None:
-            return Encoded(text, text)
-        numbers = text.copy()
-        for name in texts:
-            value = numbers.pop(name)
-            levels = self.levels.get(name)
-            entry = None if levels is None else levels.entries.get(value)
-            if entry is None:
-                if not learn or (levels is not None and len(levels.entries) >= MAX_LEVELS):
-                    continue
-                if levels is None:
-                    levels = self.levels[name] = _Levels()
-                entry = levels.entries[value] = f"{name}={value}"
-                levels.zeros[entry] = 0.0
-                if len(levels.entries) == MAX_LEVELS:
-                    log.warning("text feature %r has %d values: new ones are left out of its one-hot", name, MAX_LEVELS)
-            numbers.update(levels.zeros)
-            numbers[entry] = 1.0
-        return Encoded(numbers, text)
-
-
-@dataclass(slots=True)
-class Candidate:
-    """One model learning the key's events, with its recent score for champion/challenger."""
-
-    name: str
-    model: Any
-    #: Only a key with challengers scores its candidates (for promotion); a lone champion keeps none.
-    recent: utils.Rolling | None
-    #: Nanoseconds spent in the timed calls of ``predict_one`` and ``learn_one`` (every
-    #: :data:`TIMING_SAMPLE`-th of the calls counted beside them, over the last :data:`TIMING_WINDOW`
-    #: to twice that): what this model costs per event, next to what ``recent`` says it buys.
-    predict_ns: int = 0
-    predicts: int = 0
-    learn_ns: int = 0
-    learns: int = 0
-    #: The model gets text features as they are (:func:`takes_text`), not one-hot: decided by the model, at
-    #: construction and again when a checkpoint restores it.
-    takes_text: bool = field(init=False, default=False)
-    #: Its prediction is the argmax of its probabilities (:func:`predicts_by_argmax`): one call gives both.
-    argmax: bool = field(init=False, default=False)
-
-    def __post_init__(self) -> None:
-        self.takes_text = takes_text(self.model)
-        self.argmax = predicts_by_argmax(self.model)
-
-    def __getstate__(self) -> list[Any]:
-        return [getattr(self, f.name) for f in fields(self)]
-
-    def __setstate__(self, state: list[Any]) -> None:
-        _restore_fields(self, state)
-        self.takes_text = takes_text(self.model)
-        self.argmax = predicts_by_argmax(self.model)
-
-    def features(self, encoded: Encoded) -> dict[str, Any]:
-        """The event's features as this model learns them."""
-        return encoded.text if self.takes_text else encoded.numbers
-
-    def predict(self, encoded: Encoded, proba: bool) -> tuple[Any, dict[str, float] | None]:
-        x = encoded.text if self.takes_text else encoded.numbers  # self.features(encoded), inline: per event
-        # With probabilities asked of an argmax model, one call gives both: its predict_one would compute the
-        # same probabilities again. That call is what gets timed then, as predict_one is otherwise: they cost
-        # the same.
-        call = self.model.predict_proba_one if proba and self.argmax else self.model.predict_one
-        self.predicts += 1
-        if self.predicts % TIMING_SAMPLE:
-            answer = call(x)
-        else:
-            began = time.perf_counter_ns()
-            answer = call(x)
-            self.predict_ns += time.perf_counter_ns() - began
-            if self.predicts >= 2 * TIMING_WINDOW:
-                self.predict_ns, self.predicts = self.predict_ns // 2, self.predicts // 2
-        if not proba:
-            return answer, None
-        if self.argmax:
-            return (max(answer, key=answer.get) if answer else None), answer
-        # predict_one and argmax of predict_proba_one can differ (ties, custom predict_one):
-        # serve what predict_one says, as River's own evaluation does.
-        return answer, self.model.predict_proba_one(x)
-
-    def learn(self, encoded: Encoded, y: Any) -> None:
-        x = encoded.text if self.takes_text else encoded.numbers  # self.features(encoded), inline: per event
-        self.learns += 1
-        if self.learns % TIMING_SAMPLE:
-            self.model.learn_one(x, y)
-            return
-        began = time.perf_counter_ns()
-        self.model.learn_one(x, y)
-        self.learn_ns += time.perf_counter_ns() - began
-        if self.learns >= 2 * TIMING_WINDOW:
-            self.learn_ns, self.learns = self.learn_ns // 2, self.learns // 2
-
-    @property
-    def predicts_timed(self) -> int:
-        return self.predicts // TIMING_SAMPLE
-
-    @property
-    def learns_timed(self) -> int:
-        return self.learns // TIMING_SAMPLE
-
-    @property
-    def predict_us(self) -> float | None:
-        """Mean microseconds per ``predict_one`` over its recent timed calls; None before the first."""
-        return self.predict_ns / self.predicts_timed / 1000 if self.predicts_timed else None
-
-    @property
-    def learn_us(self) -> float | None:
-        """Mean microseconds per ``learn_one`` over its recent timed calls; None before the first."""
-        return self.learn_ns / self.learns_timed / 1000 if self.learns_timed else None
-
-    @property
-    def score(self) -> float | None:
-        """The rolling score (accuracy, or MAE for regression) of its recent labelled predictions, if kept."""
-        return self.recent.get() if self.recent is not None and len(self.recent.window) else None
 
 
 def _free_name(name: str, taken: list[str] | set[str]) -> str:
@@ -298,7 +79,7 @@ class ModelSlot:
         return [getattr(self, f.name) for f in fields(self)]
 
     def __setstate__(self, state: list[Any]) -> None:
-        _restore_fields(self, state)
+        restore_fields(self, state)
 
     @property
     def is_classifier(self) -> bool:

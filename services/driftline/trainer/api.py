@@ -19,7 +19,8 @@ from driftline.httpserver import (
     configured_token,
     refuse_unguarded,
 )
-from driftline.learning.slot import Candidate, ModelSlot
+from driftline.learning.candidate import Candidate
+from driftline.learning.slot import ModelSlot
 from driftline.trainer.core import TrainerCore, UnknownStream
 from driftline.tuning import scores
 

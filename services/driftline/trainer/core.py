@@ -27,9 +27,10 @@ from driftline.contracts import (
 )
 from driftline.learning.cleaning import Cleaner, numeric_only
 from driftline.learning.holdout import is_holdout
+from driftline.learning.model_input import Encoded
 from driftline.learning.pending import Pending, PendingLabels, event_ident
 from driftline.learning.prequential import predict_then_learn
-from driftline.learning.slot import RECALLED, Encoded, ModelSlot
+from driftline.learning.slot import RECALLED, ModelSlot
 from driftline.rules.concept import ConceptWatch
 from driftline.rules.datadrift import DataWatch
 from driftline.rules.dedupe import RecentIds
