@@ -99,6 +99,16 @@ class DriftSpec(Strict):
         default=500,
         description="Labelled outcomes a new model version is judged on before its concept detector may alarm.",
     )
+    confirm: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Labelled outcomes over which a rise of a young model's error must last before it alarms: "
+        "their mean error must stay above the mean before the rise, or it was a learning bump (0: alarm at once).",
+    )
+    young: Annotated[int, Field(ge=0)] = Field(
+        default=5000,
+        description="Labelled outcomes of a model version during which its concept-drift rises must be confirmed "
+        "(`confirm`); later rises alarm at once.",
+    )
     on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "warm_reset"
     """What a concept drift does to the model key that drifted (the trainer applies it at once), and what a
     firing accuracy alert does through the monitor's webhook."""
