@@ -96,8 +96,10 @@ class DriftSpec(Strict):
         "(besides `data_debounce` events): a slow sensor's one change is one alarm.",
     )
     warmup: Annotated[int, Field(ge=0)] = Field(
-        default=500,
-        description="Labelled outcomes a new model version is judged on before its concept detector may alarm.",
+        default=5000,
+        description="Labelled outcomes a new model version is judged on before its concept detector may alarm "
+        "(5000 kept young Hoeffding trees' learning bumps quiet, which 500, 2000 and `confirm` did not: "
+        "benchmarks/results/drift.md).",
     )
     confirm: Annotated[int, Field(ge=0)] = Field(
         default=0,

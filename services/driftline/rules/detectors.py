@@ -255,6 +255,9 @@ class DebouncedDetector:
             self._sum, self._n = 0.0, 0
             if self.rising_only and not rising:
                 self.falls += 1
+                if self._held is not None:  # the held rise fell back before it was confirmed
+                    self._held = None
+                    self.unconfirmed += 1
                 return confirmed
             if confirmed is not None:
                 return confirmed
