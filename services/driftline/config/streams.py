@@ -96,24 +96,25 @@ class DriftSpec(Strict):
         "(besides `data_debounce` events): a slow sensor's one change is one alarm.",
     )
     warmup: Annotated[int, Field(ge=0)] = Field(
-        default=5000,
-        description="Labelled outcomes a new model version is judged on before its concept detector may alarm "
-        "(5000 kept young Hoeffding trees' learning bumps quiet, which 500, 2000 and `confirm` did not: "
-        "benchmarks/results/drift.md).",
+        default=500,
+        description="Labelled outcomes a new model version is judged on before its concept detector may alarm. "
+        "5000 keeps a young Hoeffding tree's learning bumps quiet (its first splits, 3,000-4,000 outcomes in), "
+        "but blinds every new version for as long: benchmarks/results/drift.md.",
     )
     confirm: Annotated[int, Field(ge=0)] = Field(
         default=0,
         description="Labelled outcomes over which a rise of a young model's error must last before it alarms: "
-        "their mean error must stay above the mean before the rise, or it was a learning bump (0: alarm at once).",
+        "their mean error must keep half the rise, or it was a learning bump (0: alarm at once).",
     )
     young: Annotated[int, Field(ge=0)] = Field(
         default=5000,
         description="Labelled outcomes of a model version during which its concept-drift rises must be confirmed "
         "(`confirm`); later rises alarm at once.",
     )
-    on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "warm_reset"
+    on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "cold_reset"
     """What a concept drift does to the model key that drifted (the trainer applies it at once), and what a
-    firing accuracy alert does through the monitor's webhook."""
+    firing accuracy alert does through the monitor's webhook. cold_reset by default: at a warm-up of 500 a
+    fresh model recovers better than the background model a warning started (benchmarks/results/drift.md)."""
 
 
 class TuningSpec(Strict):
