@@ -122,7 +122,12 @@ def test_every_kind_of_change_and_young_models_are_scored(quick: tuple[Path, dic
         assert set(by_model) == set(plan.models)
         assert all(0.0 <= e["error_before"] <= 1.0 and 0.0 <= e["error_after"] <= 1.0 for e in by_model.values())
     text = path.read_text()
-    for heading in ("## Every kind of change", "## Young models", "## Warm or cold reset"):
+    for heading in (
+        "## Every kind of change",
+        "## Young models",
+        "## Detector families in the judge",
+        "## Warm or cold reset",
+    ):
         assert heading in text
     assert "**Delay the judge achieves, per kind**" in text
     assert all(f"{name} wrapper" in text for name in FAMILIES)
