@@ -202,15 +202,14 @@ def _reset_verdict(s: dict[str, Any], warm: float, cold: float) -> str:
     on_alert, w = s["defaults"]["on_alert"], s["plan"]["warmup"]
     longer = [r for r in s["sweep"] if r["warm_reset"] is not None and r["warmup"] > w]
     later = "; ".join(f"warm reset at W={r['warmup']}: {r['warm_reset']['accuracy']:.3f}" for r in longer)
-    better = "equal" if abs(warm - cold) < 0.0005 else ("cold is better" if cold > warm else "warm is better")
+    gap = (warm - cold) * 100
+    better = "equal within 0.5 pts" if abs(gap) < 0.5 else ("cold is better" if gap < 0 else "warm is better")
     expire = s["resets"].get("driftline warm reset, background dropped 1000 after its warning", {}).get("accuracy")
     return (
-        f"At W={w}, warm reset recovers {warm:.3f} and cold {cold:.3f} ({(warm - cold) * 100:+.1f} pts): {better}. "
-        f"The default `on_alert` is `{on_alert}`. A warning long before the change starts a background model "
-        "that learns the old concept too, and young models' learning bumps raise warnings that start such models "
-        "early; dropping the background model 1,000 outcomes after its warning gives "
-        f"{_num(expire, '.3f')}. "
-        + (f"With a longer warm-up, fewer stale warnings reach a swap ({later})." if later else "")
+        f"At W={w}, warm reset recovers {warm:.3f} and cold {cold:.3f} ({gap:+.1f} pts): {better}. Dropping the "
+        f"background model 1,000 outcomes after its warning gives {_num(expire, '.3f')}. "
+        + (f"Warm reset at longer warm-ups (sweep): {later}. " if later else "")
+        + f"The default `on_alert` is `{on_alert}`."
     )
 
 
