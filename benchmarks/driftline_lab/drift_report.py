@@ -164,8 +164,8 @@ def _young(s: dict[str, Any]) -> list[str]:
         "",
         f"driftline's ADWIN at D={plan['debounce']}, two ways to keep a young model's learning bumps quiet: a "
         f"longer warm-up W (no alarm before W outcomes), or the judge's confirmation C (a rise found in the first "
-        f"{plan['young']:,} outcomes alarms only if the mean error of the next C outcomes stays above the mean "
-        "before it; `drift.confirm`, `drift.young`). Same streams as above.",
+        f"{plan['young']:,} outcomes alarms only if the mean error of the next C outcomes keeps at least half "
+        "the rise and the detector sees no fall meanwhile; `drift.confirm`, `drift.young`). Same streams as above.",
         "",
         *_kind_table(means, "means"),
         "",
