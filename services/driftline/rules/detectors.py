@@ -21,7 +21,7 @@ inputs is held, and alarms only if the mean of the next ``confirm`` inputs keeps
 rise: above the midpoint of the mean before it (every input since the detector was last made fresh)
 and the level it rose to (ADWIN's estimate of its new window; the others', the recent inputs). A
 young learner's error rises briefly as it reshapes itself and falls back; a change of concept keeps
-it up. Rises found
+it up. A fall the fresh detector finds meanwhile drops the held rise at once. Rises found
 later alarm at once. Held rises that fell back are counted in :attr:`DebouncedDetector.unconfirmed`.
 """
 
