@@ -7,7 +7,11 @@ Streams are River ``synth`` generators. A change switches a generator's concept 
 STAGGER function 0 -> 1, Mixed function 0 -> 1. Hyperplane and RandomRBFDrift drift continuously by
 parameter; here they are held still (``mag_change`` / ``change_speed`` 0) and the change is a switch to
 the same generator with another seed, i.e. another random hyperplane or other random centroids.
-Features go through the trainer's ``ModelInput``. River's generators send categories as integer codes
+An *incremental* change (Hyperplane, RandomRBFDrift only) sets the held generator moving at the change
+start (``mag_change`` / ``change_speed``, :data:`INCREMENTAL`) and keeps it moving. A *recurring* change
+returns to the first concept: the stream switches to the changed concept (abrupt) halfway to the change
+start (:func:`undisturbed`), and back at the change start. Features go through the trainer's
+``ModelInput``. River's generators send categories as integer codes
 (STAGGER's size, colour and shape; Agrawal's elevel, car and zipcode), which it passes on as numbers, so
 every model gets the same dict and reads them as ordered values.
 """
@@ -29,8 +33,19 @@ from driftline.modelspec import build_model
 from driftline.rules.detectors import BINARY_DETECTORS, DebouncedDetector, make_detector
 
 GENERATORS = ("SEA", "Agrawal", "STAGGER", "Hyperplane", "RandomRBFDrift", "Mixed")
-#: Change kinds and their widths in events (None: a stationary control).
-KINDS: dict[str, int | None] = {"abrupt": 100, "gradual 1000": 1000, "gradual 5000": 5000, "stationary": None}
+#: Change kinds and their widths in events (None: a stationary control; incremental: no width, it keeps on).
+KINDS: dict[str, int | None] = {
+    "abrupt": 100,
+    "gradual 1000": 1000,
+    "gradual 5000": 5000,
+    "incremental": 0,
+    "recurring": 100,
+    "stationary": None,
+}
+#: Generators that drift by parameter, and the speed an incremental change sets: Hyperplane's weights move
+#: on 5 of its 10 features, RandomRBFDrift's centroids cross the unit cube in 1,000 events. Both lowered a
+#: tree's accuracy by 5-15 points over the next 2,000 events (slower ones, River's defaults, by none).
+INCREMENTAL = {"Hyperplane": 0.005, "RandomRBFDrift": 0.001}
 MODELS = ("HoeffdingTree", "logistic")
 AFTER_SEED = 7919  # the changed concept's generator draws from its own seed
 TAIL = 500  # events generated past a stream's end, so an alarm near the end still has an "after"
@@ -47,9 +62,12 @@ class Case:
     length: int  # events scored; TAIL more are generated
 
 
-def concept(generator: str, seed: int, changed: bool) -> SyntheticDataset:
-    """The generator's concept before the change, or (``changed``) after it."""
+def concept(generator: str, seed: int, changed: bool, again: bool = False) -> SyntheticDataset:
+    """The generator's concept before the change, or (``changed``) after it; ``again``: the first concept
+    back, with other events where the generator's seed does not also draw the concept."""
     s = seed + AFTER_SEED if changed else seed
+    if again and generator in ("SEA", "Agrawal", "STAGGER", "Mixed"):
+        s = seed + 2 * AFTER_SEED
     match generator:
         case "SEA":
             return synth.SEA(variant=3 if changed else 0, noise=0.1, seed=s)
@@ -58,12 +76,23 @@ def concept(generator: str, seed: int, changed: bool) -> SyntheticDataset:
         case "STAGGER":
             return synth.STAGGER(classification_function=1 if changed else 0, seed=s)
         case "Hyperplane":
-            return synth.Hyperplane(seed=s, mag_change=0.0)
+            return synth.Hyperplane(seed=s, mag_change=0.0, n_drift_features=5)
         case "RandomRBFDrift":
             return synth.RandomRBFDrift(seed_model=s, seed_sample=s, change_speed=0.0)
         case "Mixed":
             return synth.Mixed(classification_function=1 if changed else 0, seed=s)
     raise ValueError(f"unknown generator {generator!r}")
+
+
+def undisturbed(case: Case) -> int:
+    """Events of the case's first concept before anything changes: a recurring change leaves it halfway, a
+    gradual one sends under 2% of events from the new concept until width / 2 before its start."""
+    width = KINDS[case.kind]
+    if width is None:
+        return case.length
+    if case.kind == "recurring":
+        return case.start // 2
+    return max(0, case.start - width // 2) if case.kind.startswith("gradual") else case.start
 
 
 def events(case: Case) -> Iterator[tuple[dict[str, float], Any]]:
@@ -72,6 +101,17 @@ def events(case: Case) -> Iterator[tuple[dict[str, float], Any]]:
     before = concept(case.generator, case.seed, changed=False)
     if width is None:
         stream: SyntheticDataset = before
+    elif case.kind == "incremental":
+        yield from _incremental(case, before)
+        return
+    elif case.kind == "recurring":
+        away = concept(case.generator, case.seed, changed=True)
+        gone = undisturbed(case)
+        again = concept(case.generator, case.seed, False, again=True)
+        back = synth.ConceptDriftStream(
+            away, again, position=case.start - gone + width // 2, width=width, seed=case.seed + 1
+        )
+        stream = synth.ConceptDriftStream(before, back, position=gone + width // 2, width=width, seed=case.seed)
     else:
         # River computes exp(4 * position / width) at the first event: width >= 4 * position / 700.
         position = case.start + width // 2
@@ -79,6 +119,19 @@ def events(case: Case) -> Iterator[tuple[dict[str, float], Any]]:
         stream = synth.ConceptDriftStream(before, after, position=position, width=width, seed=case.seed)
     inputs = ModelInput()
     for x, y in islice(iter(stream), case.length + TAIL):
+        yield inputs.encode(x).numbers, y
+
+
+def _incremental(case: Case, stream: SyntheticDataset) -> Iterator[tuple[dict[str, float], Any]]:
+    """The held generator's events, moving from the change start on."""
+    if case.generator not in INCREMENTAL:
+        raise ValueError(f"{case.generator} has no incremental change; only {', '.join(INCREMENTAL)}")
+    inputs = ModelInput()
+    for i, (x, y) in enumerate(islice(iter(stream), case.length + TAIL)):
+        if i == case.start:  # both generators read their speed at every event
+            setattr(
+                stream, "mag_change" if case.generator == "Hyperplane" else "change_speed", INCREMENTAL[case.generator]
+            )
         yield inputs.encode(x).numbers, y
 
 
@@ -104,12 +157,21 @@ class DetectorSpec:
     raw: bool = False
     rising_only: bool = True
     debounce: int = 500
+    confirm: int = 0  # a young model's rise must last this many errors (DriftSpec.confirm) ...
+    young: int = 0  # ... within this many errors of its start (DriftSpec.young)
 
     def build(self) -> Alarmer:
         """A fresh detector: one call per 0/1 error."""
         if self.raw:
             return _raw(self.name)
-        wrapper = DebouncedDetector(self.name, debounce=self.debounce, warnings=True, rising_only=self.rising_only)
+        wrapper = DebouncedDetector(
+            self.name,
+            debounce=self.debounce,
+            warnings=True,
+            rising_only=self.rising_only,
+            confirm=self.confirm,
+            young=self.young,
+        )
 
         def update(error: float) -> str | None:
             alarm = wrapper.update(error)

@@ -199,8 +199,8 @@ def test_the_webhook_turns_a_firing_alert_into_one_reset_command(run: dict, boot
     sent = before_sentinel(bootstrap, topic, control, sentinel_command("rooms"))
     assert len(sent) == 2 and sent[0].command_id.startswith("sentinel-")  # the first sentinel, then one command
     command = sent[1]
-    # rooms keeps the default policy, warm_reset, and the alert names no model key: every key.
-    assert (command.action, command.mode, command.stream, command.model_key) == ("reset", "warm", "rooms", None)
+    # rooms keeps the default policy, cold_reset, and the alert names no model key: every key.
+    assert (command.action, command.mode, command.stream, command.model_key) == ("reset", "cold", "rooms", None)
     assert command.command_id == first.json()["commands"][0]
     assert "DriftlineConceptDrift" in command.reason
 

@@ -106,3 +106,38 @@ def test_rising_only_keeps_quiet_when_the_error_falls_and_alarms_when_it_rises(n
 def test_two_sided_adwin_flags_a_model_that_got_better() -> None:
     # The behaviour rising_only exists for: plain ADWIN alarms on a falling error.
     assert [level for level, _ in alarms(DebouncedDetector("ADWIN"), errors(6000, 0.5, 0.05, 1000, seed=3))]
+
+
+def bump(n: int, at: int, length: int, seed: int = 0) -> list[float]:
+    """Errors at 0.05 with a rise to 0.8 for ``length`` outcomes from ``at``: a young learner reshaping itself."""
+    rng = random.Random(seed)
+    return [float(rng.random() < (0.8 if at <= i < at + length else 0.05)) for i in range(n)]
+
+
+def test_a_young_rise_that_falls_back_is_held_and_dropped() -> None:
+    values = bump(3000, 1000, 60)
+    assert [level for level, _ in alarms(DebouncedDetector("ADWIN", rising_only=True), values)] == ["drift"]
+    held = DebouncedDetector("ADWIN", rising_only=True, confirm=500, young=5000)
+    assert [level for level, _ in alarms(held, values) if level == "drift"] == []
+    assert held.unconfirmed == 1 and held.drifts == 0
+
+
+def test_a_young_rise_that_lasts_alarms_once_confirmed() -> None:
+    values = errors(3000, 0.05, 0.5, 1000)
+    at_once = [p for level, p in alarms(DebouncedDetector("ADWIN", rising_only=True), values) if level == "drift"]
+    held = DebouncedDetector("ADWIN", rising_only=True, confirm=300, young=5000)
+    confirmed = [p for level, p in alarms(held, values) if level == "drift"]
+    assert len(at_once) == 1 and confirmed == [at_once[0] + 300]
+    assert held.unconfirmed == 0
+
+
+def test_a_rise_past_the_young_span_alarms_at_once() -> None:
+    values = errors(3000, 0.05, 0.5, 1000)
+    at_once = alarms(DebouncedDetector("ADWIN", rising_only=True), values)
+    grown = alarms(DebouncedDetector("ADWIN", rising_only=True, confirm=300, young=500), values)
+    assert [a for a in grown if a[0] == "drift"] == [a for a in at_once if a[0] == "drift"]
+
+
+def test_confirmation_spans_are_not_negative() -> None:
+    with pytest.raises(DetectorError, match="confirm and young"):
+        DebouncedDetector("ADWIN", confirm=-1)

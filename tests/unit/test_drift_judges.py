@@ -136,3 +136,20 @@ def test_a_feature_marked_cyclical_is_not_judged_and_the_cool_down_counts_event_
     streams["rooms"]["drift"]["data_cooldown_s"] = 0
     stream = settings_from_dict({"streams": streams}).streams["rooms"]
     assert [f for f, _ in data_drifts(DataWatch(stream.drift, stream.features), rows)] == ["temperature"] * 2
+
+
+def test_a_young_models_brief_rise_is_confirmed_before_it_alarms() -> None:
+    def judged(watch: ConceptWatch, errors: list[float]) -> list[tuple[str, int]]:
+        watch.see("logistic", 1, 0.0)
+        return [(a.level, a.position) for e in errors if (a := watch.judge("logistic", 1, e)) and a.level == "drift"]
+
+    rng = random.Random(3)
+    bump = [float(rng.random() < (0.8 if 1000 <= i < 1060 else 0.05)) for i in range(3000)]
+    change = [float(rng.random() < (0.5 if i >= 1000 else 0.05)) for i in range(3000)]
+    assert len(judged(concept_watch(warmup=0, confirm=0), bump)) == 1  # the bump alarms at once
+    held = concept_watch(warmup=0, confirm=500, young=5000)
+    assert judged(held, bump) == [] and held.detector.unconfirmed == 1
+    (at_once,) = judged(concept_watch(warmup=0, confirm=0), change)
+    assert judged(concept_watch(warmup=0, confirm=500, young=5000), change) == [("drift", at_once[1] + 500)]
+    # A grown model's rise (past drift.young) alarms at once.
+    assert judged(concept_watch(warmup=0, confirm=500, young=800), change) == [at_once]

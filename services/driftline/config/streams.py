@@ -97,11 +97,24 @@ class DriftSpec(Strict):
     )
     warmup: Annotated[int, Field(ge=0)] = Field(
         default=500,
-        description="Labelled outcomes a new model version is judged on before its concept detector may alarm.",
+        description="Labelled outcomes a new model version is judged on before its concept detector may alarm. "
+        "5000 keeps a young Hoeffding tree's learning bumps quiet (its first splits, 3,000-4,000 outcomes in), "
+        "but blinds every new version for as long: benchmarks/results/drift.md.",
     )
-    on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "warm_reset"
+    confirm: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="Labelled outcomes over which a rise of a young model's error must last before it alarms: "
+        "their mean error must keep half the rise, or it was a learning bump (0: alarm at once).",
+    )
+    young: Annotated[int, Field(ge=0)] = Field(
+        default=5000,
+        description="Labelled outcomes of a model version during which its concept-drift rises must be confirmed "
+        "(`confirm`); later rises alarm at once.",
+    )
+    on_alert: Literal["cold_reset", "warm_reset", "rollback", "notify"] = "cold_reset"
     """What a concept drift does to the model key that drifted (the trainer applies it at once), and what a
-    firing accuracy alert does through the monitor's webhook."""
+    firing accuracy alert does through the monitor's webhook. cold_reset by default: at a warm-up of 500 a
+    fresh model recovers better than the background model a warning started (benchmarks/results/drift.md)."""
     library: Annotated[int, Field(ge=0, le=16)] = Field(
         default=3,
         description="Past models each model key keeps to recall when their concept comes back (the model a "

@@ -9,7 +9,9 @@ changes the served model's name. Each life gets a fresh detector (the errors of 
 say nothing about its successor), warms up for ``drift.warmup`` labelled outcomes before it may
 alarm, and inherits the previous life's cool-down (``drift.debounce``), so the reset a drift
 caused cannot be followed by another alarm on the same change. Only a rise of the error alarms
-(``rising_only``): a model still learning raises nothing.
+(``rising_only``): a model still learning raises nothing. A rise in a young life (its first
+``drift.young`` outcomes) alarms only once it has lasted ``drift.confirm`` more outcomes, so a young
+model's brief learning bumps do not reset it.
 
 >>> from driftline.config.streams import DriftSpec
 >>> watch = ConceptWatch(DriftSpec(concept="ADWIN", warmup=100, debounce=100), task="binary")
@@ -69,7 +71,13 @@ class ConceptWatch:
         self.version_began = self.judged
         self.error_mean = stats.Mean()
         self.detector = DebouncedDetector(
-            self.spec.concept, self.spec.concept_params, self.spec.debounce, warnings=True, rising_only=True
+            self.spec.concept,
+            self.spec.concept_params,
+            self.spec.debounce,
+            warnings=True,
+            rising_only=True,
+            confirm=self.spec.confirm,
+            young=self.spec.young,
         )
         return True
 

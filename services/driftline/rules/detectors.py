@@ -15,6 +15,14 @@ without it a warm reset would always be cold.
 is still learning, or the world got easier) raises none. Such a change still starts a fresh
 detector, so the lower error becomes the baseline a later rise is measured against, and it is
 counted in :attr:`DebouncedDetector.falls`.
+
+``confirm`` keeps a young model's learning bumps quiet: a rise found within the first ``young``
+inputs is held, and alarms only if the mean of the next ``confirm`` inputs keeps at least half the
+rise: above the midpoint of the mean before it (every input since the detector was last made fresh)
+and the level it rose to (ADWIN's estimate of its new window; the others', the recent inputs). A
+young learner's error rises briefly as it reshapes itself and falls back; a change of concept keeps
+it up. A fall the fresh detector finds meanwhile drops the held rise at once. Rises found
+later alarm at once. Held rises that fell back are counted in :attr:`DebouncedDetector.unconfirmed`.
 """
 
 from __future__ import annotations
@@ -169,9 +177,13 @@ class DebouncedDetector:
         debounce: int = 500,
         warnings: bool = False,
         rising_only: bool = False,
+        confirm: int = 0,
+        young: int = 0,
     ) -> None:
         if debounce < 0:
             raise DetectorError(f"debounce must be >= 0, got {debounce}")
+        if confirm < 0 or young < 0:
+            raise DetectorError(f"confirm and young must be >= 0, got {confirm} and {young}")
         self.name = name
         self.params = dict(params or {})
         self.debounce = debounce
@@ -180,6 +192,10 @@ class DebouncedDetector:
         twin = warning_params(name, self.params) if warnings else None
         self.warner: DriftDetector | None = None if twin is None else make_detector(name, twin)
         self.rising_only = rising_only
+        self.confirm, self.young = confirm, young
+        self.unconfirmed = 0  # held rises that did not last (see ``confirm``)
+        # A held rise: the midpoint its inputs must stay above, and their sum and count so far.
+        self._held: tuple[float, float, int] | None = None
         self.position = 0  # inputs seen since the model version began
         self.drifts = 0
         self.falls = 0  # changes down that rising_only kept quiet
@@ -199,6 +215,10 @@ class DebouncedDetector:
             warner = state.get("warner")
             width = int(warner.width) if isinstance(warner, drift.ADWIN) else 0
             state["_warn_sum"], state["_warn_n"] = (float(warner.estimation) * width if width else 0.0), width
+        state.setdefault("confirm", 0)  # pickled before confirmation: none
+        state.setdefault("young", 0)
+        state.setdefault("unconfirmed", 0)
+        state.setdefault("_held", None)
         self.__dict__.update(state)
 
     def update(self, value: float | str) -> Alarm | None:
@@ -222,6 +242,7 @@ class DebouncedDetector:
             self._warn_sum += value  # type: ignore[operator]
             self._warn_n += 1
         quiet = self.position <= self._quiet_until
+        confirmed = self._confirm(value) if self._held is not None else None  # type: ignore[arg-type]
         if self.detector.drift_detected:
             statistic = self._statistic()
             rising = self._rose(self.detector, before)
@@ -234,12 +255,20 @@ class DebouncedDetector:
             self._sum, self._n = 0.0, 0
             if self.rising_only and not rising:
                 self.falls += 1
+                if self._held is not None:  # the held rise fell back before it was confirmed
+                    self._held = None
+                    self.unconfirmed += 1
+                return confirmed
+            if confirmed is not None:
+                return confirmed
+            if self.confirm and self.position <= self.young:
+                if self._held is None and not quiet:
+                    level = statistic if isinstance(self.detector, drift.ADWIN) else self._recent
+                    self._held = (((before or 0.0) + (level or 0.0)) / 2, 0.0, 0)
                 return None
-            if quiet:
-                return None
-            self._quiet_until = self.position + self.debounce
-            self.drifts += 1
-            return Alarm("drift", self.position, statistic)
+            return self._drift(statistic, quiet)
+        if confirmed is not None:
+            return confirmed
         if warner is not None:
             entered = warner.drift_detected
             if entered:
@@ -256,6 +285,27 @@ class DebouncedDetector:
         if entered and not quiet and self.position > self._warn_quiet_until:
             self._warn_quiet_until = self.position + self.debounce
             return Alarm("warning", self.position, self._statistic())
+        return None
+
+    def _drift(self, statistic: float | None, quiet: bool) -> Alarm | None:
+        if quiet:
+            return None
+        self._quiet_until = self.position + self.debounce
+        self.drifts += 1
+        return Alarm("drift", self.position, statistic)
+
+    def _confirm(self, value: float) -> Alarm | None:
+        """Count one more input towards the held rise; its drift alarm once ``confirm`` inputs kept it up."""
+        assert self._held is not None
+        midpoint, total, n = self._held
+        total, n = total + value, n + 1
+        if n < self.confirm:
+            self._held = (midpoint, total, n)
+            return None
+        self._held = None
+        if total / n > midpoint:
+            return self._drift(total / n, self.position <= self._quiet_until)
+        self.unconfirmed += 1
         return None
 
     def _update_category(self, value: str) -> Alarm | None:
