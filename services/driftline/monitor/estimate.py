@@ -108,8 +108,10 @@ class Calibration:
     """Confidence -> chance of being right, fitted on the last ``window`` labelled predictions.
 
     Each labelled prediction is one 16-bit code in a ring (its confidence to :data:`STEPS` steps,
-    and whether it was right), so a checkpoint holds 2 bytes a label. The fit is made when read and
-    kept until :data:`REFIT_EVERY` more labels came; it is not pickled (it is made again).
+    and whether it was right), so a checkpoint holds 2 bytes a label. The fit is made each
+    :data:`REFIT_EVERY` labels, as the label that completes them is added, and pickled with the ring: what
+    it says depends on the labels alone, never on when it is read (a fit made when read, and kept, made a
+    monitor that took a unit over differ from one that held it all along, by when each was scraped).
     """
 
     def __init__(self, window: int, method: str = "isotonic") -> None:
@@ -123,11 +125,6 @@ class Calibration:
         self._fit: tuple[np.ndarray, np.ndarray] | None = None
         self._fitted_at = 0
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_fit"], state["_fitted_at"] = None, 0
-        return state
-
     def add(self, confidence: float, right: bool) -> None:
         """One labelled prediction: its confidence (0-1, as :func:`~driftline.rules.labels.confidence_of` gives
         it) and whether it was right."""
@@ -138,6 +135,8 @@ class Calibration:
             self.codes[self.head] = code
             self.head = (self.head + 1) % self.window
         self.count += 1
+        if self.count % REFIT_EVERY == 0 and self.labels >= MIN_LABELS:
+            self._refit()
 
     def learn(self, prediction: Any, proba: dict[Any, float] | None, right: bool) -> None:
         """Add a labelled prediction, if it came with probabilities."""
@@ -154,14 +153,17 @@ class Calibration:
         """(confidences, their calibrated values), to interpolate between; None on too few labels."""
         if self.labels < MIN_LABELS:
             return None
-        if self._fit is None or self.count - self._fitted_at >= REFIT_EVERY:
-            codes = np.frombuffer(self.codes, dtype=np.uint16)
-            n = np.bincount(codes >> 1, minlength=STEPS + 1)
-            right = np.bincount(codes >> 1, weights=codes & 1, minlength=STEPS + 1)
-            seen = np.flatnonzero(n)
-            self._fit = FITS[self.method](seen, n[seen].astype(float), right[seen])
-            self._fitted_at = self.count
+        if self._fit is None:  # a checkpoint from before the fit was kept: fitted once now
+            self._refit()
         return self._fit
+
+    def _refit(self) -> None:
+        codes = np.frombuffer(self.codes, dtype=np.uint16)
+        n = np.bincount(codes >> 1, minlength=STEPS + 1)
+        right = np.bincount(codes >> 1, weights=codes & 1, minlength=STEPS + 1)
+        seen = np.flatnonzero(n)
+        self._fit = FITS[self.method](seen, n[seen].astype(float), right[seen])
+        self._fitted_at = self.count
 
     def calibrated(self, confidences: np.ndarray) -> np.ndarray | None:
         """The chance each confidence's prediction is right; None on too few labels."""
