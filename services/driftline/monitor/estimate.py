@@ -123,7 +123,6 @@ class Calibration:
         self.head = 0  # where the next code goes once the ring is full
         self.count = 0  # labelled predictions ever added
         self._fit: tuple[np.ndarray, np.ndarray] | None = None
-        self._fitted_at = 0
 
     def add(self, confidence: float, right: bool) -> None:
         """One labelled prediction: its confidence (0-1, as :func:`~driftline.rules.labels.confidence_of` gives
@@ -163,7 +162,6 @@ class Calibration:
         right = np.bincount(codes >> 1, weights=codes & 1, minlength=STEPS + 1)
         seen = np.flatnonzero(n)
         self._fit = FITS[self.method](seen, n[seen].astype(float), right[seen])
-        self._fitted_at = self.count
 
     def calibrated(self, confidences: np.ndarray) -> np.ndarray | None:
         """The chance each confidence's prediction is right; None on too few labels."""

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from driftline.learning.slot import ModelSlot
     from driftline.trainer.core import KeyState
 
-#: zlib's fastest level: a key's pickle shrinks to about 45% for a third more snapshot time.
+#: zlib's fastest level: a logistic key's pickle shrinks to 44% (6,484 to 2,829 B) for about 40% more snapshot time.
 LEVEL = 1
 
 
