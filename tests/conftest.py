@@ -33,18 +33,22 @@ CLASSIFICATION_PRESETS = {"logistic": "binary", "hoeffding": "binary", "forest":
 #: alone at the end while the other worker idles. Every other file follows in pytest's order.
 LONGEST_FILES = (
     "integration/test_stack.py",
-    "integration/test_bench.py",
     "integration/test_kafka_faults.py",
+    "integration/test_bench_throughput.py",
     "integration/test_trainer_recovery.py",
-    "integration/test_install.py",
     "integration/test_model_transfer.py",
+    "integration/test_bench_soak.py",
+    "integration/test_bench_latency.py",
+    "integration/test_bench_scale.py",
+    "integration/test_install.py",
     "integration/test_fuzz.py",
+    "integration/test_challenger_cli.py",
+    "unit/test_bench_drift.py",
     "integration/test_collector_workers.py",
     "integration/test_kafka_security.py",
     "integration/test_status_cli.py",
     "integration/test_cli.py",
-    "integration/test_challenger_cli.py",
-    "unit/test_bench_drift.py",
+    "unit/test_bench_hotpath.py",
     "integration/test_trainer_categories.py",
 )
 

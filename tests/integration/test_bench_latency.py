@@ -1,0 +1,28 @@
+"""`driftline bench latency --quick`: each guarantee's curve point, every outcome read back (smoke, not timed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_the_latency_curve_runs_each_guarantee_and_reads_every_outcome(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "driftline.cli", "bench", "latency", "--quick", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads((tmp_path / "latency.json").read_text())
+    points = data["points"]
+    assert [(p["guarantee"], p["interval_s"]) for p in points] == [("exactly-once", 0.1), ("at-least-once", 0.1)]
+    for p in points:
+        assert [run["events"] for run in p["runs"]] == [1000] and p["median_rate"] > 0
+        [x] = p["latencies"]
+        assert x["rate"] == data["rate"] and x["events"] >= x["rate"]  # every event sent was read back
+        assert 0 < x["p50_ms"] <= x["p99_ms"] <= x["max_ms"] and p["median_p99_ms"] == x["p99_ms"]
+        assert 0 < x["appended_p50_ms"] <= x["appended_p99_ms"] <= x["appended_max_ms"]
+    table = (tmp_path / "latency.md").read_text()
+    assert "| exactly-once | 0.1 s |" in table and "| at-least-once | 0.1 s |" in table
+    assert (tmp_path / "latency.png").stat().st_size > 10_000
