@@ -105,7 +105,7 @@ class Plan:
 #: The detector families compared inside the judge (rising-only wrapper, same W, D and confirmation). KSWIN
 #: is left out: a Kolmogorov-Smirnov test at every outcome, 3.7 ms each (ADWIN 3 µs), too slow to judge
 #: every outcome of a fleet.
-FAMILIES = ("DDM", "HDDM_A", "HDDM_W", "PageHinkley")
+FAMILIES = ("CUSUM", "DDM", "HDDM_A", "HDDM_W", "PageHinkley")
 
 
 def instances(plan: Plan) -> dict[str, DetectorSpec]:

@@ -52,7 +52,7 @@ class FeatureSpec(Strict):
         return self.missing or ("mean" if self.type == "number" else "last")
 
 
-DetectorName = Literal["ADWIN", "DDM", "EDDM", "HDDM_A", "HDDM_W", "PageHinkley", "KSWIN"]
+DetectorName = Literal["ADWIN", "CUSUM", "DDM", "EDDM", "HDDM_A", "HDDM_W", "PageHinkley", "KSWIN"]
 #: The data detector: River's, or ``CUSUM`` (:class:`~driftline.rules.meanshift.MeanShift`, calibrated to a run length).
 DataDetectorName = Literal["CUSUM", "ADWIN", "DDM", "EDDM", "HDDM_A", "HDDM_W", "PageHinkley", "KSWIN"]
 
@@ -61,7 +61,9 @@ class DriftSpec(Strict):
     """Which detectors judge a stream, and what an alert does to its models."""
 
     concept: DetectorName = "ADWIN"
-    """Detector on the error stream (concept drift)."""
+    """Detector on the error stream (concept drift). CUSUM judges the 0/1 errors against the model's own error
+    rate (a Bernoulli CUSUM) and alarms falsely once per `run_length` labelled outcomes at most on average; it finds
+    a short, sharp rise of an accurate model sooner than ADWIN."""
     concept_params: dict[str, float | int] = Field(default_factory=dict)
     """Keyword arguments of the concept detector (e.g. ADWIN delta)."""
     data: DataDetectorName | None = Field(
@@ -337,7 +339,8 @@ def check_drift_spec(name: str, stream: StreamConfig) -> None:
     from driftline.rules.meanshift import MeanShift
 
     spec = stream.drift
-    if spec.data in BINARY_DETECTORS:
+    # CUSUM is the CUSUM for what is judged: Bernoulli on errors (ErrorShift), of block means on features (MeanShift).
+    if spec.data in BINARY_DETECTORS and spec.data != "CUSUM":
         raise ConfigError(
             f"streams.{name}.drift.data: {spec.data} judges 0/1 errors, not feature values; "
             "choose CUSUM, ADWIN, PageHinkley or KSWIN"
@@ -351,7 +354,7 @@ def check_drift_spec(name: str, stream: StreamConfig) -> None:
         ("concept", spec.concept, spec.concept_params),
         ("data", spec.data, spec.data_params),
     ):
-        if detector is None or detector == "CUSUM":
+        if detector is None or (key == "data" and detector == "CUSUM"):  # MeanShift, checked above
             continue
         try:
             DebouncedDetector(detector, params, warnings=key == "concept")

@@ -39,6 +39,8 @@ from river.base import DriftDetector
 from river.drift import binary
 from scipy.stats import chi2_contingency
 
+from driftline.rules.errorshift import ErrorShift
+
 #: The detectors a stream may name in ``drift.concept`` / ``drift.data``.
 DETECTORS: dict[str, type] = {
     "ADWIN": drift.ADWIN,
@@ -48,9 +50,10 @@ DETECTORS: dict[str, type] = {
     "HDDM_W": binary.HDDMW,
     "PageHinkley": drift.PageHinkley,
     "KSWIN": drift.KSWIN,
+    "CUSUM": ErrorShift,
 }
 #: Detectors that only accept 0/1 inputs (an error stream), all with a warning zone.
-BINARY_DETECTORS = frozenset({"DDM", "EDDM", "HDDM_A", "HDDM_W"})
+BINARY_DETECTORS = frozenset({"DDM", "EDDM", "HDDM_A", "HDDM_W", "CUSUM"})
 
 
 #: ADWIN's warning instance uses a delta this many times the drift delta, up to the cap below.
