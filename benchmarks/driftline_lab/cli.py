@@ -1,5 +1,5 @@
-"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|recall|data-drift|soak|faults|fuzz|labels|tuning`:
-the benchmark suites."""
+"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|recall|replay|data-drift|soak|faults|fuzz|labels|
+tuning`: the benchmark suites."""
 
 from __future__ import annotations
 
@@ -162,6 +162,56 @@ def recall(
     if jobs is not None:
         plan.jobs = jobs
     _report_with_progress("recurring streams", lambda say, progress: run(plan, out, _command(), say, progress))
+
+
+@bench_app.command("replay")
+def replay(
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--drift",
+            help="KEY=VALUE set in every stream's drift section (repeat; VALUE as JSON), e.g. concept=CUSUM, "
+            'warmup=200, concept_params={"run_length": 100000}.',
+        ),
+    ] = None,
+    events: Annotated[int, typer.Option(min=1000, help="Events per scenario, as `driftline stack --events`.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="The simulator's seed, as `driftline stack --seed`.")] = 0,
+    config: Annotated[Path, typer.Option(help="Config file; its streams rooms and machines are replayed.")] = Path(
+        "config/driftline.toml"
+    ),
+) -> None:
+    """The stack's simulated run replayed in process through the trainer's core, no Kafka, and its drift report:
+    a drift judge tried on the stack's scenarios in seconds instead of a stack run."""
+    import json
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from driftline.config import ConfigError, load_settings
+    from driftline_lab.replay import Plan
+    from driftline_lab.replay import replay as run_replay
+
+    update = {}
+    for item in drift or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--drift")
+        try:
+            update[key] = json.loads(value)
+        except json.JSONDecodeError:
+            update[key] = value  # a bare word: a detector's or a policy's name
+    try:
+        settings = load_settings(config)
+        plan = Plan(events=events, seed=seed, drift=update)
+        console = Console()
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("replaying", total=None)
+            report = run_replay(settings, plan, lambda n: bar.advance(task, n))
+    except (ConfigError, ValueError) as e:
+        raise typer.BadParameter(str(e).splitlines()[0], param_hint="--drift") from None
+    console.print(report.table())
+    for line in report.summary():
+        console.print(line)
 
 
 @bench_app.command("data-drift")
