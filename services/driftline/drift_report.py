@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from driftline.contracts import DriftEvent, Outcome
 from driftline.drift_plot import DataDetection, concept_detections, data_detections, model_resets
+from driftline.rules.sensorfaults import FAULT_KINDS, fault_of
 
 #: Labelled outcomes of the reset model key whose accuracy is compared before and after a reset.
 ACCURACY_WINDOW = 500
@@ -43,8 +44,6 @@ HURT_POINTS = 2.0
 #: Events of the stream after a true drift's end in which a detection is still the drift's; the next drift's start
 #: cuts it short. (`driftline bench drift` scores a change over 5,000 events from its start.)
 DETECTION_HORIZON = 3000
-#: The injected faults a model key's features can show: a unit change is declared, and cleaning converts it.
-FAULT_KINDS = ("stuck", "spike", "dropout")
 #: Events of the stream after a fault's end in which a data drift of its feature is still the fault's.
 FAULT_HORIZON = 200
 #: A data drift's class: in a true drift's horizon, else at an injected fault, else false.
@@ -144,6 +143,9 @@ class DriftReport:
     false_alarm_times: dict[str, list[datetime]]
     #: Per stream, each data drift detected: (when, feature, one of :data:`DATA_CLASSES`).
     data_drifts: dict[str, list[tuple[datetime, str, str]]]
+    #: Per stream and fault kind (:data:`FAULT_KINDS`): injected faults recognised, injected faults, and
+    #: recognitions of no injected fault (a sensor's reading out of range, missing or repeated all the same).
+    faults: dict[str, dict[str, tuple[int, int, int]]] = field(default_factory=dict)
 
     COLUMNS = (
         "stream", "true drift", "accuracy at the drift", "concept drift detected", "delay: detection / reset",
@@ -216,7 +218,9 @@ class DriftReport:
     def summary(self) -> list[str]:
         """The lines under the table: what its accuracies are, false alarms, data drifts by class, and the drifts
         that hurt a key against those detected on every key they hurt (the last line)."""
-        streams = sorted({d.stream for d in self.drifts} | set(self.false_alarm_times) | set(self.data_drifts))
+        streams = sorted(
+            {d.stream for d in self.drifts} | set(self.false_alarm_times) | set(self.data_drifts) | set(self.faults)
+        )
         classes = self.data_drift_classes()
         hurting = [d for d in self.drifts if d.hurt]
         missed = [d for d in hurting if d.missed]
@@ -232,6 +236,16 @@ class DriftReport:
                 f"{s} {sum(classes.get(s, Counter()).values())} ("
                 + ", ".join(f"{c} {classes.get(s, Counter())[c]}" for c in DATA_CLASSES)
                 + ")"
+                for s in streams
+            ),
+            "sensor faults recognised as faults, of those injected (from the fault's start to "
+            f"{FAULT_HORIZON} events after its end), and beside them: "
+            + "; ".join(
+                f"{s} "
+                + ", ".join(
+                    f"{kind} {found}/{injected} (+{other})"
+                    for kind, (found, injected, other) in self.faults.get(s, {}).items()
+                )
                 for s in streams
             ),
             f"true drifts that lowered a key's accuracy by {HURT_POINTS:g} points or more: {len(hurting)}, "
@@ -272,6 +286,7 @@ class _Fault:
     feature: str
     start: datetime
     end: datetime
+    kind: str = ""
 
 
 def score_run(
@@ -285,7 +300,7 @@ def score_run(
     spans = _times(truth, "drift point", ("stream", "kind", "start_ts", "end_ts"))
     fault_spans = _times(faults or [], "fault", ("stream", "kind", "device_id", "feature", "start_ts", "end_ts"))
     injected = [
-        _Fault(f["stream"], f["device_id"], f["feature"], start, end)
+        _Fault(f["stream"], f["device_id"], f["feature"], start, end, f["kind"])
         for f, (start, end) in zip(faults or [], fault_spans, strict=True)
         if f["kind"] in FAULT_KINDS
     ]
@@ -370,7 +385,7 @@ def score_run(
                     data_drifts=sum(start <= t < until for t, _, _ in data[stream]),
                 )
             )
-    return DriftReport(scores, false_alarms, data)
+    return DriftReport(scores, false_alarms, data, _fault_scores(outcomes, injected, times))
 
 
 def _key_change(
@@ -397,6 +412,48 @@ def _key_change(
         serving = min((o.model_version for o in history), default=1)
     after = [o for o in history[cut:last] if o.model_version <= serving][:CHANGE_LABELS]
     return KeyChange(key, _accuracy(before), _accuracy(after), len(before), len(after), detected)
+
+
+def _fault_scores(
+    outcomes: list[Outcome], injected: list[_Fault], times: dict[str, list[datetime]]
+) -> dict[str, dict[str, tuple[int, int, int]]]:
+    """Per stream and fault kind: (injected faults recognised, injected faults, recognitions of none).
+
+    A fault is recognised when an event of its device shows it on its feature (a cleaning step, read by
+    :func:`~driftline.rules.sensorfaults.fault_of`) from its start to :data:`FAULT_HORIZON` events after its end.
+    """
+    seen: dict[tuple[str, str, str, str], list[datetime]] = defaultdict(list)  # (stream, device, feature, kind)
+    for o in outcomes:
+        if o.cleaning and (o.label is None or o.label_delay_s is None):  # an event's own outcome, once
+            for step in o.cleaning:
+                fault = fault_of(step)
+                if fault is not None:
+                    seen[(o.stream, o.device_id, fault[1], fault[0])].append(o.event_ts)
+
+    def within(fault: _Fault, ts: datetime) -> bool:
+        events = times.get(fault.stream, [])
+        return (
+            fault.start <= ts
+            and bisect.bisect_left(events, ts) - bisect.bisect_left(events, fault.end) <= FAULT_HORIZON
+        )
+
+    found: Counter[tuple[str, str]] = Counter()
+    total: Counter[tuple[str, str]] = Counter()
+    claimed: set[tuple[tuple[str, str, str, str], datetime]] = set()
+    for fault in injected:
+        where = (fault.stream, fault.device_id, fault.feature, fault.kind)
+        total[(fault.stream, fault.kind)] += 1
+        hits = [ts for ts in seen.get(where, ()) if within(fault, ts)]
+        found[(fault.stream, fault.kind)] += bool(hits)
+        claimed.update((where, ts) for ts in hits)
+    other: Counter[tuple[str, str]] = Counter(
+        (where[0], where[3]) for where, stamps in seen.items() for ts in stamps if (where, ts) not in claimed
+    )
+    streams = {stream for stream, _ in total} | {stream for stream, _ in other}
+    return {
+        stream: {kind: (found[(stream, kind)], total[(stream, kind)], other[(stream, kind)]) for kind in FAULT_KINDS}
+        for stream in sorted(streams)
+    }
 
 
 def _data_class(

@@ -221,6 +221,14 @@ def test_the_ground_truth_is_written_and_drawn_with_the_run(stack_run: dict[str,
     classes = report.data_drift_classes()
     assert set(classes) <= {"rooms", "machines"} and all(set(c) <= set(DATA_CLASSES) for c in classes.values())
     assert sum(d.data_drifts for d in report.drifts) == sum(c[AT_DRIFT] for c in classes.values())
+    # The simulator's sensor faults, read back from the outcomes' cleaning steps: every stuck sensor is recognised
+    # as one (its device's reading repeated 20 times; recognised at the 10th), and nothing else is called stuck.
+    injected = {(f["stream"], f["kind"]) for f in truth["faults"]}
+    assert report.faults and set(report.faults) <= {"rooms", "machines"}, report.faults
+    for stream, kinds in report.faults.items():
+        found, total, other = kinds["stuck"]
+        assert found == total and other == 0, (stream, kinds)
+        assert (total > 0) == ((stream, "stuck") in injected)
 
 
 def test_a_foreign_server_on_a_stack_port_fails_the_stack_at_once_in_one_line(tmp_path: Path) -> None:

@@ -206,6 +206,28 @@ def test_data_drifts_are_scored_at_a_true_drift_at_a_sensor_fault_or_false() -> 
     assert report.summary()[2] == "data drifts detected: machines 6 (at a true drift 1, at a sensor fault 1, false 4)"
 
 
+def test_injected_sensor_faults_are_recognised_on_their_device_and_feature_or_not() -> None:
+    outcomes = fleet(3000, lambda i: True, keys=2)
+    steps = {
+        500: ["stuck:current"],
+        1001: ["clipped:vibration", "converted:temperature"],
+        2000: ["imputed:temperature"],
+    }
+    outcomes = [o.model_copy(update={"cleaning": steps[i]}) if i in steps else o for i, o in enumerate(outcomes)]
+    faults = [
+        {"stream": "machines", "kind": "stuck", "device_id": "m0", "feature": "current",
+         "start_ts": at(460), "end_ts": at(540)},  # m0's current repeating; recognised at its 20th event
+        {"stream": "machines", "kind": "spike", "device_id": "m1", "feature": "vibration",
+         "start_ts": at(1001), "end_ts": at(1002)},
+        {"stream": "machines", "kind": "dropout", "device_id": "m1", "feature": "temperature",
+         "start_ts": at(2001), "end_ts": at(2002)},  # m1's reading went missing: nothing shows it
+    ]  # fmt: skip
+    report = score_run(outcomes, [], [], faults)
+    # m0's missing temperature at 2000 was no injected fault: recognised beside them.
+    assert report.faults == {"machines": {"stuck": (1, 1, 0), "spike": (1, 1, 0), "dropout": (0, 1, 1)}}
+    assert report.summary()[3].endswith("machines stuck 1/1 (+0), spike 1/1 (+0), dropout 0/1 (+1)")
+
+
 @pytest.mark.parametrize(
     ("point", "message"),
     [

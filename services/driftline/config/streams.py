@@ -228,6 +228,11 @@ class StreamConfig(Strict):
         description="Devices whose newest event time a model key remembers to judge lateness; beyond it the one "
         "touched least recently is forgotten (its next event is not late).",
     )
+    stuck_after: Annotated[int, Field(ge=0)] = Field(
+        default=10,
+        description="Readings in a row a device's number feature repeats exactly before its sensor counts as stuck "
+        "(a fault: the cleaning step stuck:<feature>, driftline_trainer_sensor_faults_total); 0: never.",
+    )
     max_clock_skew_s: Annotated[float, Field(ge=0)] = Field(
         default=300.0,
         description="How far an event's (or a label's) time may be ahead of the collector's clock when it arrives.",
@@ -318,6 +323,13 @@ class StreamConfig(Strict):
 
         candidates(self.model, self.tuning, self.task == "regression")
         return self
+
+    @field_validator("stuck_after")
+    @classmethod
+    def _a_run(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("a stuck run is at least 2 readings (0 turns the check off)")
+        return value
 
     @field_validator("model", "challengers")
     @classmethod

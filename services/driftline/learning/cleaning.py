@@ -17,6 +17,7 @@ from river import stats
 
 from driftline.config.streams import FeatureSpec, StreamConfig
 from driftline.learning.units import UnitError, convert
+from driftline.rules.sensorfaults import StuckReadings
 
 Value = float | str | bool
 
@@ -177,9 +178,11 @@ class Cleaner:
     _state: dict[str, _FeatureState] = field(default_factory=dict)
     #: The newest event time of each device, least recently touched first.
     watermarks: dict[str, datetime] = field(default_factory=dict)
+    #: Each device's runs of repeated readings (``stuck_after``), made at the first event that needs them.
+    stuck: StuckReadings | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"stream": self.stream, "_state": self._state, "watermarks": self.watermarks}
+        return {"stream": self.stream, "_state": self._state, "watermarks": self.watermarks, "stuck": self.stuck}
 
     def __setstate__(self, state: dict[str, Any] | tuple[None, dict[str, Any]]) -> None:
         if isinstance(state, tuple):  # pickled before per-device watermarks: (None, its slots)
@@ -187,6 +190,7 @@ class Cleaner:
         self.stream, self._state = state["stream"], state["_state"]
         # Such a checkpoint's one watermark cannot be told apart by device: each device starts afresh.
         self.watermarks = state.get("watermarks", {})
+        self.stuck = state.get("stuck")  # pickled before stuck sensors were recognised: none seen yet
 
     def _stats(self, name: str) -> _FeatureState:
         state = self._state.get(name)
@@ -221,6 +225,12 @@ class Cleaner:
                 watermarks[device] = ts if watermark is None or ts > watermark else watermark
                 if del_first:
                     del watermarks[next(iter(watermarks))]
+        if learn and stream.stuck_after:
+            stuck = self.stuck
+            if stuck is None:
+                stuck = self.stuck = StuckReadings(stream.stuck_after, stream.max_watermark_devices)
+            for name in stuck.see(device, features):
+                steps.append(f"stuck:{name}")  # a fault, reported; the reading is still a reading
         rules, known, common = _rules(stream)
         if common is not None and learn and not steps and not units and known.issuperset(features):
             cleaned_common = common(features, self._state)

@@ -99,6 +99,8 @@ TRAINER_EVENTS_CONSUMED = "driftline_trainer_events_consumed_total"
 TRAINER_MESSAGES_INVALID = "driftline_trainer_messages_invalid_total"
 #: Cleaning steps applied to features (counter).
 TRAINER_CLEANING_STEPS = "driftline_trainer_cleaning_steps_total"
+#: Sensor faults recognised in devices' readings: stuck, spike, dropout (counter).
+TRAINER_SENSOR_FAULTS = "driftline_trainer_sensor_faults_total"
 #: Events not predicted, by reason (counter).
 TRAINER_EVENTS_DROPPED = "driftline_trainer_events_dropped_total"
 #: Events predicted (counter).

@@ -38,6 +38,7 @@ from driftline.rules.detectors import Alarm
 from driftline.rules.keys import model_key, stream_of
 from driftline.rules.labels import LabelError, Labels, proba_text
 from driftline.rules.scores import ScoreError, outcome_error
+from driftline.rules.sensorfaults import FAULT_OF_STEP
 from driftline.trainer.checkpointed import CheckpointedKeys
 from driftline.trainer.control import TrainerControl
 from driftline.trainer.label_requests import BudgetedUncertainty, LabelAsking, OpenRequests
@@ -177,6 +178,9 @@ class TrainerCore(CheckpointedKeys, LabelAsking, TrainerControl):
             # Devices choose unknown feature names: one series for all keeps cardinality bounded.
             label = "(unknown)" if kind == "unknown_feature" else feature
             self.metrics.cleaned.labels(stream_name, kind, label).inc()
+            fault = FAULT_OF_STEP.get(kind)
+            if fault is not None and label:
+                self.metrics.sensor_faults.labels(stream_name, fault, label).inc()
 
     @property
     def snapshot_root(self) -> Path:
@@ -324,7 +328,8 @@ class TrainerCore(CheckpointedKeys, LabelAsking, TrainerControl):
                 None if learn_s is None else learn_s * 1000,
                 None,
                 drifts,
-                *((features, steps) if lane.with_features else ()),
+                # Cleaning steps travel always (faults are read from them), features when asked.
+                *((features, steps) if lane.with_features else (None, steps or None)),
             )
             return self._watch(slot, state, outcome, epoch)
 
@@ -420,7 +425,11 @@ class TrainerCore(CheckpointedKeys, LabelAsking, TrainerControl):
             None if learn_s is None else learn_s * 1000,
             label_delay_s,
             drift,
-            *((pending.features, pending.steps) if self.settings.streams[stream_name].outcome_features else ()),
+            *(
+                (pending.features, pending.steps)
+                if self.settings.streams[stream_name].outcome_features
+                else (None, pending.steps or None)
+            ),
         )
 
     def key_of(self, stream: str, device_id: str) -> str:

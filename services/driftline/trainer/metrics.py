@@ -47,6 +47,12 @@ class TrainerMetrics:
             ["stream", "step", "feature"],
             registry=r,
         )
+        self.sensor_faults = Counter(
+            names.TRAINER_SENSOR_FAULTS,
+            "Sensor faults recognised in devices' readings, by kind (stuck, spike, dropout) and feature.",
+            ["stream", "kind", "feature"],
+            registry=r,
+        )
         self.dropped = Counter(
             names.TRAINER_EVENTS_DROPPED,
             "Events not predicted, by reason (duplicate, late, missing, out_of_range).",
