@@ -108,8 +108,9 @@ class ChaosResult:
 def memory_trends(
     plan: Plan, samples: list[Sample], started: dict[str, list[float]], exits: dict[str, int | None]
 ) -> list[Trend]:
-    """Each service's memory trend as the soak judges it, over its samples past the warm-up of its every life:
-    a restarted process starts small and grows into its work again, which is no leak."""
+    """Each service's memory trend as the soak judges it, over its samples past the warm-up of its every life
+    (a restarted process starts small and grows into its work again, which is no leak); a service whose
+    samples span less than ``plan.judged_s`` so is left out, too short to judge."""
     judged = SoakPlan(warm_up_s=0.0, window_s=plan.window_s)
     trends = []
     for service in sorted({name for s in samples for name in s.rss_mb if not name.startswith("kafka")}):
@@ -118,7 +119,8 @@ def memory_trends(
             s for s in samples
             if service in s.rss_mb and s.t - max((t for t in lives if t <= s.t), default=0.0) >= plan.warm_up_s
         ]  # fmt: skip
-        if (found := trend(service, warm, judged, exits.get(service) is None)) is not None:
+        span = warm[-1].t - warm[0].t if warm else 0.0
+        if span >= plan.judged_s and (found := trend(service, warm, judged, exits.get(service) is None)):
             trends.append(found)
     return trends
 

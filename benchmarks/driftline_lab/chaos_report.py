@@ -29,6 +29,9 @@ def markdown(result: ChaosResult, command: str) -> str:
     plan, d = result.plan, result.delivery
     problems = result.problems()
     p50, worst = result.first_outcome()
+    unjudged = {n for s in result.samples for n in s.rss_mb if not n.startswith("kafka")} - {
+        t.service for t in result.trends
+    }
     lines = [
         "# Chaos: the pipeline as processes, a seeded nemesis, the invariants over the whole run",
         "",
@@ -82,7 +85,9 @@ def markdown(result: ChaosResult, command: str) -> str:
         "## Memory",
         "",
         f"Judged as the soak judges it (flat within 10%: end against start, and a fitted line), on each service's"
-        f" samples at least {plan.warm_up_s:g} s after its (re)start; windows of {plan.window_s:g} s.",
+        f" samples at least {plan.warm_up_s:g} s after its (re)start; windows of {plan.window_s:g} s. Services whose"
+        f" samples past the warm-ups span less than {plan.judged_s:g} s are not judged (too short): "
+        f"{', '.join(sorted(unjudged)) or 'none'}.",
         "",
         "| service | start | end | end vs start | fitted rise | flat |",
         "| --- | ---: | ---: | ---: | ---: | --- |",

@@ -9,9 +9,10 @@ node (``kafka``) is killed with SIGKILL as in a power cut, and Mosquitto (``mosq
 what it acknowledged to devices; see docs/runbook.md). Kinds are drawn as from a shuffled deck,
 every kind once before any repeats, so a short run meets every kind.
 
-:class:`Nemesis` injects the schedule through :class:`Targets` (the run's processes): before a
-fault it waits until its targets are up again and, for a Kafka node, until every node is (one
-node down at most: the topics keep three replicas and need two in sync).
+:class:`Nemesis` injects the schedule through :class:`Targets` (the run's processes): a fault
+strikes once it is due and its targets are up again (and, for a Kafka node, every node is: one
+node down at most, as the topics keep three replicas and need two in sync); while it waits,
+later faults whose targets are up go first. The same faults strike, in an order timing decides.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ class Nemesis(threading.Thread):
 
     @property
     def through(self) -> bool:
-        """Whether every fault of the schedule was injected (or the nemesis halted)."""
+        """Whether every fault of the schedule was injected (or the nemesis was halted)."""
         return len(self.injected) == len(self.faults) or self._halt.is_set()
 
     def _now(self) -> float:
@@ -147,16 +148,20 @@ class Nemesis(threading.Thread):
         return all(self.targets.up(t) for t in needs)
 
     def run(self) -> None:
-        """Strike each fault in turn; each is restored on a thread of its own after its pause, so a slow
-        restore (a Kafka node's log recovery) holds up only the faults that need its target."""
+        """Strike each fault once it is due and its targets are ready, the earliest planned first; each is restored
+        on a thread of its own after its pause, so a slow restore (a Kafka node's log recovery) holds up only the
+        faults that need its target."""
+        pending = list(self.faults)
         restoring: list[threading.Thread] = []
         try:
-            for fault in self.faults:
-                if self._halt.wait(max(0.0, fault.at_s - self._now())):
-                    return
-                while not self._ready_for(fault):
+            while pending:
+                due = [f for f in pending if f.at_s <= self._now()]
+                fault = next((f for f in due if self._ready_for(f)), None)
+                if fault is None:
                     if self._halt.wait(0.2):
                         return
+                    continue
+                pending.remove(fault)
                 happened = Injected(fault, self._now())
                 self.injected.append(happened)
                 self.say(f"nemesis: {', '.join(fault.targets)} down for {fault.pause_s:g} s")
