@@ -169,8 +169,8 @@ class Pipeline:
         """Each service's process id now (those down are left out); Kafka nodes as ``kafka-<n>``."""
         pids = {name: p.pid for name, p in self.services.items() if p.running and p.pid}
         for node in self.cluster.nodes:
-            if node.running and node._process is not None and node._process.pid:
-                pids[f"kafka-{node.node_id}"] = node._process.pid
+            if node.pid:
+                pids[f"kafka-{node.node_id}"] = node.pid
         return pids
 
     def kill(self) -> None:

@@ -46,6 +46,7 @@ class ChaosResult:
 
     plan: Any
     delivery: Delivery
+    #: Every process at the end: None running, -1 not (its exit code is not kept across restarts).
     exits: dict[str, int | None]
     healthy: dict[str, bool]
     #: Model keys probed, and whether the trainers' answers equal the uninterrupted run's.

@@ -105,7 +105,7 @@ def lake_rows(lake: Path) -> list[EventKey]:
 
 def service_problems(exits: Mapping[str, int | None], healthy: Mapping[str, bool]) -> list[str]:
     """Services that ended the run dead (an exit code) or unhealthy (/healthz not 200)."""
-    dead = [f"{name} exited with {code}" for name, code in exits.items() if code is not None]
+    dead = [f"{name} is not running (exit code {code})" for name, code in exits.items() if code is not None]
     return dead + [f"{name} is not healthy" for name, ok in healthy.items() if not ok]
 
 
