@@ -69,8 +69,10 @@ def markdown(result: ChaosResult, command: str) -> str:
         *[f"| {kind} | {n} |" for kind, n in result.by_kind().items()],
         "",
         f"{len(result.injected)} faults ({sum(len(i.fault.targets) > 1 for i in result.injected)} of them two at once);"
-        f" loop restarts after a Kafka error: trainers {result.recoveries.get('trainer', 0):.0f}, monitors"
-        f" {result.recoveries.get('monitor', 0):.0f}. From a fault's restore to the first outcome committed after it:"
+        f" loop restarts after a Kafka error, as counted by the lives running at the end (a restart starts its count"
+        f" over): trainers {result.recoveries.get('trainer', 0):.0f},"
+        f" monitors {result.recoveries.get('monitor', 0):.0f}."
+        " From a fault's restore to the first outcome committed after it:"
         f" p50 {_s(p50)}, max {_s(worst)}.",
         "",
         "| at | down | pause | back after | first outcome after |",
