@@ -76,7 +76,9 @@ class Plan:
 
 
 class Pipeline:
-    """Every process of the run, by target name (``trainer-1``, ``kafka-2``...): the nemesis's :class:`Targets`."""
+    """Every process of the run, by target name (``trainer-1``, ``kafka-2``...).
+
+    What the nemesis strikes and restores (:class:`driftline_lab.nemesis.Targets`)."""
 
     def __init__(self, folder: Path, data: dict[str, Any], cluster: LocalCluster, mosquitto: Mosquitto) -> None:
         self.folder, self.data, self.cluster, self.mosquitto = folder, data, cluster, mosquitto
