@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driftline.config import settings_from_dict
 from driftline.kafkaio.cluster import LocalCluster
@@ -37,6 +37,9 @@ from driftline_lab.faults import OutcomeCount, config_for, phishing_rows
 from driftline_lab.fleet import HttpDevice, MqttDevice
 from driftline_lab.nemesis import Nemesis, Spacing, kind_of, schedule
 from driftline_lab.soak import Sample, tree_usage
+
+if TYPE_CHECKING:
+    from driftline_lab.chaos_checks import ChaosResult
 
 HTTP_DEVICES = ("h1", "h2", "h3")
 MQTT_DEVICES = ("m1", "m2")
@@ -260,8 +263,8 @@ def settings_data(bootstrap: str, folder: Path) -> dict[str, Any]:
     return data
 
 
-def run(plan: Plan, folder: Path, say: Callable[[str], None], tick: Callable[[], None]) -> Any:
-    """One chaos run in ``folder``; returns its :class:`driftline_lab.chaos_checks.ChaosResult`."""
+def run(plan: Plan, folder: Path, say: Callable[[str], None], tick: Callable[[], None]) -> ChaosResult:
+    """One chaos run in ``folder``: what it did and its verdict."""
     from driftline_lab.chaos_checks import judge
 
     rows = phishing_rows()
@@ -271,9 +274,9 @@ def run(plan: Plan, folder: Path, say: Callable[[str], None], tick: Callable[[],
     mosquitto = Mosquitto(folder / "mosquitto", users)
     say("chaos: starting a three-node Kafka cluster and Mosquitto")
     cluster.start(180)
-    mosquitto.start()
     pipeline: Pipeline | None = None
     try:
+        mosquitto.start()
         data = settings_data(cluster.bootstrap_servers, folder)
         settings = settings_from_dict(data)
         ensure_topics(cluster.bootstrap_servers, settings.topics, 3)
