@@ -1,5 +1,5 @@
-"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|recall|replay|data-drift|soak|faults|fuzz|labels|
-tuning`: the benchmark suites."""
+"""`driftline bench throughput|latency|hotpath|monitor|scale|drift|recall|replay|data-drift|soak|faults|chaos|
+fuzz|labels|tuning`: the benchmark suites."""
 
 from __future__ import annotations
 
@@ -268,6 +268,30 @@ def faults(
 
     with tempfile.TemporaryDirectory(prefix="driftline-faults-") as folder:
         _report_with_progress("faults", lambda say, progress: suite(Path(folder), out, _command(), say, progress))
+
+
+@bench_app.command("chaos")
+def chaos(
+    minutes: Annotated[
+        float, typer.Option(min=0.1, max=1440, help="Minutes of faults (the fleet posts throughout).")
+    ] = 20.0,
+    seed: Annotated[int, typer.Option(help="Seed of the nemesis's schedule: the same seed, the same faults.")] = 0,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="The CI run: 1.5 minutes of faults, one every 5-9 s, short pauses.")
+    ] = False,
+    out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of chaos.md, .json and .png.")] = Path(
+        "benchmarks/results"
+    ),
+) -> None:
+    """The pipeline as processes (3 Kafka nodes, 2 trainers, 2 monitors, the collector and its MQTT bridge,
+    Mosquitto, the archiver) under a seeded nemesis killing a process or a Kafka node, or stopping Mosquitto,
+    while devices post over HTTP and MQTT; then every acknowledged event checked for exactly one outcome, the
+    monitors' count and the lake, nothing refused downstream, the services alive and healthy, memory flat, and
+    the final predictions against an uninterrupted trainer run."""
+    from driftline_lab.chaos import Plan, bench
+
+    plan = Plan.quick(seed) if quick else Plan(minutes=minutes, seed=seed)
+    _report_with_progress("chaos seconds", lambda say, progress: bench(plan, out, _command(), say, progress))
 
 
 @bench_app.command("fuzz")

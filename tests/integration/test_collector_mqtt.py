@@ -182,3 +182,21 @@ def test_messages_held_while_kafka_is_down_are_resent_together(
         # One pause per round for all held messages, not one per message: draining cannot take n pauses.
         rounds = metric_total(registry, "driftline_collector_mqtt_retry_rounds_total")
         assert 1 <= rounds < n
+
+
+def test_a_bridge_started_while_mosquitto_is_down_starts_and_forwards_once_it_is_back(
+    mosquitto: Mosquitto,  # noqa: F811
+    ingestor: Ingestor,
+    bootstrap: str,
+) -> None:
+    # Found by chaos: the collector restarted while Mosquitto was stopped exited ("Connection refused").
+    mosquitto.stop()
+    sent = [event(i, "dev-a", "machines") for i in range(5)]
+    with MqttBridge(ingestor, mqtt_settings(mosquitto)) as bridge:  # returns: HTTP ingest must not wait for it
+        assert not bridge.subscribed
+        mosquitto.start()
+        # A fresh Mosquitto has no session of the bridge to queue for: devices publish once it subscribed.
+        wait_until(lambda: bridge.subscribed, "the bridge to connect and subscribe", 30)
+        publish(mosquitto, "dev-a", [("sensors/machines/dev-a", orjson.dumps(e)) for e in sent])
+        records = read_topic(bootstrap, ingestor.settings.topics.events.name, expected=5, idle_ms=15000)
+    assert sorted(parse(SensorEvent, r.value).event_id for r in records) == sorted(e["event_id"] for e in sent)

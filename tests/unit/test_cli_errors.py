@@ -271,3 +271,9 @@ def test_every_command_refuses_bad_files_folders_and_words_in_one_line(
         except BaseException as e:  # a traceback's exception, StartedWork, or what one_line_error found
             failed.append(f"driftline {' '.join(args)}: {type(e).__name__}: {str(e)[:300]}")
     assert failed == [], "\n".join(failed)
+
+
+def test_chaos_refuses_minutes_out_of_range(run) -> None:
+    line = run("bench", "chaos", "--minutes", "0")
+    assert line.startswith("Invalid value for '--minutes': Input should be greater than or equal to 0.1")
+    assert run("bench", "chaos", "--minutes", "many").startswith("Invalid value for '--minutes': Input should be a")

@@ -87,6 +87,7 @@ class MqttBridge:
         )
         self.client.username_pw_set(self.settings.username, self.settings.password.get_secret_value())
         self.client.max_inflight_messages_set(0)
+        self.client.reconnect_delay_set(0.5, 5)  # back within seconds of the broker (paho's default waits up to 2 min)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
@@ -102,8 +103,23 @@ class MqttBridge:
         return f"$share/{self.settings.client_id}/{alone}", alone
 
     def start(self, timeout: float = 10.0) -> MqttBridge:
-        """Connect, subscribe and return once the subscription is in place."""
-        self.client.connect(self.settings.host, self.settings.port, keepalive=30)
+        """Connect, subscribe and return once the subscription is in place.
+
+        A broker that refuses the connection (Mosquitto down, or restarting) is no reason to stay down:
+        the bridge returns at once and connects, then subscribes, when the broker is back, so the
+        collector's HTTP ingest serves meanwhile (a collector restarted while Mosquitto was away exited,
+        and stayed down until Mosquitto was back). A broker that answers but refuses the bridge
+        (credentials, ACL) still fails the start: that is a mistake, not an outage.
+        """
+        try:
+            self.client.connect(self.settings.host, self.settings.port, keepalive=30)
+        except OSError as e:
+            log.warning("MQTT broker %s:%s unreachable (%s); the bridge connects when it is back",
+                        self.settings.host, self.settings.port, e)  # fmt: skip
+            self.client.connect_async(self.settings.host, self.settings.port, keepalive=30)
+            self.client.loop_start()
+            self._service.start()
+            return self
         self.client.loop_start()
         self._service.start()
         if not self._subscribed.wait(timeout):
@@ -120,6 +136,11 @@ class MqttBridge:
             self.settings.port,
         )
         return self
+
+    @property
+    def subscribed(self) -> bool:
+        """Whether the subscription is in place (at once after :meth:`start`, unless the broker was away)."""
+        return self._subscribed.is_set()
 
     def stop(self) -> None:
         """Disconnect; messages still held stay unacknowledged, so Mosquitto delivers them again later."""

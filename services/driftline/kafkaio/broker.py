@@ -373,6 +373,11 @@ class LocalBroker:
     def running(self) -> bool:
         return self._process is not None and self._process.running
 
+    @property
+    def pid(self) -> int | None:
+        """The broker JVM's process id while it runs (for sampling its memory)."""
+        return self._process.pid if self.running and self._process is not None else None
+
     def __enter__(self) -> LocalBroker:
         return self.start()
 
