@@ -33,11 +33,12 @@ CLASSIFICATION_PRESETS = {"logistic": "binary", "hoeffding": "binary", "forest":
 #: alone at the end while the other worker idles. Every other file follows in pytest's order.
 LONGEST_FILES = (
     "integration/test_stack.py",
-    "integration/test_kafka_faults.py",
     "integration/test_bench_throughput.py",
+    "integration/test_chaos.py",
     "integration/test_trainer_recovery.py",
     "integration/test_model_transfer.py",
     "integration/test_bench_soak.py",
+    "integration/test_kafka_faults.py",
     "integration/test_bench_latency.py",
     "integration/test_bench_scale.py",
     "integration/test_install.py",
