@@ -74,7 +74,9 @@ def test_the_judge_takes_cusum_by_name_and_resets_on_its_alarm() -> None:
     assert len(drifts) == 1 and 3_000 <= drifts[0] < 3_200
 
 
-@pytest.mark.parametrize("params", [{"run_length": 1}, {"shift": 0}, {"ratio": 1}, {"min_instances": 0}, {"x": 1}])
+@pytest.mark.parametrize(
+    "params", [{"run_length": 1}, {"shift": 0}, {"ratio": 1}, {"max_rise": 0.01}, {"min_instances": 0}, {"x": 1}]
+)
 def test_bad_parameters_are_refused_naming_the_key(params: dict) -> None:
     with pytest.raises(DetectorError, match="CUSUM: bad parameters"):
         make_detector("CUSUM", params)

@@ -4,8 +4,9 @@ The concept-drift judge (:class:`~driftline.rules.concept.ConceptWatch`) feeds i
 error when a stream's ``drift.concept`` is ``CUSUM``. The error rate ``p0`` it judges against is the
 running rate since the detector was made fresh, with one error and one success added beforehand so that
 a model that has not erred yet is not held to a rate of zero. Once ``min_instances`` errors are in, each
-error adds the log-likelihood ratio of a rate raised to ``p1 = max(ratio * p0, p0 + shift)`` against
-``p0`` to a one-sided CUSUM: a sum above the threshold is a drift, above half of it a warning.
+error adds the log-likelihood ratio of a rate raised to ``p1 = p0 + min(max((ratio - 1) * p0, shift), max_rise)``
+against ``p0`` to a one-sided CUSUM (a model right 99% of the time is judged against 4% errors, one right 85% of
+the time against 30%): a sum above the threshold is a drift, above half of it a warning.
 
 The threshold is ``ln(run_length)``: a CUSUM of log-likelihood ratios alarms on a stationary stream no
 more often than once per ``run_length`` inputs on average (Wald's bound), whatever the model's error
@@ -43,6 +44,7 @@ class ErrorShift:
         "_n",
         "_sum",
         "drift_detected",
+        "max_rise",
         "min_instances",
         "ratio",
         "run_length",
@@ -52,13 +54,19 @@ class ErrorShift:
     )
 
     def __init__(
-        self, run_length: float = RUN_LENGTH, shift: float = 0.02, ratio: float = 4.0, min_instances: int = 100
+        self,
+        run_length: float = RUN_LENGTH,
+        shift: float = 0.02,
+        ratio: float = 4.0,
+        max_rise: float = 0.15,
+        min_instances: int = 100,
     ) -> None:
-        if run_length <= 1 or shift <= 0 or ratio <= 1 or min_instances < 1:
+        if run_length <= 1 or shift <= 0 or ratio <= 1 or max_rise < shift or min_instances < 1:
             raise TypeError(
-                f"need run_length > 1, shift > 0, ratio > 1 and min_instances >= 1; got {run_length}, {shift}, "
-                f"{ratio} and {min_instances}"
+                f"need run_length > 1, shift > 0, ratio > 1, max_rise >= shift and min_instances >= 1; got "
+                f"{run_length}, {shift}, {ratio}, {max_rise} and {min_instances}"
             )
+        self.max_rise = float(max_rise)
         self.run_length, self.shift, self.ratio, self.min_instances = (
             float(run_length),
             float(shift),
@@ -85,7 +93,7 @@ class ErrorShift:
             self._n += 1
             return
         p0 = self._errors / self._n
-        p1 = min(max(self.ratio * p0, p0 + self.shift), 0.999)
+        p1 = min(p0 + min(max((self.ratio - 1.0) * p0, self.shift), self.max_rise), 0.999)
         step = math.log(p1 / p0) if x else math.log((1.0 - p1) / (1.0 - p0))
         total = self._sum = max(0.0, self._sum + step)
         if total > 0.0:
@@ -104,4 +112,4 @@ class ErrorShift:
         return self._errors / self._n
 
     def clone(self) -> ErrorShift:
-        return ErrorShift(self.run_length, self.shift, self.ratio, self.min_instances)
+        return ErrorShift(self.run_length, self.shift, self.ratio, self.max_rise, self.min_instances)
