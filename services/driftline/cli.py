@@ -184,19 +184,24 @@ def broker(
         Path, typer.Option(help="Where the broker keeps its data and log.", callback=output_folder)
     ] = Path(".driftline/kafka"),
     port: Annotated[int, typer.Option(help="Client port on 127.0.0.1 (0: any free port).")] = 0,
-    fetch_only: Annotated[bool, typer.Option("--fetch-only", help="Only download the Kafka jars.")] = False,
+    fetch_only: Annotated[
+        bool,
+        typer.Option("--fetch-only", help="Only download the Kafka jars and make the JVM's class archive (once)."),
+    ] = False,
     nodes: Annotated[
         int, typer.Option(min=1, max=9, help="Nodes; more than 1: a cluster (replication 3, min.insync.replicas 2).")
     ] = 1,
 ) -> None:
     """Run a local Kafka broker (KRaft), or a cluster of them, until Ctrl-C."""
-    from driftline.kafkaio.broker import LocalBroker, fetch_jars
+    from driftline.kafkaio.broker import LocalBroker, archive_classes, fetch_jars
     from driftline.kafkaio.cluster import LocalCluster
     from driftline.processes import free_port
     from driftline.runtime import stop_on_signals
 
     if fetch_only:
-        typer.echo(f"Kafka jars in {fetch_jars()}")
+        jars = fetch_jars()
+        archive = archive_classes(jars)
+        typer.echo(f"Kafka jars in {jars}" + (f", their class archive {archive.name}" if archive else ""))
         return
     if nodes > 1:
         if port:

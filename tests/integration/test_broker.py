@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import NewTopic as NewTopicConfluent
@@ -13,7 +14,7 @@ from kafka_helpers import make_consumer, make_producer, send
 
 from driftline.config.settings import Settings
 from driftline.contracts import SensorEvent, parse
-from driftline.kafkaio.broker import LocalBroker
+from driftline.kafkaio.broker import LocalBroker, class_archive, fetch_jars
 from driftline.rules.keys import model_key
 from driftline.smoke import round_trip
 
@@ -144,3 +145,9 @@ def test_events_and_labels_must_be_co_partitioned_on_the_cluster(bootstrap: str)
     topics = Topics(events={"name": f"ev-{run}", "partitions": 3}, labels={"name": f"lb-{run}", "partitions": 3})
     with pytest.raises(ConfigError, match=rf"ev-{run} has 3 partitions and lb-{run} 2"):
         ensure_topics(bootstrap, topics)
+
+
+def test_the_session_broker_maps_kafkas_classes_from_the_class_archive(kafka_broker: LocalBroker) -> None:
+    archive = class_archive(fetch_jars())
+    assert archive.exists(), "`./run test` makes it first (`driftline broker --fetch-only`)"
+    assert str(archive) in Path(f"/proc/{kafka_broker.pid}/maps").read_text()

@@ -39,3 +39,20 @@ def test_the_default_broker_stays_plaintext_and_the_secure_one_authorises(tmp_pa
     }  # fmt: skip
     assert secure.security_for(None)["protocol"] == "SSL"  # TLS without credentials: refused by the broker
     assert "pw" not in repr(secure)
+
+
+def test_a_broker_reads_the_class_archive_when_there_is_one_and_only_a_throw_away_broker_writes_it(
+    tmp_path: Path,
+) -> None:
+    from driftline.kafkaio.broker import LocalBroker, class_archive
+
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    broker = LocalBroker(tmp_path / "kafka")
+    assert not any("SharedArchive" in arg for arg in broker._java("kafka.Kafka", jars=jars))  # none made yet
+    class_archive(jars).write_bytes(b"")
+    for main in ("kafka.Kafka", "kafka.tools.StorageTool"):
+        assert f"-XX:SharedArchiveFile={class_archive(jars)}" in broker._java(main, jars=jars)
+    broker._archive_to = tmp_path / "new.jsa"  # archive_classes' broker: writes at its exit, reads nothing
+    assert f"-XX:ArchiveClassesAtExit={tmp_path / 'new.jsa'}" in broker._java("kafka.Kafka", jars=jars)
+    assert not any("Archive" in arg for arg in broker._java("kafka.tools.StorageTool", jars=jars))

@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,7 +74,8 @@ def fetch_jars(pom: Path = POM) -> Path:
 
 
 #: Further JVM options for local brokers, whitespace-separated: the test suite starts dozens of short-lived
-#: brokers and sets ``-XX:TieredStopAtLevel=1`` here (a broker's start-up CPU 12.8 to 7.7 s).
+#: brokers and sets ``-XX:TieredStopAtLevel=1`` here (a broker's start-up CPU 12.8 to 7.7 s; with the class archive
+#: of :func:`archive_classes` as well, 4.4 s).
 JVM_OPTIONS_VARIABLE = "DRIFTLINE_BROKER_JVM_OPTIONS"
 
 
@@ -88,6 +90,41 @@ def java_executable() -> str:
     if not java:
         raise BrokerError("Java 17+ is needed to run Kafka; install a JDK or set JAVA_HOME")
     return java
+
+
+def class_archive(jars: Path) -> Path:
+    """The JVM's class-data archive of a broker on ``jars`` (one per Java install), made by :func:`archive_classes`.
+
+    A broker started with it maps Kafka's classes from one file instead of loading them from the jars:
+    about 2 s less CPU and wall time per start (here 9.1 to 6.9 s of CPU), for ``driftline stack`` and the
+    tests' dozens of brokers alike. Without it brokers start as before.
+    """
+    java = Path(java_executable()).resolve()
+    stat = java.stat()
+    digest = hashlib.sha256(f"{java}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    return jars / f"classes-{digest}.jsa"
+
+
+def archive_classes(jars: Path) -> Path | None:
+    """Make :func:`class_archive` unless it exists: a throw-away broker runs once and the JVM writes the classes
+    it loaded at its exit (about 20 s, once per machine). None if this Java cannot (the brokers then do without)."""
+    target = class_archive(jars)
+    if target.exists():
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = LocalBroker(data_dir=Path(tmp) / "kafka")
+        broker._archive_to = Path(tmp) / target.name
+        broker.start()
+        broker.stop(timeout=120)
+        written = broker._archive_to
+        # Mapped only if whole and made by this JVM: a check before it is kept where brokers find it.
+        check = [java_executable(), f"-XX:SharedArchiveFile={written}", "-Xshare:on", "-cp", f"{jars}/*", "-version"]
+        if not written.exists() or subprocess.run(check, capture_output=True).returncode != 0:
+            log.warning("this Java made no usable class-data archive: brokers start without one")
+            return None
+        shutil.move(written, target.with_suffix(".partial"))
+        target.with_suffix(".partial").rename(target)
+    return target
 
 
 def _cluster_id() -> str:
@@ -157,6 +194,8 @@ class LocalBroker:
     users: dict[str, str] | None = field(default=None, repr=False)
     tls: bool = False
     _process: ManagedProcess | None = field(default=None, init=False, repr=False)
+    #: Where the JVM writes the classes it loaded when it exits (:func:`archive_classes`), instead of reading them.
+    _archive_to: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def secure(self) -> bool:
@@ -294,8 +333,13 @@ class LocalBroker:
         return path
 
     def _java(self, main: str, *args: str, jars: Path) -> list[str]:
+        archive = class_archive(jars)
+        if self._archive_to is not None:
+            shared = [f"-XX:ArchiveClassesAtExit={self._archive_to}"] if main == "kafka.Kafka" else []
+        else:
+            shared = [f"-XX:SharedArchiveFile={archive}"] if archive.exists() else []
         return [
-            java_executable(), f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", *jvm_options(),
+            java_executable(), f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", *shared, *jvm_options(),
             f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", f"-Dkafka.logs.dir={self.data_dir}",
             "-cp", f"{jars}/*", main, *args,
         ]  # fmt: skip
