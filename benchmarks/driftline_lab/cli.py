@@ -11,7 +11,17 @@ import typer
 
 from driftline.cli_options import output_folder
 
-bench_app = typer.Typer(help="Benchmarks, side by side on one local broker.", no_args_is_help=True)
+#: Where a broker-bound benchmark runs: a Kafka of the user's, or a local broker of the run's own.
+KafkaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--bootstrap",
+        help="Kafka to run on, host:port[,host:port]; the run makes topics and groups of its own there "
+        "(default: a local broker started for the run).",
+    ),
+]
+
+bench_app = typer.Typer(help="Benchmarks, side by side on one local broker (or `--bootstrap`).", no_args_is_help=True)
 
 
 @bench_app.command("throughput")
@@ -33,6 +43,7 @@ def throughput(
     out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of throughput.md, .json and .png.")] = Path(
         "benchmarks/results"
     ),
+    bootstrap: KafkaOption = None,
 ) -> None:
     """Bare River, the trainer end to end (exactly-once on and off) and a Quix Streams + River peer,
     on the same events and broker; events/s and per CPU-second, ratios, identical predictions.
@@ -47,6 +58,7 @@ def throughput(
             raise typer.BadParameter(str(e), param_hint="--preset") from None
     plan = Plan.quick(peer) if quick else Plan(events, rounds, preset or Plan().presets, keys or Plan().keys, peer)
     plan.ingest = plan.ingest and ingest
+    plan.bootstrap = bootstrap
     _report_with_progress("benchmark runs", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
@@ -72,6 +84,7 @@ def latency(
     out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of latency.md, .json and .png.")] = Path(
         "benchmarks/results"
     ),
+    bootstrap: KafkaOption = None,
 ) -> None:
     """The trainer at each commit interval, exactly-once and at-least-once: its maximum events/s, and its
     latency (p50/p99/max, event sent to outcome read back and to its append on the broker) at one paced rate."""
@@ -84,6 +97,7 @@ def latency(
     plan.intervals = interval or plan.intervals
     plan.guarantees = guarantee or plan.guarantees
     plan.rate = rate
+    plan.bootstrap = bootstrap
     _report_with_progress("benchmark runs", lambda say, progress: run(plan, out, _command(), say, progress))
 
 
@@ -390,6 +404,7 @@ def scale(
     out: Annotated[Path, typer.Option(callback=output_folder, help="Folder of scale.md and .json.")] = Path(
         "benchmarks/results"
     ),
+    bootstrap: KafkaOption = None,
 ) -> None:
     """Per-device model keys (logistic) over 2 trainer and 2 monitor processes on a local broker: resident memory
     per instance once every key is held, checkpoint bytes per key, and the hand-over when one trainer, then one
@@ -397,6 +412,7 @@ def scale(
     from driftline_lab.scale import Plan, run
 
     plan = Plan.quick() if quick else Plan(keys=keys, events_per_key=events_per_key, partitions=partitions)
+    plan.bootstrap = bootstrap
     _report_with_progress("outcomes", lambda say, progress: run(plan, out, _command(), say, progress))
 
 

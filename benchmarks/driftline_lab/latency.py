@@ -34,7 +34,7 @@ from river import datasets
 from driftline.contracts import SensorEvent
 from driftline.kafkaio.clients import make_producer
 from driftline.kafkaio.topics import admin_client
-from driftline_lab.throughput import WARM_UP, Bench, Measure, Outputs, Process, Setup, phishing_events
+from driftline_lab.throughput import WARM_UP, Bench, Measure, Outputs, Process, Setup, kafka, phishing_events
 
 GUARANTEES = ("exactly-once", "at-least-once")
 
@@ -134,6 +134,8 @@ class Plan:
     rate: float | None = None
     #: Per paced run: longer than the trainer's 30 s checkpoint interval, so every run holds a checkpoint.
     seconds: float = 35.0
+    #: Kafka to run on; None: a local broker of the run's own.
+    bootstrap: str | None = None
 
     @classmethod
     def quick(cls) -> Plan:
@@ -187,10 +189,8 @@ def curve(bench: Bench, plan: Plan, advance: Callable[[], None]) -> tuple[list[P
 
 
 def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progress) -> Path:
-    from driftline.kafkaio.broker import LocalBroker
-
-    with tempfile.TemporaryDirectory() as tmp, LocalBroker(data_dir=Path(tmp) / "kafka") as broker:
-        bench = Bench(broker.bootstrap_servers, Path(tmp), None)
+    with tempfile.TemporaryDirectory() as tmp, kafka(plan.bootstrap, Path(tmp)) as servers:
+        bench = Bench(servers, Path(tmp), None)
         advance = progress(len(plan.intervals) * len(plan.guarantees) * plan.rounds * 2)
         points, rate = curve(bench, plan, advance)
     return report(plan, points, rate, command, out)

@@ -40,13 +40,12 @@ from confluent_kafka import Message, TopicPartition
 
 from driftline.config import settings_from_dict
 from driftline.contracts import SensorEvent
-from driftline.kafkaio.broker import LocalBroker
 from driftline.kafkaio.checkpoints import store_for
 from driftline.kafkaio.clients import deliver, end_offset, make_consumer, make_producer
 from driftline.kafkaio.lags import GroupLags
 from driftline.kafkaio.topics import admin_client
 from driftline_lab.scaling import wait_for_group
-from driftline_lab.throughput import WARM_UP, Bench, Outputs, Process, Setup, phishing_events
+from driftline_lab.throughput import WARM_UP, Bench, Outputs, Process, Setup, kafka, phishing_events
 
 PRESET = "logistic"
 #: Targets of the issue (reported, never asserted).
@@ -66,6 +65,8 @@ class Plan:
     #: Events sent at a kill, per partition of the killed instance.
     probes: int = 100
     timeout_s: float = 3600.0
+    #: Kafka to run on; None: a local broker of the run's own.
+    bootstrap: str | None = None
 
     @classmethod
     def quick(cls) -> Plan:
@@ -451,8 +452,8 @@ def measure(bench: Bench, plan: Plan, say: Callable[[str], None], progress) -> R
 
 
 def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progress) -> Path:
-    with tempfile.TemporaryDirectory() as tmp, LocalBroker(data_dir=Path(tmp) / "kafka") as broker:
-        result = measure(Bench(broker.bootstrap_servers, Path(tmp), None), plan, say, progress)
+    with tempfile.TemporaryDirectory() as tmp, kafka(plan.bootstrap, Path(tmp)) as servers:
+        result = measure(Bench(servers, Path(tmp), None), plan, say, progress)
     return report(result, command, out)
 
 

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from driftline.kafkaio.broker import LocalBroker
 from driftline_lab.keys import ManyKeys, many_keys
 from driftline_lab.latency import Latency, paced
 from driftline_lab.scaling import scale_out
@@ -27,6 +26,7 @@ from driftline_lab.throughput import (
     Bench,
     CaseResult,
     Measure,
+    kafka,
     peer_python,
     run_case,
 )
@@ -50,6 +50,8 @@ class Plan:
     instances: list[int] = field(default_factory=lambda: [1, 2, 3])
     many_keys: int = 10_000
     ingest: bool = True
+    #: Kafka to run on; None: a local broker of the run's own.
+    bootstrap: str | None = None
 
     @classmethod
     def quick(cls, peer: bool = True) -> Plan:
@@ -70,8 +72,8 @@ def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progres
     python = peer_python(say) if plan.peer else None
     steps = len(plan.presets) * len(plan.keys) * plan.rounds * len(contenders)
     steps += len(contenders) - 1 + len(plan.instances) * plan.rounds + 1
-    with tempfile.TemporaryDirectory() as tmp, LocalBroker(data_dir=Path(tmp) / "kafka") as broker:
-        bench = Bench(broker.bootstrap_servers, Path(tmp), python)
+    with tempfile.TemporaryDirectory() as tmp, kafka(plan.bootstrap, Path(tmp)) as servers:
+        bench = Bench(servers, Path(tmp), python)
         advance = progress(steps)
         cases = [
             run_case(bench, preset, k, plan.events, plan.rounds, contenders, advance)

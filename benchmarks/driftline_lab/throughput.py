@@ -28,7 +28,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,7 @@ from river import datasets
 
 from driftline.config import settings_from_dict
 from driftline.contracts import SensorEvent
-from driftline.kafkaio.clients import deliver, end_offset, make_consumer, make_producer
+from driftline.kafkaio.clients import deliver, end_offset, make_consumer, make_producer, require_reachable
 from driftline.kafkaio.topics import ensure_topics
 from driftline.modelspec import build_model
 from driftline.processes import free_port
@@ -252,6 +253,20 @@ def measure_process(
 def outcome_answer(value: bytes) -> tuple[str, Answer]:
     outcome = json.loads(value)
     return f"{outcome['device_id']}/{outcome['event_id']}", answer(outcome.get("prediction"), outcome.get("proba"))
+
+
+@contextmanager
+def kafka(bootstrap: str | None, folder: Path) -> Iterator[str]:
+    """The Kafka a run uses: ``bootstrap`` when given (the run makes topics and groups of its own there, so
+    other work may share it, at the cost of noisier timings), else a local broker in ``folder``, stopped after."""
+    from driftline.kafkaio.broker import LocalBroker
+
+    if bootstrap:
+        require_reachable(bootstrap)
+        yield bootstrap
+        return
+    with LocalBroker(data_dir=folder / "kafka") as broker:
+        yield broker.bootstrap_servers
 
 
 def peer_python(say: Callable[[str], None]) -> Path:

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 
-def test_the_throughput_benchmark_runs_every_contender_and_they_agree(tmp_path: Path) -> None:
+def test_the_throughput_benchmark_runs_every_contender_and_they_agree(tmp_path: Path, bootstrap: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "driftline.cli", "bench", "throughput", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "driftline.cli", "bench", "throughput", "--quick", "--out", str(tmp_path),
+         "--bootstrap", bootstrap],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
