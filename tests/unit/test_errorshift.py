@@ -42,6 +42,19 @@ def test_a_sharp_rise_of_an_accurate_model_is_found_within_two_hundred_errors() 
     assert not any((adwin.update(e), adwin.drift_detected)[1] for e in errors[300:])  # type: ignore[func-returns-value]
 
 
+def test_a_large_rise_is_found_by_the_large_arm_within_forty_errors() -> None:
+    # 1% then 30%, as a concept's return gives a model reset in between: the small-shift arm alone (judging against
+    # 4% errors) needs up to 64 inputs on these seeds, the large one (16%) at most 38.
+    delays = []
+    for seed in range(40):
+        rng = random.Random(seed)
+        errors = [rng.random() < (0.01 if i < 1_000 else 0.3) for i in range(1_100)]
+        found = first_alarm(errors, ErrorShift())
+        assert found is not None and found >= 1_000
+        delays.append(found - 1_000)
+    assert max(delays) <= 40, sorted(delays)
+
+
 def test_the_rate_it_judges_against_does_not_follow_the_rise() -> None:
     shift = ErrorShift(min_instances=10)
     for i in range(1_000):
