@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from driftline.config import Settings, settings_from_dict
-from driftline.kafkaio.broker import JVM_OPTIONS_VARIABLE, LocalBroker
+from driftline.kafkaio.broker import JVM_OPTIONS_VARIABLE, LocalBroker, archive_classes, fetch_jars
 from driftline.kafkaio.topics import ensure_topics
 
 # The suite starts dozens of short-lived brokers (each worker's, each stack's, each benchmark's): the JVM's
@@ -85,6 +85,7 @@ def category_rows(task: str, n: int, seed: int = 7) -> list[tuple[dict[str, Any]
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
     """A real Apache Kafka (KRaft, one node) on a free loopback port for the whole session."""
+    archive_classes(fetch_jars())  # made by `./run test` first; here too, for a plain `pytest`
     broker = LocalBroker(data_dir=tmp_path_factory.mktemp("kafka"))
     broker.start()
     yield broker

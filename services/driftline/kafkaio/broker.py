@@ -107,23 +107,33 @@ def class_archive(jars: Path) -> Path:
 
 def archive_classes(jars: Path) -> Path | None:
     """Make :func:`class_archive` unless it exists: a throw-away broker runs once and the JVM writes the classes
-    it loaded at its exit (about 20 s, once per machine). None if this Java cannot (the brokers then do without)."""
+    it loaded at its exit (about 15 s, once per machine). None if this Java cannot (the brokers then do without).
+
+    Several processes may make it at once (``./run stack`` beside ``./run test``): each writes a file of its own
+    and moves it into place whole, so a broker finds the archive complete or not at all.
+    """
     target = class_archive(jars)
     if target.exists():
         return target
     with tempfile.TemporaryDirectory() as tmp:
         broker = LocalBroker(data_dir=Path(tmp) / "kafka")
-        broker._archive_to = Path(tmp) / target.name
-        broker.start()
-        broker.stop(timeout=120)
-        written = broker._archive_to
+        broker._archive_to = written = Path(tmp) / target.name
+        try:
+            broker.start()
+        except BrokerError as e:
+            log.warning("no class-data archive: its broker did not start (%s); brokers start without one", e)
+            return None
+        finally:
+            broker.stop(timeout=120)  # also after a failed or interrupted start: no JVM left behind
         # Mapped only if whole and made by this JVM: a check before it is kept where brokers find it.
         check = [java_executable(), f"-XX:SharedArchiveFile={written}", "-Xshare:on", "-cp", f"{jars}/*", "-version"]
         if not written.exists() or subprocess.run(check, capture_output=True).returncode != 0:
             log.warning("this Java made no usable class-data archive: brokers start without one")
             return None
-        shutil.move(written, target.with_suffix(".partial"))
-        target.with_suffix(".partial").rename(target)
+        handle, partial = tempfile.mkstemp(dir=jars, prefix=f".{target.name}.", suffix=".partial")
+        os.close(handle)
+        shutil.move(written, partial)
+        os.replace(partial, target)
     return target
 
 
