@@ -75,6 +75,20 @@ def test_a_pickled_detector_goes_on_where_it_stopped() -> None:
     assert first_alarm(errors[2_000:], original) == first_alarm(errors[2_000:], restored) is not None
 
 
+def test_a_detector_pickled_with_one_arm_restores_with_both_at_the_stated_rate() -> None:
+    import math
+
+    old = ErrorShift(run_length=10_000)
+    for i in range(500):
+        old.update(i % 40 == 0)
+    slots = {name: getattr(old, name) for name in ErrorShift.__slots__ if name != "_sum_large"}
+    slots["threshold"] = math.log(10_000)  # what a one-arm detector kept
+    restored = ErrorShift.__new__(ErrorShift)
+    restored.__setstate__((None, slots))
+    assert restored._sum_large == 0.0 and restored.threshold == ErrorShift(run_length=10_000).threshold
+    assert restored.estimation == old.estimation
+
+
 def test_the_judge_takes_cusum_by_name_and_resets_on_its_alarm() -> None:
     settings = settings_from_dict(
         {"streams": {"rooms": {"task": "binary", "features": {"t": {}}, "drift": {"concept": "CUSUM"}}}}

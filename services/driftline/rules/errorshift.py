@@ -3,8 +3,8 @@
 The concept-drift judge (:class:`~driftline.rules.concept.ConceptWatch`) feeds it each labelled outcome's
 error when a stream's ``drift.concept`` is ``CUSUM``. The error rate ``p0`` it judges against is the
 running rate since the detector was made fresh, with one error and one success added beforehand so that
-a model that has not erred yet is not held to a rate of zero. Once ``min_instances`` errors are in, each
-error adds the log-likelihood ratio of a rate raised to ``p1 = p0 + min(max((ratio - 1) * p0, shift), max_rise)``
+a model that has not erred yet is not held to a rate of zero. Once ``min_instances`` outcomes are in, each
+outcome adds the log-likelihood ratio of a rate raised to ``p1 = p0 + min(max((ratio - 1) * p0, shift), max_rise)``
 against ``p0`` to a one-sided CUSUM (a model right 99% of the time is judged against 4% errors, one right 85% of
 the time against 30%). A CUSUM is quickest for the rise it is tuned to, so a second arm beside it judges
 against ``p0 + max_rise`` (16% errors for the model right 99% of the time): a model reset shortly before a
@@ -86,15 +86,17 @@ class ErrorShift:
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
         slots = state[1]
-        slots.setdefault("_sum_large", 0.0)  # pickled with one arm: the large one starts at zero
+        if "_sum_large" not in slots:  # pickled with one arm: the large one starts at zero, and each arm gets half
+            slots["_sum_large"] = 0.0  # of the stated false-alarm rate, as in a detector made now
+            slots["threshold"] = math.log(2.0 * float(slots["run_length"]))  # type: ignore[arg-type]
         for name, value in slots.items():
             setattr(self, name, value)
 
     def update(self, x: bool | float) -> None:
         """Judge one input (an error: 1, right: 0); a drift makes the next input the first of a fresh reference.
 
-        While the sum is above zero the inputs are held out of the reference, so that a rise does not
-        raise the rate it is judged against; they join it when the sum falls back to zero.
+        While either sum is above zero the inputs are held out of the reference, so that a rise does not
+        raise the rate it is judged against; they join it when both sums are back at zero.
         """
         if self.drift_detected:
             self._errors, self._n, self._sum, self._sum_large = 1.0, 2, 0.0, 0.0
