@@ -34,7 +34,17 @@ from river import datasets
 from driftline.contracts import SensorEvent
 from driftline.kafkaio.clients import make_producer
 from driftline.kafkaio.topics import admin_client
-from driftline_lab.throughput import WARM_UP, Bench, Measure, Outputs, Process, Setup, kafka, phishing_events
+from driftline_lab.throughput import (
+    WARM_UP,
+    Bench,
+    Measure,
+    Outputs,
+    Process,
+    Setup,
+    kafka,
+    kafka_named,
+    phishing_events,
+)
 
 GUARANTEES = ("exactly-once", "at-least-once")
 
@@ -209,8 +219,8 @@ def report(plan: Plan, points: list[Point], rate: float, command: str, out: Path
         "# Latency against the commit interval",
         "",
         f"`{command}` on {platform.node() or 'this machine'} ({os.cpu_count()} cores, Python "
-        f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}. One local KRaft broker, the trainer and the "
-        "benchmark share the machine, so the figures move from run to run. `driftline trainer`, "
+        f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}. {kafka_named(plan.bootstrap)}, the trainer "
+        "and the benchmark share the machine, so the figures move from run to run. `driftline trainer`, "
         f"`{plan.preset}`, {plan.keys} model keys over 6 partitions, checkpoints on, every other setting at its "
         "default; `trainer.commit_interval_s` and `trainer.exactly_once` as in each row.",
         "",

@@ -1,6 +1,6 @@
 """`driftline bench scale`: many per-device model keys over 2 trainers and 2 monitors, and their hand-overs.
 
-One local broker; ``keys`` per-device model keys of one stream (scope ``device``, preset
+One local broker (or ``--bootstrap``'s); ``keys`` per-device model keys of one stream (scope ``device``, preset
 ``logistic``, Phishing events, every one labelled) over two `driftline trainer` processes in one
 group and two `driftline monitor` processes in another, outcomes in as many partitions as the
 events (6), each instance a process with its own id and port. Measured:
@@ -45,7 +45,7 @@ from driftline.kafkaio.clients import deliver, end_offset, make_consumer, make_p
 from driftline.kafkaio.lags import GroupLags
 from driftline.kafkaio.topics import admin_client
 from driftline_lab.scaling import wait_for_group
-from driftline_lab.throughput import WARM_UP, Bench, Outputs, Process, Setup, kafka, phishing_events
+from driftline_lab.throughput import WARM_UP, Bench, Outputs, Process, Setup, kafka, kafka_named, phishing_events
 
 PRESET = "logistic"
 #: Targets of the issue (reported, never asserted).
@@ -488,7 +488,7 @@ def report(result: Result, command: str, out: Path) -> Path:
     lines = [
         f"# Scale: {result.keys:,} per-device model keys over 2 trainers and 2 monitors",
         "",
-        f"`{command}` on {data['machine']}, {data['date']}. One local Kafka broker (KRaft), the four service "
+        f"`{command}` on {data['machine']}, {data['date']}. {kafka_named(p.bootstrap)}, the four service "
         "processes and the benchmark share the machine. One stream, scope `device`, preset `logistic`, River's "
         f"Phishing features; {p.events_per_key} labelled event(s) per key ({result.events:,} events), produced in "
         f"one transaction to {p.partitions} events partitions; outcomes in {p.partitions} partitions. Trainers and "

@@ -27,6 +27,7 @@ from driftline_lab.throughput import (
     CaseResult,
     Measure,
     kafka,
+    kafka_named,
     peer_python,
     run_case,
 )
@@ -97,7 +98,7 @@ def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progres
         keys = many_keys(bench, plan.many_keys)
         advance()
     ingest = run_ingest(say) if plan.ingest else None
-    return report(Results(cases, latency, scaling, keys, ingest), command, out)
+    return report(Results(cases, latency, scaling, keys, ingest), command, out, kafka_named(plan.bootstrap))
 
 
 def run_ingest(say: Callable[[str], None]) -> dict[str, Any] | None:
@@ -152,7 +153,7 @@ def targets(results: Results) -> list[tuple[str, str, bool]]:
     return rows
 
 
-def report(results: Results, command: str, out: Path) -> Path:
+def report(results: Results, command: str, out: Path, kafka: str = "One local KRaft broker") -> Path:
     """Write throughput.json, throughput.md and throughput.png into ``out``; returns the markdown file."""
     out.mkdir(parents=True, exist_ok=True)
     data = {
@@ -170,7 +171,7 @@ def report(results: Results, command: str, out: Path) -> Path:
         "# Trainer throughput: driftline against bare River and a Quix Streams peer",
         "",
         f"`{command}` on {platform.node() or 'this machine'} ({os.cpu_count()} cores, Python "
-        f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}. Kafka (one local KRaft broker), the "
+        f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}. Kafka ({kafka[0].lower() + kafka[1:]}), the "
         "contenders and the benchmark share the machine. Phishing events, every one labelled: predict "
         "(probabilities and label), then learn. Each process answers a warm-up event first; the events are "
         "then produced in one transaction, and the window runs from its commit (a pre-filled topic, as the "

@@ -255,6 +255,11 @@ def outcome_answer(value: bytes) -> tuple[str, Answer]:
     return f"{outcome['device_id']}/{outcome['event_id']}", answer(outcome.get("prediction"), outcome.get("proba"))
 
 
+def kafka_named(bootstrap: str | None) -> str:
+    """How a report names the Kafka its run used (see :func:`kafka`)."""
+    return f"The Kafka at {bootstrap} (given, maybe shared)" if bootstrap else "One local KRaft broker"
+
+
 @contextmanager
 def kafka(bootstrap: str | None, folder: Path) -> Iterator[str]:
     """The Kafka a run uses: ``bootstrap`` when given (the run makes topics and groups of its own there, so
