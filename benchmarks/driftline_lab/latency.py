@@ -41,7 +41,7 @@ from driftline_lab.throughput import (
     Outputs,
     Process,
     Setup,
-    kafka,
+    bench_on,
     kafka_named,
     phishing_events,
 )
@@ -199,8 +199,7 @@ def curve(bench: Bench, plan: Plan, advance: Callable[[], None]) -> tuple[list[P
 
 
 def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progress) -> Path:
-    with tempfile.TemporaryDirectory() as tmp, kafka(plan.bootstrap, Path(tmp)) as servers:
-        bench = Bench(servers, Path(tmp), None)
+    with tempfile.TemporaryDirectory() as tmp, bench_on(plan.bootstrap, Path(tmp)) as bench:
         advance = progress(len(plan.intervals) * len(plan.guarantees) * plan.rounds * 2)
         points, rate = curve(bench, plan, advance)
     return report(plan, points, rate, command, out)

@@ -45,7 +45,7 @@ from driftline.kafkaio.clients import deliver, end_offset, make_consumer, make_p
 from driftline.kafkaio.lags import GroupLags
 from driftline.kafkaio.topics import admin_client
 from driftline_lab.scaling import wait_for_group
-from driftline_lab.throughput import WARM_UP, Bench, Outputs, Process, Setup, kafka, kafka_named, phishing_events
+from driftline_lab.throughput import WARM_UP, Bench, Outputs, Process, Setup, bench_on, kafka_named, phishing_events
 
 PRESET = "logistic"
 #: Targets of the issue (reported, never asserted).
@@ -452,8 +452,8 @@ def measure(bench: Bench, plan: Plan, say: Callable[[str], None], progress) -> R
 
 
 def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progress) -> Path:
-    with tempfile.TemporaryDirectory() as tmp, kafka(plan.bootstrap, Path(tmp)) as servers:
-        result = measure(Bench(servers, Path(tmp), None), plan, say, progress)
+    with tempfile.TemporaryDirectory() as tmp, bench_on(plan.bootstrap, Path(tmp)) as bench:
+        result = measure(bench, plan, say, progress)
     return report(result, command, out)
 
 

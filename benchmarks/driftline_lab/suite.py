@@ -23,10 +23,9 @@ from driftline_lab.throughput import (
     CONTENDERS,
     PAIRINGS,
     PEER_GUARANTEE,
-    Bench,
     CaseResult,
     Measure,
-    kafka,
+    bench_on,
     kafka_named,
     peer_python,
     run_case,
@@ -73,8 +72,7 @@ def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progres
     python = peer_python(say) if plan.peer else None
     steps = len(plan.presets) * len(plan.keys) * plan.rounds * len(contenders)
     steps += len(contenders) - 1 + len(plan.instances) * plan.rounds + 1
-    with tempfile.TemporaryDirectory() as tmp, kafka(plan.bootstrap, Path(tmp)) as servers:
-        bench = Bench(servers, Path(tmp), python)
+    with tempfile.TemporaryDirectory() as tmp, bench_on(plan.bootstrap, Path(tmp), python) as bench:
         advance = progress(steps)
         cases = [
             run_case(bench, preset, k, plan.events, plan.rounds, contenders, advance)

@@ -21,6 +21,7 @@ Every contender's predictions and probabilities are compared event by event.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import statistics
@@ -35,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import KafkaException, Message, TopicPartition
 from river import datasets
 
 from driftline.config import settings_from_dict
@@ -45,6 +46,7 @@ from driftline.kafkaio.topics import ensure_topics
 from driftline.modelspec import build_model
 from driftline.processes import free_port
 
+log = logging.getLogger(__name__)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PEER = Path(__file__).with_name("peer_quix.py")
 PEER_VENV = Path.home() / ".cache" / "driftline" / "quix-venv"
@@ -274,6 +276,18 @@ def kafka(bootstrap: str | None, folder: Path) -> Iterator[str]:
         yield broker.bootstrap_servers
 
 
+@contextmanager
+def bench_on(bootstrap: str | None, folder: Path, peer: Path | None = None) -> Iterator[Bench]:
+    """A :class:`Bench` on :func:`kafka`; on a Kafka that was given, the topics the run made are deleted after it."""
+    with kafka(bootstrap, folder) as servers:
+        bench = Bench(servers, folder, peer)
+        try:
+            yield bench
+        finally:
+            if bootstrap:
+                bench.drop_topics()
+
+
 def peer_python(say: Callable[[str], None]) -> Path:
     """The peer venv's Python, creating the venv on first use (a benchmark-only dependency)."""
     python = PEER_VENV / "bin" / "python"
@@ -293,16 +307,35 @@ class Bench:
         self.bootstrap = bootstrap
         self.tmp = tmp
         self.peer = peer
+        #: The topics of the run's own (named here, never driftline's defaults): what :meth:`drop_topics` deletes.
+        self.made: set[str] = set()
 
     def topics(self, events: str, outcome_partitions: int = 1, partitions: int = 6) -> dict[str, Any]:
         run = f"run-{uuid.uuid4().hex[:8]}"
-        return {
+        topics = {
             "events": {"name": events, "partitions": partitions},
             "labels": {"name": f"{events}.labels", "partitions": partitions},
             "outcomes": {"name": f"{run}.outcomes", "partitions": outcome_partitions},
             **{r: {"name": f"{run}.{r}", "partitions": 1} for r in ("drift", "control", "deadletter")},
             "checkpoints": {"name": f"{run}.checkpoints", "partitions": partitions},
         }
+        self.made.update(spec["name"] for spec in topics.values())
+        return topics
+
+    def drop_topics(self) -> None:
+        """Delete the topics this run made (on a Kafka that outlives it); a refusal is logged, not raised."""
+        from driftline.kafkaio.topics import admin_client
+
+        if not self.made:
+            return
+        admin = admin_client(self.bootstrap)  # kept until the futures are done: a dropped client cancels them
+        deleting = admin.delete_topics(sorted(self.made), operation_timeout=30)
+        for topic, future in deleting.items():
+            try:
+                future.result(60)
+            except KafkaException as e:
+                log.warning("topic %s of the run was not deleted: %s", topic, e)
+        self.made.clear()
 
     def topic_with_warm_up(self, partitions: int = 6) -> str:
         """A fresh events topic (of ``partitions``) holding just the warm-up event."""

@@ -5,10 +5,22 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from kafka import KafkaAdminClient
+
+
+def topics_of(bootstrap: str) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
 
 
 def test_the_latency_curve_runs_each_guarantee_and_reads_every_outcome(tmp_path: Path, bootstrap: str) -> None:
+    before = topics_of(bootstrap)
     result = subprocess.run(
         [sys.executable, "-m", "driftline.cli", "bench", "latency", "--quick", "--out", str(tmp_path),
          "--bootstrap", bootstrap],
@@ -27,3 +39,10 @@ def test_the_latency_curve_runs_each_guarantee_and_reads_every_outcome(tmp_path:
     table = (tmp_path / "latency.md").read_text()
     assert "| exactly-once | 0.1 s |" in table and "| at-least-once | 0.1 s |" in table
     assert (tmp_path / "latency.png").stat().st_size > 10_000
+    # On a Kafka it was given, the run deletes the topics it made (driftline's default ones it may have met stay).
+    deadline = time.monotonic() + 15
+    while (left := {t for t in topics_of(bootstrap) - before if t.startswith(("events-", "run-"))}) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)  # a deletion the controller accepted reaches the brokers' metadata shortly after
+    assert not left, left
