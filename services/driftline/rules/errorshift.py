@@ -106,6 +106,11 @@ class ErrorShift:
             self._errors += x
             self._n += 1
             return
+        if not x and self._sum == 0.0 and self._sum_large == 0.0 and self._errors < 0.99 * self._n:
+            # A success with both sums at zero leaves them there (its steps are negative while p0 < 0.99, so
+            # p1 > p0): it only joins the reference. Most inputs of an accurate model, without a logarithm.
+            self._n += 1
+            return
         p0 = self._errors / self._n
         p1 = min(p0 + min(max((self.ratio - 1.0) * p0, self.shift), self.max_rise), 0.999)
         step = math.log(p1 / p0) if x else math.log((1.0 - p1) / (1.0 - p0))
