@@ -169,7 +169,7 @@ def report(results: Results, command: str, out: Path, kafka: str = "One local KR
         "# Trainer throughput: driftline against bare River and a Quix Streams peer",
         "",
         f"`{command}` on {platform.node() or 'this machine'} ({os.cpu_count()} cores, Python "
-        f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}. Kafka ({kafka[0].lower() + kafka[1:]}), the "
+        f"{platform.python_version()}), {time.strftime('%Y-%m-%d')}. {kafka}: the "
         "contenders and the benchmark share the machine. Phishing events, every one labelled: predict "
         "(probabilities and label), then learn. Each process answers a warm-up event first; the events are "
         "then produced in one transaction, and the window runs from its commit (a pre-filled topic, as the "

@@ -258,34 +258,27 @@ def outcome_answer(value: bytes) -> tuple[str, Answer]:
 
 
 def kafka_named(bootstrap: str | None) -> str:
-    """How a report names the Kafka its run used (see :func:`kafka`)."""
+    """How a report names the Kafka its run used (see :func:`bench_on`)."""
     return f"The Kafka at {bootstrap} (given, maybe shared)" if bootstrap else "One local KRaft broker"
 
 
 @contextmanager
-def kafka(bootstrap: str | None, folder: Path) -> Iterator[str]:
-    """The Kafka a run uses: ``bootstrap`` when given (the run makes topics and groups of its own there, so
-    other work may share it, at the cost of noisier timings), else a local broker in ``folder``, stopped after."""
+def bench_on(bootstrap: str | None, folder: Path, peer: Path | None = None) -> Iterator[Bench]:
+    """A :class:`Bench` on ``bootstrap`` when given (the run makes topics and groups of its own there, and deletes
+    its topics after it; other work may share that Kafka, at the cost of noisier timings), else on a local broker
+    in ``folder``, stopped after."""
     from driftline.kafkaio.broker import LocalBroker
 
-    if bootstrap:
-        require_reachable(bootstrap)
-        yield bootstrap
+    if not bootstrap:
+        with LocalBroker(data_dir=folder / "kafka") as broker:
+            yield Bench(broker.bootstrap_servers, folder, peer)
         return
-    with LocalBroker(data_dir=folder / "kafka") as broker:
-        yield broker.bootstrap_servers
-
-
-@contextmanager
-def bench_on(bootstrap: str | None, folder: Path, peer: Path | None = None) -> Iterator[Bench]:
-    """A :class:`Bench` on :func:`kafka`; on a Kafka that was given, the topics the run made are deleted after it."""
-    with kafka(bootstrap, folder) as servers:
-        bench = Bench(servers, folder, peer)
-        try:
-            yield bench
-        finally:
-            if bootstrap:
-                bench.drop_topics()
+    require_reachable(bootstrap)
+    bench = Bench(bootstrap, folder, peer)
+    try:
+        yield bench
+    finally:
+        bench.drop_topics()
 
 
 def peer_python(say: Callable[[str], None]) -> Path:
