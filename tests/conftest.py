@@ -1,5 +1,5 @@
-"""Shared fixtures: one real Kafka broker per test session, started from the project's own jars (and a second,
-started when first asked for, that the tests which stop a broker share)."""
+"""Shared fixtures: one real Kafka broker per test run, for all its workers, started from the project's own jars
+(and a second, started when first asked for, that the tests which stop a broker share)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 from driftline.config import Settings, settings_from_dict
 from driftline.kafkaio.broker import JVM_OPTIONS_VARIABLE, LocalBroker, archive_classes, fetch_jars
 from driftline.kafkaio.topics import ensure_topics
+from session_kafka import SessionKafka, shared_broker
 
 # The suite starts dozens of short-lived brokers (each worker's, each stack's, each benchmark's): the JVM's
 # first JIT tier alone starts one with 40% less CPU, and no test measures a broker's speed. Subprocesses inherit it.
@@ -83,9 +84,15 @@ def category_rows(task: str, n: int, seed: int = 7) -> list[tuple[dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    """A real Apache Kafka (KRaft, one node) on a free loopback port for the whole session."""
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker | SessionKafka]:
+    """A real Apache Kafka (KRaft, one node) on a free loopback port for the whole session: one for every xdist
+    worker of the run (:mod:`session_kafka`)."""
     archive_classes(fetch_jars())  # made by `./run test` first; here too, for a plain `pytest`
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run:
+        with shared_broker(tmp_path_factory.getbasetemp().parent, run) as shared:
+            yield shared
+        return
     broker = LocalBroker(data_dir=tmp_path_factory.mktemp("kafka"))
     broker.start()
     yield broker
@@ -93,7 +100,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
 
 
 @pytest.fixture(scope="session")
-def bootstrap(kafka_broker: LocalBroker) -> str:
+def bootstrap(kafka_broker: LocalBroker | SessionKafka) -> str:
     return kafka_broker.bootstrap_servers
 
 

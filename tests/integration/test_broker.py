@@ -17,6 +17,7 @@ from driftline.contracts import SensorEvent, parse
 from driftline.kafkaio.broker import LocalBroker, class_archive, fetch_jars
 from driftline.rules.keys import model_key
 from driftline.smoke import round_trip
+from session_kafka import SessionKafka
 
 
 def read_all(bootstrap: str, topic: str, expected: int, timeout_ms: int = 15000) -> list[tuple[bytes, bytes]]:
@@ -147,7 +148,9 @@ def test_events_and_labels_must_be_co_partitioned_on_the_cluster(bootstrap: str)
         ensure_topics(bootstrap, topics)
 
 
-def test_the_session_broker_maps_kafkas_classes_from_the_class_archive(kafka_broker: LocalBroker) -> None:
+def test_the_session_broker_maps_kafkas_classes_from_the_class_archive(
+    kafka_broker: SessionKafka | LocalBroker,
+) -> None:
     archive = class_archive(fetch_jars())
     assert archive.exists(), "`./run test` makes it first (`driftline broker --fetch-only`)"
     assert str(archive) in Path(f"/proc/{kafka_broker.pid}/maps").read_text()
