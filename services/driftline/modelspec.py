@@ -16,8 +16,6 @@ import importlib
 import pickle
 from typing import Any
 
-from river import base, compose
-
 #: River modules whose classes a config may name.
 ALLOWED_MODULES = frozenset(
     {
@@ -74,6 +72,8 @@ def _river_class(node: ast.expr, spec: str) -> type:
         )
     if name.startswith("_"):
         raise ModelSpecError(f"{spec!r}: {module}.{name} is private")
+    from river import base  # here, not at the top: the command line loads configurations without River
+
     cls = getattr(importlib.import_module(f"river.{module}"), name, None)
     if not (isinstance(cls, type) and issubclass(cls, base.Base)):
         raise ModelSpecError(f"{spec!r}: river.{module} has no model class {name!r}")
@@ -132,6 +132,8 @@ def build_model(spec: str) -> Any:
         raise ModelSpecError(f"{spec!r}: not a valid expression ({e.msg})") from None
     model = _build(tree.body, spec)
     if _seeded(model._get_params()):
+        from river import compose
+
         if isinstance(model, compose.Pipeline) and hasattr(model, "_build_plan"):
             model._build_plan()  # River's own lazy step, done now: every copy has it made
         with contextlib.suppress(pickle.PicklingError, TypeError, AttributeError):  # else built every time
