@@ -17,7 +17,7 @@ import uuid
 from typing import Any
 
 from confluent_kafka import TopicPartition
-from loop_fixtures import Echo
+from loop_fixtures import Echo, running
 
 from driftline.kafkaio import loop as loop_module
 from driftline.kafkaio.checkpoints import store_for
@@ -183,3 +183,45 @@ def test_checkpoints_past_the_budget_go_on_in_transactions_of_their_own(make_set
     assert sorted(reads) == sorted({store.partition_of(f"{group}/{unit}") for unit in [*units, "p-never"]})
     # And every record answered once.
     assert len(read_topic(bootstrap, topics.outcomes.name, 1)) == records
+
+
+class Ordered(Echo):
+    """An Echo noting the (key, offset) of each record in the order the loop hands them over."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(topic)
+        self.order: list[tuple[bytes, int]] = []
+
+    def on_record(self, unit: str, message: Any) -> list[Any]:
+        self.order.append((message.key(), message.offset()))
+        return super().on_record(unit, message)
+
+
+def test_records_grouped_by_key_keep_each_keys_order_and_commit_the_partitions_end(make_settings, bootstrap) -> None:
+    # One partition, keys interleaved, all written before the loop starts: its batches hold many keys each.
+    settings = make_settings({})
+    topic = settings.topics.labels.name
+    producer = make_producer(bootstrap)
+    records = 3000
+    for i in range(records):
+        producer.produce(topic, value=b"%d" % i, key=b"k%d" % (i % 7), partition=0)
+    producer.flush(30)
+    group = f"grouped-{uuid.uuid4().hex[:8]}"
+    config = LoopConfig(group_id=group, topics=[topic], exactly_once=False, group_by_key=True, batch=500)
+    handler = Ordered(settings.topics.outcomes.name)
+    with running(bootstrap, config, handler, None):
+        deadline = time.monotonic() + 60
+        while handler.seen < records and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert handler.seen == records
+    # Grouped: the records did not come in offset order, but each key's did.
+    offsets = [offset for _, offset in handler.order]
+    assert offsets != sorted(offsets) and sorted(offsets) == list(range(records))
+    for key in {key for key, _ in handler.order}:
+        mine = [offset for k, offset in handler.order if k == key]
+        assert mine == sorted(mine), key
+    # The group's offset is the partition's end, not the offset after the last record handed over.
+    reader = make_consumer(bootstrap, group)
+    [committed] = reader.committed([TopicPartition(topic, 0)], timeout=30)
+    reader.close()
+    assert committed.offset == records

@@ -38,3 +38,13 @@ def test_a_partition_never_read_must_still_be_unread() -> None:
     unit = Unit("p3", positions={EVENTS: 5}, emit_from={EVENTS: -1, LABELS: -1})
     assert unit.still_current([EVENTS, LABELS], {EVENTS: 5, LABELS: -1001})  # librdkafka's "no offset"
     assert not unit.still_current([EVENTS, LABELS], {EVENTS: 5, LABELS: 4})
+
+
+def test_a_batch_grouped_by_key_keeps_each_keys_records_in_order() -> None:
+    from confluent_kafka import Message
+
+    from driftline.kafkaio.loop import group_by_key
+
+    batch = [Message(topic="t", partition=0, offset=i, key=key) for i, key in enumerate([b"b", b"a", None, b"b", b"a"])]
+    group_by_key(batch)
+    assert [(m.key(), m.offset()) for m in batch] == [(None, 2), (b"a", 1), (b"a", 4), (b"b", 0), (b"b", 3)]

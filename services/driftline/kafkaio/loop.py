@@ -48,6 +48,16 @@ from driftline.kafkaio.units import TP, Unit
 
 log = logging.getLogger(__name__)
 
+
+def _record_key(message: Message) -> bytes:
+    return message.key() or b""
+
+
+def group_by_key(messages: list[Message]) -> None:
+    """Order a batch by record key, in place; each key's records keep their order (the sort is stable)."""
+    messages.sort(key=_record_key)
+
+
 #: One record to produce: topic, key, value, headers.
 Output = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]
 
@@ -314,6 +324,8 @@ class StreamLoop(Rebalancing):
                 raise self._failure
             if self._aligner is not None:
                 messages = self._aligned(messages)
+            if self.config.group_by_key and len(messages) > 1:
+                group_by_key(messages)
             for message in messages:
                 self._handle(message)
             if self.side is not None and self._side_positions:
@@ -371,7 +383,9 @@ class StreamLoop(Rebalancing):
             return  # revoked while this batch was in flight
         outputs = self.handler.on_record(unit.name, message)
         offset = message.offset()
-        unit.positions[tp] = offset + 1
+        positions = unit.positions
+        if offset >= positions.get(tp, 0):  # grouped by key, a partition's records may come out of order
+            positions[tp] = offset + 1
         unit.records_since += 1
         unit.changed = unit.uncommitted = True
         self._uncommitted += 1

@@ -36,6 +36,10 @@ class LoopConfig:
     #: Hand out the records of a unit's input topics merged by the handler's ``time_of``, a record
     #: waiting at most this long for an older one of another topic (see :mod:`.align`); 0: as they arrive.
     align_wait_s: float = 0.0
+    #: Hand a batch's records to the handler grouped by record key, each key's records in their order: for a
+    #: handler whose state is per key (the trainer's model keys, which are the record keys), whose work on a key
+    #: then finds that key's state still in the CPU's caches. Records of different keys may change places.
+    group_by_key: bool = False
 
     @classmethod
     def of(cls, settings: ConsumerSettings, group_id: str, topics: list[str], **more: Any) -> LoopConfig:

@@ -73,6 +73,8 @@ class TrainerService:
             client_id=f"{settings.kafka.client_id}-trainer",
             batch=trainer.max_poll_records,
             align_wait_s=trainer.align_labels_s,
+            # A model key is the record key, and all its state is its own.
+            group_by_key=True,
         )
         self.loop = StreamLoop(
             bootstrap,
