@@ -154,6 +154,29 @@ class Parts:
 
         return work
 
+    def batches(self) -> Callable[[], None]:
+        """The whole record as the trainer's loop hands records over: in batches of its ``max_poll_records``, each
+        grouped by model key (a key's state stays in the CPU's caches while its records are handled)."""
+        from driftline.kafkaio.loop import group_by_key
+        from driftline.trainer.handler import TrainerService
+
+        service = TrainerService(self.settings, "127.0.0.1:9")
+        service.restore("p0", None)
+        producer = self.producer()
+        size = self.settings.trainer.max_poll_records
+        batches = [self.messages[i : i + size] for i in range(0, len(self.messages), size)]
+        on_record, produce = service.on_record, producer.produce
+
+        def work() -> None:
+            for batch in batches:
+                batch = list(batch)
+                group_by_key(batch)
+                for message in batch:
+                    for topic, key, value, headers in on_record("p0", message):
+                        produce(topic, value=value, key=key, headers=headers)
+
+        return work
+
     # The parts
 
     def decode(self) -> Callable[[], None]:
@@ -326,6 +349,7 @@ class Parts:
         return {
             "river (the limit)": self.river,
             "trainer, whole record": self.whole,
+            "trainer, the loop's batches (by model key)": self.batches,
             "decode and validate": self.decode,
             "dedupe": self.dedupe,
             "cleaning": self.cleaning,
@@ -390,14 +414,13 @@ def render(plan: Plan, results: list[CaseResult], command: str) -> str:
     own = [r.own_work() for r in results]
     lines.append("| **driftline's own work** (whole record less models) | "
                  + " | ".join(f"**{min(o):.1f} / {statistics.median(o):.1f}**" for o in own) + " |")  # fmt: skip
-    ratio = [
-        statistics.median(
-            rv / w for rv, w in zip(r.runs["river (the limit)"], r.runs["trainer, whole record"], strict=True)
-        )
-        for r in results
-    ]
-    lines.append("| whole record / bare River, events per CPU-second (median of rounds) | "
-                 + " | ".join(f"{x:.2f}x" for x in ratio) + " |")  # fmt: skip
+    for whole in ("trainer, whole record", "trainer, the loop's batches (by model key)"):
+        ratio = [
+            statistics.median(rv / w for rv, w in zip(r.runs["river (the limit)"], r.runs[whole], strict=True))
+            for r in results
+        ]
+        lines.append(f"| {whole.removeprefix('trainer, ')} / bare River, events per CPU-second (median of rounds) | "
+                     + " | ".join(f"{x:.2f}x" for x in ratio) + " |")  # fmt: skip
     lines += [
         "",
         "The parts do not add up to the whole exactly: the whole also pays for the record handler's own calls"
@@ -410,7 +433,7 @@ def render(plan: Plan, results: list[CaseResult], command: str) -> str:
 def run(plan: Plan, out: Path, command: str, say: Callable[[str], None], progress: Any) -> Path:
     import tempfile
 
-    tick = progress(len(plan.keys) * plan.rounds * 12) if progress is not None else None
+    tick = progress(len(plan.keys) * plan.rounds * 13) if progress is not None else None
     results = []
     with tempfile.TemporaryDirectory(prefix="driftline-hotpath-") as tmp:
         for keys in plan.keys:
