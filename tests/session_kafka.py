@@ -2,7 +2,7 @@
 
 Each worker used to start a broker of its own: three JVMs, each formatting its storage, starting, and taking
 CPU while idle, for tests that isolate themselves by topics and groups of their own anyway. Now the first worker
-that needs the broker starts it, every worker using it counts itself in a small state file beside the workers'
+that needs the broker starts it, every worker using it writes itself into a small state file beside the workers'
 temporary folders, and the last one to leave stops it. The file and its lock belong to one run
 (``PYTEST_XDIST_TESTRUNUID``); without xdist the session starts and stops a broker of its own, as before.
 
@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from driftline.kafkaio.broker import LocalBroker
 
@@ -40,23 +41,29 @@ def _locked(state: Path) -> Iterator[None]:
         yield
 
 
-def _alive(pid: int) -> bool:
-    """Running, not only unreaped: a zombie's stat says ``Z``."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first); None when there is no such process."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
 
 
-def _stop(pid: int, timeout: float = 30.0) -> None:
-    """SIGTERM (a clean shutdown), SIGKILL if the broker is still up after ``timeout``."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+def _identity(pid: int) -> str | None:
+    """The process's pid and start time, which a reused pid does not share; None when it is gone or a zombie."""
+    fields = _stat(pid)
+    return None if fields is None or fields[0] == "Z" else f"{pid}@{fields[19]}"
+
+
+def _stop(broker: str, timeout: float = 30.0) -> None:
+    """SIGTERM (a clean shutdown), SIGKILL if ``broker`` (an :func:`_identity`) is still up after ``timeout``; a
+    process that is no longer that one is left alone."""
+    pid = int(broker.split("@")[0])
+    if _identity(pid) != broker:
         return
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while _identity(pid) == broker:
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             break
@@ -65,26 +72,40 @@ def _stop(pid: int, timeout: float = 30.0) -> None:
         os.waitpid(pid, os.WNOHANG)  # this worker's own child: reaped here, not left a zombie
 
 
+def _read(state: Path) -> dict[str, Any] | None:
+    return json.loads(state.read_text()) if state.exists() else None
+
+
 @contextmanager
 def shared_broker(root: Path, run: str) -> Iterator[SessionKafka]:
-    """The run's broker, started if no worker has, for as long as this worker's session lasts."""
+    """The run's broker, started if no live worker holds one, for as long as this worker's session lasts.
+
+    The state file names the broker by :func:`_identity` and lists the workers using it by theirs: a worker that
+    died without leaving is dropped at the next join or leave, and a broker that died is replaced with a member
+    list of its own, so the workers of the dead one never count against the new one.
+    """
     state = root / f"kafka-{run}.json"
+    me = _identity(os.getpid())
     with _locked(state):
-        held = json.loads(state.read_text()) if state.exists() else None
-        if held is None or not _alive(held["pid"]):
+        held = _read(state)
+        if held is None or _identity(int(held["broker"].split("@")[0])) != held["broker"]:
             broker = LocalBroker(data_dir=root / f"kafka-{run}-{time.time_ns()}").start()
             assert broker.pid is not None
-            held = {"bootstrap_servers": broker.bootstrap_servers, "pid": broker.pid, "users": 0}
-        held["users"] += 1
+            identity = _identity(broker.pid)
+            assert identity is not None
+            held = {"bootstrap_servers": broker.bootstrap_servers, "broker": identity, "members": []}
+        held["members"] = [m for m in held["members"] if _identity(int(m.split("@")[0])) == m] + [me]
         state.write_text(json.dumps(held))
+    mine = held["broker"]
     try:
-        yield SessionKafka(held["bootstrap_servers"], held["pid"])
+        yield SessionKafka(held["bootstrap_servers"], int(mine.split("@")[0]))
     finally:
         with _locked(state):
-            held = json.loads(state.read_text())
-            held["users"] -= 1
-            if held["users"] > 0:
-                state.write_text(json.dumps(held))
-            else:
-                _stop(held["pid"])
-                state.unlink()
+            held = _read(state)
+            if held is not None and held["broker"] == mine:
+                held["members"] = [m for m in held["members"] if m != me and _identity(int(m.split("@")[0])) == m]
+                if held["members"]:
+                    state.write_text(json.dumps(held))
+                else:
+                    _stop(mine)
+                    state.unlink()
