@@ -27,7 +27,7 @@ def test_lake_holds_every_event_sent_and_exports_by_time(make_settings, bootstra
             for r in read_topic(bootstrap, settings.topics.events.name, expected=report.events)}  # fmt: skip
 
     lake = tmp_path / "lake"
-    archived = Archiver(settings, bootstrap, lake).run(idle_exit_s=3)
+    archived = Archiver(settings, bootstrap, lake, group=f"lake-{uuid.uuid4().hex[:8]}").run(idle_exit_s=3)
     assert archived == report.events
 
     frame = read_lake(lake)
@@ -50,9 +50,11 @@ def test_a_second_archiver_run_resumes_where_the_first_committed(make_settings, 
     settings: Settings = make_settings(STREAMS)
     run_simulation(settings, bootstrap, scenarios=["machines"], options=SimOptions(events=50, duplicate_rate=0))
     lake = tmp_path / "lake"
-    assert Archiver(settings, bootstrap, lake).run(idle_exit_s=2) == 50
+    # A group of the test's own: the session broker is shared with the stack's archiver (driftline-lake).
+    group = f"lake-{uuid.uuid4().hex[:8]}"
+    assert Archiver(settings, bootstrap, lake, group=group).run(idle_exit_s=2) == 50
     run_simulation(settings, bootstrap, scenarios=["machines"], options=SimOptions(events=30, seed=9, duplicate_rate=0))
-    assert Archiver(settings, bootstrap, lake).run(idle_exit_s=2) == 30
+    assert Archiver(settings, bootstrap, lake, group=group).run(idle_exit_s=2) == 30
     assert len(read_lake(lake, "machines")) == 80
 
 
