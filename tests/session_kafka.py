@@ -55,15 +55,24 @@ def _identity(pid: int) -> str | None:
     return None if fields is None or fields[0] == "Z" else f"{pid}@{fields[19]}"
 
 
+def _pid(identity: str) -> int:
+    return int(identity.split("@")[0])
+
+
+def _running(identity: str) -> bool:
+    """Whether the process :func:`_identity` named is still the one running under its pid."""
+    return _identity(_pid(identity)) == identity
+
+
 def _stop(broker: str, timeout: float = 30.0) -> None:
     """SIGTERM (a clean shutdown), SIGKILL if ``broker`` (an :func:`_identity`) is still up after ``timeout``; a
     process that is no longer that one is left alone."""
-    pid = int(broker.split("@")[0])
-    if _identity(pid) != broker:
+    if not _running(broker):
         return
+    pid = _pid(broker)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _identity(pid) == broker:
+    while _running(broker):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             break
@@ -88,22 +97,22 @@ def shared_broker(root: Path, run: str) -> Iterator[SessionKafka]:
     me = _identity(os.getpid())
     with _locked(state):
         held = _read(state)
-        if held is None or _identity(int(held["broker"].split("@")[0])) != held["broker"]:
+        if held is None or not _running(held["broker"]):
             broker = LocalBroker(data_dir=root / f"kafka-{run}-{time.time_ns()}").start()
             assert broker.pid is not None
             identity = _identity(broker.pid)
             assert identity is not None
             held = {"bootstrap_servers": broker.bootstrap_servers, "broker": identity, "members": []}
-        held["members"] = [m for m in held["members"] if _identity(int(m.split("@")[0])) == m] + [me]
+        held["members"] = [m for m in held["members"] if _running(m)] + [me]
         state.write_text(json.dumps(held))
     mine = held["broker"]
     try:
-        yield SessionKafka(held["bootstrap_servers"], int(mine.split("@")[0]))
+        yield SessionKafka(held["bootstrap_servers"], _pid(mine))
     finally:
         with _locked(state):
             held = _read(state)
             if held is not None and held["broker"] == mine:
-                held["members"] = [m for m in held["members"] if m != me and _identity(int(m.split("@")[0])) == m]
+                held["members"] = [m for m in held["members"] if m != me and _running(m)]
                 if held["members"]:
                     state.write_text(json.dumps(held))
                 else:

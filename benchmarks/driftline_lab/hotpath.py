@@ -138,14 +138,17 @@ class Parts:
         # No broker: produce() only queues, which is what it costs the loop's thread.
         return Producer({"linger.ms": 5, "queue.buffering.max.messages": 2_000_000, "log_level": 0})
 
-    def whole(self) -> Callable[[], None]:
+    def _handler(self) -> tuple[Callable[[str, Message], Any], Callable[..., None]]:
+        """The trainer's record handler on a fresh unit, and a producer's ``produce`` for its outputs."""
         from driftline.trainer.handler import TrainerService
 
         service = TrainerService(self.settings, "127.0.0.1:9")
         service.restore("p0", None)
-        producer = self.producer()
+        return service.on_record, self.producer().produce
+
+    def whole(self) -> Callable[[], None]:
+        on_record, produce = self._handler()
         messages = self.messages
-        on_record, produce = service.on_record, producer.produce
 
         def work() -> None:
             for message in messages:
@@ -158,14 +161,10 @@ class Parts:
         """The whole record as the trainer's loop hands records over: in batches of its ``max_poll_records``, each
         grouped by model key (a key's state stays in the CPU's caches while its records are handled)."""
         from driftline.kafkaio.loop import group_by_key
-        from driftline.trainer.handler import TrainerService
 
-        service = TrainerService(self.settings, "127.0.0.1:9")
-        service.restore("p0", None)
-        producer = self.producer()
+        on_record, produce = self._handler()
         size = self.settings.trainer.max_poll_records
         batches = [self.messages[i : i + size] for i in range(0, len(self.messages), size)]
-        on_record, produce = service.on_record, producer.produce
 
         def work() -> None:
             for batch in batches:
